@@ -1,0 +1,47 @@
+/* lifeboat backup: one run now. */
+#include "common.h"
+
+#include "backup.h"
+#include "cmd.h"
+#include "log.h"
+
+static int run(int argc, char **argv)
+{
+	struct config cfg = CONFIG_INIT;
+	struct backup_result res = { 0 };
+	struct err e = ERR_INIT;
+	char size[32];
+	int rc;
+
+	if (argc > 1) {
+		fprintf(stderr, "lifeboat backup: unexpected argument '%s'\n%s", argv[1],
+			cmd_backup.usage);
+		return LB_EXIT_USAGE;
+	}
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
+	if (rc)
+		goto out;
+	if (backup_run(&cfg, &res, &e) < 0) {
+		log_error("backup failed; no archive was stored");
+		rc = cmd_fail(&e);
+		goto out;
+	}
+	log_info("backup '%s' done: %llu files, %s archive", res.file,
+		 (unsigned long long)res.files, format_size(res.archive_bytes, size, sizeof(size)));
+	printf("%s\n", res.id.timestamp);
+out:
+	backup_result_release(&res);
+	config_release(&cfg);
+	return rc;
+}
+
+const struct command cmd_backup = {
+	.name = "backup",
+	.summary = "back up every configured source now",
+	.usage = "usage: lifeboat backup\n\n"
+		 "Backs up BACKUP_DIRS and BACKUP_FILES into one archive,\n"
+		 "BACKUP_LOCAL_PATH/BACKUP_NAME/BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg\n"
+		 "(time in TZ), and prints its timestamp on stdout. A failed run leaves no\n"
+		 "archive behind.\n",
+	.run = run,
+};

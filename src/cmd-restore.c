@@ -1,0 +1,95 @@
+/* lifeboat restore TIMESTAMP [--yes] [--dry-run] and lifeboat verify TIMESTAMP. */
+#include "common.h"
+
+#include "cmd.h"
+#include "log.h"
+#include "restore.h"
+
+#define RESTORE_COUNTDOWN 10
+
+static int run_mode(int argc, char **argv, const struct command *c, bool is_restore)
+{
+	struct restore_opts opts = { .mode = is_restore ? RESTORE_APPLY : RESTORE_VERIFY,
+				     .countdown = RESTORE_COUNTDOWN };
+	struct config cfg = CONFIG_INIT;
+	struct store_entry entry = { 0 };
+	struct restore_stats stats = { 0 };
+	struct store *store = NULL;
+	struct err e = ERR_INIT;
+	const char *what = NULL;
+	char size[32];
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_restore && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))) {
+			opts.countdown = 0;
+		} else if (is_restore && !strcmp(argv[i], "--dry-run")) {
+			opts.mode = RESTORE_DRY_RUN;
+		} else if (argv[i][0] == '-' || what) {
+			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name, argv[i],
+				c->usage);
+			return LB_EXIT_USAGE;
+		} else {
+			what = argv[i];
+		}
+	}
+	if (!what) {
+		fprintf(stderr, "lifeboat %s: which backup? give its TIMESTAMP\n%s", c->name,
+			c->usage);
+		return LB_EXIT_USAGE;
+	}
+	rc = cmd_load_config(&cfg, NEED_STORE);
+	if (rc)
+		goto out;
+	if (store_local_new(&cfg, &store, &e) < 0 || restore_find(store, what, &entry, &e) < 0 ||
+	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0) {
+		if (opts.mode == RESTORE_APPLY)
+			log_error("restore failed; the existing data was left as it was");
+		rc = cmd_fail(&e);
+		goto out;
+	}
+	format_size(stats.bytes, size, sizeof(size));
+	if (opts.mode == RESTORE_VERIFY)
+		printf("backup %s is intact: %llu files, %s verified\n", entry.file,
+		       (unsigned long long)stats.files, size);
+	else if (opts.mode == RESTORE_APPLY)
+		log_info("restore of '%s' done: %zu sources, %llu files, %s", entry.file,
+			 stats.sources, (unsigned long long)stats.files, size);
+out:
+	free(entry.file);
+	store_free(store);
+	config_release(&cfg);
+	return rc;
+}
+
+static int run_restore(int argc, char **argv)
+{
+	return run_mode(argc, argv, &cmd_restore, true);
+}
+
+static int run_verify(int argc, char **argv)
+{
+	return run_mode(argc, argv, &cmd_verify, false);
+}
+
+const struct command cmd_restore = {
+	.name = "restore",
+	.summary = "restore a backup over the configured paths",
+	.usage = "usage: lifeboat restore TIMESTAMP [--yes] [--dry-run]\n\n"
+		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
+		 "each source next to its target, checks every checksum, and only then\n"
+		 "replaces the target's content: a directory ends up equal to the backup\n"
+		 "(files created since are removed). A failed restore changes nothing.\n\n"
+		 "  --yes      skip the 10 second warning\n"
+		 "  --dry-run  print what would be created, updated or removed; change nothing\n",
+	.run = run_restore,
+};
+
+const struct command cmd_verify = {
+	.name = "verify",
+	.summary = "check that a backup decrypts and every checksum matches",
+	.usage = "usage: lifeboat verify TIMESTAMP\n\n"
+		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
+		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n",
+	.run = run_verify,
+};

@@ -1,0 +1,469 @@
+/* Configuration from the environment: parsing, validation and redacted description. */
+#include "common.h"
+
+#include <sys/stat.h>
+
+#include "config.h"
+
+#define SECRET_FILE_MAX (64 * 1024)
+
+enum var_status {
+	VAR_SUPPORTED,
+	VAR_IGNORED,     /* recognised, not implemented yet: warn and go on */
+	VAR_UNSUPPORTED, /* recognised, not implemented yet, and ignoring it would lose data */
+};
+
+struct var_def {
+	const char *name;
+	enum var_status status;
+	bool secret; /* never printed; also accepted as NAME_FILE */
+	const char *why;
+};
+
+static const struct var_def vars[] = {
+	{ "BACKUP_NAME", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_LOCAL_PATH", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_ENCRYPTION_KEY", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_ENCRYPTION", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_DIRS", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_FILES", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_DEBUG", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_POSTGRES", VAR_UNSUPPORTED, true, "PostgreSQL backups" },
+	{ "BACKUP_MONGODB", VAR_UNSUPPORTED, true, "MongoDB backups" },
+	{ "BACKUP_S3_BUCKET", VAR_UNSUPPORTED, false, "S3 storage" },
+	{ "BACKUP_STOP_SERVICES", VAR_UNSUPPORTED, false, "stopping containers" },
+	{ "BACKUP_S3_ENDPOINT", VAR_IGNORED, false, "S3 storage" },
+	{ "BACKUP_S3_REGION", VAR_IGNORED, false, "S3 storage" },
+	{ "BACKUP_S3_ACCESS_KEY", VAR_IGNORED, true, "S3 storage" },
+	{ "BACKUP_S3_SECRET_KEY", VAR_IGNORED, true, "S3 storage" },
+	{ "BACKUP_STOP_WAIT", VAR_IGNORED, false, "stopping containers" },
+	{ "BACKUP_START_WAIT", VAR_IGNORED, false, "stopping containers" },
+	{ "BACKUP_SCHEDULE", VAR_IGNORED, false, "the scheduler" },
+	{ "BACKUP_RETENTION_DAYS", VAR_IGNORED, false, "retention" },
+	{ "BACKUP_SUCCESS_WEBHOOK", VAR_IGNORED, true, "webhooks" },
+	{ "BACKUP_FAILURE_WEBHOOK", VAR_IGNORED, true, "webhooks" },
+};
+
+static const char *env_lookup(char *const *envp, const char *name, size_t len)
+{
+	for (char *const *p = envp; *p; p++)
+		if (!strncmp(*p, name, len) && (*p)[len] == '=')
+			return *p + len + 1;
+	return NULL;
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	const char *v = env_lookup(envp, name, strlen(name));
+	return v && *v ? v : NULL;
+}
+
+static const struct var_def *var_find(const char *name, size_t len, bool *ret_is_file)
+{
+	*ret_is_file = false;
+	for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
+		size_t n = strlen(vars[i].name);
+		if (n == len && !strncmp(vars[i].name, name, len))
+			return &vars[i];
+		if (vars[i].secret && len == n + 5 && !strncmp(vars[i].name, name, n) &&
+		    !strncmp(name + n, "_FILE", 5)) {
+			*ret_is_file = true;
+			return &vars[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Fetch a variable, or the content of the file named by NAME_FILE for
+ * secrets. Sets *ret_origin to the variable used; an unset variable leaves
+ * `out` empty and *ret_origin NULL.
+ */
+static int get_value(char *const *envp, const struct var_def *v, struct strbuf *out,
+		     const char **ret_origin, struct err *e)
+{
+	static char file_names[ARRAY_SIZE(vars)][48];
+	const char *direct = env_get(envp, v->name);
+	const char *file = NULL;
+	size_t idx = (size_t)(v - vars);
+
+	*ret_origin = NULL;
+	if (v->secret) {
+		snprintf(file_names[idx], sizeof(file_names[idx]), "%s_FILE", v->name);
+		file = env_get(envp, file_names[idx]);
+	}
+	if (direct && file)
+		return err_set(e, LB_EXIT_CONFIG, "%s and %s are both set: use only one", v->name,
+			       file_names[idx]);
+	if (direct) {
+		strbuf_addstr(out, direct);
+		*ret_origin = v->name;
+		return 0;
+	}
+	if (!file)
+		return 0;
+	int r = read_file_capped(file, SECRET_FILE_MAX, out);
+	if (r < 0) {
+		strbuf_release_secret(out);
+		return err_set(e, LB_EXIT_CONFIG, "%s: cannot read '%s': %s", file_names[idx], file,
+			       r == -EFBIG ? "file is larger than 64 KiB" : strerror(-r));
+	}
+	/* Secret files usually end with one newline that is not part of the secret. */
+	if (out->len && out->buf[out->len - 1] == '\n')
+		out->buf[--out->len] = '\0';
+	if (out->len && out->buf[out->len - 1] == '\r')
+		out->buf[--out->len] = '\0';
+	if (!out->len)
+		return err_set(e, LB_EXIT_CONFIG, "%s: file '%s' is empty", file_names[idx], file);
+	*ret_origin = file_names[idx];
+	return 0;
+}
+
+static const struct var_def *var_def(const char *name)
+{
+	bool is_file;
+	return var_find(name, strlen(name), &is_file);
+}
+
+bool config_name_valid(const char *s)
+{
+	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+			return false;
+	return true;
+}
+
+static bool path_has_dotdot(const char *p)
+{
+	for (const char *s = p; (s = strstr(s, "..")); s += 2) {
+		bool start = s == p || s[-1] == '/';
+		bool end = s[2] == '\0' || s[2] == '/';
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+static void trim(const char **start, const char **end)
+{
+	while (*start < *end && strchr(" \t\r\n", **start))
+		(*start)++;
+	while (*end > *start && strchr(" \t\r\n", (*end)[-1]))
+		(*end)--;
+}
+
+/* Parse "/path:name,/path2:name2" (commas or newlines) into cfg->sources. */
+static int parse_sources(struct config *cfg, const char *var, const char *value,
+			 enum source_kind kind, struct err *e)
+{
+	const char *p = value;
+
+	while (*p) {
+		const char *end = p + strcspn(p, ",\n");
+		const char *s = p, *t = end;
+		p = *end ? end + 1 : end;
+		trim(&s, &t);
+		if (s == t)
+			continue;
+
+		char *item = xstrndup(s, (size_t)(t - s));
+		char *colon = strrchr(item, ':');
+		if (!colon || colon == item || !colon[1]) {
+			err_set(e, LB_EXIT_CONFIG, "%s: entry '%s' is not of the form /path:name", var,
+				item);
+			free(item);
+			return -1;
+		}
+		*colon = '\0';
+		const char *name = colon + 1;
+		size_t plen = strlen(item);
+		while (plen > 1 && item[plen - 1] == '/')
+			item[--plen] = '\0';
+		if (item[0] != '/' || path_has_dotdot(item)) {
+			err_set(e, LB_EXIT_CONFIG,
+				"%s: path '%s' must be absolute and must not contain '..'", var, item);
+			free(item);
+			return -1;
+		}
+		if (!config_name_valid(name)) {
+			err_set(e, LB_EXIT_CONFIG,
+				"%s: name '%s' for '%s' is invalid: use letters, digits, '.', '_' "
+				"and '-' only",
+				var, name, item);
+			free(item);
+			return -1;
+		}
+		for (size_t i = 0; i < cfg->nr_sources; i++) {
+			if (!strcmp(cfg->sources[i].name, name)) {
+				err_set(e, LB_EXIT_CONFIG,
+					"%s: name '%s' is used twice (names must be unique across "
+					"BACKUP_DIRS and BACKUP_FILES)",
+					var, name);
+				free(item);
+				return -1;
+			}
+		}
+		cfg->sources = xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
+		cfg->sources[cfg->nr_sources++] = (struct source_spec){
+			.kind = kind,
+			.path = item,
+			.name = xstrdup(name),
+		};
+	}
+	return 0;
+}
+
+static int check_tz(const char *tz, struct err *e)
+{
+	const char *name = tz[0] == ':' ? tz + 1 : tz;
+	const char *dir = getenv("TZDIR");
+	struct stat st;
+
+	if (!*name)
+		return 0;
+	if (name[0] == '/') {
+		if (stat(name, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+	} else if (!path_has_dotdot(name)) {
+		char *path = xasprintf("%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
+		bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		free(path);
+		if (ok)
+			return 0;
+		/* A POSIX TZ string such as "EST5EDT" or "UTC0" carries an offset digit. */
+		if (tz[0] != ':' && strpbrk(name, "0123456789") && !strchr(name, '/'))
+			return 0;
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "TZ: unknown time zone '%s' (expected a name such as 'Europe/Berlin' from "
+		       "/usr/share/zoneinfo)",
+		       tz);
+}
+
+static void warn_unknown(struct config *cfg, char *const *envp)
+{
+	for (char *const *p = envp; *p; p++) {
+		if (strncmp(*p, "BACKUP_", 7))
+			continue;
+		const char *eq = strchr(*p, '=');
+		size_t len = eq ? (size_t)(eq - *p) : strlen(*p);
+		bool is_file;
+		const struct var_def *v = var_find(*p, len, &is_file);
+		if (!v)
+			strvec_pushf(&cfg->warnings,
+				     "unknown variable %.*s is ignored (a typo? see README.md for the "
+				     "list)",
+				     (int)len, *p);
+		else if (v->status == VAR_IGNORED && eq && eq[1])
+			strvec_pushf(&cfg->warnings,
+				     "%.*s is ignored: %s is not implemented in this version", (int)len,
+				     *p, v->why);
+	}
+}
+
+int config_load(struct config *cfg, char *const *envp, struct err *e)
+{
+	struct strbuf v = STRBUF_INIT;
+	const char *origin;
+	int ret = -1;
+
+	warn_unknown(cfg, envp);
+
+	for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
+		if (vars[i].status != VAR_UNSUPPORTED)
+			continue;
+		strbuf_reset(&v);
+		if (get_value(envp, &vars[i], &v, &origin, e) < 0)
+			goto out;
+		if (origin) {
+			err_set(e, LB_EXIT_CONFIG,
+				"%s is set, but %s is not implemented in this version of lifeboat; "
+				"unset it or use a version that supports it",
+				origin, vars[i].why);
+			goto out;
+		}
+	}
+
+	const char *name = env_get(envp, "BACKUP_NAME");
+	if (!name) {
+		err_set(e, LB_EXIT_CONFIG, "BACKUP_NAME is not set: it names your backups (for example "
+					   "BACKUP_NAME=myapp-production)");
+		goto out;
+	}
+	if (!config_name_valid(name) || strlen(name) > 128) {
+		err_set(e, LB_EXIT_CONFIG,
+			"BACKUP_NAME '%s' is invalid: use 1 to 128 letters, digits, '.', '_' and '-'",
+			name);
+		goto out;
+	}
+	cfg->name = xstrdup(name);
+
+	const char *lp = env_get(envp, "BACKUP_LOCAL_PATH");
+	if (lp) {
+		if (lp[0] != '/' || path_has_dotdot(lp)) {
+			err_set(e, LB_EXIT_CONFIG,
+				"BACKUP_LOCAL_PATH '%s' must be an absolute path without '..'", lp);
+			goto out;
+		}
+		cfg->local_path = xstrdup(lp);
+		size_t n = strlen(cfg->local_path);
+		while (n > 1 && cfg->local_path[n - 1] == '/')
+			cfg->local_path[--n] = '\0';
+	}
+
+	const char *enc = env_get(envp, "BACKUP_ENCRYPTION");
+	cfg->encrypt = true;
+	if (enc && !strcasecmp(enc, "none")) {
+		cfg->encrypt = false;
+	} else if (enc && strcasecmp(enc, "gpg")) {
+		err_set(e, LB_EXIT_CONFIG, "BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'",
+			enc);
+		goto out;
+	}
+	if (get_value(envp, var_def("BACKUP_ENCRYPTION_KEY"), &cfg->key, &cfg->key_origin, e) < 0)
+		goto out;
+	if (!cfg->encrypt && cfg->key_origin)
+		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION=none",
+			     cfg->key_origin);
+
+	const char *dirs = env_get(envp, "BACKUP_DIRS");
+	if (dirs && parse_sources(cfg, "BACKUP_DIRS", dirs, SOURCE_DIR, e) < 0)
+		goto out;
+	const char *files = env_get(envp, "BACKUP_FILES");
+	if (files && parse_sources(cfg, "BACKUP_FILES", files, SOURCE_FILE, e) < 0)
+		goto out;
+
+	const char *dbg = env_get(envp, "BACKUP_DEBUG");
+	if (dbg && parse_bool(dbg, &cfg->debug) < 0) {
+		err_set(e, LB_EXIT_CONFIG, "BACKUP_DEBUG '%s' is invalid: expected true or false", dbg);
+		goto out;
+	}
+
+	const char *tz = env_get(envp, "TZ");
+	if (tz) {
+		if (check_tz(tz, e) < 0)
+			goto out;
+		cfg->tz = xstrdup(tz);
+	}
+
+	/* Restoring a directory replaces its content: the store must not live inside it. */
+	for (size_t i = 0; cfg->local_path && i < cfg->nr_sources; i++) {
+		const struct source_spec *s = &cfg->sources[i];
+		size_t n = strlen(s->path);
+		if (s->kind == SOURCE_DIR &&
+		    (!strcmp(s->path, "/") ||
+		     (!strncmp(cfg->local_path, s->path, n) &&
+		      (cfg->local_path[n] == '/' || cfg->local_path[n] == '\0')))) {
+			err_set(e, LB_EXIT_CONFIG,
+				"BACKUP_LOCAL_PATH '%s' is inside BACKUP_DIRS entry '%s:%s': keep "
+				"backups outside the directories they protect",
+				cfg->local_path, s->path, s->name);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	strbuf_release_secret(&v);
+	return ret;
+}
+
+int config_require(const struct config *cfg, unsigned need, struct err *e)
+{
+	struct stat st;
+
+	if (need & NEED_STORE) {
+		if (!cfg->local_path)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "no destination configured: set BACKUP_LOCAL_PATH to a mounted "
+				       "directory");
+		if (stat(cfg->local_path, &st) < 0)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
+				       cfg->local_path, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_LOCAL_PATH '%s' is not a directory",
+				       cfg->local_path);
+	}
+	if ((need & NEED_KEY) && cfg->encrypt && !cfg->key.len)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
+			       "or set BACKUP_ENCRYPTION=none to store unencrypted archives");
+	if (need & NEED_SOURCES) {
+		if (!cfg->nr_sources)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "nothing to back up: set BACKUP_DIRS and/or BACKUP_FILES");
+		for (size_t i = 0; i < cfg->nr_sources; i++) {
+			const struct source_spec *s = &cfg->sources[i];
+			const char *var = s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES";
+			if (stat(s->path, &st) < 0)
+				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var, s->path,
+					       s->name, strerror(errno));
+			if (s->kind == SOURCE_DIR && !S_ISDIR(st.st_mode))
+				return err_set(e, LB_EXIT_CONFIG,
+					       "BACKUP_DIRS: '%s' (%s) is not a directory (use "
+					       "BACKUP_FILES for files)",
+					       s->path, s->name);
+			if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode))
+				return err_set(e, LB_EXIT_CONFIG,
+					       "BACKUP_FILES: '%s' (%s) is not a regular file%s", s->path,
+					       s->name,
+					       S_ISDIR(st.st_mode) ? " (use BACKUP_DIRS for directories)"
+								   : "");
+		}
+	}
+	return 0;
+}
+
+char *config_local_dir(const struct config *cfg)
+{
+	return xasprintf("%s/%s", cfg->local_path, cfg->name);
+}
+
+const struct source_spec *config_find_source(const struct config *cfg, enum source_kind kind,
+					     const char *name)
+{
+	for (size_t i = 0; i < cfg->nr_sources; i++)
+		if (cfg->sources[i].kind == kind && !strcmp(cfg->sources[i].name, name))
+			return &cfg->sources[i];
+	return NULL;
+}
+
+void config_describe(const struct config *cfg, struct strbuf *out)
+{
+	strbuf_addf(out, "BACKUP_NAME          %s\n", cfg->name);
+	strbuf_addf(out, "BACKUP_LOCAL_PATH    %s\n", cfg->local_path ? cfg->local_path : "(unset)");
+	if (cfg->local_path)
+		strbuf_addf(out, "  archives in        %s/%s/\n", cfg->local_path, cfg->name);
+	strbuf_addf(out, "BACKUP_ENCRYPTION    %s\n",
+		    cfg->encrypt ? "gpg (OpenPGP symmetric, AES-256)" : "none");
+	if (cfg->encrypt)
+		strbuf_addf(out, "encryption key       %s\n",
+			    cfg->key_origin ? (!strcmp(cfg->key_origin, "BACKUP_ENCRYPTION_KEY")
+						       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
+						       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
+					    : "(unset)");
+	for (size_t i = 0; i < cfg->nr_sources; i++) {
+		const struct source_spec *s = &cfg->sources[i];
+		strbuf_addf(out, "%-20s %s -> %s/%s\n", s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES",
+			    s->path, s->kind == SOURCE_DIR ? "dirs" : "files", s->name);
+	}
+	strbuf_addf(out, "BACKUP_DEBUG         %s\n", cfg->debug ? "true" : "false");
+	strbuf_addf(out, "TZ                   %s\n", cfg->tz ? cfg->tz : "(unset: UTC)");
+}
+
+void config_release(struct config *cfg)
+{
+	free(cfg->name);
+	free(cfg->local_path);
+	strbuf_release_secret(&cfg->key);
+	for (size_t i = 0; i < cfg->nr_sources; i++) {
+		free(cfg->sources[i].path);
+		free(cfg->sources[i].name);
+	}
+	free(cfg->sources);
+	free(cfg->tz);
+	strvec_release(&cfg->warnings);
+	*cfg = (struct config)CONFIG_INIT;
+}

@@ -1,0 +1,63 @@
+/* BACKUP_* environment (and *_FILE secrets) parsed and validated into struct config. */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include "common.h"
+
+#include "err.h"
+#include "util.h"
+
+enum source_kind { SOURCE_DIR, SOURCE_FILE };
+
+struct source_spec {
+	enum source_kind kind;
+	char *path; /* absolute, without trailing slash */
+	char *name; /* [A-Za-z0-9._-]+, unique over all sources */
+};
+
+struct config {
+	char *name;
+	char *local_path; /* NULL when unset */
+	bool encrypt;     /* false only with BACKUP_ENCRYPTION=none */
+	struct strbuf key;
+	const char *key_origin; /* which variable the key came from, or NULL */
+	struct source_spec *sources;
+	size_t nr_sources;
+	bool debug;
+	char *tz; /* NULL when unset */
+	struct strvec warnings; /* for the caller to log */
+};
+#define CONFIG_INIT { .key = STRBUF_INIT, .warnings = STRVEC_INIT }
+
+/* What the command about to run needs from the configuration. */
+enum config_need {
+	NEED_STORE = 1 << 0,   /* a destination to read or write archives */
+	NEED_SOURCES = 1 << 1, /* every source path must exist now (backup) */
+	NEED_KEY = 1 << 2,     /* a key, unless BACKUP_ENCRYPTION=none */
+};
+
+/*
+ * Parse the environment `envp` (NULL-terminated "K=V" strings). Reads the
+ * files named by *_FILE variables. Every failure is LB_EXIT_CONFIG with a
+ * message naming the variable; secret values never appear in messages.
+ */
+int config_load(struct config *cfg, char *const *envp, struct err *e);
+
+/* Check what a command needs (see enum config_need); touches the file system. */
+int config_require(const struct config *cfg, unsigned need, struct err *e);
+
+/* Directory holding this name's archives in the local store (caller frees). */
+char *config_local_dir(const struct config *cfg);
+
+/* Human-readable configuration with secrets redacted. */
+void config_describe(const struct config *cfg, struct strbuf *out);
+
+const struct source_spec *config_find_source(const struct config *cfg, enum source_kind kind,
+					     const char *name);
+
+/* Validate a backup or source name: [A-Za-z0-9._-]+, not "." or "..". */
+bool config_name_valid(const char *s);
+
+void config_release(struct config *cfg);
+
+#endif

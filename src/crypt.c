@@ -1,0 +1,153 @@
+/* gpg as a subprocess: private homedir, passphrase on fd 3, status and stderr judged at the end. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "crypt.h"
+#include "log.h"
+
+static int make_homedir(struct crypt *c, struct err *e)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	/* gpg fails oddly with long homedir paths (socket names): keep it short. */
+	if (!tmp || !*tmp || strlen(tmp) > 48)
+		tmp = "/tmp";
+	snprintf(c->homedir, sizeof(c->homedir), "%s/lbgpg.XXXXXX", tmp);
+	if (!mkdtemp(c->homedir)) {
+		int saved = errno;
+		c->homedir[0] = '\0';
+		return err_set(e, LB_EXIT_CRYPTO, "cannot create a gpg home directory in '%s': %s",
+			       tmp, strerror(saved));
+	}
+	return 0;
+}
+
+/* A pipe already holding the passphrase; returns the read end or -1. */
+static int passphrase_fd(const struct strbuf *key, struct err *e)
+{
+	int p[2];
+
+	if (key->len > 4096)
+		return err_set(e, LB_EXIT_CONFIG, "the encryption key is longer than 4096 bytes");
+	if (memchr(key->buf, '\n', key->len))
+		return err_set(e, LB_EXIT_CONFIG,
+			       "the encryption key contains a line break: gpg reads only its first "
+			       "line");
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot create pipe: %s", strerror(errno));
+	int r = write_all(p[1], key->buf, key->len);
+	if (!r)
+		r = write_all(p[1], "\n", 1);
+	close(p[1]);
+	if (r < 0) {
+		close(p[0]);
+		return err_set(e, LB_EXIT_INTERNAL, "cannot pass the key to gpg: %s", strerror(-r));
+	}
+	return p[0];
+}
+
+static int start(struct crypt *c, const struct strbuf *key, int in, bool decrypt,
+		 struct err *e)
+{
+	if (!key->len)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_ENCRYPTION_KEY is not set, and this archive is encrypted");
+	if (make_homedir(c, e) < 0)
+		return -1;
+	int pfd = passphrase_fd(key, e);
+	if (pfd < 0)
+		return -1;
+
+	c->decrypt = decrypt;
+	struct strvec *a = &c->gpg.args;
+	strvec_push(a, "gpg");
+	strvec_pushf(a, "--homedir=%s", c->homedir);
+	strvec_push(a, "--batch");
+	strvec_push(a, "--no-tty");
+	strvec_push(a, "--quiet");
+	strvec_push(a, "--no-options");
+	strvec_push(a, "--no-symkey-cache");
+	strvec_push(a, "--pinentry-mode=loopback");
+	strvec_push(a, "--passphrase-fd=3");
+	if (decrypt) {
+		strvec_push(a, "--decrypt");
+	} else {
+		strvec_push(a, "--symmetric");
+		strvec_push(a, "--cipher-algo=AES256");
+		strvec_push(a, "--s2k-cipher-algo=AES256");
+		strvec_push(a, "--s2k-digest-algo=SHA512");
+		/* We compress already; gpg's own compression would halve throughput. */
+		strvec_push(a, "--compress-algo=none");
+	}
+	strvec_push(a, "--output=-");
+	c->gpg.in = in;
+	c->gpg.out = CHILD_PIPE;
+	c->gpg.fd3 = pfd;
+	int r = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
+	close(pfd);
+	c->gpg.fd3 = -1;
+	return r;
+}
+
+int crypt_encrypt_start(struct crypt *c, const struct strbuf *key, struct err *e)
+{
+	return start(c, key, CHILD_PIPE, false, e);
+}
+
+int crypt_decrypt_start(struct crypt *c, const struct strbuf *key, int in_fd, struct err *e)
+{
+	return start(c, key, in_fd, true, e);
+}
+
+int crypt_finish(struct crypt *c, const char *what, struct err *e)
+{
+	struct strbuf last = STRBUF_INIT;
+	char sbuf[64];
+	int status = child_finish(&c->gpg);
+	int ret = 0;
+
+	if (c->gpg.err_tail.len)
+		log_debug("gpg said: %s", c->gpg.err_tail.buf);
+	if (status == 0)
+		goto out;
+	child_err_summary(&c->gpg, &last);
+	const char *tail = c->gpg.err_tail.buf;
+	if (c->decrypt && (strstr(tail, "Bad session key") || strstr(tail, "bad passphrase") ||
+			   strstr(tail, "Bad passphrase")))
+		ret = err_set(e, LB_EXIT_CRYPTO,
+			      "the encryption key does not decrypt backup '%s' (check "
+			      "BACKUP_ENCRYPTION_KEY)",
+			      what);
+	else if (c->decrypt)
+		ret = err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: gpg %s: %s",
+			      what, child_status_str(status, sbuf, sizeof(sbuf)),
+			      last.len ? last.buf : "no message");
+	else
+		ret = err_set(e, LB_EXIT_CRYPTO, "encryption failed: gpg %s: %s",
+			      child_status_str(status, sbuf, sizeof(sbuf)),
+			      last.len ? last.buf : "no message");
+out:
+	strbuf_release(&last);
+	return ret;
+}
+
+void crypt_release(struct crypt *c)
+{
+	child_release(&c->gpg);
+	if (c->homedir[0]) {
+		/* gpg --symmetric starts an agent that would outlive us. */
+		struct child k = CHILD_INIT;
+		struct err ignored = ERR_INIT;
+		strvec_push(&k.args, "gpgconf");
+		strvec_pushf(&k.args, "--homedir=%s", c->homedir);
+		strvec_push(&k.args, "--kill");
+		strvec_push(&k.args, "gpg-agent");
+		if (child_start(&k, LB_EXIT_CRYPTO, &ignored) == 0)
+			child_finish(&k);
+		child_release(&k);
+		remove_tree(c->homedir);
+		c->homedir[0] = '\0';
+	}
+}

@@ -1,0 +1,99 @@
+/* lifeboat: command table, shared config loading, exit codes. */
+#include "common.h"
+
+#include <time.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "signals.h"
+
+extern char **environ;
+
+static const struct command *const commands[] = {
+	&cmd_backup, &cmd_list, &cmd_restore, &cmd_verify, &cmd_check, &cmd_version,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: lifeboat <command> [options]\n\n"
+		     "Backs up directories and files into one encrypted archive per run and\n"
+		     "restores them. Configuration comes from BACKUP_* environment variables.\n\n"
+		     "commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out, "\nRun 'lifeboat <command> --help' for a command's options.\n"
+		     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration, 4 source,\n"
+		     "5 store, 6 encryption key or gpg, 7 damaged archive, 8 backup not found,\n"
+		     "130 interrupted.\n");
+}
+
+int cmd_fail(const struct err *e)
+{
+	if (e->code == LB_OK)
+		return 0;
+	log_error("%s", e->msg[0] ? e->msg : "failed");
+	return (int)e->code;
+}
+
+bool cmd_wants_help(int argc, char **argv, const struct command *c)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(c->usage, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+int cmd_load_config(struct config *cfg, unsigned need)
+{
+	struct err e = ERR_INIT;
+
+	if (config_load(cfg, environ, &e) < 0) {
+		for (size_t i = 0; i < cfg->warnings.nr; i++)
+			log_warn("%s", cfg->warnings.v[i]);
+		return cmd_fail(&e);
+	}
+	log_set_debug(cfg->debug);
+	tzset();
+	for (size_t i = 0; i < cfg->warnings.nr; i++)
+		log_warn("%s", cfg->warnings.v[i]);
+	if (config_require(cfg, need, &e) < 0)
+		return cmd_fail(&e);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	signals_install();
+	if (argc < 2) {
+		usage(stderr);
+		return LB_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		if (argc > 2)
+			for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+				if (!strcmp(argv[2], commands[i]->name)) {
+					fputs(commands[i]->usage, stdout);
+					return 0;
+				}
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "--version"))
+		name = "version";
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(name, commands[i]->name))
+			continue;
+		if (cmd_wants_help(argc - 1, argv + 1, commands[i]))
+			return 0;
+		return commands[i]->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "lifeboat: unknown command '%s'\n\n", name);
+	usage(stderr);
+	return LB_EXIT_USAGE;
+}

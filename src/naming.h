@@ -1,0 +1,35 @@
+/* Archive file names: NAME-YYYY-MM-DD-HHMMSS.tar.gz[.gpg], and timestamps in TZ. */
+#ifndef LB_NAMING_H
+#define LB_NAMING_H
+
+#include "common.h"
+
+#include <time.h>
+
+#define TIMESTAMP_LEN 17 /* YYYY-MM-DD-HHMMSS */
+
+enum compression { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
+
+struct backup_id {
+	char timestamp[TIMESTAMP_LEN + 1];
+	enum compression compression;
+	bool encrypted;
+	time_t time; /* the timestamp read in the current TZ */
+};
+
+/* Format `t` as YYYY-MM-DD-HHMMSS in the current TZ. */
+void naming_timestamp(time_t t, char out[TIMESTAMP_LEN + 1]);
+
+/* Is `s` a valid YYYY-MM-DD-HHMMSS timestamp? Sets *ret_time when given. */
+bool naming_timestamp_valid(const char *s, time_t *ret_time);
+
+/* "NAME-TIMESTAMP.tar.gz.gpg"; caller frees. */
+char *naming_file(const char *name, const struct backup_id *id);
+
+/* The suffix for a compression/encryption pair, e.g. ".tar.gz.gpg". */
+const char *naming_suffix(enum compression c, bool encrypted);
+
+/* Parse a file name of this backup name; false if it is not one of ours. */
+bool naming_parse(const char *name, const char *file, struct backup_id *ret);
+
+#endif

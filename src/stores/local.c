@@ -1,0 +1,237 @@
+/* The local store: hidden .partial file, fsync, no-replace rename, directory fsync. */
+#include "../common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "../log.h"
+#include "../util.h"
+
+struct local {
+	char *dir; /* BACKUP_LOCAL_PATH/BACKUP_NAME */
+};
+
+struct local_put {
+	int fd;
+	char *tmp_path;
+	char *final_path;
+};
+
+static struct local *L(struct store *s)
+{
+	return s->priv;
+}
+
+/* Remove .partial files left by runs that died (their pid no longer exists). */
+static void remove_stale_partials(struct local *l, const char *name)
+{
+	DIR *d = opendir(l->dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (n[0] != '.' || strncmp(n + 1, name, strlen(name)) || len < 9 ||
+		    strcmp(n + len - 8, ".partial"))
+			continue;
+		/* .NAME-TS.suffix.PID.partial */
+		const char *dot = n + len - 8;
+		const char *p = dot;
+		while (p > n && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (p == dot || p[-1] != '.')
+			continue;
+		long pid = strtol(p, NULL, 10);
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM) && pid != getpid())
+			continue;
+		if (unlinkat(dirfd(d), n, 0) == 0)
+			log_info("removed '%s/%s' left by an interrupted run", l->dir, n);
+	}
+	closedir(d);
+}
+
+static int local_put_begin(struct store *s, const char *file, struct store_put *p, struct err *e)
+{
+	struct local *l = L(s);
+	struct local_put *lp;
+
+	if (mkdir(l->dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, LB_EXIT_STORE, "cannot create '%s': %s", l->dir, strerror(errno));
+	remove_stale_partials(l, s->cfg->name);
+
+	lp = xcalloc(1, sizeof(*lp));
+	lp->tmp_path = xasprintf("%s/.%s.%d.partial", l->dir, file, (int)getpid());
+	lp->final_path = xasprintf("%s/%s", l->dir, file);
+	lp->fd = open(lp->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (lp->fd < 0) {
+		int saved = errno;
+		free(lp->tmp_path);
+		free(lp->final_path);
+		free(lp);
+		return err_set(e, LB_EXIT_STORE, "cannot create a file in '%s': %s", l->dir,
+			       strerror(saved));
+	}
+	/* The umask may only have narrowed 0600, but be explicit. */
+	fchmod(lp->fd, 0600);
+	p->store = s;
+	p->file = xstrdup(file);
+	p->priv = lp;
+	p->bytes = 0;
+	return 0;
+}
+
+static int local_put_write(struct store_put *p, const void *buf, size_t len, struct err *e)
+{
+	struct local_put *lp = p->priv;
+	int r = write_all(lp->fd, buf, len);
+
+	if (r < 0)
+		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
+			       strerror(-r));
+	p->bytes += len;
+	return 0;
+}
+
+static int local_put_commit(struct store_put *p, struct err *e)
+{
+	struct local_put *lp = p->priv;
+	struct local *l = L(p->store);
+
+	if (fsync(lp->fd) < 0)
+		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
+			       strerror(errno));
+	if (close(lp->fd) < 0) {
+		lp->fd = -1;
+		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
+			       strerror(errno));
+	}
+	lp->fd = -1;
+	if (renameat2(AT_FDCWD, lp->tmp_path, AT_FDCWD, lp->final_path, RENAME_NOREPLACE) < 0) {
+		if (errno != EINVAL && errno != ENOSYS)
+			return err_set(e, LB_EXIT_STORE, "cannot rename '%s' to '%s': %s",
+				       lp->tmp_path, lp->final_path, strerror(errno));
+		/* File systems without RENAME_NOREPLACE: link() never replaces either. */
+		if (link(lp->tmp_path, lp->final_path) < 0)
+			return err_set(e, LB_EXIT_STORE, "cannot create '%s': %s", lp->final_path,
+				       strerror(errno));
+		unlink(lp->tmp_path);
+	}
+	free(lp->tmp_path);
+	lp->tmp_path = NULL;
+	int r = fsync_dir(l->dir);
+	if (r < 0)
+		log_warn("cannot fsync directory '%s': %s", l->dir, strerror(-r));
+	free(lp->final_path);
+	free(lp);
+	free(p->file);
+	p->priv = NULL;
+	p->file = NULL;
+	return 0;
+}
+
+static void local_put_abort(struct store_put *p)
+{
+	struct local_put *lp = p->priv;
+
+	if (!lp)
+		return;
+	close_fd(&lp->fd);
+	if (lp->tmp_path)
+		unlink(lp->tmp_path);
+	free(lp->tmp_path);
+	free(lp->final_path);
+	free(lp);
+	free(p->file);
+	p->priv = NULL;
+	p->file = NULL;
+}
+
+static int local_list(struct store *s, struct store_list *out, struct err *e)
+{
+	struct local *l = L(s);
+	DIR *d = opendir(l->dir);
+	struct dirent *de;
+	struct stat st;
+
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(e, LB_EXIT_STORE, "cannot list '%s': %s", l->dir, strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		struct backup_id id;
+		if (!naming_parse(s->cfg->name, de->d_name, &id))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		store_list_add(out, de->d_name, &id, (uint64_t)st.st_size);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int local_get_open(struct store *s, const char *file, int *ret_fd, struct err *e)
+{
+	char *path = xasprintf("%s/%s", L(s)->dir, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		err_set(e, errno == ENOENT ? LB_EXIT_NOT_FOUND : LB_EXIT_STORE, "cannot open '%s': %s",
+			path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	*ret_fd = fd;
+	return 0;
+}
+
+static bool local_exists(struct store *s, const char *file)
+{
+	char *path = xasprintf("%s/%s", L(s)->dir, file);
+	bool r = access(path, F_OK) == 0;
+	free(path);
+	return r;
+}
+
+static void local_free(struct store *s)
+{
+	free(L(s)->dir);
+	free(s->priv);
+	free(s);
+}
+
+static const struct store_ops local_ops = {
+	.kind = "local",
+	.put_begin = local_put_begin,
+	.put_write = local_put_write,
+	.put_commit = local_put_commit,
+	.put_abort = local_put_abort,
+	.list = local_list,
+	.get_open = local_get_open,
+	.exists = local_exists,
+	.free = local_free,
+};
+
+int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
+{
+	struct store *s;
+	struct local *l;
+
+	if (!cfg->local_path)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_LOCAL_PATH is not set");
+	s = xcalloc(1, sizeof(*s));
+	l = xcalloc(1, sizeof(*l));
+	l->dir = config_local_dir(cfg);
+	s->ops = &local_ops;
+	s->cfg = cfg;
+	s->priv = l;
+	*ret = s;
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* Where archives live: a small ops table per kind of store (local directory; S3 later). */
+#ifndef LB_STORE_H
+#define LB_STORE_H
+
+#include "../common.h"
+
+#include "../config.h"
+#include "../err.h"
+#include "../naming.h"
+
+struct store;
+
+/* One archive being written. */
+struct store_put {
+	struct store *store;
+	char *file;
+	void *priv;
+	uint64_t bytes;
+};
+
+/* One archive found in a store. */
+struct store_entry {
+	char *file;
+	struct backup_id id;
+	uint64_t size;
+};
+
+struct store_list {
+	struct store_entry *v;
+	size_t nr;
+};
+
+struct store_ops {
+	const char *kind; /* "local" */
+	/* Start writing `file`; nothing is visible under that name until commit. */
+	int (*put_begin)(struct store *s, const char *file, struct store_put *p, struct err *e);
+	int (*put_write)(struct store_put *p, const void *buf, size_t len, struct err *e);
+	/* Make the archive durable and visible under its name. */
+	int (*put_commit)(struct store_put *p, struct err *e);
+	/* Remove everything put_begin created. Never fails. */
+	void (*put_abort)(struct store_put *p);
+	/* Every archive of this backup name, in no particular order. */
+	int (*list)(struct store *s, struct store_list *out, struct err *e);
+	/* An fd streaming the archive's bytes, positioned at the start. */
+	int (*get_open)(struct store *s, const char *file, int *ret_fd, struct err *e);
+	/* Does `file` exist? */
+	bool (*exists)(struct store *s, const char *file);
+	void (*free)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+	const struct config *cfg;
+	void *priv;
+};
+
+/* The local directory store, BACKUP_LOCAL_PATH/BACKUP_NAME. */
+int store_local_new(const struct config *cfg, struct store **ret, struct err *e);
+
+void store_free(struct store *s);
+void store_list_release(struct store_list *l);
+void store_list_add(struct store_list *l, const char *file, const struct backup_id *id,
+		    uint64_t size);
+
+#endif
