@@ -1,4 +1,4 @@
-/* The backup pipeline: libarchive writes tar.gz into gpg's stdin; a pump thread fans gpg's output out to the stores. */
+/* The backup pipeline: tar.gz from libarchive into gpg; a pump thread fans gpg's output out. */
 #include "common.h"
 
 #include <archive.h>
@@ -103,7 +103,8 @@ static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, siz
 	if (j->encrypt) {
 		int r = write_all(j->crypt.gpg.in_fd, buf, len);
 		if (r < 0) {
-			err_set(&j->arch_err, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
+			err_set(&j->arch_err, LB_EXIT_CRYPTO, "gpg stopped reading: %s",
+				strerror(-r));
 			archive_set_error(a, -r, "gpg stopped reading");
 			return -1;
 		}
@@ -237,7 +238,8 @@ static int add_source(struct job *j, const struct source_spec *s, struct err *e)
 	}
 	for (;;) {
 		if (signals_pending()) {
-			err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d", signals_pending());
+			err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+				signals_pending());
 			goto out;
 		}
 		archive_entry_clear(ent);
@@ -333,7 +335,8 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 	for (int tries = 0;; tries++) {
 		time_t now = time(NULL);
 		bool taken = false;
-		*id = (struct backup_id){ .compression = COMPRESSION_GZIP, .encrypted = j->encrypt,
+		*id = (struct backup_id){ .compression = COMPRESSION_GZIP,
+					  .encrypted = j->encrypt,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
 		char *file = naming_file(j->cfg->name, id);
@@ -394,8 +397,9 @@ static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 
 int backup_run(const struct config *cfg, struct backup_result *ret, struct err *e)
 {
-	struct job j = { .cfg = cfg, .encrypt = cfg->encrypt, .crypt = CRYPT_INIT,
-			 .sums = STRBUF_INIT };
+	struct job j = {
+		.cfg = cfg, .encrypt = cfg->encrypt, .crypt = CRYPT_INIT, .sums = STRBUF_INIT
+	};
 	struct manifest m = MANIFEST_INIT;
 	struct err merr = ERR_INIT;
 	struct backup_id id;

@@ -37,8 +37,7 @@ static void *err_reader(void *arg)
 	return NULL;
 }
 
-static LB_NORETURN void child_exec(struct child *c, int in, int out, int err, int fd3,
-				   int report)
+static LB_NORETURN void child_exec(struct child *c, int in, int out, int err, int fd3, int report)
 {
 	sigset_t all;
 
@@ -85,8 +84,8 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e)
 	if (nullfd < 0)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot open /dev/null: %s", strerror(errno));
 	if ((c->in == CHILD_PIPE && pipe2(inp, O_CLOEXEC) < 0) ||
-	    (c->out == CHILD_PIPE && pipe2(outp, O_CLOEXEC) < 0) ||
-	    pipe2(errp, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+	    (c->out == CHILD_PIPE && pipe2(outp, O_CLOEXEC) < 0) || pipe2(errp, O_CLOEXEC) < 0 ||
+	    pipe2(report, O_CLOEXEC) < 0) {
 		int saved = errno;
 		for (int i = 0; i < 2; i++) {
 			close_fd(&inp[i]);
@@ -129,7 +128,8 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e)
 	if (n == (ssize_t)sizeof(code)) {
 		child_finish(c);
 		if (code == ENOENT)
-			return err_set(e, missing_code, "cannot run '%s': not installed or not in PATH",
+			return err_set(e, missing_code,
+				       "cannot run '%s': not installed or not in PATH",
 				       c->args.v[0]);
 		return err_set(e, missing_code, "cannot run '%s': %s", c->args.v[0],
 			       strerror(code));

@@ -16,9 +16,9 @@
 struct child {
 	struct strvec args;
 	struct strvec env; /* if empty, child_env_default() is used */
-	int in;            /* CHILD_NULL, CHILD_PIPE or an fd to become stdin */
-	int out;           /* CHILD_NULL, CHILD_PIPE or an fd to become stdout */
-	int fd3;           /* -1 or an fd to become fd 3 in the child */
+	int in;		   /* CHILD_NULL, CHILD_PIPE or an fd to become stdin */
+	int out;	   /* CHILD_NULL, CHILD_PIPE or an fd to become stdout */
+	int fd3;	   /* -1 or an fd to become fd 3 in the child */
 
 	/* Filled by child_start. */
 	pid_t pid;
@@ -29,10 +29,12 @@ struct child {
 	bool err_thread_running;
 	struct strbuf err_tail; /* last bytes of the child's stderr */
 };
-#define CHILD_INIT                                                             \
-	{ .args = STRVEC_INIT, .env = STRVEC_INIT, .in = CHILD_NULL,           \
-	  .out = CHILD_NULL, .fd3 = -1, .pid = -1, .in_fd = -1, .out_fd = -1,  \
-	  .err_fd = -1, .err_tail = STRBUF_INIT }
+#define CHILD_INIT                                                                            \
+	{                                                                                     \
+		.args = STRVEC_INIT, .env = STRVEC_INIT, .in = CHILD_NULL, .out = CHILD_NULL, \
+		.fd3 = -1, .pid = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1,                \
+		.err_tail = STRBUF_INIT                                                       \
+	}
 
 /* The environment children get: ours without any BACKUP_* variable. */
 void child_env_default(struct strvec *env);

@@ -26,8 +26,8 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		} else if (is_restore && !strcmp(argv[i], "--dry-run")) {
 			opts.mode = RESTORE_DRY_RUN;
 		} else if (argv[i][0] == '-' || what) {
-			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name, argv[i],
-				c->usage);
+			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name,
+				argv[i], c->usage);
 			return LB_EXIT_USAGE;
 		} else {
 			what = argv[i];

@@ -15,8 +15,7 @@ struct command {
 	int (*run)(int argc, char **argv);
 };
 
-extern const struct command cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_check,
-	cmd_version;
+extern const struct command cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_check, cmd_version;
 
 /* Load and validate the environment for a command; logs warnings. Exit code or 0. */
 int cmd_load_config(struct config *cfg, unsigned need);

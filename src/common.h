@@ -18,17 +18,17 @@
 #define LB_VERSION "0.1.0"
 
 #define LB_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define LB_NORETURN __attribute__((noreturn))
-#define LB_UNUSED __attribute__((unused))
-#define LB_CLEANUP(f) __attribute__((cleanup(f)))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define LB_NORETURN	__attribute__((noreturn))
+#define LB_UNUSED	__attribute__((unused))
+#define LB_CLEANUP(f)	__attribute__((cleanup(f)))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Hand ownership of a pointer out of a cleanup-managed variable. */
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) take_ptr_tmp_ = (p);                             \
-		(p) = NULL;                                                    \
-		take_ptr_tmp_;                                                 \
+#define TAKE_PTR(p)                                \
+	({                                         \
+		__typeof__(p) take_ptr_tmp_ = (p); \
+		(p) = NULL;                        \
+		take_ptr_tmp_;                     \
 	})
 
 /* Unsafe or non-reentrant functions: use the bounded/reentrant variants. */

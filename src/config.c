@@ -9,7 +9,7 @@
 
 enum var_status {
 	VAR_SUPPORTED,
-	VAR_IGNORED,     /* recognised, not implemented yet: warn and go on */
+	VAR_IGNORED,	 /* recognised, not implemented yet: warn and go on */
 	VAR_UNSUPPORTED, /* recognised, not implemented yet, and ignoring it would lose data */
 };
 
@@ -130,7 +130,8 @@ bool config_name_valid(const char *s)
 	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
 		return false;
 	for (const char *p = s; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    *p))
 			return false;
 	return true;
 }
@@ -171,8 +172,8 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 		char *item = xstrndup(s, (size_t)(t - s));
 		char *colon = strrchr(item, ':');
 		if (!colon || colon == item || !colon[1]) {
-			err_set(e, LB_EXIT_CONFIG, "%s: entry '%s' is not of the form /path:name", var,
-				item);
+			err_set(e, LB_EXIT_CONFIG, "%s: entry '%s' is not of the form /path:name",
+				var, item);
 			free(item);
 			return -1;
 		}
@@ -183,7 +184,8 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 			item[--plen] = '\0';
 		if (item[0] != '/' || path_has_dotdot(item)) {
 			err_set(e, LB_EXIT_CONFIG,
-				"%s: path '%s' must be absolute and must not contain '..'", var, item);
+				"%s: path '%s' must be absolute and must not contain '..'", var,
+				item);
 			free(item);
 			return -1;
 		}
@@ -205,7 +207,8 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 				return -1;
 			}
 		}
-		cfg->sources = xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
+		cfg->sources =
+			xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
 		cfg->sources[cfg->nr_sources++] = (struct source_spec){
 			.kind = kind,
 			.path = item,
@@ -252,14 +255,15 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 		bool is_file;
 		const struct var_def *v = var_find(*p, len, &is_file);
 		if (!v)
-			strvec_pushf(&cfg->warnings,
-				     "unknown variable %.*s is ignored (a typo? see README.md for the "
-				     "list)",
-				     (int)len, *p);
+			strvec_pushf(
+				&cfg->warnings,
+				"unknown variable %.*s is ignored (a typo? see README.md for the "
+				"list)",
+				(int)len, *p);
 		else if (v->status == VAR_IGNORED && eq && eq[1])
 			strvec_pushf(&cfg->warnings,
-				     "%.*s is ignored: %s is not implemented in this version", (int)len,
-				     *p, v->why);
+				     "%.*s is ignored: %s is not implemented in this version",
+				     (int)len, *p, v->why);
 	}
 }
 
@@ -288,13 +292,15 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 
 	const char *name = env_get(envp, "BACKUP_NAME");
 	if (!name) {
-		err_set(e, LB_EXIT_CONFIG, "BACKUP_NAME is not set: it names your backups (for example "
-					   "BACKUP_NAME=myapp-production)");
+		err_set(e, LB_EXIT_CONFIG,
+			"BACKUP_NAME is not set: it names your backups (for example "
+			"BACKUP_NAME=myapp-production)");
 		goto out;
 	}
 	if (!config_name_valid(name) || strlen(name) > 128) {
 		err_set(e, LB_EXIT_CONFIG,
-			"BACKUP_NAME '%s' is invalid: use 1 to 128 letters, digits, '.', '_' and '-'",
+			"BACKUP_NAME '%s' is invalid: use 1 to 128 letters, digits, '.', '_' and "
+			"'-'",
 			name);
 		goto out;
 	}
@@ -318,8 +324,8 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (enc && !strcasecmp(enc, "none")) {
 		cfg->encrypt = false;
 	} else if (enc && strcasecmp(enc, "gpg")) {
-		err_set(e, LB_EXIT_CONFIG, "BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'",
-			enc);
+		err_set(e, LB_EXIT_CONFIG,
+			"BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'", enc);
 		goto out;
 	}
 	if (get_value(envp, var_def("BACKUP_ENCRYPTION_KEY"), &cfg->key, &cfg->key_origin, e) < 0)
@@ -337,7 +343,8 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 
 	const char *dbg = env_get(envp, "BACKUP_DEBUG");
 	if (dbg && parse_bool(dbg, &cfg->debug) < 0) {
-		err_set(e, LB_EXIT_CONFIG, "BACKUP_DEBUG '%s' is invalid: expected true or false", dbg);
+		err_set(e, LB_EXIT_CONFIG, "BACKUP_DEBUG '%s' is invalid: expected true or false",
+			dbg);
 		goto out;
 	}
 
@@ -375,21 +382,24 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 
 	if (need & NEED_STORE) {
 		if (!cfg->local_path)
-			return err_set(e, LB_EXIT_CONFIG,
-				       "no destination configured: set BACKUP_LOCAL_PATH to a mounted "
-				       "directory");
+			return err_set(
+				e, LB_EXIT_CONFIG,
+				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
+				"directory");
 		if (stat(cfg->local_path, &st) < 0)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
 				       cfg->local_path, strerror(errno));
 		if (!S_ISDIR(st.st_mode))
-			return err_set(e, LB_EXIT_CONFIG, "BACKUP_LOCAL_PATH '%s' is not a directory",
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_LOCAL_PATH '%s' is not a directory",
 				       cfg->local_path);
 	}
 	if ((need & NEED_KEY) && cfg->encrypt && !cfg->key.len)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
-			       "or set BACKUP_ENCRYPTION=none to store unencrypted archives");
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
+			"or set BACKUP_ENCRYPTION=none to store unencrypted archives");
 	if (need & NEED_SOURCES) {
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
@@ -407,10 +417,11 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 					       s->path, s->name);
 			if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
-					       "BACKUP_FILES: '%s' (%s) is not a regular file%s", s->path,
-					       s->name,
-					       S_ISDIR(st.st_mode) ? " (use BACKUP_DIRS for directories)"
-								   : "");
+					       "BACKUP_FILES: '%s' (%s) is not a regular file%s",
+					       s->path, s->name,
+					       S_ISDIR(st.st_mode)
+						       ? " (use BACKUP_DIRS for directories)"
+						       : "");
 		}
 	}
 	return 0;
@@ -433,21 +444,24 @@ const struct source_spec *config_find_source(const struct config *cfg, enum sour
 void config_describe(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "BACKUP_NAME          %s\n", cfg->name);
-	strbuf_addf(out, "BACKUP_LOCAL_PATH    %s\n", cfg->local_path ? cfg->local_path : "(unset)");
+	strbuf_addf(out, "BACKUP_LOCAL_PATH    %s\n",
+		    cfg->local_path ? cfg->local_path : "(unset)");
 	if (cfg->local_path)
 		strbuf_addf(out, "  archives in        %s/%s/\n", cfg->local_path, cfg->name);
 	strbuf_addf(out, "BACKUP_ENCRYPTION    %s\n",
 		    cfg->encrypt ? "gpg (OpenPGP symmetric, AES-256)" : "none");
 	if (cfg->encrypt)
 		strbuf_addf(out, "encryption key       %s\n",
-			    cfg->key_origin ? (!strcmp(cfg->key_origin, "BACKUP_ENCRYPTION_KEY")
-						       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
-						       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
-					    : "(unset)");
+			    cfg->key_origin
+				    ? (!strcmp(cfg->key_origin, "BACKUP_ENCRYPTION_KEY")
+					       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
+					       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
+				    : "(unset)");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
-		strbuf_addf(out, "%-20s %s -> %s/%s\n", s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES",
-			    s->path, s->kind == SOURCE_DIR ? "dirs" : "files", s->name);
+		strbuf_addf(out, "%-20s %s -> %s/%s\n",
+			    s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES", s->path,
+			    s->kind == SOURCE_DIR ? "dirs" : "files", s->name);
 	}
 	strbuf_addf(out, "BACKUP_DEBUG         %s\n", cfg->debug ? "true" : "false");
 	strbuf_addf(out, "TZ                   %s\n", cfg->tz ? cfg->tz : "(unset: UTC)");

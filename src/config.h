@@ -18,16 +18,19 @@ struct source_spec {
 struct config {
 	char *name;
 	char *local_path; /* NULL when unset */
-	bool encrypt;     /* false only with BACKUP_ENCRYPTION=none */
+	bool encrypt;	  /* false only with BACKUP_ENCRYPTION=none */
 	struct strbuf key;
 	const char *key_origin; /* which variable the key came from, or NULL */
 	struct source_spec *sources;
 	size_t nr_sources;
 	bool debug;
-	char *tz; /* NULL when unset */
+	char *tz;		/* NULL when unset */
 	struct strvec warnings; /* for the caller to log */
 };
-#define CONFIG_INIT { .key = STRBUF_INIT, .warnings = STRVEC_INIT }
+#define CONFIG_INIT                                         \
+	{                                                   \
+		.key = STRBUF_INIT, .warnings = STRVEC_INIT \
+	}
 
 /* What the command about to run needs from the configuration. */
 enum config_need {

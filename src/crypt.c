@@ -48,8 +48,7 @@ static int passphrase_fd(const struct strbuf *key, struct err *e)
 	return p[0];
 }
 
-static int start(struct crypt *c, const struct strbuf *key, int in, bool decrypt,
-		 struct err *e)
+static int start(struct crypt *c, const struct strbuf *key, int in, bool decrypt, struct err *e)
 {
 	if (!key->len)
 		return err_set(e, LB_EXIT_CONFIG,
@@ -121,8 +120,9 @@ int crypt_finish(struct crypt *c, const char *what, struct err *e)
 			      "BACKUP_ENCRYPTION_KEY)",
 			      what);
 	else if (c->decrypt)
-		ret = err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: gpg %s: %s",
-			      what, child_status_str(status, sbuf, sizeof(sbuf)),
+		ret = err_set(e, LB_EXIT_INTEGRITY,
+			      "backup '%s' is damaged or truncated: gpg %s: %s", what,
+			      child_status_str(status, sbuf, sizeof(sbuf)),
 			      last.len ? last.buf : "no message");
 	else
 		ret = err_set(e, LB_EXIT_CRYPTO, "encryption failed: gpg %s: %s",

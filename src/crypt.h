@@ -13,7 +13,10 @@ struct crypt {
 	char homedir[96];
 	bool decrypt;
 };
-#define CRYPT_INIT { .gpg = CHILD_INIT }
+#define CRYPT_INIT                \
+	{                         \
+		.gpg = CHILD_INIT \
+	}
 
 /*
  * Start `gpg --symmetric` (AES-256, no compression). Write plaintext to

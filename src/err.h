@@ -26,7 +26,10 @@ struct err {
 	enum lb_exit code;
 	char msg[1024];
 };
-#define ERR_INIT { .code = LB_OK }
+#define ERR_INIT              \
+	{                     \
+		.code = LB_OK \
+	}
 
 /* Record an error (if none is recorded yet) and return -1. */
 int err_set(struct err *e, enum lb_exit code, const char *fmt, ...) LB_PRINTF(3, 4);

@@ -77,8 +77,9 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 	int ret = -1;
 
 	if (!root)
-		return err_set(e, LB_EXIT_INTEGRITY, "manifest.json is not valid JSON: %s (line %d)",
-			       jerr.text, jerr.line);
+		return err_set(e, LB_EXIT_INTEGRITY,
+			       "manifest.json is not valid JSON: %s (line %d)", jerr.text,
+			       jerr.line);
 	if (!json_is_object(root)) {
 		err_set(e, LB_EXIT_INTEGRITY, "manifest.json is not a JSON object");
 		goto out;
@@ -111,7 +112,7 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 	}
 	size_t i;
 	json_t *o;
-	json_array_foreach(srcs, i, o) {
+	json_array_foreach (srcs, i, o) {
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		const char *name = json_string_value(json_object_get(o, "name"));
 		const char *path = json_string_value(json_object_get(o, "path"));
@@ -199,13 +200,15 @@ int sums_compare(const struct strbuf *recorded, const struct strbuf *computed,
 
 		if (a >= aend) {
 			line_path(b, lb, &pb);
-			strbuf_addf(detail, "'%s' is in the archive but not in its SHA256SUMS", pb.buf);
+			strbuf_addf(detail, "'%s' is in the archive but not in its SHA256SUMS",
+				    pb.buf);
 			ret = -1;
 			break;
 		}
 		if (b >= bend) {
 			line_path(a, la, &pa);
-			strbuf_addf(detail, "'%s' is listed in SHA256SUMS but missing from the archive",
+			strbuf_addf(detail,
+				    "'%s' is listed in SHA256SUMS but missing from the archive",
 				    pa.buf);
 			ret = -1;
 			break;
@@ -216,7 +219,8 @@ int sums_compare(const struct strbuf *recorded, const struct strbuf *computed,
 			if (!strcmp(pa.buf, pb.buf))
 				strbuf_addf(detail, "checksum mismatch for '%s'", pa.buf);
 			else
-				strbuf_addf(detail, "SHA256SUMS lists '%s' where the archive has '%s'",
+				strbuf_addf(detail,
+					    "SHA256SUMS lists '%s' where the archive has '%s'",
 					    pa.buf, pb.buf);
 			ret = -1;
 			break;

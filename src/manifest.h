@@ -9,8 +9,8 @@
 #include "hash.h"
 #include "util.h"
 
-#define MANIFEST_PATH "manifest.json"
-#define SUMS_PATH "SHA256SUMS"
+#define MANIFEST_PATH		"manifest.json"
+#define SUMS_PATH		"SHA256SUMS"
 #define MANIFEST_FORMAT_VERSION 1
 
 struct manifest_source {
@@ -31,7 +31,10 @@ struct manifest {
 	struct manifest_source *sources;
 	size_t nr_sources;
 };
-#define MANIFEST_INIT { .format_version = MANIFEST_FORMAT_VERSION }
+#define MANIFEST_INIT                                     \
+	{                                                 \
+		.format_version = MANIFEST_FORMAT_VERSION \
+	}
 
 void manifest_add_source(struct manifest *m, enum source_kind kind, const char *name,
 			 const char *path);

@@ -9,9 +9,9 @@ static const struct {
 	enum compression compression;
 	bool encrypted;
 } suffixes[] = {
-	{ ".tar.gz.gpg", COMPRESSION_GZIP, true },   { ".tar.gz", COMPRESSION_GZIP, false },
-	{ ".tar.zst.gpg", COMPRESSION_ZSTD, true },  { ".tar.zst", COMPRESSION_ZSTD, false },
-	{ ".tar.gpg", COMPRESSION_NONE, true },      { ".tar", COMPRESSION_NONE, false },
+	{ ".tar.gz.gpg", COMPRESSION_GZIP, true },  { ".tar.gz", COMPRESSION_GZIP, false },
+	{ ".tar.zst.gpg", COMPRESSION_ZSTD, true }, { ".tar.zst", COMPRESSION_ZSTD, false },
+	{ ".tar.gpg", COMPRESSION_NONE, true },	    { ".tar", COMPRESSION_NONE, false },
 };
 
 void naming_timestamp(time_t t, char out[TIMESTAMP_LEN + 1])
@@ -47,8 +47,13 @@ bool naming_timestamp_valid(const char *s, time_t *ret_time)
 	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return false;
 	if (ret_time) {
-		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-				 .tm_hour = h, .tm_min = mi, .tm_sec = se, .tm_isdst = -1 };
+		struct tm tm = { .tm_year = y - 1900,
+				 .tm_mon = mo - 1,
+				 .tm_mday = d,
+				 .tm_hour = h,
+				 .tm_min = mi,
+				 .tm_sec = se,
+				 .tm_isdst = -1 };
 		*ret_time = mktime(&tm);
 	}
 	return true;

@@ -22,20 +22,20 @@
 #include "signals.h"
 
 #define MANIFEST_MAX (1024 * 1024)
-#define SUMS_MAX (512u * 1024 * 1024)
+#define SUMS_MAX     (512u * 1024 * 1024)
 #define STAGE_PREFIX ".lifeboat-restore."
-#define OLD_PREFIX ".lifeboat-old."
+#define OLD_PREFIX   ".lifeboat-old."
 
 struct rsource {
 	enum source_kind kind;
 	char *name;
 	char *target;
-	char *prefix; /* dirs/NAME or files/NAME */
-	char *stage;  /* APPLY: staging directory */
-	char *old;    /* APPLY: where displaced entries wait until commit */
+	char *prefix;		    /* dirs/NAME or files/NAME */
+	char *stage;		    /* APPLY: staging directory */
+	char *old;		    /* APPLY: where displaced entries wait until commit */
 	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
-	struct strvec moved_old; /* names moved from target into old */
-	struct strvec moved_new; /* names moved from stage into target */
+	struct strvec moved_old;    /* names moved from target into old */
+	struct strvec moved_new;    /* names moved from stage into target */
 	bool swapped;
 	struct strvec seen; /* DRY_RUN: relative paths present in the archive */
 };
@@ -78,10 +78,11 @@ int restore_find(struct store *store, const char *what, struct store_entry *ret,
 	int rc = -1;
 
 	if (!naming_timestamp_valid(what, NULL) || strlen(what) < TIMESTAMP_LEN)
-		return err_set(e, LB_EXIT_USAGE,
-			       "'%s' is not a backup timestamp: expected YYYY-MM-DD-HHMMSS as shown by "
-			       "'lifeboat list'",
-			       what);
+		return err_set(
+			e, LB_EXIT_USAGE,
+			"'%s' is not a backup timestamp: expected YYYY-MM-DD-HHMMSS as shown by "
+			"'lifeboat list'",
+			what);
 	if (store->ops->list(store, &l, e) < 0)
 		return -1;
 	for (size_t i = 0; i < l.nr; i++) {
@@ -180,10 +181,12 @@ static int setup_sources(struct rjob *j, struct err *e)
 		if (j->opts->mode == RESTORE_VERIFY)
 			continue;
 		if (cs && strcmp(cs->path, ms->path))
-			log_info("%s '%s' was backed up from '%s'; restoring to '%s' as configured now",
+			log_info("%s '%s' was backed up from '%s'; restoring to '%s' as configured "
+				 "now",
 				 source_kind_str(s->kind), s->name, ms->path, cs->path);
 		else if (!cs)
-			log_info("%s '%s' is not configured now; restoring to '%s' as recorded in the "
+			log_info("%s '%s' is not configured now; restoring to '%s' as recorded in "
+				 "the "
 				 "backup",
 				 source_kind_str(s->kind), s->name, s->target);
 		if (j->opts->mode == RESTORE_APPLY && make_stage(s, e) < 0)
@@ -260,7 +263,8 @@ static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
 	if (geteuid() == 0)
 		flags |= ARCHIVE_EXTRACT_OWNER;
 	if (chdir(s->stage) < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", s->stage, strerror(errno));
+		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", s->stage,
+			       strerror(errno));
 	j->disk = archive_write_disk_new();
 	archive_write_disk_set_options(j->disk, flags);
 	j->disk_src = s - j->src;
@@ -285,8 +289,9 @@ static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HE
 			break;
 		if (r != ARCHIVE_OK) {
 			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s' from the archive: %s",
-				       apath, archive_error_string(j->in));
+			return err_set(e, LB_EXIT_INTEGRITY,
+				       "cannot read '%s' from the archive: %s", apath,
+				       archive_error_string(j->in));
 		}
 		while (pos < off) {
 			size_t z = off - pos > (la_int64_t)sizeof(zeros) ? sizeof(zeros)
@@ -348,8 +353,8 @@ static void preview_entry(struct rjob *j, struct rsource *s, const char *rel,
 			  struct archive_entry *ent, const char *hex)
 {
 	char *path = s->kind == SOURCE_FILE ? xstrdup(s->target)
-		     : *rel		     ? xasprintf("%s/%s", s->target, rel)
-					     : xstrdup(s->target);
+		     : *rel		    ? xasprintf("%s/%s", s->target, rel)
+					    : xstrdup(s->target);
 	mode_t type = archive_entry_filetype(ent);
 	struct stat st;
 
@@ -438,8 +443,8 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 			char buf[65536];
 			la_ssize_t n = archive_read_data(j->in, buf, sizeof(buf));
 			if (n < 0)
-				return err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s", SUMS_PATH,
-					       archive_error_string(j->in));
+				return err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s",
+					       SUMS_PATH, archive_error_string(j->in));
 			if (n == 0)
 				break;
 			strbuf_add(&j->recorded, buf, (size_t)n);
@@ -458,7 +463,8 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		return err_set(e, LB_EXIT_INTEGRITY, "unexpected special file '%s' in the archive",
 			       path);
 	if (archive_entry_hardlink(ent))
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive", path);
+		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive",
+			       path);
 
 	if (j->opts->mode == RESTORE_APPLY) {
 		if (s->kind == SOURCE_DIR && !*rel) {
@@ -573,8 +579,9 @@ static int read_archive(struct rjob *j, struct err *e)
 		if (r == ARCHIVE_WARN)
 			log_warn("%s", archive_error_string(j->in));
 		else if (r != ARCHIVE_OK)
-			return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
-				       j->file, archive_error_string(j->in));
+			return err_set(e, LB_EXIT_INTEGRITY,
+				       "backup '%s' is damaged or truncated: %s", j->file,
+				       archive_error_string(j->in));
 		if (first) {
 			first = false;
 			if (read_manifest(j, ent, e) < 0)
@@ -667,8 +674,8 @@ static int swap_in(struct rsource *s, struct err *e)
 		int saved = errno;
 		free(s->old);
 		s->old = NULL;
-		return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s", s->target,
-			       strerror(saved));
+		return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
+			       s->target, strerror(saved));
 	}
 	if (move_all(s->target, s->old, base_of(s->stage), base_of(s->old), &s->moved_old, e) < 0 ||
 	    move_all(s->stage, s->target, NULL, NULL, &s->moved_new, e) < 0) {
@@ -687,7 +694,8 @@ static void swap_back(struct rsource *s)
 	if (s->kind == SOURCE_FILE) {
 		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
 		if (rename(s->target, staged) < 0)
-			log_error("rollback: cannot move '%s' aside: %s", s->target, strerror(errno));
+			log_error("rollback: cannot move '%s' aside: %s", s->target,
+				  strerror(errno));
 		if (s->moved_old.nr && rename(s->moved_old.v[0], s->target) < 0)
 			log_error("rollback: cannot put '%s' back: %s", s->target, strerror(errno));
 		free(staged);
@@ -706,13 +714,15 @@ static void finish_source(struct rsource *s)
 	remove_tree(s->stage);
 	if (s->kind == SOURCE_DIR && s->root) {
 		struct timespec ts[2] = {
-			{ .tv_sec = archive_entry_atime(s->root), .tv_nsec = archive_entry_atime_nsec(s->root) },
-			{ .tv_sec = archive_entry_mtime(s->root), .tv_nsec = archive_entry_mtime_nsec(s->root) },
+			{ .tv_sec = archive_entry_atime(s->root),
+			  .tv_nsec = archive_entry_atime_nsec(s->root) },
+			{ .tv_sec = archive_entry_mtime(s->root),
+			  .tv_nsec = archive_entry_mtime_nsec(s->root) },
 		};
 		if (!archive_entry_atime_is_set(s->root))
 			ts[0] = ts[1];
-		if (geteuid() == 0 &&
-		    chown(s->target, (uid_t)archive_entry_uid(s->root), (gid_t)archive_entry_gid(s->root)) < 0)
+		if (geteuid() == 0 && chown(s->target, (uid_t)archive_entry_uid(s->root),
+					    (gid_t)archive_entry_gid(s->root)) < 0)
 			log_warn("cannot set the owner of '%s': %s", s->target, strerror(errno));
 		if (chmod(s->target, archive_entry_perm(s->root) & 07777) < 0)
 			log_warn("cannot set the mode of '%s': %s", s->target, strerror(errno));
@@ -725,7 +735,8 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 {
 	fprintf(stderr, "lifeboat: backup '%s' verified; it will replace:\n", j->file);
 	for (size_t i = 0; i < j->nr_src; i++)
-		fprintf(stderr, "  %s%s\n", j->src[i].target, j->src[i].kind == SOURCE_DIR ? "/ (whole directory)" : "");
+		fprintf(stderr, "  %s%s\n", j->src[i].target,
+			j->src[i].kind == SOURCE_DIR ? "/ (whole directory)" : "");
 	for (int left = seconds; left > 0; left--) {
 		fprintf(stderr, "\rrestoring in %2d s, press Ctrl-C to cancel ", left);
 		fflush(stderr);
@@ -734,7 +745,8 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 			;
 		if (signals_pending()) {
 			fprintf(stderr, "\n");
-			return err_set(e, LB_EXIT_INTERRUPTED, "restore cancelled; nothing was changed");
+			return err_set(e, LB_EXIT_INTERRUPTED,
+				       "restore cancelled; nothing was changed");
 		}
 	}
 	if (seconds > 0)
@@ -784,8 +796,13 @@ static void cleanup_stages(struct rjob *j)
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
 		const struct restore_opts *opts, struct restore_stats *ret, struct err *e)
 {
-	struct rjob j = { .cfg = cfg, .opts = opts, .file = entry->file, .m = MANIFEST_INIT,
-			  .disk_src = -1, .cwd_fd = -1, .recorded = STRBUF_INIT,
+	struct rjob j = { .cfg = cfg,
+			  .opts = opts,
+			  .file = entry->file,
+			  .m = MANIFEST_INIT,
+			  .disk_src = -1,
+			  .cwd_fd = -1,
+			  .recorded = STRBUF_INIT,
 			  .computed = STRBUF_INIT };
 	struct crypt crypt = CRYPT_INIT;
 	struct err rerr = ERR_INIT;
@@ -820,7 +837,8 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			/* Our side failed: no need to decrypt the rest. */
 			child_kill(&crypt.gpg);
 		} else {
-			/* gpg's verdict explains most read errors (wrong key, damage): drain and ask. */
+			/* gpg's verdict explains most read errors (wrong key, damage): drain and
+			 * ask. */
 			char buf[65536];
 			while (read_retry(crypt.gpg.out_fd, buf, sizeof(buf)) > 0)
 				;
@@ -842,7 +860,8 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 	}
 	struct strbuf detail = STRBUF_INIT;
 	if (sums_compare(&j.recorded, &j.computed, &detail) < 0) {
-		err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged: %s", entry->file, detail.buf);
+		err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged: %s", entry->file,
+			detail.buf);
 		strbuf_release(&detail);
 		goto out;
 	}

@@ -9,9 +9,9 @@
 #include "stores/store.h"
 
 enum restore_mode {
-	RESTORE_VERIFY,  /* decrypt and check every checksum; touch nothing */
+	RESTORE_VERIFY,	 /* decrypt and check every checksum; touch nothing */
 	RESTORE_DRY_RUN, /* print what a restore would change; touch nothing */
-	RESTORE_APPLY,   /* stage next to each target, verify, then swap in */
+	RESTORE_APPLY,	 /* stage next to each target, verify, then swap in */
 };
 
 struct restore_opts {

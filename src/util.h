@@ -24,7 +24,10 @@ struct strbuf {
 	bool overflowed;
 };
 extern char strbuf_empty_[];
-#define STRBUF_INIT { .buf = strbuf_empty_ }
+#define STRBUF_INIT                  \
+	{                            \
+		.buf = strbuf_empty_ \
+	}
 
 void strbuf_init(struct strbuf *sb, size_t hint);
 void strbuf_release(struct strbuf *sb);
@@ -51,7 +54,10 @@ struct strvec {
 	size_t alloc;
 };
 extern char *strvec_empty_[];
-#define STRVEC_INIT { .v = strvec_empty_ }
+#define STRVEC_INIT                \
+	{                          \
+		.v = strvec_empty_ \
+	}
 void strvec_push(struct strvec *sv, const char *s);
 void strvec_pushf(struct strvec *sv, const char *fmt, ...) LB_PRINTF(2, 3);
 void strvec_release(struct strvec *sv);
@@ -85,8 +91,8 @@ static inline void strbuf_releasep(struct strbuf *sb)
 {
 	strbuf_release(sb);
 }
-#define auto_free LB_CLEANUP(freep)
-#define auto_close LB_CLEANUP(closep)
+#define auto_free   LB_CLEANUP(freep)
+#define auto_close  LB_CLEANUP(closep)
 #define auto_strbuf LB_CLEANUP(strbuf_releasep)
 
 #endif

@@ -182,8 +182,8 @@ static int local_get_open(struct store *s, const char *file, int *ret_fd, struct
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		err_set(e, errno == ENOENT ? LB_EXIT_NOT_FOUND : LB_EXIT_STORE, "cannot open '%s': %s",
-			path, strerror(errno));
+		err_set(e, errno == ENOENT ? LB_EXIT_NOT_FOUND : LB_EXIT_STORE,
+			"cannot open '%s': %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
