@@ -22,8 +22,8 @@ static int run(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (backup_run(&cfg, &res, &e) < 0) {
-		log_error("backup failed; no archive was stored");
 		rc = cmd_fail(&e);
+		log_error("backup failed; no archive was stored");
 		goto out;
 	}
 	log_info("backup '%s' done: %llu files, %s archive", res.file,

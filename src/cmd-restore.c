@@ -43,9 +43,9 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		goto out;
 	if (store_local_new(&cfg, &store, &e) < 0 || restore_find(store, what, &entry, &e) < 0 ||
 	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0) {
-		if (opts.mode == RESTORE_APPLY)
-			log_error("restore failed; the existing data was left as it was");
 		rc = cmd_fail(&e);
+		if (opts.mode == RESTORE_APPLY && rc != LB_EXIT_NOT_FOUND && rc != LB_EXIT_USAGE)
+			log_error("restore failed; the existing data was left as it was");
 		goto out;
 	}
 	format_size(stats.bytes, size, sizeof(size));
