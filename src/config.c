@@ -147,6 +147,16 @@ static bool path_has_dotdot(const char *p)
 	return false;
 }
 
+/* Is `path` equal to `dir` or below it? Both absolute, without trailing slash. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
 static void trim(const char **start, const char **end)
 {
 	while (*start < *end && strchr(" \t\r\n", **start))
@@ -355,14 +365,28 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 		cfg->tz = xstrdup(tz);
 	}
 
+	/* A restore replaces a directory's whole content: sources must not nest. */
+	for (size_t i = 0; i < cfg->nr_sources; i++) {
+		for (size_t k = 0; k < cfg->nr_sources; k++) {
+			const struct source_spec *outer = &cfg->sources[i],
+						 *inner = &cfg->sources[k];
+			if (i == k || outer->kind != SOURCE_DIR ||
+			    !path_within(inner->path, outer->path))
+				continue;
+			err_set(e, LB_EXIT_CONFIG,
+				"%s entry '%s:%s' lies inside BACKUP_DIRS entry '%s:%s': sources "
+				"must "
+				"not overlap",
+				inner->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES",
+				inner->path, inner->name, outer->path, outer->name);
+			goto out;
+		}
+	}
+
 	/* Restoring a directory replaces its content: the store must not live inside it. */
 	for (size_t i = 0; cfg->local_path && i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
-		size_t n = strlen(s->path);
-		if (s->kind == SOURCE_DIR &&
-		    (!strcmp(s->path, "/") ||
-		     (!strncmp(cfg->local_path, s->path, n) &&
-		      (cfg->local_path[n] == '/' || cfg->local_path[n] == '\0')))) {
+		if (s->kind == SOURCE_DIR && path_within(cfg->local_path, s->path)) {
 			err_set(e, LB_EXIT_CONFIG,
 				"BACKUP_LOCAL_PATH '%s' is inside BACKUP_DIRS entry '%s:%s': keep "
 				"backups outside the directories they protect",
