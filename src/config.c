@@ -105,7 +105,10 @@ static int get_value(char *const *envp, const struct var_def *v, struct strbuf *
 	int r = read_file_capped(file, SECRET_FILE_MAX, out);
 	if (r < 0) {
 		strbuf_release_secret(out);
-		return err_set(e, LB_EXIT_CONFIG, "%s: cannot read '%s': %s", file_names[idx], file,
+		/* Someone may have pasted the secret itself here: show only path-like values. */
+		bool pathlike = file[0] == '/' && strlen(file) < 256 && !strpbrk(file, " \t");
+		return err_set(e, LB_EXIT_CONFIG, "%s: cannot read '%s': %s", file_names[idx],
+			       pathlike ? file : "(value redacted: expected a file path)",
 			       r == -EFBIG ? "file is larger than 64 KiB" : strerror(-r));
 	}
 	/* Secret files usually end with one newline that is not part of the secret. */
@@ -157,6 +160,27 @@ static bool path_within(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
+/* Collapse "//" and "/./" and drop a trailing slash, in place ("/" stays "/"). */
+static void normalize_path(char *p)
+{
+	char *w = p;
+
+	for (const char *r = p; *r;) {
+		if (r[0] == '/' && (r[1] == '/' || r[1] == '\0')) {
+			r++;
+			continue;
+		}
+		if (r[0] == '/' && r[1] == '.' && (r[2] == '/' || r[2] == '\0')) {
+			r += 2;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	if (w == p)
+		*w++ = '/';
+	*w = '\0';
+}
+
 static void trim(const char **start, const char **end)
 {
 	while (*start < *end && strchr(" \t\r\n", **start))
@@ -189,9 +213,14 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 		}
 		*colon = '\0';
 		const char *name = colon + 1;
-		size_t plen = strlen(item);
-		while (plen > 1 && item[plen - 1] == '/')
-			item[--plen] = '\0';
+		if (!utf8_valid(item)) {
+			err_set(e, LB_EXIT_CONFIG, "%s: path for '%s' is not valid UTF-8", var,
+				name);
+			free(item);
+			return -1;
+		}
+		if (item[0] == '/')
+			normalize_path(item);
 		if (item[0] != '/' || path_has_dotdot(item)) {
 			err_set(e, LB_EXIT_CONFIG,
 				"%s: path '%s' must be absolute and must not contain '..'", var,
@@ -228,20 +257,32 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 	return 0;
 }
 
+/* A compiled time zone file starts with the magic "TZif". */
+static bool is_tzif(const char *path)
+{
+	struct strbuf head = STRBUF_INIT;
+	struct stat st;
+	bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		  read_file_capped(path, 1 << 20, &head) == 0 && head.len >= 4 &&
+		  !memcmp(head.buf, "TZif", 4);
+
+	strbuf_release(&head);
+	return ok;
+}
+
 static int check_tz(const char *tz, struct err *e)
 {
 	const char *name = tz[0] == ':' ? tz + 1 : tz;
 	const char *dir = getenv("TZDIR");
-	struct stat st;
 
 	if (!*name)
 		return 0;
 	if (name[0] == '/') {
-		if (stat(name, &st) == 0 && S_ISREG(st.st_mode))
+		if (is_tzif(name))
 			return 0;
 	} else if (!path_has_dotdot(name)) {
 		char *path = xasprintf("%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
-		bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		bool ok = is_tzif(path);
 		free(path);
 		if (ok)
 			return 0;
@@ -324,9 +365,7 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 			goto out;
 		}
 		cfg->local_path = xstrdup(lp);
-		size_t n = strlen(cfg->local_path);
-		while (n > 1 && cfg->local_path[n - 1] == '/')
-			cfg->local_path[--n] = '\0';
+		normalize_path(cfg->local_path);
 	}
 
 	const char *enc = env_get(envp, "BACKUP_ENCRYPTION");

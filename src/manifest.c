@@ -26,9 +26,14 @@ void manifest_add_source(struct manifest *m, enum source_kind kind, const char *
 	};
 }
 
+/* Strings here come from validated config (UTF-8); anything else is a programmer error. */
 static json_t *jstr(const char *s)
 {
-	return json_string(s ? s : "");
+	json_t *j = json_string(s ? s : "");
+
+	if (!j)
+		abort();
+	return j;
 }
 
 void manifest_to_json(const struct manifest *m, struct strbuf *out)
@@ -117,6 +122,8 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 		const char *name = json_string_value(json_object_get(o, "name"));
 		const char *path = json_string_value(json_object_get(o, "path"));
 		if (!kind || !name || !path || !config_name_valid(name) || path[0] != '/' ||
+		    strstr(path, "/../") ||
+		    (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")) ||
 		    (strcmp(kind, "dir") && strcmp(kind, "file"))) {
 			err_set(e, LB_EXIT_INTEGRITY, "manifest.json source %zu is malformed", i);
 			goto out;

@@ -76,6 +76,8 @@ int fsync_dir(const char *dir);
 int remove_tree(const char *path);
 /* Human-readable byte size into buf ("1.5 GiB"). */
 const char *format_size(uint64_t bytes, char *buf, size_t len);
+/* Is `s` valid UTF-8 (no overlongs, no surrogates)? */
+bool utf8_valid(const char *s);
 /* Parse a boolean word (true/false/yes/no/1/0/on/off); 0 or -EINVAL. */
 int parse_bool(const char *s, bool *ret);
 

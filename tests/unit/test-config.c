@@ -1,0 +1,1096 @@
+/* Unit tests for config.c: BACKUP_* parsing and validation from hand-built environments. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+/* A NULL-terminated environment from string literals. */
+#define ENV(...) ((char *[]){ __VA_ARGS__, NULL })
+
+#define KEY	  "K3y-Sup3r-S3cr3t-Value-4242"
+#define FILE_KEY  "F1le-K3y-S3cr3t-Value-7777"
+#define PG_PASSWD "hunter2-pg-passw0rd"
+#define LONG_NAME "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-"
+
+#define assert_contains(hay, needle)                                    \
+	do {                                                            \
+		const char *h_ = (hay), *n_ = (needle);                 \
+		if (!strstr(h_, n_))                                    \
+			fail_msg("'%s' does not contain '%s'", h_, n_); \
+	} while (0)
+
+#define assert_not_contains(hay, needle)                                \
+	do {                                                            \
+		const char *h_ = (hay), *n_ = (needle);                 \
+		if (strstr(h_, n_))                                     \
+			fail_msg("'%s' must not contain '%s'", h_, n_); \
+	} while (0)
+
+static int load(struct config *cfg, struct err *e, char **envp)
+{
+	*cfg = (struct config)CONFIG_INIT;
+	*e = (struct err)ERR_INIT;
+	return config_load(cfg, envp, e);
+}
+
+/* Load and expect success; the caller releases cfg. */
+static void expect_ok(struct config *cfg, char **envp)
+{
+	struct err e;
+
+	if (load(cfg, &e, envp) != 0)
+		fail_msg("config_load failed: %s", e.msg);
+	assert_int_equal(e.code, LB_OK);
+}
+
+/* Load and expect LB_EXIT_CONFIG with a message containing `needle`; returns the message. */
+static void expect_err(char **envp, const char *needle, struct err *ret)
+{
+	struct config cfg;
+	struct err e;
+
+	int r = load(&cfg, &e, envp);
+	config_release(&cfg);
+	if (r != -1)
+		fail_msg("config_load succeeded; expected an error naming '%s'", needle);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, needle);
+	if (ret)
+		*ret = e;
+}
+
+static bool has_warning(const struct config *cfg, const char *needle)
+{
+	for (size_t i = 0; i < cfg->warnings.nr; i++)
+		if (strstr(cfg->warnings.v[i], needle))
+			return true;
+	return false;
+}
+
+static void assert_no_warning_contains(const struct config *cfg, const char *needle)
+{
+	for (size_t i = 0; i < cfg->warnings.nr; i++)
+		assert_not_contains(cfg->warnings.v[i], needle);
+}
+
+/* A temporary file with the given content under /tmp; caller unlinks and frees. */
+static char *temp_file(const void *data, size_t len)
+{
+	char tmpl[] = "/tmp/lifeboat-test-XXXXXX";
+	int fd = mkstemp(tmpl);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, data, len), 0);
+	assert_int_equal(close(fd), 0);
+	return xstrdup(tmpl);
+}
+
+static void remove_temp_file(char *path)
+{
+	assert_int_equal(unlink(path), 0);
+	free(path);
+}
+
+static void check_source(const struct config *cfg, size_t i, enum source_kind kind,
+			 const char *path, const char *name)
+{
+	assert_true(i < cfg->nr_sources);
+	assert_int_equal(cfg->sources[i].kind, kind);
+	assert_string_equal(cfg->sources[i].path, path);
+	assert_string_equal(cfg->sources[i].name, name);
+}
+
+/* ---- basics ---- */
+
+static void test_minimal(void **state LB_UNUSED)
+{
+	struct config cfg;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "HOME=/root", "PATH=/usr/bin:/bin", "BACKUPNAME=x",
+			    "MY_BACKUP_DIRS=nonsense"));
+	assert_string_equal(cfg.name, "test");
+	assert_null(cfg.local_path);
+	assert_true(cfg.encrypt);
+	assert_int_equal(cfg.key.len, 0);
+	assert_null(cfg.key_origin);
+	assert_int_equal(cfg.nr_sources, 0);
+	assert_false(cfg.debug);
+	assert_null(cfg.tz);
+	assert_int_equal(cfg.warnings.nr, 0);
+
+	struct strbuf d = STRBUF_INIT;
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "BACKUP_NAME          test\n");
+	assert_contains(d.buf, "BACKUP_LOCAL_PATH    (unset)");
+	assert_contains(d.buf, "encryption key       (unset)");
+	strbuf_release(&d);
+	config_release(&cfg);
+	assert_null(cfg.name);
+	assert_int_equal(cfg.nr_sources, 0);
+
+	/* A full, valid configuration. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=myapp-production", "BACKUP_LOCAL_PATH=/srv/backups/",
+			    "BACKUP_ENCRYPTION_KEY=" KEY, "BACKUP_ENCRYPTION=gpg",
+			    "BACKUP_DIRS=/data:data", "BACKUP_FILES=/etc/app.conf:conf",
+			    "BACKUP_DEBUG=true", "TZ=Europe/Berlin"));
+	assert_string_equal(cfg.name, "myapp-production");
+	assert_string_equal(cfg.local_path, "/srv/backups");
+	char *dir = config_local_dir(&cfg);
+	assert_string_equal(dir, "/srv/backups/myapp-production");
+	free(dir);
+	assert_true(cfg.encrypt);
+	assert_string_equal(cfg.key.buf, KEY);
+	assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY");
+	assert_int_equal(cfg.nr_sources, 2);
+	check_source(&cfg, 0, SOURCE_DIR, "/data", "data");
+	check_source(&cfg, 1, SOURCE_FILE, "/etc/app.conf", "conf");
+	assert_true(cfg.debug);
+	assert_string_equal(cfg.tz, "Europe/Berlin");
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+}
+
+static void test_name(void **state LB_UNUSED)
+{
+	static const char *const bad[] = {
+		"BACKUP_NAME=a/b", "BACKUP_NAME=..",  "BACKUP_NAME=.",	   "BACKUP_NAME=a b",
+		"BACKUP_NAME=ä",   "BACKUP_NAME=a:b", "BACKUP_NAME=/test", "BACKUP_NAME=a\nb",
+	};
+	struct config cfg;
+	char name129[160], name128[160];
+
+	/* Missing or empty. */
+	expect_err(ENV("HOME=/root"), "BACKUP_NAME", NULL);
+	expect_err(ENV("BACKUP_NAME="), "BACKUP_NAME", NULL);
+	expect_err(ENV("BACKUP_DIRS=/data:data"), "BACKUP_NAME", NULL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_err(ENV((char *)bad[i]), "BACKUP_NAME", NULL);
+
+	/* 128 characters are fine, 129 are not. */
+	snprintf(name128, sizeof(name128), "BACKUP_NAME=%s%.*s", LONG_NAME, 128 - 65, LONG_NAME);
+	assert_int_equal(strlen(name128), 12 + 128);
+	expect_ok(&cfg, ENV(name128));
+	assert_int_equal(strlen(cfg.name), 128);
+	config_release(&cfg);
+	snprintf(name129, sizeof(name129), "BACKUP_NAME=%s%.*s", LONG_NAME, 129 - 65, LONG_NAME);
+	assert_int_equal(strlen(name129), 12 + 129);
+	expect_err(ENV(name129), "BACKUP_NAME", NULL);
+
+	/* Unusual but valid names. */
+	static const char *const good[] = { "BACKUP_NAME=a", "BACKUP_NAME=-", "BACKUP_NAME=...",
+					    "BACKUP_NAME=A.b_c-9" };
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		expect_ok(&cfg, ENV((char *)good[i]));
+		assert_string_equal(cfg.name, good[i] + strlen("BACKUP_NAME="));
+		config_release(&cfg);
+	}
+}
+
+static void test_name_valid(void **state LB_UNUSED)
+{
+	assert_true(config_name_valid("data"));
+	assert_true(config_name_valid("A-z_0.9"));
+	assert_true(config_name_valid("..."));
+	assert_true(config_name_valid(".hidden"));
+	assert_false(config_name_valid(""));
+	assert_false(config_name_valid("."));
+	assert_false(config_name_valid(".."));
+	assert_false(config_name_valid("a/b"));
+	assert_false(config_name_valid("a b"));
+	assert_false(config_name_valid("a:b"));
+	assert_false(config_name_valid("a\\b"));
+	assert_false(config_name_valid("caf\xc3\xa9"));
+}
+
+/* ---- BACKUP_DIRS / BACKUP_FILES ---- */
+
+static void test_sources_lists(void **state LB_UNUSED)
+{
+	struct config cfg;
+
+	/* Commas, newlines, surrounding blanks, empty entries and a trailing comma. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test",
+			    "BACKUP_DIRS= /data:data ,\n\t/srv/www/:www\r\n,,\n  /opt/app///:app,",
+			    "BACKUP_FILES=/etc/app.conf:conf\n/etc/hosts:hosts\n"));
+	assert_int_equal(cfg.nr_sources, 5);
+	check_source(&cfg, 0, SOURCE_DIR, "/data", "data");
+	check_source(&cfg, 1, SOURCE_DIR, "/srv/www", "www");
+	check_source(&cfg, 2, SOURCE_DIR, "/opt/app", "app");
+	check_source(&cfg, 3, SOURCE_FILE, "/etc/app.conf", "conf");
+	check_source(&cfg, 4, SOURCE_FILE, "/etc/hosts", "hosts");
+
+	assert_ptr_equal(config_find_source(&cfg, SOURCE_DIR, "www"), &cfg.sources[1]);
+	assert_ptr_equal(config_find_source(&cfg, SOURCE_FILE, "hosts"), &cfg.sources[4]);
+	assert_null(config_find_source(&cfg, SOURCE_FILE, "www"));
+	assert_null(config_find_source(&cfg, SOURCE_DIR, "nope"));
+
+	struct strbuf d = STRBUF_INIT;
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "/srv/www -> dirs/www");
+	assert_contains(d.buf, "/etc/hosts -> files/hosts");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	/* A path containing ':' splits at the last ':'. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS=/mnt/c:d/x:win,/a:b:c/:n2"));
+	assert_int_equal(cfg.nr_sources, 2);
+	check_source(&cfg, 0, SOURCE_DIR, "/mnt/c:d/x", "win");
+	check_source(&cfg, 1, SOURCE_DIR, "/a:b:c", "n2");
+	config_release(&cfg);
+
+	/* The root directory keeps its slash; ".." inside a component is not "..". */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS=///:root"));
+	check_source(&cfg, 0, SOURCE_DIR, "/", "root");
+	config_release(&cfg);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data/..x/a..b/...:d,/srv/x..:x"));
+	check_source(&cfg, 0, SOURCE_DIR, "/data/..x/a..b/...", "d");
+	check_source(&cfg, 1, SOURCE_DIR, "/srv/x..", "x");
+	config_release(&cfg);
+
+	/* Blank-only and empty lists mean no sources. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS= , \n ,", "BACKUP_FILES="));
+	assert_int_equal(cfg.nr_sources, 0);
+	config_release(&cfg);
+}
+
+static void test_sources_errors(void **state LB_UNUSED)
+{
+	static const char *const bad_dirs[] = {
+		/* entries without ":name" */
+		"BACKUP_DIRS=/data",
+		"BACKUP_DIRS=/data:data,/srv",
+		"BACKUP_DIRS=/data:",
+		"BACKUP_DIRS=:data",
+		"BACKUP_DIRS=:",
+		/* relative paths */
+		"BACKUP_DIRS=data:data",
+		"BACKUP_DIRS=./data:data",
+		"BACKUP_DIRS=~/data:data",
+		"BACKUP_DIRS=/ok:ok,rel/dir:rel",
+		/* ".." in the path */
+		"BACKUP_DIRS=/data/../etc:data",
+		"BACKUP_DIRS=/..:up",
+		"BACKUP_DIRS=/data/..:up",
+		"BACKUP_DIRS=/data/../:up",
+		"BACKUP_DIRS=/../data:up",
+		/* invalid names */
+		"BACKUP_DIRS=/data:a b",
+		"BACKUP_DIRS=/data:..",
+		"BACKUP_DIRS=/data:.",
+		"BACKUP_DIRS=/data:caf\xc3\xa9",
+		"BACKUP_DIRS=/data:na$me",
+		"BACKUP_DIRS=/data:na/me",
+		"BACKUP_DIRS=/data:data:na*me",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad_dirs); i++)
+		expect_err(ENV("BACKUP_NAME=test", (char *)bad_dirs[i]), "BACKUP_DIRS", NULL);
+
+	/* The same in BACKUP_FILES names BACKUP_FILES. */
+	for (size_t i = 0; i < ARRAY_SIZE(bad_dirs); i++) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "BACKUP_FILES=%s", bad_dirs[i] + strlen("BACKUP_DIRS="));
+		expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/ok:ok", buf), "BACKUP_FILES",
+			   NULL);
+	}
+
+	/* The message shows the offending entry. */
+	struct err e;
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data/../etc:x"), "/data/../etc", &e);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:bad name"), "bad name", &e);
+}
+
+static void test_sources_duplicates(void **state LB_UNUSED)
+{
+	struct err e;
+
+	/* Within BACKUP_DIRS. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/a:x,/b:x"), "BACKUP_DIRS", &e);
+	assert_contains(e.msg, "'x'");
+	/* The same path and name twice. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/a:x\n/a:x"), "BACKUP_DIRS", NULL);
+	/* Within BACKUP_FILES. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_FILES=/a/f:f,/b/g:g,/c/f:f"), "BACKUP_FILES",
+		   &e);
+	assert_contains(e.msg, "'f'");
+	/* Across both lists: the second one is named. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:shared",
+		       "BACKUP_FILES=/etc/conf:shared"),
+		   "BACKUP_FILES", &e);
+	assert_contains(e.msg, "'shared'");
+	/* Names differing only in case are distinct. */
+	struct config cfg;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS=/a:x,/b:X"));
+	assert_int_equal(cfg.nr_sources, 2);
+	config_release(&cfg);
+}
+
+/* A restore replaces a directory's whole content, so no source may lie inside a BACKUP_DIRS one. */
+static void test_sources_nested(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *dirs, *files, *var;
+	} nested[] = {
+		{ "BACKUP_DIRS=/data:a,/data/sub:b", "BACKUP_FILES=", "BACKUP_DIRS" },
+		{ "BACKUP_DIRS=/data/sub:b,/data:a", "BACKUP_FILES=", "BACKUP_DIRS" },
+		{ "BACKUP_DIRS=/data:a,/data/:b", "BACKUP_FILES=", "BACKUP_DIRS" },
+		{ "BACKUP_DIRS=/:root,/srv:srv", "BACKUP_FILES=", "BACKUP_DIRS" },
+		{ "BACKUP_DIRS=/data:d", "BACKUP_FILES=/data/app.conf:conf", "BACKUP_FILES" },
+		{ "BACKUP_DIRS=/data:d", "BACKUP_FILES=/data/x/y/z.conf:conf", "BACKUP_FILES" },
+		{ "BACKUP_DIRS=/:root", "BACKUP_FILES=/etc/hosts:hosts", "BACKUP_FILES" },
+	};
+	static const struct {
+		const char *dirs, *files;
+	} apart[] = {
+		{ "BACKUP_DIRS=/data:a,/database:b", "BACKUP_FILES=/data.conf:c" },
+		{ "BACKUP_DIRS=/data/sub:a,/data/sub2:b", "BACKUP_FILES=/data/file:c" },
+		{ "BACKUP_DIRS=/srv/a:a", "BACKUP_FILES=/srv/a-file:f" },
+		/* A file is not a directory: a path below it cannot nest. */
+		{ "BACKUP_DIRS=/etc/x:x", "BACKUP_FILES=/etc:f" },
+	};
+	struct err e;
+	struct config cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(nested); i++) {
+		expect_err(ENV("BACKUP_NAME=test", (char *)nested[i].dirs, (char *)nested[i].files),
+			   nested[i].var, &e);
+		assert_contains(e.msg, "inside BACKUP_DIRS");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(apart); i++) {
+		if (load(&cfg, &e,
+			 ENV("BACKUP_NAME=test", (char *)apart[i].dirs, (char *)apart[i].files)) !=
+		    0)
+			fail_msg("%s with %s rejected: %s", apart[i].dirs, apart[i].files, e.msg);
+		config_release(&cfg);
+	}
+}
+
+/* ---- encryption and the key ---- */
+
+static void test_key_direct(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct strbuf d = STRBUF_INIT;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY));
+	assert_true(cfg.encrypt);
+	assert_string_equal(cfg.key.buf, KEY);
+	assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY");
+	config_describe(&cfg, &d);
+	assert_not_contains(d.buf, KEY);
+	assert_contains(d.buf, "redacted");
+	assert_contains(d.buf, "BACKUP_ENCRYPTION_KEY");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	/* A key with blanks and newlines is taken as is when set directly. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY= with space\n"));
+	assert_string_equal(cfg.key.buf, " with space\n");
+	config_release(&cfg);
+
+	/* An empty variable is unset. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY="));
+	assert_int_equal(cfg.key.len, 0);
+	assert_null(cfg.key_origin);
+	config_release(&cfg);
+}
+
+static void test_key_file(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *content, *key;
+	} cases[] = {
+		{ FILE_KEY "\n", FILE_KEY },
+		{ FILE_KEY "\r\n", FILE_KEY },
+		{ FILE_KEY, FILE_KEY },
+		{ "two\nlines\n", "two\nlines" },
+		{ " blank around \n", " blank around " },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *path = temp_file(cases[i].content, strlen(cases[i].content));
+		char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+		struct config cfg;
+		struct strbuf d = STRBUF_INIT;
+
+		expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
+		assert_string_equal(cfg.key.buf, cases[i].key);
+		assert_int_equal(cfg.key.len, strlen(cases[i].key));
+		assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY_FILE");
+		assert_int_equal(cfg.warnings.nr, 0);
+		config_describe(&cfg, &d);
+		assert_not_contains(d.buf, cases[i].key);
+		assert_contains(d.buf, "BACKUP_ENCRYPTION_KEY_FILE (redacted)");
+		strbuf_release(&d);
+		assert_int_equal(config_require(&cfg, NEED_KEY, NULL), 0);
+		config_release(&cfg);
+		free(var);
+		remove_temp_file(path);
+	}
+
+	/* Exactly 64 KiB is accepted. */
+	char *big = xmalloc(64 * 1024);
+	memset(big, 'k', 64 * 1024);
+	char *path = temp_file(big, 64 * 1024);
+	char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+	struct config cfg;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
+	assert_int_equal(cfg.key.len, 64 * 1024);
+	config_release(&cfg);
+	free(var);
+	remove_temp_file(path);
+	free(big);
+}
+
+static void test_key_file_errors(void **state LB_UNUSED)
+{
+	struct err e;
+
+	/* Empty file, or only the newline that gets dropped. */
+	static const char *const empties[] = { "", "\n", "\r\n" };
+	for (size_t i = 0; i < ARRAY_SIZE(empties); i++) {
+		char *path = temp_file(empties[i], strlen(empties[i]));
+		char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+		expect_err(ENV("BACKUP_NAME=test", var), "BACKUP_ENCRYPTION_KEY_FILE", &e);
+		free(var);
+		remove_temp_file(path);
+	}
+
+	/* Missing file. */
+	expect_err(ENV("BACKUP_NAME=test",
+		       "BACKUP_ENCRYPTION_KEY_FILE=/nonexistent/lifeboat-test/key"),
+		   "BACKUP_ENCRYPTION_KEY_FILE", &e);
+	assert_contains(e.msg, "/nonexistent/lifeboat-test/key");
+
+	/* A directory. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY_FILE=/tmp"),
+		   "BACKUP_ENCRYPTION_KEY_FILE", NULL);
+
+	/* Larger than 64 KiB. */
+	size_t n = 64 * 1024 + 1;
+	char *big = xmalloc(n);
+	memset(big, 'k', n);
+	char *path = temp_file(big, n);
+	char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+	expect_err(ENV("BACKUP_NAME=test", var), "BACKUP_ENCRYPTION_KEY_FILE", &e);
+	assert_not_contains(e.msg, "kkkk");
+	free(var);
+	remove_temp_file(path);
+	free(big);
+
+	/* Both the key and the key file: an error naming both, showing neither secret. */
+	path = temp_file(FILE_KEY "\n", strlen(FILE_KEY) + 1);
+	var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY, var),
+		   "BACKUP_ENCRYPTION_KEY_FILE", &e);
+	assert_contains(e.msg, "BACKUP_ENCRYPTION_KEY ");
+	assert_not_contains(e.msg, KEY);
+	assert_not_contains(e.msg, FILE_KEY);
+	/* Order in the environment does not matter. */
+	expect_err(ENV(var, "BACKUP_ENCRYPTION_KEY=" KEY, "BACKUP_NAME=test"),
+		   "BACKUP_ENCRYPTION_KEY_FILE", &e);
+	assert_not_contains(e.msg, KEY);
+	assert_not_contains(e.msg, FILE_KEY);
+	free(var);
+	remove_temp_file(path);
+}
+
+/* Whatever else fails, neither the key nor the key file's content shows up in a message. */
+static void test_key_never_printed(void **state LB_UNUSED)
+{
+	static const char *const breakers[] = {
+		"BACKUP_DEBUG=maybe",	   "BACKUP_ENCRYPTION=bogus",
+		"BACKUP_DIRS=relative:x",  "BACKUP_DIRS=/a:x,/b:x",
+		"TZ=Mars/Olympus",	   "BACKUP_LOCAL_PATH=relative",
+		"BACKUP_S3_BUCKET=bucket", "BACKUP_FILES=/data:bad name",
+	};
+	char *path = temp_file(FILE_KEY "\n", strlen(FILE_KEY) + 1);
+	char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+	struct err e;
+
+	for (size_t i = 0; i < ARRAY_SIZE(breakers); i++) {
+		expect_err(
+			ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY, (char *)breakers[i]),
+			"", &e);
+		assert_not_contains(e.msg, KEY);
+		expect_err(ENV("BACKUP_NAME=test", var, (char *)breakers[i]), "", &e);
+		assert_not_contains(e.msg, FILE_KEY);
+	}
+
+	/* Neither in warnings nor in the description. */
+	struct config cfg;
+	struct strbuf d = STRBUF_INIT;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY,
+			    "BACKUP_LOCAL_PATH=/srv/backups", "BACKUP_DIRS=/data:data",
+			    "BACKUP_SCHEDULE=@daily", "BACKUP_FOO=1", "BACKUP_DEBUG=1", "TZ=UTC"));
+	assert_no_warning_contains(&cfg, KEY);
+	config_describe(&cfg, &d);
+	assert_not_contains(d.buf, KEY);
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", var, "BACKUP_ENCRYPTION=none"));
+	assert_no_warning_contains(&cfg, FILE_KEY);
+	config_describe(&cfg, &d);
+	assert_not_contains(d.buf, FILE_KEY);
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	free(var);
+	remove_temp_file(path);
+}
+
+static void test_encryption_mode(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct strbuf d = STRBUF_INIT;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none"));
+	assert_false(cfg.encrypt);
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "BACKUP_ENCRYPTION    none");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=gpg"));
+	assert_true(cfg.encrypt);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=GPG"));
+	assert_true(cfg.encrypt);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=None"));
+	assert_false(cfg.encrypt);
+	config_release(&cfg);
+
+	/* Empty means unset: the default is gpg. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION="));
+	assert_true(cfg.encrypt);
+	config_release(&cfg);
+
+	struct err e;
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=bogus"), "BACKUP_ENCRYPTION", &e);
+	assert_contains(e.msg, "bogus");
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=aes"), "BACKUP_ENCRYPTION", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=gpg "), "BACKUP_ENCRYPTION", NULL);
+
+	/* A key with BACKUP_ENCRYPTION=none is ignored with a warning. */
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none", "BACKUP_ENCRYPTION_KEY=" KEY));
+	assert_false(cfg.encrypt);
+	assert_true(has_warning(&cfg, "BACKUP_ENCRYPTION_KEY"));
+	assert_no_warning_contains(&cfg, KEY);
+	config_release(&cfg);
+}
+
+static void test_require_key(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct err e = ERR_INIT;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
+	assert_int_equal(config_require(&cfg, 0, &e), 0);
+	assert_int_equal(config_require(&cfg, NEED_KEY, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_ENCRYPTION_KEY");
+	config_release(&cfg);
+
+	/* Explicit gpg without a key, too. */
+	e = (struct err)ERR_INIT;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=gpg"));
+	assert_int_equal(config_require(&cfg, NEED_KEY, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_ENCRYPTION_KEY");
+	config_release(&cfg);
+
+	e = (struct err)ERR_INIT;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none"));
+	assert_int_equal(config_require(&cfg, NEED_KEY, &e), 0);
+	assert_int_equal(e.code, LB_OK);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY));
+	assert_int_equal(config_require(&cfg, NEED_KEY, &e), 0);
+	assert_int_equal(e.code, LB_OK);
+	config_release(&cfg);
+}
+
+/* ---- BACKUP_DEBUG, TZ ---- */
+
+static void test_debug(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *var;
+		bool want;
+	} cases[] = {
+		{ "BACKUP_DEBUG=true", true },	 { "BACKUP_DEBUG=1", true },
+		{ "BACKUP_DEBUG=yes", true },	 { "BACKUP_DEBUG=TRUE", true },
+		{ "BACKUP_DEBUG=false", false }, { "BACKUP_DEBUG=0", false },
+		{ "BACKUP_DEBUG=no", false },	 { "BACKUP_DEBUG=", false },
+	};
+	struct config cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		expect_ok(&cfg, ENV("BACKUP_NAME=test", (char *)cases[i].var));
+		if (cfg.debug != cases[i].want)
+			fail_msg("%s gave debug=%d", cases[i].var, cfg.debug);
+		config_release(&cfg);
+	}
+
+	struct err e;
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DEBUG=maybe"), "BACKUP_DEBUG", &e);
+	assert_contains(e.msg, "maybe");
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DEBUG=2"), "BACKUP_DEBUG", NULL);
+}
+
+static void test_sources_non_utf8(void **state LB_UNUSED)
+{
+	struct err e;
+
+	/* Such a path cannot be recorded in manifest.json (JSON is UTF-8). */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/srv/caf\xe9:cafe"), "BACKUP_DIRS", &e);
+	assert_contains(e.msg, "UTF-8");
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_FILES=/srv/\xc0\xaf:x"), "BACKUP_FILES", &e);
+	struct config cfg;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_DIRS=/srv/caf\xc3\xa9:cafe"));
+	assert_string_equal(cfg.sources[0].path, "/srv/caf\xc3\xa9");
+	config_release(&cfg);
+}
+
+static void test_tz(void **state LB_UNUSED)
+{
+	static const char *const good[] = {
+		"UTC",
+		"Europe/Berlin",
+		"EST5EDT",
+		":Europe/Berlin",
+		"UTC0",
+		"CET-1CEST",
+		"Asia/Tokyo",
+		"/usr/share/zoneinfo/Asia/Tokyo",
+		"America/New_York",
+	};
+	static const char *const bad[] = {
+		"Mars/Olympus",
+		":Mars/Olympus",
+		"Mars",
+		"Europe",
+		"Europe/",
+		"../../etc/passwd",
+		"Europe/../../../etc/passwd",
+		"/nonexistent/zone",
+		"/etc/passwd", /* a regular file, but not a compiled zone */
+	};
+	struct config cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		char *var = xasprintf("TZ=%s", good[i]);
+		struct err e;
+		if (load(&cfg, &e, ENV("BACKUP_NAME=test", var)) != 0)
+			fail_msg("TZ=%s rejected: %s", good[i], e.msg);
+		assert_string_equal(cfg.tz, good[i]);
+		config_release(&cfg);
+		free(var);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *var = xasprintf("TZ=%s", bad[i]);
+		struct err e;
+		expect_err(ENV("BACKUP_NAME=test", var), "TZ", &e);
+		assert_contains(e.msg, bad[i]);
+		free(var);
+	}
+
+	/* Empty TZ is unset. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "TZ="));
+	assert_null(cfg.tz);
+	config_release(&cfg);
+}
+
+/* ---- unknown, ignored and unsupported variables ---- */
+
+static void test_unknown_variable(void **state LB_UNUSED)
+{
+	struct config cfg;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_FOO=bar"));
+	assert_int_equal(cfg.warnings.nr, 1);
+	assert_contains(cfg.warnings.v[0], "BACKUP_FOO");
+	config_release(&cfg);
+
+	/* A typo in a secret's name: warned about by name, the value is not shown. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTON_KEY=" KEY, "BACKUP_DIR=/data:d",
+			    "BACKUP_NAME_FILE=/run/secrets/name"));
+	assert_int_equal(cfg.warnings.nr, 3);
+	assert_true(has_warning(&cfg, "BACKUP_ENCRYPTON_KEY"));
+	assert_true(has_warning(&cfg, "BACKUP_DIR "));
+	assert_true(has_warning(&cfg, "BACKUP_NAME_FILE"));
+	assert_no_warning_contains(&cfg, KEY);
+	config_release(&cfg);
+
+	/* Known variables, including *_FILE of secrets, give no warning. */
+	char *path = temp_file(FILE_KEY, strlen(FILE_KEY));
+	char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", var, "BACKUP_LOCAL_PATH=/srv/b", "BACKUP_ENCRYPTION=gpg",
+		      "BACKUP_DIRS=/data:d", "BACKUP_FILES=/f:f", "BACKUP_DEBUG=0"));
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+	free(var);
+	remove_temp_file(path);
+}
+
+static void test_ignored_variables(void **state LB_UNUSED)
+{
+	struct config cfg;
+
+	/* BACKUP_SCHEDULE is a warning, not an error. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=0 3 * * *"));
+	assert_int_equal(cfg.warnings.nr, 1);
+	assert_contains(cfg.warnings.v[0], "BACKUP_SCHEDULE");
+	config_release(&cfg);
+
+	/* Ignored secrets are named but not shown. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_SECRET_KEY=" KEY,
+			    "BACKUP_RETENTION_DAYS=7", "BACKUP_SUCCESS_WEBHOOK=https://x/" KEY));
+	assert_int_equal(cfg.warnings.nr, 3);
+	assert_true(has_warning(&cfg, "BACKUP_S3_SECRET_KEY"));
+	assert_true(has_warning(&cfg, "BACKUP_RETENTION_DAYS"));
+	assert_true(has_warning(&cfg, "BACKUP_SUCCESS_WEBHOOK"));
+	assert_no_warning_contains(&cfg, KEY);
+	config_release(&cfg);
+
+	/* Set but empty: nothing to warn about. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE="));
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+}
+
+static void test_unsupported_variables(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *var, *name;
+	} cases[] = {
+		{ "BACKUP_POSTGRES=postgresql://backup:" PG_PASSWD "@db.internal:5432/app",
+		  "BACKUP_POSTGRES" },
+		{ "BACKUP_S3_BUCKET=my-bucket", "BACKUP_S3_BUCKET" },
+		{ "BACKUP_MONGODB=mongodb://root:" PG_PASSWD "@mongo/db", "BACKUP_MONGODB" },
+		{ "BACKUP_STOP_SERVICES=web,db", "BACKUP_STOP_SERVICES" },
+	};
+	struct err e;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:data", (char *)cases[i].var),
+			   cases[i].name, &e);
+		assert_contains(e.msg, "not implemented");
+		assert_not_contains(e.msg, PG_PASSWD);
+		assert_not_contains(e.msg, "postgresql://");
+	}
+
+	/* The *_FILE form of the POSTGRES URI is refused as well, also without showing it. */
+	static const char uri[] = "postgresql://backup:" PG_PASSWD "@db.internal/app\n";
+	char *path = temp_file(uri, strlen(uri));
+	char *var = xasprintf("BACKUP_POSTGRES_FILE=%s", path);
+	expect_err(ENV("BACKUP_NAME=test", var), "BACKUP_POSTGRES_FILE", &e);
+	assert_not_contains(e.msg, PG_PASSWD);
+	free(var);
+	remove_temp_file(path);
+
+	/* Empty values are unset: no error. */
+	struct config cfg;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=", "BACKUP_S3_BUCKET="));
+	config_release(&cfg);
+}
+
+/* ---- BACKUP_LOCAL_PATH ---- */
+
+static void test_local_path(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct strbuf d = STRBUF_INIT;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/srv/backups//"));
+	assert_string_equal(cfg.local_path, "/srv/backups");
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "/srv/backups/test/");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=backups"), "BACKUP_LOCAL_PATH", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/srv/../backups"),
+		   "BACKUP_LOCAL_PATH", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/srv/.."), "BACKUP_LOCAL_PATH", NULL);
+}
+
+static void test_local_path_inside_dirs(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *dirs, *local;
+	} inside[] = {
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data/backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data/" },
+		{ "BACKUP_DIRS=/data/:data", "BACKUP_LOCAL_PATH=/data/backups/" },
+		{ "BACKUP_DIRS=/srv:srv,/data:data", "BACKUP_LOCAL_PATH=/data/x/y/z" },
+		{ "BACKUP_DIRS=/:root", "BACKUP_LOCAL_PATH=/backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data/./backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data//backups" },
+	};
+	static const struct {
+		const char *dirs, *local;
+	} outside[] = {
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/database" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/database/backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/data-backups" },
+		{ "BACKUP_DIRS=/database:db", "BACKUP_LOCAL_PATH=/data" },
+		{ "BACKUP_DIRS=/srv/data:data", "BACKUP_LOCAL_PATH=/srv" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/srv/data" },
+		/* Only directories matter: a file source next to the store is fine. */
+		{ "BACKUP_FILES=/data/app.conf:conf", "BACKUP_LOCAL_PATH=/data" },
+		{ "BACKUP_FILES=/data:f", "BACKUP_LOCAL_PATH=/data/backups" },
+	};
+	struct err e;
+	struct config cfg;
+
+	for (size_t i = 0; i < ARRAY_SIZE(inside); i++) {
+		expect_err(ENV("BACKUP_NAME=test", (char *)inside[i].dirs, (char *)inside[i].local),
+			   "BACKUP_LOCAL_PATH", &e);
+		assert_contains(e.msg, "BACKUP_DIRS");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(outside); i++) {
+		if (load(&cfg, &e,
+			 ENV("BACKUP_NAME=test", (char *)outside[i].dirs,
+			     (char *)outside[i].local)) != 0)
+			fail_msg("%s with %s rejected: %s", outside[i].local, outside[i].dirs,
+				 e.msg);
+		config_release(&cfg);
+	}
+}
+
+/*
+ * The same rules (store outside BACKUP_DIRS, sources not nested) when one side
+ * is spelled with "." components or doubled slashes: these paths still name a
+ * place inside the directory, which a restore of that directory would replace.
+ */
+static void test_local_path_inside_dirs_noncanonical(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *dirs, *local;
+	} inside[] = {
+		{ "BACKUP_DIRS=/data/.:data", "BACKUP_LOCAL_PATH=/data/backups" },
+		{ "BACKUP_DIRS=//data:data", "BACKUP_LOCAL_PATH=/data/backups" },
+		{ "BACKUP_DIRS=/./data:data", "BACKUP_LOCAL_PATH=/data/backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=//data/backups" },
+		{ "BACKUP_DIRS=/data:data", "BACKUP_LOCAL_PATH=/./data/backups" },
+	};
+	/* The same spellings hide a source nested in another. */
+	static const char *const nested[] = {
+		"BACKUP_DIRS=/data/.:a,/data/sub:b",
+		"BACKUP_DIRS=//data:a,/data/sub:b",
+		"BACKUP_DIRS=/data:a,//data/sub:b",
+		"BACKUP_DIRS=/data:a,/./data/sub:b",
+	};
+	struct strbuf missed = STRBUF_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(inside); i++) {
+		struct config cfg;
+		struct err e;
+		int r = load(
+			&cfg, &e,
+			ENV("BACKUP_NAME=test", (char *)inside[i].dirs, (char *)inside[i].local));
+		config_release(&cfg);
+		if (r == 0 || e.code != LB_EXIT_CONFIG || !strstr(e.msg, "BACKUP_LOCAL_PATH"))
+			strbuf_addf(&missed, "\n  %s with %s", inside[i].local, inside[i].dirs);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(nested); i++) {
+		struct config cfg;
+		struct err e;
+		int r = load(&cfg, &e, ENV("BACKUP_NAME=test", (char *)nested[i]));
+		config_release(&cfg);
+		if (r == 0 || e.code != LB_EXIT_CONFIG)
+			strbuf_addf(&missed, "\n  %s", nested[i]);
+	}
+	/* Report after releasing, so that a failure does not also show up as a leak. */
+	char report[2048];
+	snprintf(report, sizeof(report), "%s", missed.buf);
+	strbuf_release(&missed);
+	if (report[0])
+		fail_msg("path inside a BACKUP_DIRS directory accepted:%s", report);
+}
+
+/* ---- config_require ---- */
+
+struct tree {
+	char dir[64];
+	char file[96];
+	char sub[96];
+};
+
+static void make_tree(struct tree *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "%s", "/tmp/lifeboat-test-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->file, sizeof(t->file), "%s/file", t->dir);
+	snprintf(t->sub, sizeof(t->sub), "%s/sub", t->dir);
+	int fd = open(t->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(mkdir(t->sub, 0700), 0);
+}
+
+static void remove_tree_fixture(struct tree *t)
+{
+	assert_int_equal(unlink(t->file), 0);
+	assert_int_equal(rmdir(t->sub), 0);
+	assert_int_equal(rmdir(t->dir), 0);
+}
+
+/* Load (which must succeed), then config_require(need); returns its result and message. */
+static int load_require(char **envp, unsigned need, struct err *e)
+{
+	struct config cfg;
+
+	expect_ok(&cfg, envp);
+	*e = (struct err)ERR_INIT;
+	int r = config_require(&cfg, need, e);
+	config_release(&cfg);
+	return r;
+}
+
+static void test_require_sources(void **state LB_UNUSED)
+{
+	struct tree t;
+	struct err e;
+
+	make_tree(&t);
+	char *dirs = xasprintf("BACKUP_DIRS=%s/:sub", t.sub);
+	char *files = xasprintf("BACKUP_FILES=%s:file", t.file);
+	char *dirs_missing = xasprintf("BACKUP_DIRS=%s:sub,%s/missing:gone", t.sub, t.dir);
+	char *files_missing = xasprintf("BACKUP_FILES=%s/missing:gone", t.dir);
+	char *files_dir = xasprintf("BACKUP_FILES=%s:sub", t.sub);
+	char *dirs_file = xasprintf("BACKUP_DIRS=%s:file", t.file);
+
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", dirs, files), NEED_SOURCES, &e), 0);
+	assert_int_equal(e.code, LB_OK);
+
+	/* A missing directory names BACKUP_DIRS and the path. */
+	assert_int_equal(
+		load_require(ENV("BACKUP_NAME=test", dirs_missing, files), NEED_SOURCES, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_DIRS");
+	assert_contains(e.msg, "/missing");
+
+	/* A missing file names BACKUP_FILES. */
+	assert_int_equal(
+		load_require(ENV("BACKUP_NAME=test", dirs, files_missing), NEED_SOURCES, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_FILES");
+	assert_contains(e.msg, "/missing");
+
+	/* A directory in BACKUP_FILES. */
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", files_dir), NEED_SOURCES, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_FILES");
+	assert_contains(e.msg, t.sub);
+
+	/* A file in BACKUP_DIRS. */
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", dirs_file), NEED_SOURCES, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_DIRS");
+
+	/* Nothing to back up at all. */
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test"), NEED_SOURCES, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_DIRS");
+
+	/* Sources are not checked unless asked for. */
+	assert_int_equal(
+		load_require(ENV("BACKUP_NAME=test", dirs_missing, "BACKUP_ENCRYPTION=none"),
+			     NEED_KEY, &e),
+		0);
+
+	free(dirs);
+	free(files);
+	free(dirs_missing);
+	free(files_missing);
+	free(files_dir);
+	free(dirs_file);
+	remove_tree_fixture(&t);
+}
+
+static void test_require_store(void **state LB_UNUSED)
+{
+	struct tree t;
+	struct err e;
+
+	make_tree(&t);
+	char *ok = xasprintf("BACKUP_LOCAL_PATH=%s", t.dir);
+	char *missing = xasprintf("BACKUP_LOCAL_PATH=%s/missing", t.dir);
+	char *file = xasprintf("BACKUP_LOCAL_PATH=%s", t.file);
+
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", ok), NEED_STORE, &e), 0);
+
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test"), NEED_STORE, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_LOCAL_PATH");
+
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", missing), NEED_STORE, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_LOCAL_PATH");
+
+	assert_int_equal(load_require(ENV("BACKUP_NAME=test", file), NEED_STORE, &e), -1);
+	assert_int_equal(e.code, LB_EXIT_CONFIG);
+	assert_contains(e.msg, "BACKUP_LOCAL_PATH");
+
+	/* Everything a backup needs at once. */
+	char *dirs = xasprintf("BACKUP_DIRS=%s:sub", t.sub);
+	assert_int_equal(
+		load_require(ENV("BACKUP_NAME=test", ok, dirs, "BACKUP_ENCRYPTION_KEY=" KEY),
+			     NEED_STORE | NEED_SOURCES | NEED_KEY, &e),
+		0);
+	free(dirs);
+
+	free(ok);
+	free(missing);
+	free(file);
+	remove_tree_fixture(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_name),
+		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_sources_lists),
+		cmocka_unit_test(test_sources_errors),
+		cmocka_unit_test(test_sources_duplicates),
+		cmocka_unit_test(test_sources_nested),
+		cmocka_unit_test(test_key_direct),
+		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_key_file_errors),
+		cmocka_unit_test(test_key_never_printed),
+		cmocka_unit_test(test_encryption_mode),
+		cmocka_unit_test(test_require_key),
+		cmocka_unit_test(test_debug),
+		cmocka_unit_test(test_sources_non_utf8),
+		cmocka_unit_test(test_tz),
+		cmocka_unit_test(test_unknown_variable),
+		cmocka_unit_test(test_ignored_variables),
+		cmocka_unit_test(test_unsupported_variables),
+		cmocka_unit_test(test_local_path),
+		cmocka_unit_test(test_local_path_inside_dirs),
+		cmocka_unit_test(test_local_path_inside_dirs_noncanonical),
+		cmocka_unit_test(test_require_sources),
+		cmocka_unit_test(test_require_store),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
