@@ -3,6 +3,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -150,57 +153,42 @@ static int add_buffer(struct job *j, const char *path, const struct strbuf *data
 	return ret;
 }
 
-/* Copy one regular file's data from the disk reader into the archive, hashing it. */
-static int copy_data(struct job *j, struct archive *disk, const char *src, const char *apath,
-		     la_int64_t size, struct err *e)
+/* Copy an open regular file's first `size` bytes into the archive, hashing them. */
+static int copy_data(struct job *j, int fd, const char *src, const char *apath, int64_t size,
+		     struct err *e)
 {
 	struct sha256 h;
 	char hex[SHA256_HEX_LEN + 1];
-	la_int64_t pos = 0;
+	int64_t pos = 0;
+	bool shrank = false;
 
 	sha256_init(&h);
-	for (;;) {
-		const void *blk;
-		size_t n;
-		la_int64_t off;
-		int r = archive_read_data_block(disk, &blk, &n, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK) {
+	while (pos < size) {
+		size_t want = size - pos > CHUNK ? CHUNK : (size_t)(size - pos);
+		ssize_t n = shrank ? 0 : read_retry(fd, j->buf, want);
+		if (n < 0) {
 			sha256_release(&h);
 			return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", src,
-				       archive_error_string(disk));
+				       strerror((int)-n));
 		}
-		if (off != pos) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTERNAL, "unexpected hole in '%s'", src);
+		if (n == 0) {
+			/* The file shrank while we read it: the header promised `size` bytes. */
+			if (!shrank)
+				log_warn("'%s' shrank while being read; padded with zeros", src);
+			shrank = true;
+			memset(j->buf, 0, want);
+			n = (ssize_t)want;
 		}
-		if (pos + (la_int64_t)n > size) {
-			log_warn("'%s' grew while being read; archived its first %lld bytes", src,
-				 (long long)size);
-			n = (size_t)(size - pos);
-		}
-		if (n && archive_write_data(j->a, blk, n) != (la_ssize_t)n) {
+		if (archive_write_data(j->a, j->buf, (size_t)n) != n) {
 			sha256_release(&h);
 			return arch_fail(j, src, e);
 		}
-		sha256_update(&h, blk, n);
-		pos += (la_int64_t)n;
-		if (pos >= size)
-			break;
-	}
-	if (pos < size) {
-		/* The file shrank while we read it: the header promised `size` bytes. */
-		log_warn("'%s' shrank while being read; padded with zeros", src);
-		memset(j->buf, 0, CHUNK);
-		while (pos < size) {
-			size_t n = size - pos > CHUNK ? CHUNK : (size_t)(size - pos);
-			if (archive_write_data(j->a, j->buf, n) != (la_ssize_t)n) {
-				sha256_release(&h);
-				return arch_fail(j, src, e);
-			}
-			sha256_update(&h, j->buf, n);
-			pos += (la_int64_t)n;
+		sha256_update(&h, j->buf, (size_t)n);
+		pos += n;
+		if (signals_pending()) {
+			sha256_release(&h);
+			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+				       signals_pending());
 		}
 	}
 	sha256_final_hex(&h, hex);
@@ -210,100 +198,173 @@ static int copy_data(struct job *j, struct archive *disk, const char *src, const
 	return 0;
 }
 
-static bool is_restore_leftover(const char *rel)
+static bool is_restore_leftover(const char *name)
 {
-	return !strchr(rel, '/') &&
-	       (!strncmp(rel, ".lifeboat-restore.", 18) || !strncmp(rel, ".lifeboat-old.", 14));
+	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
 }
 
-/* Archive a directory tree or a single file under `prefix` (dirs/NAME or files/NAME). */
-static int add_source(struct job *j, const struct source_spec *s, struct err *e)
+/* Write one entry (and, for a regular file, its data from `fd`). */
+static int add_entry(struct job *j, const char *src, const char *apath, const struct stat *st,
+		     const char *link_target, int fd, struct err *e)
 {
-	struct archive *disk = archive_read_disk_new();
 	struct archive_entry *ent = archive_entry_new();
-	char *prefix = source_archive_prefix(s->kind, s->name);
-	const char *base = strrchr(s->path, '/') + 1;
-	size_t plen = strlen(s->path);
-	struct strbuf apath = STRBUF_INIT;
-	int ret = -1;
+	int ret = 0;
 
-	archive_read_disk_set_symlink_hybrid(disk);
-	archive_read_disk_set_behavior(disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
-						     ARCHIVE_READDISK_NO_FFLAGS |
-						     ARCHIVE_READDISK_NO_SPARSE);
-	if (archive_read_disk_open(disk, s->path) != ARCHIVE_OK) {
-		err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", s->path,
-			archive_error_string(disk));
+	archive_entry_copy_stat(ent, st);
+	archive_entry_set_pathname(ent, apath);
+	if (link_target)
+		archive_entry_set_symlink(ent, link_target);
+	if (!S_ISREG(st->st_mode))
+		archive_entry_set_size(ent, 0);
+	int r = archive_write_header(j->a, ent);
+	if (r == ARCHIVE_WARN) {
+		/* A name that is not UTF-8 is stored as raw bytes (pax hdrcharset=BINARY). */
+		log_warn("'%s': %s", src, archive_error_string(j->a));
+	} else if (r != ARCHIVE_OK) {
+		ret = arch_fail(j, src, e);
 		goto out;
 	}
-	for (;;) {
-		if (signals_pending()) {
-			err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				signals_pending());
-			goto out;
-		}
-		archive_entry_clear(ent);
-		int r = archive_read_next_header2(disk, ent);
-		if (r == ARCHIVE_EOF)
-			break;
-		const char *p = archive_entry_pathname(ent);
-		if (r == ARCHIVE_WARN) {
-			log_warn("'%s': %s", p ? p : s->path, archive_error_string(disk));
-		} else if (r != ARCHIVE_OK) {
-			err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", p ? p : s->path,
-				archive_error_string(disk));
-			goto out;
-		}
-		const char *rel = p + (plen > 1 ? plen : 0);
-		if (strncmp(p, s->path, plen) || (*rel && *rel != '/')) {
-			err_set(e, LB_EXIT_INTERNAL, "unexpected path '%s' under '%s'", p, s->path);
-			goto out;
-		}
-		while (*rel == '/')
-			rel++;
-		mode_t type = archive_entry_filetype(ent);
-		if (type == AE_IFDIR)
-			archive_read_disk_descend(disk);
-		if (is_restore_leftover(rel)) {
-			log_warn("skipping '%s', left behind by an interrupted restore", p);
+	if (S_ISREG(st->st_mode) && copy_data(j, fd, src, apath, st->st_size, e) < 0) {
+		ret = -1;
+		goto out;
+	}
+	if (archive_write_finish_entry(j->a) != ARCHIVE_OK)
+		ret = arch_fail(j, src, e);
+out:
+	archive_entry_free(ent);
+	return ret;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Archive the content of directory `dfd` (at `src`, archived as `apath`), depth
+ * first and sorted by name, so that a directory's entries follow it directly:
+ * GNU tar relies on that order to restore directory times.
+ */
+static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, bool top,
+		    struct err *e)
+{
+	struct strvec names = STRVEC_INIT;
+	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
+	int ret = -1;
+
+	int lfd = dup(dfd);
+	DIR *d = lfd < 0 ? NULL : fdopendir(lfd);
+	if (!d) {
+		close_fd(&lfd);
+		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(errno));
+		goto out;
+	}
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strvec_push(&names, de->d_name);
+		errno = 0;
+	}
+	int rerr = errno;
+	closedir(d);
+	if (rerr) {
+		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(rerr));
+		goto out;
+	}
+	qsort(names.v, names.nr, sizeof(char *), cmp_names);
+
+	for (size_t i = 0; i < names.nr; i++) {
+		const char *name = names.v[i];
+		struct stat st;
+		strbuf_reset(&csrc);
+		strbuf_addf(&csrc, "%s/%s", src, name);
+		strbuf_reset(&capath);
+		strbuf_addf(&capath, "%s/%s", apath, name);
+		if (top && is_restore_leftover(name)) {
+			log_warn("skipping '%s', left behind by an interrupted restore", csrc.buf);
 			continue;
 		}
-		if (type != AE_IFDIR && type != AE_IFREG && type != AE_IFLNK) {
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT) {
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
+			err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", csrc.buf,
+				strerror(errno));
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX + 1];
+			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+			if (n < 0) {
+				err_set(e, LB_EXIT_SOURCE, "cannot read link '%s': %s", csrc.buf,
+					strerror(errno));
+				goto out;
+			}
+			target[n] = '\0';
+			if (add_entry(j, csrc.buf, capath.buf, &st, target, -1, e) < 0)
+				goto out;
+		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY);
+			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
+			if (fd < 0 && errno == EPERM)
+				fd = openat(dfd, name, flags);
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
+					strerror(errno));
+				goto out;
+			}
+			if (add_entry(j, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
+				goto out;
+			if (S_ISDIR(st.st_mode) &&
+			    walk_dir(j, fd, csrc.buf, capath.buf, false, e) < 0)
+				goto out;
+		} else {
 			log_warn("skipping '%s': sockets, fifos and device files are not backed up",
-				 p);
-			continue;
-		}
-		strbuf_reset(&apath);
-		if (s->kind == SOURCE_FILE)
-			strbuf_addf(&apath, "%s/%s", prefix, base);
-		else if (*rel)
-			strbuf_addf(&apath, "%s/%s", prefix, rel);
-		else
-			strbuf_addstr(&apath, prefix);
-		archive_entry_set_pathname(ent, apath.buf);
-		archive_entry_sparse_clear(ent);
-		archive_entry_set_uname(ent, NULL);
-		archive_entry_set_gname(ent, NULL);
-		la_int64_t size = type == AE_IFREG ? archive_entry_size(ent) : 0;
-		if (type != AE_IFREG)
-			archive_entry_set_size(ent, 0);
-		if (archive_write_header(j->a, ent) != ARCHIVE_OK) {
-			arch_fail(j, p, e);
-			goto out;
-		}
-		if (type == AE_IFREG && copy_data(j, disk, p, apath.buf, size, e) < 0)
-			goto out;
-		if (archive_write_finish_entry(j->a) != ARCHIVE_OK) {
-			arch_fail(j, p, e);
-			goto out;
+				 csrc.buf);
 		}
 	}
 	ret = 0;
 out:
-	archive_read_close(disk);
-	archive_read_free(disk);
-	archive_entry_free(ent);
-	strbuf_release(&apath);
+	strvec_release(&names);
+	strbuf_release(&csrc);
+	strbuf_release(&capath);
+	return ret;
+}
+
+/* Archive a directory tree (as dirs/NAME) or a single file (as files/NAME/BASENAME). */
+static int add_source(struct job *j, const struct source_spec *s, struct err *e)
+{
+	char *prefix = source_archive_prefix(s->kind, s->name);
+	char *apath = NULL;
+	struct stat st;
+	int ret = -1;
+
+	/* The configured path itself may be a symlink: follow it (like tar -H). */
+	auto_close int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+						  (s->kind == SOURCE_DIR ? O_DIRECTORY : 0));
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err_set(e, LB_EXIT_SOURCE, "cannot open %s '%s' (%s): %s",
+			s->kind == SOURCE_DIR ? "BACKUP_DIRS entry" : "BACKUP_FILES entry", s->path,
+			s->name, strerror(errno));
+		goto out;
+	}
+	if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode)) {
+		err_set(e, LB_EXIT_SOURCE, "BACKUP_FILES entry '%s' (%s) is not a regular file",
+			s->path, s->name);
+		goto out;
+	}
+	apath = s->kind == SOURCE_DIR ? xstrdup(prefix)
+				      : xasprintf("%s/%s", prefix, strrchr(s->path, '/') + 1);
+	if (add_entry(j, s->path, apath, &st, NULL, fd, e) < 0)
+		goto out;
+	if (s->kind == SOURCE_DIR && walk_dir(j, fd, s->path, prefix, true, e) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(apath);
 	free(prefix);
 	return ret;
 }

@@ -1,6 +1,7 @@
 /* lifeboat: command table, shared config loading, exit codes. */
 #include "common.h"
 
+#include <locale.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -69,6 +70,13 @@ int cmd_load_config(struct config *cfg, unsigned need)
 int main(int argc, char **argv)
 {
 	signals_install();
+	/*
+	 * libarchive converts file names between the locale and the UTF-8 of pax
+	 * headers; containers usually run in the "C" locale, where any non-ASCII
+	 * name would fail. Names are bytes to us: use the UTF-8 identity.
+	 */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
 	if (argc < 2) {
 		usage(stderr);
 		return LB_EXIT_USAGE;
