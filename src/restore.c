@@ -37,7 +37,8 @@ struct rsource {
 	struct strvec moved_old;    /* names moved from target into old */
 	struct strvec moved_new;    /* names moved from stage into target */
 	bool swapped;
-	struct strvec seen; /* DRY_RUN: relative paths present in the archive */
+	struct timespec target_times[2]; /* the directory's times before the swap */
+	struct strvec seen;		 /* DRY_RUN: relative paths present in the archive */
 };
 
 struct rjob {
@@ -644,6 +645,30 @@ static const char *base_of(const char *p)
 	return strrchr(p, '/') + 1;
 }
 
+static void swap_back(struct rsource *s)
+{
+	if (!s->swapped)
+		return;
+	if (s->kind == SOURCE_FILE) {
+		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
+		if (rename(s->target, staged) < 0)
+			log_error("rollback: cannot move '%s' aside: %s", s->target,
+				  strerror(errno));
+		if (s->moved_old.nr && rename(s->moved_old.v[0], s->target) < 0)
+			log_error("rollback: cannot put '%s' back: %s", s->target, strerror(errno));
+		free(staged);
+	} else {
+		move_back(s->target, s->stage, &s->moved_new);
+		move_back(s->old, s->target, &s->moved_old);
+		if (rmdir(s->old) < 0)
+			log_error("rollback: cannot remove '%s': %s", s->old, strerror(errno));
+		/* Moving entries touched the directory's times: put them back too. */
+		if (s->target_times[1].tv_sec || s->target_times[1].tv_nsec)
+			utimensat(AT_FDCWD, s->target, s->target_times, 0);
+	}
+	s->swapped = false;
+}
+
 static int swap_in(struct rsource *s, struct err *e)
 {
 	if (s->kind == SOURCE_FILE) {
@@ -677,33 +702,19 @@ static int swap_in(struct rsource *s, struct err *e)
 		return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
 			       s->target, strerror(saved));
 	}
+	struct stat st;
+	if (stat(s->target, &st) == 0) {
+		s->target_times[0] = st.st_atim;
+		s->target_times[1] = st.st_mtim;
+	}
 	if (move_all(s->target, s->old, base_of(s->stage), base_of(s->old), &s->moved_old, e) < 0 ||
 	    move_all(s->stage, s->target, NULL, NULL, &s->moved_new, e) < 0) {
-		move_back(s->target, s->stage, &s->moved_new);
-		move_back(s->old, s->target, &s->moved_old);
+		s->swapped = true;
+		swap_back(s);
 		return -1;
 	}
 	s->swapped = true;
 	return 0;
-}
-
-static void swap_back(struct rsource *s)
-{
-	if (!s->swapped)
-		return;
-	if (s->kind == SOURCE_FILE) {
-		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
-		if (rename(s->target, staged) < 0)
-			log_error("rollback: cannot move '%s' aside: %s", s->target,
-				  strerror(errno));
-		if (s->moved_old.nr && rename(s->moved_old.v[0], s->target) < 0)
-			log_error("rollback: cannot put '%s' back: %s", s->target, strerror(errno));
-		free(staged);
-	} else {
-		move_back(s->target, s->stage, &s->moved_new);
-		move_back(s->old, s->target, &s->moved_old);
-	}
-	s->swapped = false;
 }
 
 /* After every source swapped: drop the old content and set the directory's own metadata. */
