@@ -40,6 +40,7 @@ struct job {
 	struct err pump_err;
 	struct archive *a;
 	struct err arch_err; /* set by the write callback */
+	bool discard;	     /* the run failed: drop further archive output */
 	struct strbuf sums;
 	uint64_t files, content_bytes;
 	unsigned char *buf;
@@ -93,27 +94,29 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+/*
+ * libarchive's write callback. It never reports failure to libarchive: a failed
+ * archive cannot be closed cleanly (its gzip state would leak), so after the
+ * first error it records the cause in arch_err and discards the rest; every
+ * caller checks arch_err after each libarchive call.
+ */
 static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct job *j = ctx;
 
+	(void)a;
+	if (j->discard || err_isset(&j->arch_err))
+		return (la_ssize_t)len;
 	if (signals_pending()) {
 		err_set(&j->arch_err, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
 			signals_pending());
-		archive_set_error(a, EINTR, "interrupted");
-		return -1;
-	}
-	if (j->encrypt) {
+	} else if (j->encrypt) {
 		int r = write_all(j->crypt.gpg.in_fd, buf, len);
-		if (r < 0) {
+		if (r < 0)
 			err_set(&j->arch_err, LB_EXIT_CRYPTO, "gpg stopped reading: %s",
 				strerror(-r));
-			archive_set_error(a, -r, "gpg stopped reading");
-			return -1;
-		}
-	} else if (fanout_write(j, buf, len, &j->arch_err) < 0) {
-		archive_set_error(a, EIO, "%s", j->arch_err.msg);
-		return -1;
+	} else {
+		fanout_write(j, buf, len, &j->arch_err);
 	}
 	return (la_ssize_t)len;
 }
@@ -139,7 +142,8 @@ static int add_buffer(struct job *j, const char *path, const struct strbuf *data
 	archive_entry_set_size(ent, (la_int64_t)data->len);
 	archive_entry_set_mtime(ent, time(NULL), 0);
 	if (archive_write_header(j->a, ent) != ARCHIVE_OK ||
-	    archive_write_data(j->a, data->buf, data->len) != (la_ssize_t)data->len)
+	    archive_write_data(j->a, data->buf, data->len) != (la_ssize_t)data->len ||
+	    err_isset(&j->arch_err))
 		ret = arch_fail(j, path, e);
 	archive_entry_free(ent);
 	if (!ret && hashed) {
@@ -179,7 +183,7 @@ static int copy_data(struct job *j, int fd, const char *src, const char *apath, 
 			memset(j->buf, 0, want);
 			n = (ssize_t)want;
 		}
-		if (archive_write_data(j->a, j->buf, (size_t)n) != n) {
+		if (archive_write_data(j->a, j->buf, (size_t)n) != n || err_isset(&j->arch_err)) {
 			sha256_release(&h);
 			return arch_fail(j, src, e);
 		}
@@ -220,7 +224,7 @@ static int add_entry(struct job *j, const char *src, const char *apath, const st
 	if (r == ARCHIVE_WARN) {
 		/* A name that is not UTF-8 is stored as raw bytes (pax hdrcharset=BINARY). */
 		log_warn("'%s': %s", src, archive_error_string(j->a));
-	} else if (r != ARCHIVE_OK) {
+	} else if (r != ARCHIVE_OK || err_isset(&j->arch_err)) {
 		ret = arch_fail(j, src, e);
 		goto out;
 	}
@@ -228,7 +232,7 @@ static int add_entry(struct job *j, const char *src, const char *apath, const st
 		ret = -1;
 		goto out;
 	}
-	if (archive_write_finish_entry(j->a) != ARCHIVE_OK)
+	if (archive_write_finish_entry(j->a) != ARCHIVE_OK || err_isset(&j->arch_err))
 		ret = arch_fail(j, src, e);
 out:
 	archive_entry_free(ent);
@@ -436,7 +440,7 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	}
 	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)
 		goto out;
-	if (archive_write_close(j->a) != ARCHIVE_OK) {
+	if (archive_write_close(j->a) != ARCHIVE_OK || err_isset(&j->arch_err)) {
 		arch_fail(j, "the end of the archive", e);
 		goto out;
 	}
@@ -497,8 +501,8 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 
 	int arc = run_archive(&j, &m, &merr);
 	if (j.a) {
-		if (arc < 0)
-			archive_write_fail(j.a);
+		/* On failure, closing only flushes into the discarding callback. */
+		j.discard = arc < 0;
 		archive_write_free(j.a);
 		j.a = NULL;
 	}
