@@ -200,6 +200,26 @@ static bool local_exists(struct store *s, const char *file)
 	return r;
 }
 
+static int local_remove(struct store *s, const char *file, struct err *e)
+{
+	struct backup_id id;
+
+	/* Only ever delete what is ours by name: never a stray file in the directory. */
+	if (!naming_parse(s->cfg->name, file, &id))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
+			       file, s->cfg->name);
+	char *path = xasprintf("%s/%s", L(s)->dir, file);
+	int r = unlink(path);
+	int saved = errno;
+	free(path);
+	if (r < 0 && saved != ENOENT)
+		return err_set(e, LB_EXIT_STORE, "cannot delete '%s/%s': %s", L(s)->dir, file,
+			       strerror(saved));
+	if (r == 0 && fsync_dir(L(s)->dir) < 0)
+		log_warn("cannot fsync directory '%s'", L(s)->dir);
+	return 0;
+}
+
 static void local_free(struct store *s)
 {
 	free(L(s)->dir);
@@ -216,6 +236,7 @@ static const struct store_ops local_ops = {
 	.list = local_list,
 	.get_open = local_get_open,
 	.exists = local_exists,
+	.remove = local_remove,
 	.free = local_free,
 };
 

@@ -45,6 +45,8 @@ struct store_ops {
 	int (*get_open)(struct store *s, const char *file, int *ret_fd, struct err *e);
 	/* Does `file` exist? */
 	bool (*exists)(struct store *s, const char *file);
+	/* Delete one archive of this backup name; a missing file is not an error. */
+	int (*remove)(struct store *s, const char *file, struct err *e);
 	void (*free)(struct store *s);
 };
 
