@@ -1,11 +1,55 @@
 /* gpg as a subprocess: private homedir, passphrase on fd 3, status and stderr judged at the end. */
 #include "common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "crypt.h"
 #include "log.h"
+
+static void stop_agent(const char *homedir)
+{
+	struct child k = CHILD_INIT;
+	struct err ignored = ERR_INIT;
+
+	strvec_push(&k.args, "gpgconf");
+	strvec_pushf(&k.args, "--homedir=%s", homedir);
+	strvec_push(&k.args, "--kill");
+	strvec_push(&k.args, "gpg-agent");
+	if (child_start(&k, LB_EXIT_CRYPTO, &ignored) == 0)
+		child_finish(&k);
+	child_release(&k);
+}
+
+/* Homedirs are named lbgpg.PID.XXXXXX: clear those of runs that were killed outright. */
+static void remove_stale_homedirs(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, "lbgpg.", 6))
+			continue;
+		long pid = strtol(de->d_name + 6, &end, 10);
+		if (pid <= 0 || *end != '.' || pid == getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		char *path = xasprintf("%s/%s", tmp, de->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
+			stop_agent(path);
+			remove_tree(path);
+			log_debug("removed '%s' left by a killed run", path);
+		}
+		free(path);
+	}
+	closedir(d);
+}
 
 static int make_homedir(struct crypt *c, struct err *e)
 {
@@ -14,7 +58,8 @@ static int make_homedir(struct crypt *c, struct err *e)
 	/* gpg fails oddly with long homedir paths (socket names): keep it short. */
 	if (!tmp || !*tmp || strlen(tmp) > 48)
 		tmp = "/tmp";
-	snprintf(c->homedir, sizeof(c->homedir), "%s/lbgpg.XXXXXX", tmp);
+	remove_stale_homedirs(tmp);
+	snprintf(c->homedir, sizeof(c->homedir), "%s/lbgpg.%d.XXXXXX", tmp, (int)getpid());
 	if (!mkdtemp(c->homedir)) {
 		int saved = errno;
 		c->homedir[0] = '\0';
@@ -138,15 +183,7 @@ void crypt_release(struct crypt *c)
 	child_release(&c->gpg);
 	if (c->homedir[0]) {
 		/* gpg --symmetric starts an agent that would outlive us. */
-		struct child k = CHILD_INIT;
-		struct err ignored = ERR_INIT;
-		strvec_push(&k.args, "gpgconf");
-		strvec_pushf(&k.args, "--homedir=%s", c->homedir);
-		strvec_push(&k.args, "--kill");
-		strvec_push(&k.args, "gpg-agent");
-		if (child_start(&k, LB_EXIT_CRYPTO, &ignored) == 0)
-			child_finish(&k);
-		child_release(&k);
+		stop_agent(c->homedir);
 		remove_tree(c->homedir);
 		c->homedir[0] = '\0';
 	}
