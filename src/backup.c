@@ -31,7 +31,8 @@ struct dest {
 
 struct job {
 	const struct config *cfg;
-	struct dest *dests;
+	struct store_set stores;
+	struct dest *dests; /* one per store */
 	size_t nr_dests;
 	struct crypt crypt;
 	bool encrypt;
@@ -473,10 +474,12 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 	int rc = -1;
 
 	j.buf = xmalloc(CHUNK);
-	j.dests = xcalloc(1, sizeof(*j.dests));
-	if (store_local_new(cfg, &j.dests[0].store, e) < 0)
+	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
-	j.nr_dests = 1;
+	j.dests = xcalloc(j.stores.nr, sizeof(*j.dests));
+	for (size_t i = 0; i < j.stores.nr; i++)
+		j.dests[i].store = j.stores.v[i];
+	j.nr_dests = j.stores.nr;
 
 	choose_id(&j, &id, &now);
 	file = naming_file(cfg->name, &id);
@@ -559,8 +562,8 @@ out:
 	for (size_t i = 0; i < j.nr_dests; i++) {
 		if (j.dests[i].open)
 			j.dests[i].store->ops->put_abort(&j.dests[i].put);
-		store_free(j.dests[i].store);
 	}
+	store_set_release(&j.stores);
 	free(j.dests);
 	free(j.buf);
 	free(file);

@@ -7,13 +7,6 @@
 #include "cmd.h"
 #include "stores/store.h"
 
-static int newest_first(const void *a, const void *b)
-{
-	const struct store_entry *x = a, *y = b;
-	int c = strcmp(y->id.timestamp, x->id.timestamp);
-	return c ? c : strcmp(y->file, x->file);
-}
-
 static const char *format_age(long long s, char *buf, size_t len)
 {
 	if (s < 0)
@@ -31,7 +24,7 @@ static int run(int argc, char **argv)
 {
 	struct config cfg = CONFIG_INIT;
 	struct store_list l = { 0 };
-	struct store *store = NULL;
+	struct store_set set = { 0 };
 	struct err e = ERR_INIT;
 	bool json = false;
 	int rc;
@@ -48,18 +41,20 @@ static int run(int argc, char **argv)
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
-	if (store_local_new(&cfg, &store, &e) < 0 || store->ops->list(store, &l, &e) < 0) {
+	if (store_set_open(&cfg, &set, &e) < 0 || store_set_list(&set, &l, &e) < 0) {
 		rc = cmd_fail(&e);
 		goto out;
 	}
-	qsort(l.v, l.nr, sizeof(*l.v), newest_first);
 	time_t now = time(NULL);
 	if (json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < l.nr; i++) {
 			json_t *o = json_object();
 			json_t *stores = json_array();
-			json_array_append_new(stores, json_string(store->ops->kind));
+			for (size_t k = 0; k < set.nr; k++)
+				if ((l.v[i].where >> k) & 1)
+					json_array_append_new(stores,
+							      json_string(set.v[k]->ops->kind));
 			json_object_set_new(o, "timestamp", json_string(l.v[i].id.timestamp));
 			json_object_set_new(o, "file", json_string(l.v[i].file));
 			json_object_set_new(o, "size", json_integer((json_int_t)l.v[i].size));
@@ -78,15 +73,16 @@ static int run(int argc, char **argv)
 	} else {
 		printf("%-19s %10s  %-6s %s\n", "TIMESTAMP", "SIZE", "WHERE", "AGE");
 		for (size_t i = 0; i < l.nr; i++) {
-			char size[32], age[32];
+			char size[32], age[32], where[64];
+			store_set_where(&set, l.v[i].where, where, sizeof(where));
 			printf("%-19s %10s  %-6s %s\n", l.v[i].id.timestamp,
-			       format_size(l.v[i].size, size, sizeof(size)), store->ops->kind,
+			       format_size(l.v[i].size, size, sizeof(size)), where,
 			       format_age((long long)(now - l.v[i].id.time), age, sizeof(age)));
 		}
 	}
 out:
 	store_list_release(&l);
-	store_free(store);
+	store_set_release(&set);
 	config_release(&cfg);
 	return rc;
 }

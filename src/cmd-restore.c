@@ -14,6 +14,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct config cfg = CONFIG_INIT;
 	struct store_entry entry = { 0 };
 	struct restore_stats stats = { 0 };
+	struct store_set set = { 0 };
 	struct store *store = NULL;
 	struct err e = ERR_INIT;
 	const char *what = NULL;
@@ -41,7 +42,8 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
-	if (store_local_new(&cfg, &store, &e) < 0 || restore_find(store, what, &entry, &e) < 0 ||
+	if (store_set_open(&cfg, &set, &e) < 0 ||
+	    restore_find(&set, what, &entry, &store, &e) < 0 ||
 	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0) {
 		rc = cmd_fail(&e);
 		if (opts.mode == RESTORE_APPLY && rc != LB_EXIT_NOT_FOUND && rc != LB_EXIT_USAGE)
@@ -57,7 +59,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 			 stats.sources, (unsigned long long)stats.files, size);
 out:
 	free(entry.file);
-	store_free(store);
+	store_set_release(&set);
 	config_release(&cfg);
 	return rc;
 }

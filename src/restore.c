@@ -73,7 +73,8 @@ static void rsource_release(struct rsource *s)
 	strvec_release(&s->seen);
 }
 
-int restore_find(struct store *store, const char *what, struct store_entry *ret, struct err *e)
+int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
+		 struct store **ret_store, struct err *e)
 {
 	struct store_list l = { 0 };
 	int rc = -1;
@@ -84,22 +85,27 @@ int restore_find(struct store *store, const char *what, struct store_entry *ret,
 			"'%s' is not a backup timestamp: expected YYYY-MM-DD-HHMMSS as shown by "
 			"'lifeboat list'",
 			what);
-	if (store->ops->list(store, &l, e) < 0)
+	if (store_set_list(set, &l, e) < 0)
 		return -1;
-	for (size_t i = 0; i < l.nr; i++) {
-		if ((strlen(what) == TIMESTAMP_LEN && !strcmp(l.v[i].id.timestamp, what)) ||
-		    !strcmp(l.v[i].file, what)) {
-			ret->file = xstrdup(l.v[i].file);
-			ret->id = l.v[i].id;
-			ret->size = l.v[i].size;
-			rc = 0;
-			break;
+	for (size_t i = 0; i < l.nr && rc < 0; i++) {
+		if ((strlen(what) != TIMESTAMP_LEN || strcmp(l.v[i].id.timestamp, what)) &&
+		    strcmp(l.v[i].file, what))
+			continue;
+		for (size_t k = 0; k < set->nr; k++) {
+			if ((l.v[i].where >> k) & 1) {
+				*ret_store = set->v[k];
+				break;
+			}
 		}
+		ret->file = xstrdup(l.v[i].file);
+		ret->id = l.v[i].id;
+		ret->size = l.v[i].size;
+		ret->where = l.v[i].where;
+		rc = 0;
 	}
 	if (rc < 0)
-		err_set(e, LB_EXIT_NOT_FOUND,
-			"no backup '%s' of '%s' in the %s store (see 'lifeboat list')", what,
-			store->cfg->name, store->ops->kind);
+		err_set(e, LB_EXIT_NOT_FOUND, "no backup '%s' of '%s' (see 'lifeboat list')", what,
+			set->nr ? set->v[0]->cfg->name : "?");
 	store_list_release(&l);
 	return rc;
 }

@@ -25,8 +25,12 @@ struct restore_stats {
 	size_t sources;
 };
 
-/* Find the archive of `cfg->name` with this timestamp (or file name) in `store`. */
-int restore_find(struct store *store, const char *what, struct store_entry *ret, struct err *e);
+/*
+ * Find the archive with this timestamp (or file name) in the first store of
+ * `set` that holds it (local before remote); *ret_store is that store.
+ */
+int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
+		 struct store **ret_store, struct err *e);
 
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
 		const struct restore_opts *opts, struct restore_stats *ret, struct err *e);

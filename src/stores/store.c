@@ -4,6 +4,94 @@
 #include "store.h"
 #include "../util.h"
 
+static void set_add(struct store_set *set, struct store *s)
+{
+	set->v = xrealloc(set->v, (set->nr + 1) * sizeof(*set->v));
+	set->v[set->nr++] = s;
+}
+
+int store_set_open(const struct config *cfg, struct store_set *ret, struct err *e)
+{
+	struct store_set set = { 0 };
+	struct store *s;
+
+	if (cfg->local_path) {
+		if (store_local_new(cfg, &s, e) < 0)
+			goto fail;
+		set_add(&set, s);
+	}
+	if (!set.nr) {
+		err_set(e, LB_EXIT_CONFIG,
+			"no destination configured: set BACKUP_LOCAL_PATH to a mounted directory");
+		goto fail;
+	}
+	*ret = set;
+	return 0;
+fail:
+	store_set_release(&set);
+	return -1;
+}
+
+void store_set_release(struct store_set *set)
+{
+	for (size_t i = 0; i < set->nr; i++)
+		store_free(set->v[i]);
+	free(set->v);
+	set->v = NULL;
+	set->nr = 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct store_entry *x = a, *y = b;
+	int c = strcmp(y->id.timestamp, x->id.timestamp);
+	return c ? c : strcmp(y->file, x->file);
+}
+
+int store_set_list(struct store_set *set, struct store_list *out, struct err *e)
+{
+	for (size_t i = 0; i < set->nr; i++) {
+		struct store_list l = { 0 };
+		if (set->v[i]->ops->list(set->v[i], &l, e) < 0) {
+			store_list_release(out);
+			return -1;
+		}
+		for (size_t k = 0; k < l.nr; k++) {
+			size_t m = 0;
+			while (m < out->nr && strcmp(out->v[m].file, l.v[k].file))
+				m++;
+			if (m == out->nr)
+				store_list_add(out, l.v[k].file, &l.v[k].id, l.v[k].size);
+			out->v[m].where |= 1u << i;
+		}
+		store_list_release(&l);
+	}
+	qsort(out->v, out->nr, sizeof(*out->v), newest_first);
+	return 0;
+}
+
+void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len)
+{
+	size_t n = 0, used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < set->nr; i++)
+		n += (where >> i) & 1;
+	if (n == 2 && set->nr == 2) {
+		snprintf(buf, len, "both");
+		return;
+	}
+	for (size_t i = 0; i < set->nr; i++) {
+		if (!((where >> i) & 1))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+				 set->v[i]->ops->kind);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
 void store_free(struct store *s)
 {
 	if (s)
@@ -15,6 +103,7 @@ void store_list_add(struct store_list *l, const char *file, const struct backup_
 {
 	l->v = xrealloc(l->v, (l->nr + 1) * sizeof(*l->v));
 	l->v[l->nr++] = (struct store_entry){ .file = xstrdup(file), .id = *id, .size = size };
+	l->v[l->nr - 1].where = 0;
 }
 
 void store_list_release(struct store_list *l)

@@ -23,6 +23,7 @@ struct store_entry {
 	char *file;
 	struct backup_id id;
 	uint64_t size;
+	unsigned where; /* store_set_list: bit i set when set->v[i] holds it */
 };
 
 struct store_list {
@@ -58,6 +59,18 @@ struct store {
 
 /* The local directory store, BACKUP_LOCAL_PATH/BACKUP_NAME. */
 int store_local_new(const struct config *cfg, struct store **ret, struct err *e);
+
+/* Every store the configuration names, in a fixed order (local first). */
+struct store_set {
+	struct store **v;
+	size_t nr;
+};
+int store_set_open(const struct config *cfg, struct store_set *ret, struct err *e);
+void store_set_release(struct store_set *set);
+/* Archives of every store, merged by file name, newest first. */
+int store_set_list(struct store_set *set, struct store_list *out, struct err *e);
+/* "local", "s3", "both", ...: where an entry of store_set_list lives. */
+void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len);
 
 void store_free(struct store *s);
 void store_list_release(struct store_list *l);
