@@ -10,7 +10,7 @@ export LC_ALL=C.UTF-8
 say() { printf '\n==> %s\n' "$*"; }
 
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
-	libcmocka-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip)
+	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip)
 
 install_deps() {
 	local missing=()

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
+#include "sqlite.h"
 #include "stores/store.h"
 
 #define CHUNK (256 * 1024)
@@ -31,6 +32,7 @@ struct dest {
 
 struct job {
 	const struct config *cfg;
+	bool *sqlite; /* per configured source: an SQLite database file */
 	struct store_set stores;
 	struct dest *dests; /* one per store */
 	size_t nr_dests;
@@ -363,8 +365,23 @@ static int add_source(struct job *j, const struct source_spec *s, struct err *e)
 	}
 	apath = s->kind == SOURCE_DIR ? xstrdup(prefix)
 				      : xasprintf("%s/%s", prefix, strrchr(s->path, '/') + 1);
-	if (add_entry(j, s->path, apath, &st, NULL, fd, e) < 0)
+	if (j->sqlite[s - j->cfg->sources]) {
+		/* A consistent copy even while the application writes (WAL included). */
+		auto_close int copy = -1;
+		struct stat cst;
+		if (sqlite_snapshot(s->path, &copy, e) < 0)
+			goto out;
+		if (fstat(copy, &cst) < 0) {
+			err_set(e, LB_EXIT_SOURCE, "cannot read the copy of '%s': %s", s->path,
+				strerror(errno));
+			goto out;
+		}
+		st.st_size = cst.st_size;
+		if (add_entry(j, s->path, apath, &st, NULL, copy, e) < 0)
+			goto out;
+	} else if (add_entry(j, s->path, apath, &st, NULL, fd, e) < 0) {
 		goto out;
+	}
 	if (s->kind == SOURCE_DIR && walk_dir(j, fd, s->path, prefix, true, e) < 0)
 		goto out;
 	ret = 0;
@@ -374,8 +391,8 @@ out:
 	return ret;
 }
 
-static void fill_manifest(const struct config *cfg, const struct backup_id *id, time_t now,
-			  struct manifest *m)
+static void fill_manifest(const struct config *cfg, const bool *sqlite, const struct backup_id *id,
+			  time_t now, struct manifest *m)
 {
 	char created[40], host[256] = "";
 	struct tm tm;
@@ -390,9 +407,11 @@ static void fill_manifest(const struct config *cfg, const struct backup_id *id, 
 	m->host = xstrdup(host);
 	m->compression = xstrdup("gzip");
 	m->encryption = xstrdup(cfg->encrypt ? "gpg" : "none");
-	for (size_t i = 0; i < cfg->nr_sources; i++)
+	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		manifest_add_source(m, cfg->sources[i].kind, cfg->sources[i].name,
 				    cfg->sources[i].path);
+		m->sources[i].sqlite = sqlite[i];
+	}
 }
 
 /* Pick a timestamp no existing archive uses (two runs in one second wait a second). */
@@ -483,7 +502,12 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 
 	choose_id(&j, &id, &now);
 	file = naming_file(cfg->name, &id);
-	fill_manifest(cfg, &id, now, &m);
+	/* Decided once, so the manifest and the archived bytes agree. */
+	j.sqlite = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.sqlite));
+	for (size_t i = 0; i < cfg->nr_sources; i++)
+		j.sqlite[i] = cfg->sources[i].kind == SOURCE_FILE &&
+			      sqlite_is_database(cfg->sources[i].path);
+	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 
 	for (size_t i = 0; i < j.nr_dests; i++) {
@@ -565,6 +589,7 @@ out:
 	}
 	store_set_release(&j.stores);
 	free(j.dests);
+	free(j.sqlite);
 	free(j.buf);
 	free(file);
 	strbuf_release(&j.sums);

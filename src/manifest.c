@@ -58,6 +58,8 @@ void manifest_to_json(const struct manifest *m, struct strbuf *out)
 		json_object_set_new(o, "name", jstr(s->name));
 		json_object_set_new(o, "path", jstr(s->path));
 		json_object_set_new(o, "archive_path", json_string(prefix));
+		if (s->sqlite)
+			json_object_set_new(o, "format", json_string("sqlite"));
 		json_array_append_new(srcs, o);
 		free(prefix);
 	}
@@ -136,7 +138,16 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 				goto out;
 			}
 		}
+		const char *format = json_string_value(json_object_get(o, "format"));
+		if (format && (strcmp(format, "sqlite") || k != SOURCE_FILE)) {
+			err_set(e, LB_EXIT_INTEGRITY,
+				"manifest.json source '%s' has an unknown format '%s': upgrade "
+				"lifeboat",
+				name, format);
+			goto out;
+		}
 		manifest_add_source(m, k, name, path);
+		m->sources[m->nr_sources - 1].sqlite = format != NULL;
 	}
 	ret = 0;
 out:

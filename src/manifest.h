@@ -17,6 +17,7 @@ struct manifest_source {
 	enum source_kind kind;
 	char *name;
 	char *path;
+	bool sqlite; /* a file source holding an SQLite database ("format": "sqlite") */
 };
 
 struct manifest {

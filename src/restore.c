@@ -36,6 +36,8 @@ struct rsource {
 	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
 	struct strvec moved_old;    /* names moved from target into old */
 	struct strvec moved_new;    /* names moved from stage into target */
+	struct strvec moved_side;   /* SQLite: suffixes of -wal/-shm/-journal files moved aside */
+	bool sqlite;
 	bool swapped;
 	struct timespec target_times[2]; /* the directory's times before the swap */
 	struct strvec seen;		 /* DRY_RUN: relative paths present in the archive */
@@ -70,6 +72,7 @@ static void rsource_release(struct rsource *s)
 		archive_entry_free(s->root);
 	strvec_release(&s->moved_old);
 	strvec_release(&s->moved_new);
+	strvec_release(&s->moved_side);
 	strvec_release(&s->seen);
 }
 
@@ -184,6 +187,8 @@ static int setup_sources(struct rjob *j, struct err *e)
 		s->prefix = source_archive_prefix(ms->kind, ms->name);
 		s->moved_old = (struct strvec)STRVEC_INIT;
 		s->moved_new = (struct strvec)STRVEC_INIT;
+		s->moved_side = (struct strvec)STRVEC_INIT;
+		s->sqlite = ms->sqlite;
 		s->seen = (struct strvec)STRVEC_INIT;
 		if (j->opts->mode == RESTORE_VERIFY)
 			continue;
@@ -651,6 +656,46 @@ static const char *base_of(const char *p)
 	return strrchr(p, '/') + 1;
 }
 
+static const char *const sqlite_sidecars[] = { "-wal", "-shm", "-journal" };
+
+/*
+ * The old database's WAL, shared-memory and journal files would be replayed
+ * into the restored database: move them aside with the old file.
+ */
+static int move_sidecars(struct rsource *s, struct err *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sqlite_sidecars); i++) {
+		char *from = xasprintf("%s%s", s->target, sqlite_sidecars[i]);
+		char *to = xasprintf("%s/" OLD_PREFIX "side%s", s->stage, sqlite_sidecars[i]);
+		int r = rename(from, to);
+		int saved = errno;
+		free(to);
+		if (r == 0) {
+			strvec_push(&s->moved_side, sqlite_sidecars[i]);
+		} else if (saved != ENOENT) {
+			err_set(e, LB_EXIT_SOURCE, "cannot move '%s' aside: %s", from,
+				strerror(saved));
+			free(from);
+			return -1;
+		}
+		free(from);
+	}
+	return 0;
+}
+
+static void put_back_sidecars(struct rsource *s)
+{
+	for (size_t i = 0; i < s->moved_side.nr; i++) {
+		char *from = xasprintf("%s/" OLD_PREFIX "side%s", s->stage, s->moved_side.v[i]);
+		char *to = xasprintf("%s%s", s->target, s->moved_side.v[i]);
+		if (rename(from, to) < 0)
+			log_error("rollback: cannot put '%s' back: %s", to, strerror(errno));
+		free(from);
+		free(to);
+	}
+	strvec_release(&s->moved_side);
+}
+
 static void swap_back(struct rsource *s)
 {
 	if (!s->swapped)
@@ -662,6 +707,7 @@ static void swap_back(struct rsource *s)
 				  strerror(errno));
 		if (s->moved_old.nr && rename(s->moved_old.v[0], s->target) < 0)
 			log_error("rollback: cannot put '%s' back: %s", s->target, strerror(errno));
+		put_back_sidecars(s);
 		free(staged);
 	} else {
 		move_back(s->target, s->stage, &s->moved_new);
@@ -680,10 +726,10 @@ static int swap_in(struct rsource *s, struct err *e)
 	if (s->kind == SOURCE_FILE) {
 		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
 		char *keep = xasprintf("%s/" OLD_PREFIX "file", s->stage);
-		int ret = 0;
-		if (rename(s->target, keep) == 0)
+		int ret = s->sqlite ? move_sidecars(s, e) : 0;
+		if (ret == 0 && rename(s->target, keep) == 0)
 			strvec_push(&s->moved_old, keep);
-		else if (errno != ENOENT)
+		else if (ret == 0 && errno != ENOENT)
 			ret = err_set(e, LB_EXIT_SOURCE, "cannot replace '%s': %s%s", s->target,
 				      strerror(errno),
 				      errno == EBUSY ? " (it is a mount point: mount its directory "
@@ -695,6 +741,8 @@ static int swap_in(struct rsource *s, struct err *e)
 			if (s->moved_old.nr && rename(keep, s->target) == 0)
 				strvec_release(&s->moved_old);
 		}
+		if (ret < 0)
+			put_back_sidecars(s);
 		s->swapped = !ret;
 		free(staged);
 		free(keep);

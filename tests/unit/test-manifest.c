@@ -115,6 +115,41 @@ static void test_roundtrip(void **state LB_UNUSED)
 	strbuf_release(&json);
 }
 
+static void test_sqlite_format(void **state LB_UNUSED)
+{
+	struct manifest m = MANIFEST_INIT, back = MANIFEST_INIT;
+	struct strbuf json = STRBUF_INIT;
+	struct err e = ERR_INIT;
+
+	fill(&m);
+	manifest_add_source(&m, SOURCE_FILE, "db", "/app/data/app.db");
+	m.sources[m.nr_sources - 1].sqlite = true;
+	manifest_to_json(&m, &json);
+	assert_int_equal(manifest_from_json(json.buf, json.len, &back, &e), 0);
+	assert_int_equal(back.nr_sources, 4);
+	assert_true(back.sources[3].sqlite);
+	assert_false(back.sources[1].sqlite);
+	assert_non_null(strstr(json.buf, "\"format\": \"sqlite\""));
+	manifest_release(&back);
+	manifest_release(&m);
+	strbuf_release(&json);
+
+	/* A format this version does not know must not be restored as plain bytes. */
+	static const char *const bad[] = {
+		"{\"format_version\": 1, \"sources\": [{\"kind\": \"file\", \"name\": \"a\", "
+		"\"path\": \"/a\", \"format\": \"pgdump\"}]}",
+		"{\"format_version\": 1, \"sources\": [{\"kind\": \"dir\", \"name\": \"a\", "
+		"\"path\": \"/a\", \"format\": \"sqlite\"}]}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct manifest x = MANIFEST_INIT;
+		struct err xe = ERR_INIT;
+		assert_int_equal(manifest_from_json(bad[i], strlen(bad[i]), &x, &xe), -1);
+		assert_int_equal(xe.code, LB_EXIT_INTEGRITY);
+		manifest_release(&x);
+	}
+}
+
 static void test_roundtrip_empty(void **state LB_UNUSED)
 {
 	struct manifest m = MANIFEST_INIT, back = MANIFEST_INIT;
@@ -398,10 +433,10 @@ static void test_sums_compare(void **state LB_UNUSED)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),	 cmocka_unit_test(test_roundtrip_empty),
-		cmocka_unit_test(test_from_json_errors), cmocka_unit_test(test_archive_prefix),
-		cmocka_unit_test(test_sha256_hex),	 cmocka_unit_test(test_sums_add_escaping),
-		cmocka_unit_test(test_sums_compare),
+		cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_sqlite_format),
+		cmocka_unit_test(test_roundtrip_empty),	  cmocka_unit_test(test_from_json_errors),
+		cmocka_unit_test(test_archive_prefix),	  cmocka_unit_test(test_sha256_hex),
+		cmocka_unit_test(test_sums_add_escaping), cmocka_unit_test(test_sums_compare),
 	};
 
 	return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
