@@ -168,8 +168,12 @@ static int make_stage(struct rsource *s, struct err *e)
 		int saved = errno;
 		free(s->stage);
 		s->stage = NULL;
-		return err_set(e, LB_EXIT_SOURCE, "cannot create a staging directory for '%s': %s",
-			       s->target, strerror(saved));
+		return err_set(e, LB_EXIT_SOURCE,
+			       "cannot create a staging directory for '%s': %s%s", s->target,
+			       strerror(saved),
+			       saved == EROFS ? " (mounted read-only? remove ':ro' from the volume "
+						"to restore)"
+					      : "");
 	}
 	return 0;
 }
