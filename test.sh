@@ -35,6 +35,33 @@ install_deps() {
 
 install_deps
 
+# A Docker engine for the end-to-end tests: start one when none answers.
+STARTED_DOCKERD=
+ensure_docker() {
+	docker info >/dev/null 2>&1 && return 0
+	if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+		say "installing docker.io and debootstrap"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends docker.io debootstrap >/dev/null || return 1
+	fi
+	command -v docker >/dev/null || return 1
+	docker info >/dev/null 2>&1 && return 0
+	say "starting dockerd (log: build-results/dockerd.log)"
+	dockerd >"$ROOT/build-results/dockerd.log" 2>&1 &
+	STARTED_DOCKERD=$!
+	for _ in $(seq 60); do
+		docker info >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	echo "test.sh: dockerd did not come up" >&2
+	return 1
+}
+stop_docker() {
+	[ -n "$STARTED_DOCKERD" ] && kill "$STARTED_DOCKERD" 2>/dev/null && wait "$STARTED_DOCKERD" 2>/dev/null
+	return 0
+}
+trap stop_docker EXIT
+
 FAILED_STAGES=()
 stage() { # stage NAME CMD...: run a gate, remember failures
 	local name=$1; shift
@@ -80,6 +107,11 @@ stage "integration tests (release build)" env LIFEBOAT_BIN="$ROOT/build/lifeboat
 	python3 -m pytest -q -p no:cacheprovider tests/integration --junitxml="$RESULTS/integration.xml"
 stage "integration tests (ASan+UBSan build, without slow tests)" env LIFEBOAT_BIN="$ROOT/build-asan/lifeboat" \
 	python3 -m pytest -q -p no:cacheprovider -m "not slow" tests/integration --junitxml="$RESULTS/integration-asan.xml"
+
+if stage "docker engine and base image" ensure_docker; then
+	stage "base image debian:bookworm-slim" scripts/docker-base-image.sh
+fi
+stage "end-to-end tests (image)" python3 -m pytest -q tests/e2e --junitxml="$RESULTS/e2e.xml"
 
 say "summary"
 python3 - "$RESULTS" "${#FAILED_STAGES[@]}" <<'PY'

@@ -1,0 +1,34 @@
+"""End-to-end fixtures: the real image, built from the repo's Dockerfile on a real engine.
+
+./test.sh makes sure an engine answers and debian:bookworm-slim exists
+(scripts/docker-base-image.sh). Under CI=true a missing engine is a failure.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("LIFEBOAT_IMAGE", "lifeboat:e2e")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def docker(*args, check=True, timeout=600, **kw):
+    p = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    if check:
+        assert p.returncode == 0, f"docker {' '.join(args)} failed ({p.returncode}):\n{p.stderr}"
+    return p
+
+
+@pytest.fixture(scope="session")
+def image():
+    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
+        msg = "no Docker engine answers (./test.sh starts one)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    docker("build", "-q", "-t", IMAGE, str(REPO), timeout=1800)
+    return IMAGE

@@ -1,0 +1,81 @@
+"""The image: the seed's /backup-scripts commands back up and restore mounted data."""
+
+import hashlib
+import os
+import subprocess
+
+from conftest import docker
+
+
+def tree(root):
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            if os.path.isfile(p) and not os.path.islink(p):
+                out[rel] = ("f", st.st_mode & 0o7777, int(st.st_mtime),
+                            hashlib.sha256(open(p, "rb").read()).hexdigest())
+            elif os.path.islink(p):
+                out[rel] = ("l", os.readlink(p))
+            else:
+                out[rel] = ("d", st.st_mode & 0o7777, int(st.st_mtime))
+    return out
+
+
+def run(image, tmp_path, *cmd, env=None, entrypoint=None):
+    args = ["run", "--rm", "-v", f"{tmp_path / 'data'}:/data",
+            "-v", f"{tmp_path / 'backups'}:/backups-local"]
+    for k, v in {"BACKUP_NAME": "e2e", "BACKUP_LOCAL_PATH": "/backups-local",
+                 "BACKUP_ENCRYPTION_KEY": "e2e passphrase", "BACKUP_DIRS": "/data:app-data",
+                 "TZ": "Europe/Berlin", **(env or {})}.items():
+        args += ["-e", f"{k}={v}"]
+    if entrypoint:
+        args += ["--entrypoint", entrypoint]
+    return docker(*args, image, *cmd, check=False)
+
+
+def test_backup_list_restore_with_the_seed_scripts(image, tmp_path):
+    data = tmp_path / "data"
+    (data / "uploads" / "ünï").mkdir(parents=True)
+    (data / "uploads" / "ünï" / "photo.bin").write_bytes(os.urandom(300_000))
+    (data / "notes.txt").write_text("keep me\n")
+    os.symlink("notes.txt", data / "link")
+    (tmp_path / "backups").mkdir()
+    orig = tree(data)
+
+    b = run(image, tmp_path, entrypoint="/backup-scripts/backup-now.sh")
+    assert b.returncode == 0, b.stderr
+    ts = b.stdout.strip()
+    archive = tmp_path / "backups" / "e2e" / f"e2e-{ts}.tar.gz.gpg"
+    assert archive.is_file()
+    assert archive.stat().st_mode & 0o777 == 0o600
+
+    ls = run(image, tmp_path, entrypoint="/backup-scripts/list-backups.sh")
+    assert ls.returncode == 0, ls.stderr
+    assert ts in ls.stdout
+
+    (data / "notes.txt").write_text("wrecked\n")
+    (data / "new-file").write_text("created after the backup\n")
+    r = run(image, tmp_path, ts, "--yes", entrypoint="/backup-scripts/restore.sh")
+    assert r.returncode == 0, r.stderr
+    assert tree(data) == orig
+
+
+def test_bad_configuration_fails_with_one_clear_line(image, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "backups").mkdir()
+    r = run(image, tmp_path, "backup", env={"BACKUP_NAME": ""})
+    assert r.returncode == 3
+    errors = [l for l in r.stderr.splitlines() if "error" in l]
+    assert len(errors) == 1 and "BACKUP_NAME" in errors[0], r.stderr
+    assert os.listdir(tmp_path / "backups") == []
+
+
+def test_image_has_what_lifeboat_calls(image):
+    p = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
+               "command -v gpg && command -v gpgconf && command -v gpg-agent "
+               "&& test -f /usr/share/zoneinfo/Europe/Berlin && lifeboat version",
+               check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
