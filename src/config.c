@@ -359,10 +359,14 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 				strvec_pushf(&cfg->warnings,
 					     "%s is ignored because BACKUP_S3_BUCKET is not set",
 					     others[i]);
-		if (cfg->s3_access_origin || cfg->s3_secret_origin)
-			strvec_pushf(
-				&cfg->warnings,
-				"S3 credentials are ignored because BACKUP_S3_BUCKET is not set");
+		if (cfg->s3_access_origin)
+			strvec_pushf(&cfg->warnings,
+				     "%s is ignored because BACKUP_S3_BUCKET is not set",
+				     cfg->s3_access_origin);
+		if (cfg->s3_secret_origin)
+			strvec_pushf(&cfg->warnings,
+				     "%s is ignored because BACKUP_S3_BUCKET is not set",
+				     cfg->s3_secret_origin);
 		return 0;
 	}
 	size_t blen = strlen(bucket);
