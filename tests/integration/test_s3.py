@@ -332,3 +332,26 @@ def test_config_errors(lb, s3):
     res = lb.run(["list"], dict(env, BACKUP_S3_SECRET_KEY=None,
                                 BACKUP_S3_SECRET_KEY_FILE=str(keyfile)))
     assert res.returncode == EXIT_OK
+
+
+@pytest.mark.slow
+def test_sigterm_mid_upload_aborts(lb, s3):
+    """SIGTERM during the upload: the run stops (130) and aborts the multipart upload."""
+    c, bucket, env = s3
+    big = lb.src / "big" / "huge.bin"
+    with open(big, "wb") as f:
+        for _ in range(100):
+            f.write(os.urandom(1 << 20))
+    proc = lb.popen(["backup"], dict(env, BACKUP_S3_PART_SIZE="5M", BACKUP_LOCAL_PATH=None),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not uploads(c, bucket):
+        assert time.monotonic() < deadline, "no multipart upload was started"
+        assert proc.poll() is None, "lifeboat ended before the upload began"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode(errors="replace")
+    assert uploads(c, bucket) == [], "the multipart upload was not aborted"
+    assert objects(c, bucket) == {}
