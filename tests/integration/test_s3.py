@@ -305,10 +305,18 @@ def test_unreachable_endpoint(lb, s3):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    env = dict(env, BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{port}", BACKUP_LOCAL_PATH=None)
-    res = lb.run(["backup"], env, check=EXIT_STORE)
+    bad = dict(env, BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{port}")
+    res = lb.run(["backup"], dict(bad, BACKUP_LOCAL_PATH=None), check=EXIT_STORE)
     line = one_line_error(res)
     assert f"127.0.0.1:{port}" in line
+    # with a local store too: the local copy is kept, and restoring it needs no S3
+    orig = lb.snap()
+    res = lb.run(["backup"], bad, check=EXIT_STORE)
+    ts = res.stdout.strip()
+    assert lb.archive(ts).is_file()
+    wreck_tree(lb.src)
+    lb.restore(ts, bad)
+    assert_same_tree(orig["src"], lb.snap()["src"])
 
 
 def test_check_redacts_secrets(lb, s3):
