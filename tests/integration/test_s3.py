@@ -363,3 +363,79 @@ def test_sigterm_mid_upload_aborts(lb, s3):
     assert proc.returncode == 130, err.decode(errors="replace")
     assert uploads(c, bucket) == [], "the multipart upload was not aborted"
     assert objects(c, bucket) == {}
+
+
+@pytest.fixture
+def tls_minio(tmp_path):
+    """A second MinIO serving HTTPS with a throwaway self-signed certificate."""
+    need_s3()
+    binary = os.environ.get("LB_MINIO_BIN")
+    if not binary:
+        if IN_CI:
+            pytest.fail("LB_MINIO_BIN is not set")
+        pytest.skip("LB_MINIO_BIN is not set (run ./test.sh)")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(certs / "private.key"), "-out", str(certs / "public.crt"),
+                        "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    assert p.returncode == 0, p.stderr
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    data = tmp_path / "tls-data"
+    data.mkdir()
+    env = dict(os.environ, MINIO_ROOT_USER=os.environ["LB_S3_ACCESS_KEY"],
+               MINIO_ROOT_PASSWORD=os.environ["LB_S3_SECRET_KEY"], MINIO_BROWSER="off")
+    log = open(tmp_path / "tls-minio.log", "wb")
+    proc = subprocess.Popen([binary, "server", "--quiet", "--certs-dir", str(certs),
+                             "--address", f"127.0.0.1:{port}", str(data)], env=env,
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    endpoint = f"https://127.0.0.1:{port}"
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(certs / "public.crt"))
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=1,
+                                            context=ctx) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the TLS MinIO did not start")
+        yield endpoint, certs / "public.crt"
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_https_is_verified(lb, tls_minio):
+    endpoint, ca = tls_minio
+    import boto3
+    c = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=os.environ["LB_S3_ACCESS_KEY"],
+                     aws_secret_access_key=os.environ["LB_S3_SECRET_KEY"],
+                     region_name="us-east-1", verify=str(ca))
+    c.create_bucket(Bucket="tls-bucket")
+    env = {"BACKUP_S3_BUCKET": "tls-bucket", "BACKUP_S3_ENDPOINT": endpoint,
+           "BACKUP_S3_ACCESS_KEY": os.environ["LB_S3_ACCESS_KEY"],
+           "BACKUP_S3_SECRET_KEY": os.environ["LB_S3_SECRET_KEY"], "BACKUP_LOCAL_PATH": None}
+    # an unknown CA is refused by default
+    res = lb.run(["list"], env, check=EXIT_STORE)
+    assert endpoint.split("://")[1] in one_line_error(res)
+    assert c.list_objects_v2(Bucket="tls-bucket").get("KeyCount", 0) == 0
+    # trusted through BACKUP_S3_CA_FILE: a full round trip over HTTPS
+    env["BACKUP_S3_CA_FILE"] = str(ca)
+    orig = lb.snap()
+    ts = lb.backup(env)
+    assert [o["Key"] for o in c.list_objects_v2(Bucket="tls-bucket")["Contents"]] == \
+        [key_of(lb, ts)]
+    wreck_tree(lb.src)
+    lb.restore(ts, env)
+    assert_same_tree(orig["src"], lb.snap()["src"])
