@@ -12,7 +12,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
-	libcurl4-openssl-dev curl)
+	libcurl4-openssl-dev curl openssl)
 
 install_deps() {
 	local missing=()
