@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs, builds a normal and an ASan+UBSan
 # configuration, runs the cmocka unit tests (also under valgrind) and the pytest
-# integration tests against the real binary, then prints "N passed, N failed".
+# integration tests against the real binary (S3 ones against a MinIO server built
+# with `go install` into .cache/bin and started here), then prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -10,7 +11,8 @@ export LC_ALL=C.UTF-8
 say() { printf '\n==> %s\n' "$*"; }
 
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
-	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip)
+	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
+	libcurl4-openssl-dev curl openssl)
 
 install_deps() {
 	local missing=()
@@ -25,12 +27,72 @@ install_deps() {
 			DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
 			{ echo "test.sh: cannot install ${missing[*]}" >&2; exit 1; }
 	fi
-	if ! python3 -c 'import pytest' 2>/dev/null; then
-		say "installing pytest"
-		python3 -m pip install -q pytest 2>/dev/null ||
-			python3 -m pip install -q --break-system-packages pytest ||
-			{ echo "test.sh: cannot install pytest" >&2; exit 1; }
+	local mod
+	for mod in pytest boto3; do
+		if ! python3 -c "import $mod" 2>/dev/null; then
+			say "installing $mod"
+			python3 -m pip install -q "$mod" 2>/dev/null ||
+				python3 -m pip install -q --break-system-packages "$mod" ||
+				{ echo "test.sh: cannot install $mod" >&2; exit 1; }
+		fi
+	done
+}
+
+# MinIO, the S3 server of the integration tests: built once with `go install`
+# (pinned), kept in the git-ignored .cache/bin and reused.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN=$ROOT/.cache/bin/minio
+MINIO_DATA=
+MINIO_PIDFILE=
+
+build_minio() {
+	[ -x "$MINIO_BIN" ] && return 0
+	local go
+	go=$(command -v go || echo /usr/local/go/bin/go)
+	[ -x "$go" ] || { echo "test.sh: Go is needed to build MinIO (install Go 1.24+)" >&2; return 1; }
+	say "building MinIO $MINIO_VERSION (go install; a few minutes the first time)"
+	mkdir -p "$ROOT/.cache/bin"
+	GOBIN=$ROOT/.cache/bin GOFLAGS=-buildvcs=false "$go" install "github.com/minio/minio@$MINIO_VERSION"
+}
+
+stop_minio() {
+	if [ -n "$MINIO_PIDFILE" ] && [ -s "$MINIO_PIDFILE" ]; then
+		local pid
+		pid=$(cat "$MINIO_PIDFILE")
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
 	fi
+	[ -n "$MINIO_DATA" ] && rm -rf "$MINIO_DATA" "$MINIO_DATA.log" "$MINIO_PIDFILE"
+	return 0
+}
+
+# Start MinIO on 127.0.0.1 with a temp data dir and fresh credentials; export them for pytest.
+start_minio() {
+	build_minio || return 1
+	MINIO_DATA=$(mktemp -d /tmp/lb-minio.XXXXXX)
+	MINIO_PIDFILE=$MINIO_DATA.pid
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export LB_S3_ENDPOINT=http://127.0.0.1:$port
+	export LB_S3_ACCESS_KEY=lbtest$RANDOM
+	export LB_S3_SECRET_KEY=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+	export LB_MINIO_BIN=$MINIO_BIN LB_MINIO_DATA=$MINIO_DATA LB_MINIO_PIDFILE=$MINIO_PIDFILE
+	MINIO_ROOT_USER=$LB_S3_ACCESS_KEY MINIO_ROOT_PASSWORD=$LB_S3_SECRET_KEY MINIO_BROWSER=off \
+		setsid "$MINIO_BIN" server --quiet --address "127.0.0.1:$port" "$MINIO_DATA" \
+		>"$MINIO_DATA.log" 2>&1 </dev/null &
+	echo $! >"$MINIO_PIDFILE"
+	for _ in $(seq 300); do
+		if curl -fs -o /dev/null "$LB_S3_ENDPOINT/minio/health/live"; then
+			echo "MinIO is up at $LB_S3_ENDPOINT"
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "test.sh: MinIO did not start:" >&2
+	tail -20 "$MINIO_DATA.log" >&2
+	unset LB_S3_ENDPOINT
+	return 1
 }
 
 install_deps
@@ -60,7 +122,11 @@ stop_docker() {
 	[ -n "$STARTED_DOCKERD" ] && kill "$STARTED_DOCKERD" 2>/dev/null && wait "$STARTED_DOCKERD" 2>/dev/null
 	return 0
 }
-trap stop_docker EXIT
+cleanup() {
+	stop_minio
+	stop_docker
+}
+trap cleanup EXIT
 
 FAILED_STAGES=()
 stage() { # stage NAME CMD...: run a gate, remember failures
@@ -94,6 +160,8 @@ if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 fi
 
 stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c'
+
+stage "S3 server (MinIO)" start_minio
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

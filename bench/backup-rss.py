@@ -18,6 +18,13 @@ its gzip child).  Finally it prints the ratio lifeboat/baseline per size and
 the RSS growth between the largest and the smallest size (4 GiB / 1 GiB by
 default): streaming should keep that close to 1.
 
+With ``--s3`` it also runs ``lifeboat backup`` to the local directory *and*
+an S3 bucket at once (endpoint, bucket and keys from ``--s3-endpoint`` etc. or
+LB_S3_ENDPOINT / LB_S3_BUCKET / LB_S3_ACCESS_KEY / LB_S3_SECRET_KEY), reported
+as "lifeboat+s3" next to the local-only run on the same data.  The bucket is
+created with boto3 when it is missing, and each uploaded object is deleted
+after its run.
+
 Quick check:  python3 bench/backup-rss.py --sizes 0.25,1
 """
 
@@ -40,6 +47,8 @@ BIG_FILE = 64 * MiB
 SMALL_FILES = 1000
 PASSPHRASE = "lifeboat-bench-passphrase"
 PR_SET_CHILD_SUBREAPER = 36
+TOOLS = ("lifeboat", "baseline")
+TOOLS_S3 = ("lifeboat", "lifeboat+s3", "baseline")
 
 
 # --------------------------------------------------------------------------
@@ -172,7 +181,30 @@ def drop_caches():
         print(f"warning: cannot drop caches: {e}", file=sys.stderr)
 
 
-def run_lifeboat(binary, data, work, keyfile):
+def s3_client(s3):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=s3["endpoint"], aws_access_key_id=s3["access"],
+                        aws_secret_access_key=s3["secret"], region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def s3_prepare(s3):
+    c = s3_client(s3)
+    try:
+        c.head_bucket(Bucket=s3["bucket"])
+    except Exception:
+        c.create_bucket(Bucket=s3["bucket"])
+
+
+def s3_cleanup(s3, prefix):
+    c = s3_client(s3)
+    for page in c.get_paginator("list_objects_v2").paginate(Bucket=s3["bucket"], Prefix=prefix):
+        for o in page.get("Contents", []):
+            c.delete_object(Bucket=s3["bucket"], Key=o["Key"])
+
+
+def run_lifeboat(binary, data, work, keyfile, s3=None):
     store = work / "store-lifeboat"
     home = Path(tempfile.mkdtemp(prefix="lbb", dir="/tmp"))
     shutil.rmtree(store, ignore_errors=True)
@@ -186,6 +218,11 @@ def run_lifeboat(binary, data, work, keyfile):
         "BACKUP_ENCRYPTION_KEY_FILE": str(keyfile),
         "BACKUP_DIRS": f"{data}:data",
     }
+    if s3:
+        env.update(BACKUP_S3_BUCKET=s3["bucket"], BACKUP_S3_ENDPOINT=s3["endpoint"],
+                   BACKUP_S3_ACCESS_KEY=s3["access"], BACKUP_S3_SECRET_KEY=s3["secret"])
+        if s3.get("part_size"):
+            env["BACKUP_S3_PART_SIZE"] = s3["part_size"]
     errlog = work / "lifeboat.stderr"
     t0 = time.monotonic()
     (pid,) = spawn('e=$1; shift; env -i "$@" >/dev/null 2>"$e" </dev/null & echo $!',
@@ -203,6 +240,8 @@ def run_lifeboat(binary, data, work, keyfile):
                        stderr=subprocess.DEVNULL)
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(store, ignore_errors=True)
+    if s3:
+        s3_cleanup(s3, "bench/")
     return {"ok": ok, "secs": secs, "rss": rss, "out": out_size}
 
 
@@ -257,7 +296,23 @@ def main():
     ap.add_argument("--drop-caches", action="store_true",
                     help="sync and drop the page cache before every run (root)")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--s3", action="store_true",
+                    help="also back up to local + S3 at once (see --s3-*)")
+    ap.add_argument("--s3-endpoint", default=os.environ.get("LB_S3_ENDPOINT"))
+    ap.add_argument("--s3-bucket", default=os.environ.get("LB_S3_BUCKET", "lifeboat-bench"))
+    ap.add_argument("--s3-access-key", default=os.environ.get("LB_S3_ACCESS_KEY"))
+    ap.add_argument("--s3-secret-key", default=os.environ.get("LB_S3_SECRET_KEY"))
+    ap.add_argument("--s3-part-size", help="BACKUP_S3_PART_SIZE (default: lifeboat's)")
     args = ap.parse_args()
+    s3 = None
+    if args.s3:
+        if not (args.s3_endpoint and args.s3_access_key and args.s3_secret_key):
+            ap.error("--s3 needs an endpoint and keys (--s3-endpoint/--s3-access-key/"
+                     "--s3-secret-key or LB_S3_*)")
+        s3 = {"endpoint": args.s3_endpoint, "bucket": args.s3_bucket,
+              "access": args.s3_access_key, "secret": args.s3_secret_key,
+              "part_size": args.s3_part_size}
+        s3_prepare(s3)
 
     sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes:
@@ -288,12 +343,14 @@ def main():
         nbytes = dataset_bytes(data)
         print(f"[{fmt_size(gib)}] dataset {'generated' if made else 'reused'} "
               f"({nbytes / 1e6:.0f} MB) in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-        for tool in ("lifeboat", "baseline"):
+        for tool in TOOLS_S3 if s3 else TOOLS:
             if args.drop_caches:
                 drop_caches()
             print(f"[{fmt_size(gib)}] running {tool} ...", file=sys.stderr)
             if tool == "lifeboat":
                 r = run_lifeboat(binary, data, work, keyfile)
+            elif tool == "lifeboat+s3":
+                r = run_lifeboat(binary, data, work, keyfile, s3)
             else:
                 r = run_baseline(data, work, keyfile)
             r.update(size_gib=gib, tool=tool, bytes=nbytes)
@@ -303,25 +360,25 @@ def main():
 
     # ---- table ---------------------------------------------------------
     by = {(r["size_gib"], r["tool"]): r for r in results}
-    hdr = f"{'size':>9} {'tool':<9} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10} {'out MB':>8} " \
+    hdr = f"{'size':>9} {'tool':<11} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10} {'out MB':>8} " \
           f"{'time lb/base':>12} {'RSS lb/base':>11}"
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         mbs = f'{r["bytes"] / 1e6 / r["secs"]:.1f}' if r["ok"] and r["secs"] > 0 else "-"
         tr = rr = ""
-        if r["tool"] == "lifeboat" and r["ok"]:
+        if r["tool"].startswith("lifeboat") and r["ok"]:
             b = by.get((r["size_gib"], "baseline"))
             if b and b["secs"] > 0 and b["rss"] > 0:
                 tr = f"{r['secs'] / b['secs']:.2f}"
                 rr = f"{r['rss'] / b['rss']:.2f}"
         status = "" if r["ok"] else "  FAILED"
-        print(f"{fmt_size(r['size_gib']):>9} {r['tool']:<9} {r['secs']:>8.1f} {mbs:>8} "
+        print(f"{fmt_size(r['size_gib']):>9} {r['tool']:<11} {r['secs']:>8.1f} {mbs:>8} "
               f"{r['rss'] / MiB:>8.1f}Mi {r['out'] / 1e6:>8.1f} {tr:>12} {rr:>11}{status}")
     if len(sizes) >= 2:
         lo, hi = min(sizes), max(sizes)
         print()
-        for tool in ("lifeboat", "baseline"):
+        for tool in TOOLS_S3 if s3 else TOOLS:
             a, b = by.get((lo, tool)), by.get((hi, tool))
             if a and b and a["ok"] and b["ok"] and a["rss"] > 0:
                 print(f"peak RSS ratio {fmt_size(hi)} / {fmt_size(lo)} ({tool}): "

@@ -470,6 +470,15 @@ out:
 	return ret;
 }
 
+/* The first failed destination's error, when every destination failed. */
+static int first_dest_error(struct job *j, struct err *e)
+{
+	for (size_t i = 0; i < j->nr_dests; i++)
+		if (err_isset(&j->dests[i].err))
+			return err_set(e, j->dests[i].err.code, "%s", j->dests[i].err.msg);
+	return err_set(e, LB_EXIT_STORE, "no destination left to write to");
+}
+
 /* Prefer the root cause: a store failure seen by the pump explains a gpg EPIPE. */
 static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 {
@@ -510,11 +519,20 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 
+	/* A destination that cannot start is reported at the end; the others go on. */
+	size_t started = 0;
 	for (size_t i = 0; i < j.nr_dests; i++) {
 		struct dest *d = &j.dests[i];
-		if (d->store->ops->put_begin(d->store, file, &d->put, e) < 0)
-			goto out;
+		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
+			d->failed = true;
+			continue;
+		}
 		d->open = true;
+		started++;
+	}
+	if (!started) {
+		first_dest_error(&j, e);
+		goto out;
 	}
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
@@ -544,25 +562,44 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 		if (crypt_finish(&j.crypt, file, e) < 0)
 			goto out;
 	}
+	/* Commit every healthy destination: an archive that completed is kept. */
+	struct strbuf kept = STRBUF_INIT;
 	for (size_t i = 0; i < j.nr_dests; i++) {
 		struct dest *d = &j.dests[i];
-		if (d->failed) {
-			err_set(e, d->err.code, "%s", d->err.msg);
-			goto out;
-		}
+		if (d->failed)
+			continue;
 		uint64_t bytes = d->put.bytes;
 		if (d->store->ops->put_commit(&d->put, &d->err) < 0) {
-			err_set(e, d->err.code, "%s", d->err.msg);
-			goto out;
+			d->failed = true;
+			continue;
 		}
 		d->open = false;
 		ret->archive_bytes = bytes;
+		strbuf_addf(&kept, "%s%s", kept.len ? ", " : "", d->store->ops->kind);
+	}
+	if (!kept.len) {
+		strbuf_release(&kept);
+		first_dest_error(&j, e);
+		goto out;
 	}
 	ret->id = id;
 	ret->file = TAKE_PTR(file);
 	ret->files = j.files;
 	ret->content_bytes = j.content_bytes;
+	ret->kept_in = strbuf_detach(&kept, NULL);
 	rc = 0;
+	for (size_t i = 0; i < j.nr_dests; i++) {
+		struct dest *d = &j.dests[i];
+		if (!d->failed)
+			continue;
+		/* Abort now, so the failure is reported after its clean-up. */
+		if (d->open)
+			d->store->ops->put_abort(&d->put);
+		d->open = false;
+		err_set(e, LB_EXIT_STORE, "the %s copy failed (kept in %s): %s",
+			d->store->ops->kind, ret->kept_in, d->err.msg);
+		rc = -1;
+	}
 	goto out;
 
 fail:
@@ -601,4 +638,6 @@ void backup_result_release(struct backup_result *r)
 {
 	free(r->file);
 	r->file = NULL;
+	free(r->kept_in);
+	r->kept_in = NULL;
 }

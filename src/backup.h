@@ -14,8 +14,14 @@ struct backup_result {
 	uint64_t archive_bytes;
 	uint64_t files;
 	uint64_t content_bytes;
+	char *kept_in; /* "local, s3": stores holding the archive */
 };
 
+/*
+ * Back up to every store. When some stores fail but others committed the
+ * archive, it returns -1 (LB_EXIT_STORE naming the failed store) with
+ * ret->file and ret->kept_in set: that archive exists and is listed.
+ */
 int backup_run(const struct config *cfg, struct backup_result *ret, struct err *e);
 void backup_result_release(struct backup_result *r);
 

@@ -23,7 +23,12 @@ static int run(int argc, char **argv)
 		goto out;
 	if (backup_run(&cfg, &res, &e) < 0) {
 		rc = cmd_fail(&e);
-		log_error("backup failed; no archive was stored");
+		if (res.file) {
+			log_warn("backup '%s' was stored in %s only", res.file, res.kept_in);
+			printf("%s\n", res.id.timestamp);
+		} else {
+			log_error("backup failed; no archive was stored");
+		}
 		goto out;
 	}
 	log_info("backup '%s' done: %llu files, %s archive", res.file,
@@ -40,8 +45,10 @@ const struct command cmd_backup = {
 	.summary = "back up every configured source now",
 	.usage = "usage: lifeboat backup\n\n"
 		 "Backs up BACKUP_DIRS and BACKUP_FILES into one archive,\n"
-		 "BACKUP_LOCAL_PATH/BACKUP_NAME/BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg\n"
-		 "(time in TZ), and prints its timestamp on stdout. A failed run leaves no\n"
-		 "archive behind.\n",
+		 "BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg (time in TZ), streamed to every\n"
+		 "store (BACKUP_LOCAL_PATH/BACKUP_NAME/, s3://BACKUP_S3_BUCKET/BACKUP_NAME/),\n"
+		 "and prints its timestamp on stdout. A failed run leaves no archive behind;\n"
+		 "when one store fails and another succeeds, the archive is kept where it\n"
+		 "succeeded, its timestamp is printed and the run exits 5.\n",
 	.run = run,
 };

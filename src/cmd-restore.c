@@ -17,7 +17,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct store_set set = { 0 };
 	struct store *store = NULL;
 	struct err e = ERR_INIT;
-	const char *what = NULL;
+	const char *what = NULL, *from = NULL;
 	char size[32];
 	int rc;
 
@@ -26,6 +26,13 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 			opts.countdown = 0;
 		} else if (is_restore && !strcmp(argv[i], "--dry-run")) {
 			opts.mode = RESTORE_DRY_RUN;
+		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
+			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
+			if (strcmp(from, "local") && strcmp(from, "s3")) {
+				fprintf(stderr, "lifeboat %s: --from takes 'local' or 's3'\n%s",
+					c->name, c->usage);
+				return LB_EXIT_USAGE;
+			}
 		} else if (argv[i][0] == '-' || what) {
 			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name,
 				argv[i], c->usage);
@@ -42,7 +49,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
-	if (store_set_open(&cfg, &set, &e) < 0 ||
+	if (store_set_open(&cfg, &set, &e) < 0 || (from && store_set_only(&set, from, &e) < 0) ||
 	    restore_find(&set, what, &entry, &store, &e) < 0 ||
 	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0) {
 		rc = cmd_fail(&e);
@@ -77,21 +84,25 @@ static int run_verify(int argc, char **argv)
 const struct command cmd_restore = {
 	.name = "restore",
 	.summary = "restore a backup over the configured paths",
-	.usage = "usage: lifeboat restore TIMESTAMP [--yes] [--dry-run]\n\n"
+	.usage = "usage: lifeboat restore TIMESTAMP [--yes] [--dry-run] [--from local|s3]\n\n"
 		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
 		 "(files created since are removed). A failed restore changes nothing.\n\n"
-		 "  --yes      skip the 10 second warning\n"
-		 "  --dry-run  print what would be created, updated or removed; change nothing\n",
+		 "The local copy is used when there is one, else the S3 copy (streamed, never\n"
+		 "downloaded to disk first).\n\n"
+		 "  --yes         skip the 10 second warning\n"
+		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
+		 "  --from STORE  read the backup from 'local' or 's3' only\n",
 	.run = run_restore,
 };
 
 const struct command cmd_verify = {
 	.name = "verify",
 	.summary = "check that a backup decrypts and every checksum matches",
-	.usage = "usage: lifeboat verify TIMESTAMP\n\n"
+	.usage = "usage: lifeboat verify TIMESTAMP [--from local|s3]\n\n"
 		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
-		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n",
+		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n"
+		 "--from reads it from one store only ('local' or 's3').\n",
 	.run = run_verify,
 };

@@ -1,6 +1,7 @@
 /* Configuration from the environment: parsing, validation and redacted description. */
 #include "common.h"
 
+#include <ctype.h>
 #include <sys/stat.h>
 
 #include "config.h"
@@ -30,12 +31,16 @@ static const struct var_def vars[] = {
 	{ "BACKUP_DEBUG", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_POSTGRES", VAR_UNSUPPORTED, true, "PostgreSQL backups" },
 	{ "BACKUP_MONGODB", VAR_UNSUPPORTED, true, "MongoDB backups" },
-	{ "BACKUP_S3_BUCKET", VAR_UNSUPPORTED, false, "S3 storage" },
+	{ "BACKUP_S3_BUCKET", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_ENDPOINT", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_REGION", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_ACCESS_KEY", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_S3_SECRET_KEY", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_S3_PATH_STYLE", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_CA_FILE", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_STORAGE_CLASS", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_PART_SIZE", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_STOP_SERVICES", VAR_UNSUPPORTED, false, "stopping containers" },
-	{ "BACKUP_S3_ENDPOINT", VAR_IGNORED, false, "S3 storage" },
-	{ "BACKUP_S3_REGION", VAR_IGNORED, false, "S3 storage" },
-	{ "BACKUP_S3_ACCESS_KEY", VAR_IGNORED, true, "S3 storage" },
-	{ "BACKUP_S3_SECRET_KEY", VAR_IGNORED, true, "S3 storage" },
 	{ "BACKUP_STOP_WAIT", VAR_IGNORED, false, "stopping containers" },
 	{ "BACKUP_START_WAIT", VAR_IGNORED, false, "stopping containers" },
 	{ "BACKUP_SCHEDULE", VAR_IGNORED, false, "the scheduler" },
@@ -296,6 +301,154 @@ static int check_tz(const char *tz, struct err *e)
 		       tz);
 }
 
+/* Is `s` an endpoint URL we accept: http(s)://host[:port] with nothing after but '/'? */
+static bool endpoint_valid(const char *s)
+{
+	const char *h = !strncmp(s, "https://", 8)  ? s + 8
+			: !strncmp(s, "http://", 7) ? s + 7
+						    : NULL;
+	if (!h || !*h)
+		return false;
+	for (const char *p = h; *p; p++) {
+		if (*p == '/' && !p[1])
+			break;
+		if (!isalnum((unsigned char)*p) && !strchr(".-:[]_", *p))
+			return false;
+	}
+	return *h != ':' && *h != '/';
+}
+
+/* Parse a size such as 16M, 16MiB, 5242880 into bytes; 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	uint64_t mult = 1;
+	if (!strcasecmp(end, "k") || !strcasecmp(end, "kib"))
+		mult = 1024;
+	else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib"))
+		mult = 1024 * 1024;
+	else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib"))
+		mult = 1024 * 1024 * 1024;
+	else if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*ret = v * mult;
+	return 0;
+}
+
+static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
+{
+	const char *bucket = env_get(envp, "BACKUP_S3_BUCKET");
+	static const char *const others[] = { "BACKUP_S3_ENDPOINT",	 "BACKUP_S3_REGION",
+					      "BACKUP_S3_PATH_STYLE",	 "BACKUP_S3_CA_FILE",
+					      "BACKUP_S3_STORAGE_CLASS", "BACKUP_S3_PART_SIZE" };
+
+	if (get_value(envp, var_def("BACKUP_S3_ACCESS_KEY"), &cfg->s3_access_key,
+		      &cfg->s3_access_origin, e) < 0 ||
+	    get_value(envp, var_def("BACKUP_S3_SECRET_KEY"), &cfg->s3_secret_key,
+		      &cfg->s3_secret_origin, e) < 0)
+		return -1;
+	if (!bucket) {
+		for (size_t i = 0; i < ARRAY_SIZE(others); i++)
+			if (env_get(envp, others[i]))
+				strvec_pushf(&cfg->warnings,
+					     "%s is ignored because BACKUP_S3_BUCKET is not set",
+					     others[i]);
+		if (cfg->s3_access_origin)
+			strvec_pushf(&cfg->warnings,
+				     "%s is ignored because BACKUP_S3_BUCKET is not set",
+				     cfg->s3_access_origin);
+		if (cfg->s3_secret_origin)
+			strvec_pushf(&cfg->warnings,
+				     "%s is ignored because BACKUP_S3_BUCKET is not set",
+				     cfg->s3_secret_origin);
+		return 0;
+	}
+	size_t blen = strlen(bucket);
+	for (const char *p = bucket; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
+			blen = 0;
+	if (blen < 3 || blen > 63)
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_S3_BUCKET '%s' is invalid: a bucket name has 3 to 63 letters, "
+			"digits, '.', '-' or '_' (no 's3://' and no path)",
+			bucket);
+	cfg->s3_bucket = xstrdup(bucket);
+	if (!cfg->s3_access_origin)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_BUCKET is set but BACKUP_S3_ACCESS_KEY is not (or "
+			       "BACKUP_S3_ACCESS_KEY_FILE)");
+	if (!cfg->s3_secret_origin)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_BUCKET is set but BACKUP_S3_SECRET_KEY is not (or "
+			       "BACKUP_S3_SECRET_KEY_FILE)");
+	const char *ep = env_get(envp, "BACKUP_S3_ENDPOINT");
+	if (ep) {
+		if (!endpoint_valid(ep))
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_S3_ENDPOINT is invalid: expected "
+				       "https://host[:port] or http://host[:port]");
+		cfg->s3_endpoint = xstrdup(ep);
+		size_t n = strlen(cfg->s3_endpoint);
+		if (cfg->s3_endpoint[n - 1] == '/')
+			cfg->s3_endpoint[n - 1] = '\0';
+	}
+	const char *region = env_get(envp, "BACKUP_S3_REGION");
+	if (region) {
+		for (const char *p = region; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+				return err_set(e, LB_EXIT_CONFIG,
+					       "BACKUP_S3_REGION '%s' is invalid (expected a name "
+					       "such as 'us-east-1')",
+					       region);
+	}
+	cfg->s3_region = xstrdup(region ? region : "us-east-1");
+	const char *ps = env_get(envp, "BACKUP_S3_PATH_STYLE");
+	if (ps) {
+		bool b;
+		if (parse_bool(ps, &b) < 0)
+			return err_set(
+				e, LB_EXIT_CONFIG,
+				"BACKUP_S3_PATH_STYLE '%s' is invalid: expected true or false", ps);
+		cfg->s3_path_style = b;
+	}
+	const char *ca = env_get(envp, "BACKUP_S3_CA_FILE");
+	if (ca) {
+		if (access(ca, R_OK) < 0)
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_CA_FILE '%s': %s", ca,
+				       strerror(errno));
+		cfg->s3_ca_file = xstrdup(ca);
+	}
+	const char *sc = env_get(envp, "BACKUP_S3_STORAGE_CLASS");
+	if (sc) {
+		for (const char *p = sc; *p; p++)
+			if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+				return err_set(e, LB_EXIT_CONFIG,
+					       "BACKUP_S3_STORAGE_CLASS '%s' is invalid (expected "
+					       "a class such as STANDARD_IA)",
+					       sc);
+		cfg->s3_storage_class = xstrdup(sc);
+	}
+	cfg->s3_part_size = 16ull << 20;
+	const char *pz = env_get(envp, "BACKUP_S3_PART_SIZE");
+	if (pz) {
+		uint64_t v;
+		if (parse_size(pz, &v) < 0 || v < (5ull << 20) || v > (5ull << 30))
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_S3_PART_SIZE '%s' is invalid: expected a size from "
+				       "5M to 5G (for example 16M)",
+				       pz);
+		cfg->s3_part_size = v;
+	}
+	return 0;
+}
+
 static void warn_unknown(struct config *cfg, char *const *envp)
 {
 	for (char *const *p = envp; *p; p++) {
@@ -397,6 +550,9 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 		goto out;
 	}
 
+	if (parse_s3(cfg, envp, e) < 0)
+		goto out;
+
 	const char *tz = env_get(envp, "TZ");
 	if (tz) {
 		if (check_tz(tz, e) < 0)
@@ -444,11 +600,13 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	struct stat st;
 
 	if (need & NEED_STORE) {
-		if (!cfg->local_path)
+		if (!cfg->local_path && !cfg->s3_bucket)
 			return err_set(
 				e, LB_EXIT_CONFIG,
 				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
-				"directory");
+				"directory and/or BACKUP_S3_BUCKET");
+	}
+	if ((need & NEED_STORE) && cfg->local_path) {
 		if (stat(cfg->local_path, &st) < 0)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
@@ -526,6 +684,29 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 			    s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES", s->path,
 			    s->kind == SOURCE_DIR ? "dirs" : "files", s->name);
 	}
+	if (cfg->s3_bucket) {
+		strbuf_addf(out, "BACKUP_S3_BUCKET     %s\n", cfg->s3_bucket);
+		strbuf_addf(out, "  archives in        s3://%s/%s/\n", cfg->s3_bucket, cfg->name);
+		strbuf_addf(out, "BACKUP_S3_ENDPOINT   %s\n",
+			    cfg->s3_endpoint ? cfg->s3_endpoint : "(unset: AWS S3)");
+		strbuf_addf(out, "BACKUP_S3_REGION     %s\n", cfg->s3_region);
+		strbuf_addf(out, "S3 access key        read from %s (redacted)\n",
+			    cfg->s3_access_origin);
+		strbuf_addf(out, "S3 secret key        read from %s (redacted)\n",
+			    cfg->s3_secret_origin);
+		strbuf_addf(out, "BACKUP_S3_PATH_STYLE %s\n",
+			    cfg->s3_path_style < 0
+				    ? (cfg->s3_endpoint ? "true (custom endpoint)" : "false (AWS)")
+			    : cfg->s3_path_style ? "true"
+						 : "false");
+		if (cfg->s3_ca_file)
+			strbuf_addf(out, "BACKUP_S3_CA_FILE    %s\n", cfg->s3_ca_file);
+		if (cfg->s3_storage_class)
+			strbuf_addf(out, "BACKUP_S3_STORAGE_CLASS %s\n", cfg->s3_storage_class);
+		strbuf_addf(out,
+			    "BACKUP_S3_PART_SIZE  %llu MiB (minimum; grows for large backups)\n",
+			    (unsigned long long)(cfg->s3_part_size >> 20));
+	}
 	strbuf_addf(out, "BACKUP_DEBUG         %s\n", cfg->debug ? "true" : "false");
 	strbuf_addf(out, "TZ                   %s\n", cfg->tz ? cfg->tz : "(unset: UTC)");
 }
@@ -541,6 +722,13 @@ void config_release(struct config *cfg)
 	}
 	free(cfg->sources);
 	free(cfg->tz);
+	free(cfg->s3_bucket);
+	free(cfg->s3_endpoint);
+	free(cfg->s3_region);
+	strbuf_release_secret(&cfg->s3_access_key);
+	strbuf_release_secret(&cfg->s3_secret_key);
+	free(cfg->s3_ca_file);
+	free(cfg->s3_storage_class);
 	strvec_release(&cfg->warnings);
 	*cfg = (struct config)CONFIG_INIT;
 }

@@ -24,12 +24,23 @@ struct config {
 	struct source_spec *sources;
 	size_t nr_sources;
 	bool debug;
-	char *tz;		/* NULL when unset */
+	char *tz; /* NULL when unset */
+	/* S3 store: enabled when s3_bucket is set. */
+	char *s3_bucket;
+	char *s3_endpoint; /* scheme://host[:port], NULL for AWS */
+	char *s3_region;   /* default us-east-1 */
+	struct strbuf s3_access_key, s3_secret_key;
+	const char *s3_access_origin, *s3_secret_origin;
+	int s3_path_style; /* -1: unset (path-style for custom endpoints), 0, 1 */
+	char *s3_ca_file;
+	char *s3_storage_class;
+	uint64_t s3_part_size;	/* floor of the multipart part size */
 	struct strvec warnings; /* for the caller to log */
 };
-#define CONFIG_INIT                                         \
-	{                                                   \
-		.key = STRBUF_INIT, .warnings = STRVEC_INIT \
+#define CONFIG_INIT                                                                        \
+	{                                                                                  \
+		.key = STRBUF_INIT, .warnings = STRVEC_INIT, .s3_access_key = STRBUF_INIT, \
+		.s3_secret_key = STRBUF_INIT, .s3_path_style = -1                          \
 	}
 
 /* What the command about to run needs from the configuration. */

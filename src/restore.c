@@ -79,8 +79,7 @@ static void rsource_release(struct rsource *s)
 int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
 		 struct store **ret_store, struct err *e)
 {
-	struct store_list l = { 0 };
-	int rc = -1;
+	struct err list_err = ERR_INIT;
 
 	if (!naming_timestamp_valid(what, NULL) || strlen(what) < TIMESTAMP_LEN)
 		return err_set(
@@ -88,29 +87,31 @@ int restore_find(struct store_set *set, const char *what, struct store_entry *re
 			"'%s' is not a backup timestamp: expected YYYY-MM-DD-HHMMSS as shown by "
 			"'lifeboat list'",
 			what);
-	if (store_set_list(set, &l, e) < 0)
-		return -1;
-	for (size_t i = 0; i < l.nr && rc < 0; i++) {
-		if ((strlen(what) != TIMESTAMP_LEN || strcmp(l.v[i].id.timestamp, what)) &&
-		    strcmp(l.v[i].file, what))
+	/* Store by store, in order: a local copy is found even when S3 is unreachable. */
+	for (size_t k = 0; k < set->nr; k++) {
+		struct store_list l = { 0 };
+		if (set->v[k]->ops->list(set->v[k], &l, &list_err) < 0) {
+			store_list_release(&l);
 			continue;
-		for (size_t k = 0; k < set->nr; k++) {
-			if ((l.v[i].where >> k) & 1) {
-				*ret_store = set->v[k];
-				break;
-			}
 		}
-		ret->file = xstrdup(l.v[i].file);
-		ret->id = l.v[i].id;
-		ret->size = l.v[i].size;
-		ret->where = l.v[i].where;
-		rc = 0;
+		for (size_t i = 0; i < l.nr; i++) {
+			if ((strlen(what) != TIMESTAMP_LEN || strcmp(l.v[i].id.timestamp, what)) &&
+			    strcmp(l.v[i].file, what))
+				continue;
+			*ret_store = set->v[k];
+			ret->file = xstrdup(l.v[i].file);
+			ret->id = l.v[i].id;
+			ret->size = l.v[i].size;
+			ret->where = 1u << k;
+			store_list_release(&l);
+			return 0;
+		}
+		store_list_release(&l);
 	}
-	if (rc < 0)
-		err_set(e, LB_EXIT_NOT_FOUND, "no backup '%s' of '%s' (see 'lifeboat list')", what,
-			set->nr ? set->v[0]->cfg->name : "?");
-	store_list_release(&l);
-	return rc;
+	if (err_isset(&list_err))
+		return err_set(e, list_err.code, "%s", list_err.msg);
+	return err_set(e, LB_EXIT_NOT_FOUND, "no backup '%s' of '%s' (see 'lifeboat list')", what,
+		       set->nr ? set->v[0]->cfg->name : "?");
 }
 
 /* mkdir -p for a target's parents; 0 or -errno. */

@@ -20,9 +20,15 @@ int store_set_open(const struct config *cfg, struct store_set *ret, struct err *
 			goto fail;
 		set_add(&set, s);
 	}
+	if (cfg->s3_bucket) {
+		if (store_s3_new(cfg, &s, e) < 0)
+			goto fail;
+		set_add(&set, s);
+	}
 	if (!set.nr) {
 		err_set(e, LB_EXIT_CONFIG,
-			"no destination configured: set BACKUP_LOCAL_PATH to a mounted directory");
+			"no destination configured: set BACKUP_LOCAL_PATH to a mounted directory "
+			"and/or BACKUP_S3_BUCKET");
 		goto fail;
 	}
 	*ret = set;
@@ -90,6 +96,26 @@ void store_set_where(const struct store_set *set, unsigned where, char *buf, siz
 			break;
 		used += (size_t)w;
 	}
+}
+
+int store_set_only(struct store_set *set, const char *kind, struct err *e)
+{
+	struct store *keep = NULL;
+
+	for (size_t i = 0; i < set->nr; i++) {
+		if (!keep && !strcmp(set->v[i]->ops->kind, kind))
+			keep = set->v[i];
+		else
+			store_free(set->v[i]);
+	}
+	set->nr = 0;
+	if (!keep)
+		return err_set(
+			e, LB_EXIT_CONFIG, "--from %s: no %s store is configured (%s)", kind, kind,
+			!strcmp(kind, "s3") ? "set BACKUP_S3_BUCKET" : "set BACKUP_LOCAL_PATH");
+	set->v[0] = keep;
+	set->nr = 1;
+	return 0;
 }
 
 void store_free(struct store *s)

@@ -32,7 +32,7 @@ struct store_list {
 };
 
 struct store_ops {
-	const char *kind; /* "local" */
+	const char *kind; /* "local", "s3" */
 	/* Start writing `file`; nothing is visible under that name until commit. */
 	int (*put_begin)(struct store *s, const char *file, struct store_put *p, struct err *e);
 	int (*put_write)(struct store_put *p, const void *buf, size_t len, struct err *e);
@@ -60,6 +60,9 @@ struct store {
 /* The local directory store, BACKUP_LOCAL_PATH/BACKUP_NAME. */
 int store_local_new(const struct config *cfg, struct store **ret, struct err *e);
 
+/* The S3 store, s3://BACKUP_S3_BUCKET/BACKUP_NAME/. */
+int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
+
 /* Every store the configuration names, in a fixed order (local first). */
 struct store_set {
 	struct store **v;
@@ -71,6 +74,8 @@ void store_set_release(struct store_set *set);
 int store_set_list(struct store_set *set, struct store_list *out, struct err *e);
 /* "local", "s3", "both", ...: where an entry of store_set_list lives. */
 void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len);
+/* Keep only the store of this kind ("local", "s3"); fails when it is not configured. */
+int store_set_only(struct store_set *set, const char *kind, struct err *e);
 
 void store_free(struct store *s);
 void store_list_release(struct store_list *l);

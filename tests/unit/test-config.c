@@ -780,7 +780,6 @@ static void test_unsupported_variables(void **state LB_UNUSED)
 	} cases[] = {
 		{ "BACKUP_POSTGRES=postgresql://backup:" PG_PASSWD "@db.internal:5432/app",
 		  "BACKUP_POSTGRES" },
-		{ "BACKUP_S3_BUCKET=my-bucket", "BACKUP_S3_BUCKET" },
 		{ "BACKUP_MONGODB=mongodb://root:" PG_PASSWD "@mongo/db", "BACKUP_MONGODB" },
 		{ "BACKUP_STOP_SERVICES=web,db", "BACKUP_STOP_SERVICES" },
 	};
@@ -806,6 +805,83 @@ static void test_unsupported_variables(void **state LB_UNUSED)
 	/* Empty values are unset: no error. */
 	struct config cfg;
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=", "BACKUP_S3_BUCKET="));
+	config_release(&cfg);
+}
+
+/* ---- BACKUP_S3_* ---- */
+
+static void test_s3(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct strbuf out = STRBUF_INIT;
+	struct err e;
+
+	/* Defaults: AWS (no endpoint), us-east-1, 16 MiB parts, path style decided later. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=my-bucket",
+			    "BACKUP_S3_ACCESS_KEY=AKIDEXAMPLE", "BACKUP_S3_SECRET_KEY=" KEY));
+	assert_string_equal(cfg.s3_bucket, "my-bucket");
+	assert_null(cfg.s3_endpoint);
+	assert_string_equal(cfg.s3_region, "us-east-1");
+	assert_true(cfg.s3_part_size == 16u << 20);
+	assert_int_equal(cfg.s3_path_style, -1);
+	assert_string_equal(cfg.s3_secret_key.buf, KEY);
+	config_describe(&cfg, &out);
+	assert_not_contains(out.buf, KEY);
+	assert_not_contains(out.buf, "AKIDEXAMPLE");
+	assert_contains(out.buf, "s3://my-bucket/test/");
+	strbuf_release(&out);
+	config_release(&cfg);
+
+	/* Everything set; the secret from a file. */
+	char *path = temp_file(KEY "\n", strlen(KEY) + 1);
+	char *var = xasprintf("BACKUP_S3_SECRET_KEY_FILE=%s", path);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=b.1-x", "BACKUP_S3_ACCESS_KEY=A",
+			    var, "BACKUP_S3_ENDPOINT=http://127.0.0.1:9000/",
+			    "BACKUP_S3_REGION=eu-central-1", "BACKUP_S3_PATH_STYLE=false",
+			    "BACKUP_S3_PART_SIZE=5M", "BACKUP_S3_STORAGE_CLASS=STANDARD_IA"));
+	assert_string_equal(cfg.s3_secret_key.buf, KEY);
+	assert_string_equal(cfg.s3_endpoint, "http://127.0.0.1:9000");
+	assert_string_equal(cfg.s3_region, "eu-central-1");
+	assert_int_equal(cfg.s3_path_style, 0);
+	assert_true(cfg.s3_part_size == 5u << 20);
+	assert_string_equal(cfg.s3_storage_class, "STANDARD_IA");
+	config_release(&cfg);
+	free(var);
+	remove_temp_file(path);
+
+	/* Errors name the variable and never show a secret. */
+	static const char *const bad[][2] = {
+		{ "BACKUP_S3_PART_SIZE=4M", "BACKUP_S3_PART_SIZE" },
+		{ "BACKUP_S3_PART_SIZE=lots", "BACKUP_S3_PART_SIZE" },
+		{ "BACKUP_S3_PART_SIZE=6G", "BACKUP_S3_PART_SIZE" },
+		{ "BACKUP_S3_ENDPOINT=ftp://x", "BACKUP_S3_ENDPOINT" },
+		{ "BACKUP_S3_ENDPOINT=https://user:pw@host", "BACKUP_S3_ENDPOINT" },
+		{ "BACKUP_S3_ENDPOINT=https://host/path", "BACKUP_S3_ENDPOINT" },
+		{ "BACKUP_S3_PATH_STYLE=maybe", "BACKUP_S3_PATH_STYLE" },
+		{ "BACKUP_S3_REGION=us east", "BACKUP_S3_REGION" },
+		{ "BACKUP_S3_STORAGE_CLASS=glacier now", "BACKUP_S3_STORAGE_CLASS" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		expect_err(ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket",
+			       "BACKUP_S3_ACCESS_KEY=A", "BACKUP_S3_SECRET_KEY=" KEY,
+			       (char *)bad[i][0]),
+			   bad[i][1], &e);
+		assert_not_contains(e.msg, KEY);
+		assert_not_contains(e.msg, "pw@");
+	}
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=s3://bucket/x",
+		       "BACKUP_S3_ACCESS_KEY=A", "BACKUP_S3_SECRET_KEY=" KEY),
+		   "BACKUP_S3_BUCKET", &e);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A"),
+		   "BACKUP_S3_SECRET_KEY", &e);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_SECRET_KEY=" KEY),
+		   "BACKUP_S3_ACCESS_KEY", &e);
+	assert_not_contains(e.msg, KEY);
+
+	/* S3 settings without a bucket are warned about, not used. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_REGION=eu-west-1"));
+	assert_true(has_warning(&cfg, "BACKUP_S3_REGION"));
+	assert_null(cfg.s3_bucket);
 	config_release(&cfg);
 }
 
@@ -1085,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_variable),
 		cmocka_unit_test(test_ignored_variables),
 		cmocka_unit_test(test_unsupported_variables),
+		cmocka_unit_test(test_s3),
 		cmocka_unit_test(test_local_path),
 		cmocka_unit_test(test_local_path_inside_dirs),
 		cmocka_unit_test(test_local_path_inside_dirs_noncanonical),

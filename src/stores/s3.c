@@ -1,0 +1,915 @@
+/* The S3 store: SigV4-signed libcurl requests, a streaming multipart upload, a streaming get. */
+#include "../common.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "s3.h"
+#include "s3xml.h"
+#include "store.h"
+#include "../log.h"
+#include "../signals.h"
+#include "../sigv4.h"
+#include "../util.h"
+
+#define BODY_MAX	(4u << 20) /* cap on a response body we keep (list pages, errors) */
+#define SLOTS		3	   /* part buffers: one filling, up to two uploading */
+#define PART_ATTEMPTS	5	   /* backoff 0.5 + 1 + 2 + 4 s between them */
+#define ABORT_WINDOW_MS 60000	   /* keep trying to abort an upload this long */
+#define LIST_PAGES_MAX	10000	   /* 10 million keys */
+
+struct s3 {
+	const struct config *cfg;
+	char *scheme; /* "https" or "http" */
+	char *host;   /* endpoint host[:port] */
+	bool path_style;
+	char *prefix; /* "BACKUP_NAME/" */
+	struct sigv4_key key;
+	pthread_mutex_t lock; /* getters */
+	pthread_t *getters;
+	size_t nr_getters;
+};
+
+/* One request and what came back. */
+struct s3_req {
+	const char *method;
+	const char *key; /* object key, or NULL for the bucket */
+	const struct sigv4_kv *query;
+	size_t nr_query;
+	const void *body;
+	size_t body_len;
+	const char *content_type;
+	bool md5;	    /* send Content-MD5 of the body */
+	bool storage_class; /* send x-amz-storage-class */
+	int out_fd;	    /* GET: stream a 2xx body here (else -1: keep it in resp) */
+	/* results */
+	long status;
+	struct strbuf resp;
+	char etag[128];
+	uint64_t streamed;
+	int out_errno;
+	CURL *h;
+};
+#define S3_REQ_INIT(m)                                           \
+	{                                                        \
+		.method = (m), .out_fd = -1, .resp = STRBUF_INIT \
+	}
+
+struct body_src {
+	const unsigned char *p;
+	size_t left;
+};
+
+static struct s3 *S(struct store *s)
+{
+	return s->priv;
+}
+
+uint64_t s3_part_size(uint64_t floor, unsigned part)
+{
+	unsigned doublings = part ? (part - 1) / 1000 : 0;
+	uint64_t max = 5ull << 30;
+	uint64_t v = floor;
+
+	/* Doubling every 1,000 parts: 10,000 parts of a 5 MiB floor hold 4.9 TiB. */
+	for (unsigned i = 0; i < doublings && v < max; i++)
+		v *= 2;
+	return v > max ? max : v;
+}
+
+static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
+{
+	struct body_src *b = ud;
+	size_t len = size * n < b->left ? size * n : b->left;
+
+	memcpy(buf, b->p, len);
+	b->p += len;
+	b->left -= len;
+	return len;
+}
+
+static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
+{
+	struct s3_req *r = ud;
+	size_t len = size * n;
+	long status = 0;
+
+	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+	if (r->out_fd >= 0 && status >= 200 && status < 300) {
+		int rc = write_all(r->out_fd, buf, len);
+		if (rc < 0) {
+			r->out_errno = -rc;
+			return 0; /* the reader went away: stop the transfer */
+		}
+		r->streamed += len;
+		return len;
+	}
+	strbuf_add(&r->resp, buf, len); /* capped: the excess is dropped */
+	return len;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
+{
+	struct s3_req *r = ud;
+	size_t len = size * n;
+
+	if (len > 5 && !strncasecmp(buf, "etag:", 5)) {
+		const char *v = buf + 5;
+		size_t vl = len - 5;
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)vl, v);
+	}
+	return len;
+}
+
+static void md5_base64(const void *data, size_t len, char out[32])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+/* The Host header and the (raw) path of a request. */
+static void req_target(struct s3 *s, const char *key, struct strbuf *host, struct strbuf *path)
+{
+	const char *bucket = s->cfg->s3_bucket;
+
+	if (s->path_style) {
+		strbuf_addstr(host, s->host);
+		strbuf_addf(path, "/%s", bucket);
+		if (key)
+			strbuf_addf(path, "/%s", key);
+	} else {
+		strbuf_addf(host, "%s.%s", bucket, s->host);
+		strbuf_addf(path, "/%s", key ? key : "");
+	}
+}
+
+/* One attempt; 0 when curl completed (whatever the status), else the curl code. */
+static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, char *cerr)
+{
+	struct strbuf host = STRBUF_INIT, path = STRBUF_INIT, url = STRBUF_INIT;
+	struct strbuf auth = STRBUF_INIT, line = STRBUF_INIT;
+	struct curl_slist *hdrs = NULL;
+	struct sigv4_kv sh[6];
+	size_t nsh = 0;
+	char date[SIGV4_DATE_LEN + 1], hash[65], md5[32];
+	struct body_src src = { r->body, r->body_len };
+
+	req_target(s, r->key, &host, &path);
+	sigv4_date(time(NULL), date);
+	sigv4_sha256_hex(r->body ? r->body : "", r->body_len, hash);
+	sh[nsh++] = (struct sigv4_kv){ "host", host.buf };
+	sh[nsh++] = (struct sigv4_kv){ "x-amz-content-sha256", hash };
+	sh[nsh++] = (struct sigv4_kv){ "x-amz-date", date };
+	if (r->md5) {
+		md5_base64(r->body, r->body_len, md5);
+		sh[nsh++] = (struct sigv4_kv){ "content-md5", md5 };
+	}
+	if (r->storage_class && s->cfg->s3_storage_class)
+		sh[nsh++] = (struct sigv4_kv){ "x-amz-storage-class", s->cfg->s3_storage_class };
+	struct sigv4_request sr = { .method = r->method,
+				    .path = path.buf,
+				    .query = r->query,
+				    .nr_query = r->nr_query,
+				    .headers = sh,
+				    .nr_headers = nsh,
+				    .payload_hash = hash };
+	sigv4_authorization(&sr, &s->key, date, &auth);
+
+	strbuf_addf(&url, "%s://%s", s->scheme, host.buf);
+	sigv4_uri_encode(&url, path.buf, true);
+	if (r->nr_query) {
+		strbuf_addch(&url, '?');
+		sigv4_canonical_query(&url, r->query, r->nr_query);
+	}
+	for (size_t i = 0; i < nsh; i++) {
+		strbuf_reset(&line);
+		strbuf_addf(&line, "%s: %s", sh[i].name, sh[i].value);
+		hdrs = curl_slist_append(hdrs, line.buf);
+	}
+	strbuf_reset(&line);
+	strbuf_addf(&line, "Authorization: %s", auth.buf);
+	hdrs = curl_slist_append(hdrs, line.buf);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (r->content_type) {
+		strbuf_reset(&line);
+		strbuf_addf(&line, "Content-Type: %s", r->content_type);
+		hdrs = curl_slist_append(hdrs, line.buf);
+	}
+
+	curl_easy_reset(h);
+	r->h = h;
+	r->status = 0;
+	r->etag[0] = '\0';
+	strbuf_reset(&r->resp);
+	r->resp.cap_max = BODY_MAX;
+	cerr[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url.buf);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (s->cfg->s3_ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->cfg->s3_ca_file);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	if (!strcmp(r->method, "HEAD")) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(r->method, "PUT")) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(h, CURLOPT_READDATA, &src);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	} else if (!strcmp(r->method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+	} else if (strcmp(r->method, "GET")) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+	CURLcode cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hdrs);
+	strbuf_release(&host);
+	strbuf_release(&path);
+	strbuf_release(&url);
+	strbuf_release_secret(&auth);
+	strbuf_release_secret(&line);
+	return cc;
+}
+
+static bool transient_curl(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Copy remote text into a message: one line, printable, bounded. */
+static void add_remote_text(struct strbuf *out, const char *s, size_t max)
+{
+	for (size_t i = 0; s[i] && i < max; i++)
+		strbuf_addch(out, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
+}
+
+/* Turn a failed request into one clear line. */
+static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURLcode cc,
+		    const char *cerr, struct err *e)
+{
+	struct strbuf code = STRBUF_INIT, msg = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	if (cc != CURLE_OK) {
+		strbuf_addf(&why, "cannot reach the S3 endpoint '%s://%s': ", s->scheme, s->host);
+		add_remote_text(&why, cerr[0] ? cerr : curl_easy_strerror(cc), 300);
+		goto done;
+	}
+	if (!s3xml_parse_error(r->resp.buf, r->resp.len, &code, &msg)) {
+		/* HEAD answers and some proxies carry no XML body. */
+		if (r->status == 404)
+			strbuf_addstr(&code, r->key ? "NoSuchKey" : "NoSuchBucket");
+		else if (r->status == 403)
+			strbuf_addstr(&code, "AccessDenied");
+	}
+	if (!strcmp(code.buf, "NoSuchBucket"))
+		strbuf_addf(&why, "bucket '%s' does not exist (NoSuchBucket)", s->cfg->s3_bucket);
+	else if (!strcmp(code.buf, "InvalidAccessKeyId"))
+		strbuf_addstr(&why, "S3 does not know the access key (InvalidAccessKeyId): check "
+				    "BACKUP_S3_ACCESS_KEY");
+	else if (!strcmp(code.buf, "SignatureDoesNotMatch"))
+		strbuf_addstr(&why, "S3 rejected the request signature (SignatureDoesNotMatch): "
+				    "check BACKUP_S3_SECRET_KEY");
+	else if (!strcmp(code.buf, "RequestTimeTooSkewed"))
+		strbuf_addstr(&why, "this machine's clock differs too much from the server's "
+				    "(RequestTimeTooSkewed): fix the system time (NTP)");
+	else if (!strcmp(code.buf, "AccessDenied"))
+		strbuf_addstr(&why, "access denied (AccessDenied): the credentials lack "
+				    "permission for this bucket or key");
+	else if (code.len) {
+		strbuf_addf(&why, "S3 answered %ld ", r->status);
+		add_remote_text(&why, code.buf, 64);
+	} else {
+		strbuf_addf(&why, "S3 answered HTTP %ld", r->status);
+	}
+	if (msg.len && strcmp(code.buf, "NoSuchBucket")) {
+		strbuf_addstr(&why, ": ");
+		add_remote_text(&why, msg.buf, 300);
+	}
+done:
+	ret = err_set(e, LB_EXIT_STORE, "cannot %s: %s", what, why.buf);
+	strbuf_release(&code);
+	strbuf_release(&msg);
+	strbuf_release(&why);
+	return ret;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !signals_pending())
+		;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Run a request, retrying network errors and 5xx/429 answers with backoff:
+ * `attempts` tries, or until `window_ms` has passed when that is non-zero.
+ * `ok` statuses besides 2xx (e.g. 404 for a delete) count as success.
+ */
+static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int attempts,
+		long window_ms, long also_ok, struct err *e)
+{
+	char cerr[CURL_ERROR_SIZE];
+	long start = now_ms(), backoff = 500;
+
+	for (int i = 1;; i++) {
+		CURLcode cc = perform(s, h, r, cerr);
+		if (cc == CURLE_OK &&
+		    ((r->status >= 200 && r->status < 300) || r->status == also_ok))
+			return 0;
+		bool transient =
+			cc != CURLE_OK ? transient_curl(cc) : r->status >= 500 || r->status == 429;
+		if (r->out_fd >= 0 && r->streamed)
+			transient = false; /* the reader has bytes already */
+		bool more = window_ms ? now_ms() - start + backoff < window_ms : i < attempts;
+		if (!transient || !more || (!window_ms && signals_pending()))
+			return req_fail(s, r, what, cc, cerr, e);
+		log_debug("s3: %s failed (%s), retrying in %ld ms", what,
+			  cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", backoff);
+		sleep_ms(backoff);
+		if (backoff < 4000)
+			backoff *= 2;
+	}
+}
+
+static char *object_key(struct s3 *s, const char *file)
+{
+	return xasprintf("%s%s", s->prefix, file);
+}
+
+/* ---- multipart upload ---- */
+
+struct s3_put;
+
+struct slot {
+	struct s3_put *up;
+	unsigned char *buf;
+	size_t len, cap;
+	unsigned part; /* being uploaded (busy) */
+	bool busy;
+	pthread_t thread;
+	CURL *h;
+	struct err err;
+	char etag[128];
+};
+
+struct s3_put {
+	struct s3 *s;
+	char *key;
+	char *what; /* "upload 's3://bucket/key'" */
+	char *upload_id;
+	CURL *h; /* control requests */
+	struct slot slots[SLOTS];
+	unsigned cur;	    /* slot being filled */
+	unsigned next_part; /* number of the part being filled */
+	char **etags;	    /* [part - 1] */
+	size_t nr_etags;
+};
+
+static void *part_main(void *arg)
+{
+	struct slot *sl = arg;
+	struct s3_put *up = sl->up;
+	char num[16];
+
+	snprintf(num, sizeof(num), "%u", sl->part);
+	const struct sigv4_kv q[] = { { "partNumber", num }, { "uploadId", up->upload_id } };
+	struct s3_req r = S3_REQ_INIT("PUT");
+	r.key = up->key;
+	r.query = q;
+	r.nr_query = 2;
+	r.body = sl->buf;
+	r.body_len = sl->len;
+	r.md5 = true;
+	if (call(up->s, sl->h, &r, up->what, PART_ATTEMPTS, 0, 0, &sl->err) == 0) {
+		if (!r.etag[0])
+			err_set(&sl->err, LB_EXIT_STORE, "cannot %s: part %u got no ETag", up->what,
+				sl->part);
+		else
+			memcpy(sl->etag, r.etag, sizeof(sl->etag));
+	}
+	strbuf_release(&r.resp);
+	return NULL;
+}
+
+/* Wait for a slot's upload; record its ETag. */
+static int slot_join(struct s3_put *up, struct slot *sl, struct err *e)
+{
+	if (!sl->busy)
+		return 0;
+	pthread_join(sl->thread, NULL);
+	sl->busy = false;
+	sl->len = 0;
+	if (err_isset(&sl->err)) {
+		err_set(e, sl->err.code, "%s", sl->err.msg);
+		err_clear(&sl->err);
+		return -1;
+	}
+	if (sl->part > up->nr_etags) {
+		up->etags = xrealloc(up->etags, sl->part * sizeof(*up->etags));
+		for (size_t i = up->nr_etags; i < sl->part; i++)
+			up->etags[i] = NULL;
+		up->nr_etags = sl->part;
+	}
+	up->etags[sl->part - 1] = xstrdup(sl->etag);
+	return 0;
+}
+
+/* Send the slot being filled as the next part, then make the next slot free. */
+static int flush_slot(struct s3_put *up, struct err *e)
+{
+	struct slot *sl = &up->slots[up->cur];
+
+	if (up->next_part > 10000)
+		return err_set(e, LB_EXIT_STORE, "cannot %s: more than 10,000 parts", up->what);
+	sl->part = up->next_part++;
+	if (!sl->h)
+		sl->h = curl_easy_init();
+	if (!sl->h)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot %s: curl_easy_init failed", up->what);
+	if (pthread_create(&sl->thread, NULL, part_main, sl) != 0)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot %s: cannot start a thread", up->what);
+	sl->busy = true;
+	up->cur = (up->cur + 1) % SLOTS;
+	return slot_join(up, &up->slots[up->cur], e);
+}
+
+static void put_free(struct s3_put *up)
+{
+	for (unsigned i = 0; i < SLOTS; i++) {
+		free(up->slots[i].buf);
+		if (up->slots[i].h)
+			curl_easy_cleanup(up->slots[i].h);
+	}
+	for (size_t i = 0; i < up->nr_etags; i++)
+		free(up->etags[i]);
+	free(up->etags);
+	if (up->h)
+		curl_easy_cleanup(up->h);
+	free(up->key);
+	free(up->what);
+	free(up->upload_id);
+	free(up);
+}
+
+static int s3_put_begin(struct store *st, const char *file, struct store_put *p, struct err *e)
+{
+	struct s3 *s = S(st);
+	struct s3_put *up = xcalloc(1, sizeof(*up));
+	struct strbuf id = STRBUF_INIT;
+	const struct sigv4_kv q[] = { { "uploads", "" } };
+	struct s3_req r = S3_REQ_INIT("POST");
+
+	up->s = s;
+	up->key = object_key(s, file);
+	up->what = xasprintf("upload 's3://%s/%s'", s->cfg->s3_bucket, up->key);
+	up->next_part = 1;
+	for (unsigned i = 0; i < SLOTS; i++)
+		up->slots[i].up = up;
+	up->h = curl_easy_init();
+	if (!up->h) {
+		put_free(up);
+		return err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	}
+	r.key = up->key;
+	r.query = q;
+	r.nr_query = 1;
+	r.storage_class = true;
+	if (call(s, up->h, &r, up->what, PART_ATTEMPTS, 0, 0, e) < 0)
+		goto fail;
+	if (!s3xml_first(r.resp.buf, r.resp.len, "UploadId", &id) || !id.len) {
+		err_set(e, LB_EXIT_STORE, "cannot %s: the server sent no UploadId", up->what);
+		goto fail;
+	}
+	up->upload_id = strbuf_detach(&id, NULL);
+	strbuf_release(&r.resp);
+	p->store = st;
+	p->file = xstrdup(file);
+	p->priv = up;
+	p->bytes = 0;
+	return 0;
+fail:
+	strbuf_release(&r.resp);
+	strbuf_release(&id);
+	put_free(up);
+	return -1;
+}
+
+static int s3_put_write(struct store_put *p, const void *buf, size_t len, struct err *e)
+{
+	struct s3_put *up = p->priv;
+	const unsigned char *src = buf;
+
+	while (len) {
+		struct slot *sl = &up->slots[up->cur];
+		size_t want = (size_t)s3_part_size(up->s->cfg->s3_part_size, up->next_part);
+		if (sl->cap < want) {
+			free(sl->buf);
+			sl->buf = xmalloc(want);
+			sl->cap = want;
+		}
+		size_t n = want - sl->len < len ? want - sl->len : len;
+		memcpy(sl->buf + sl->len, src, n);
+		sl->len += n;
+		src += n;
+		len -= n;
+		p->bytes += n;
+		if (sl->len == want && flush_slot(up, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int s3_put_commit(struct store_put *p, struct err *e)
+{
+	struct s3_put *up = p->priv;
+	struct strbuf xml = STRBUF_INIT, code = STRBUF_INIT, msg = STRBUF_INIT;
+	int ret = -1;
+
+	if ((up->slots[up->cur].len || up->next_part == 1) && flush_slot(up, e) < 0)
+		goto out;
+	for (unsigned i = 0; i < SLOTS; i++)
+		if (slot_join(up, &up->slots[i], e) < 0)
+			goto out;
+	strbuf_addstr(&xml, "<CompleteMultipartUpload>");
+	for (size_t i = 0; i < up->nr_etags; i++) {
+		strbuf_addf(&xml, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
+		s3xml_escape(&xml, up->etags[i] ? up->etags[i] : "");
+		strbuf_addstr(&xml, "</ETag></Part>");
+	}
+	strbuf_addstr(&xml, "</CompleteMultipartUpload>");
+
+	const struct sigv4_kv q[] = { { "uploadId", up->upload_id } };
+	struct s3_req r = S3_REQ_INIT("POST");
+	r.key = up->key;
+	r.query = q;
+	r.nr_query = 1;
+	r.body = xml.buf;
+	r.body_len = xml.len;
+	r.content_type = "application/xml";
+	if (call(up->s, up->h, &r, up->what, PART_ATTEMPTS, 0, 0, e) < 0) {
+		strbuf_release(&r.resp);
+		goto out;
+	}
+	/* CompleteMultipartUpload may fail after a 200: the error is in the body. */
+	if (s3xml_parse_error(r.resp.buf, r.resp.len, &code, &msg)) {
+		struct strbuf why = STRBUF_INIT;
+		add_remote_text(&why, code.buf, 64);
+		strbuf_addstr(&why, ": ");
+		add_remote_text(&why, msg.buf, 300);
+		err_set(e, LB_EXIT_STORE, "cannot %s: %s", up->what, why.buf);
+		strbuf_release(&why);
+		strbuf_release(&r.resp);
+		goto out;
+	}
+	strbuf_release(&r.resp);
+	put_free(up);
+	free(p->file);
+	p->file = NULL;
+	p->priv = NULL;
+	ret = 0;
+out:
+	strbuf_release(&xml);
+	strbuf_release(&code);
+	strbuf_release(&msg);
+	return ret;
+}
+
+/* Wait for parts in flight, then abort the upload so nothing is left behind. */
+static void s3_put_abort(struct store_put *p)
+{
+	struct s3_put *up = p->priv;
+	struct err e = ERR_INIT;
+
+	if (!up)
+		return;
+	for (unsigned i = 0; i < SLOTS; i++) {
+		struct err ignore = ERR_INIT;
+		slot_join(up, &up->slots[i], &ignore);
+	}
+	if (up->upload_id) {
+		const struct sigv4_kv q[] = { { "uploadId", up->upload_id } };
+		struct s3_req r = S3_REQ_INIT("DELETE");
+		char *what = xasprintf("abort the upload of 's3://%s/%s'", up->s->cfg->s3_bucket,
+				       up->key);
+		r.key = up->key;
+		r.query = q;
+		r.nr_query = 1;
+		/* 404 NoSuchUpload: already gone. */
+		if (call(up->s, up->h, &r, what, 0, ABORT_WINDOW_MS, 404, &e) < 0)
+			log_warn("%s (upload id '%s' is left for the bucket's lifecycle rules)",
+				 e.msg, up->upload_id);
+		else
+			log_debug("s3: aborted upload of '%s'", up->key);
+		free(what);
+		strbuf_release(&r.resp);
+	}
+	put_free(up);
+	free(p->file);
+	p->file = NULL;
+	p->priv = NULL;
+}
+
+/* ---- list, get, exists, remove ---- */
+
+static int s3_list(struct store *st, struct store_list *out, struct err *e)
+{
+	struct s3 *s = S(st);
+	char *token = NULL;
+	char *what = xasprintf("list 's3://%s/%s'", s->cfg->s3_bucket, s->prefix);
+	CURL *h = curl_easy_init();
+	int ret = -1;
+
+	if (!h) {
+		free(what);
+		return err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	}
+	for (int page = 0;; page++) {
+		struct sigv4_kv q[3] = { { "list-type", "2" }, { "prefix", s->prefix } };
+		size_t nq = 2;
+		struct s3xml_page pg = { 0 };
+		struct s3_req r = S3_REQ_INIT("GET");
+
+		if (token)
+			q[nq++] = (struct sigv4_kv){ "continuation-token", token };
+		r.query = q;
+		r.nr_query = nq;
+		if (page >= LIST_PAGES_MAX) {
+			err_set(e, LB_EXIT_STORE, "cannot %s: more than %d pages", what,
+				LIST_PAGES_MAX);
+			goto out;
+		}
+		if (call(s, h, &r, what, PART_ATTEMPTS, 0, 0, e) < 0) {
+			strbuf_release(&r.resp);
+			goto out;
+		}
+		if (r.resp.overflowed || s3xml_parse_list(r.resp.buf, r.resp.len, &pg) < 0) {
+			err_set(e, LB_EXIT_STORE, "cannot %s: the answer is not a listing%s", what,
+				r.resp.overflowed ? " (too large)" : "");
+			strbuf_release(&r.resp);
+			goto out;
+		}
+		strbuf_release(&r.resp);
+		for (size_t i = 0; i < pg.nr; i++) {
+			const char *k = pg.v[i].key;
+			struct backup_id id;
+			if (strncmp(k, s->prefix, strlen(s->prefix)))
+				continue;
+			k += strlen(s->prefix);
+			if (!strchr(k, '/') && naming_parse(s->cfg->name, k, &id))
+				store_list_add(out, k, &id, pg.v[i].size);
+		}
+		free(token);
+		token = pg.truncated && pg.next_token ? xstrdup(pg.next_token) : NULL;
+		bool truncated = pg.truncated;
+		s3xml_page_release(&pg);
+		if (!truncated)
+			break;
+		if (!token) {
+			err_set(e, LB_EXIT_STORE,
+				"cannot %s: truncated listing without a continuation token", what);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(token);
+	free(what);
+	curl_easy_cleanup(h);
+	return ret;
+}
+
+struct getter {
+	struct s3 *s;
+	char *key;
+	char *what;
+	int fd;
+};
+
+/* Thread: stream one object into the pipe; the reader sees EOF at the end or on failure. */
+static void *getter_main(void *arg)
+{
+	struct getter *g = arg;
+	struct err e = ERR_INIT;
+	struct s3_req r = S3_REQ_INIT("GET");
+	CURL *h = curl_easy_init();
+
+	r.key = g->key;
+	r.out_fd = g->fd;
+	if (!h)
+		err_set(&e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, 0, 0, &e) < 0 && !r.out_errno)
+		log_error("%s", e.msg);
+	if (h)
+		curl_easy_cleanup(h);
+	close_fd(&g->fd);
+	strbuf_release(&r.resp);
+	free(g->key);
+	free(g->what);
+	free(g);
+	return NULL;
+}
+
+static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct err *e)
+{
+	struct s3 *s = S(st);
+	struct getter *g = xcalloc(1, sizeof(*g));
+	struct s3_req r = S3_REQ_INIT("HEAD");
+	int fds[2];
+	pthread_t t;
+
+	g->s = s;
+	g->key = object_key(s, file);
+	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3_bucket, g->key);
+	g->fd = -1;
+	/* Check it is there and readable first: a clear error before any byte flows. */
+	CURL *h = curl_easy_init();
+	r.key = g->key;
+	int rc = h ? call(s, h, &r, g->what, PART_ATTEMPTS, 0, 0, e)
+		   : err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	if (h)
+		curl_easy_cleanup(h);
+	strbuf_release(&r.resp);
+	if (rc < 0) {
+		if (r.status == 404)
+			e->code = LB_EXIT_NOT_FOUND;
+		goto fail;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot create a pipe: %s", strerror(errno));
+		goto fail;
+	}
+	g->fd = fds[1];
+	if (pthread_create(&t, NULL, getter_main, g) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+		goto fail;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->getters = xrealloc(s->getters, (s->nr_getters + 1) * sizeof(*s->getters));
+	s->getters[s->nr_getters++] = t;
+	pthread_mutex_unlock(&s->lock);
+	*ret_fd = fds[0];
+	return 0;
+fail:
+	free(g->key);
+	free(g->what);
+	free(g);
+	return -1;
+}
+
+static bool s3_exists(struct store *st, const char *file)
+{
+	struct s3 *s = S(st);
+	struct s3_req r = S3_REQ_INIT("HEAD");
+	struct err e = ERR_INIT;
+	char *key = object_key(s, file);
+	CURL *h = curl_easy_init();
+	bool found = false;
+
+	r.key = key;
+	if (h && call(s, h, &r, "check an object", PART_ATTEMPTS, 0, 0, &e) == 0)
+		found = true;
+	if (h)
+		curl_easy_cleanup(h);
+	strbuf_release(&r.resp);
+	free(key);
+	return found;
+}
+
+static int s3_remove(struct store *st, const char *file, struct err *e)
+{
+	struct s3 *s = S(st);
+	struct s3_req r = S3_REQ_INIT("DELETE");
+	struct backup_id id;
+	int ret;
+
+	if (!naming_parse(s->cfg->name, file, &id))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
+			       file, s->cfg->name);
+	char *key = object_key(s, file);
+	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3_bucket, key);
+	CURL *h = curl_easy_init();
+	r.key = key;
+	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, 0, 404, e)
+		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	if (h)
+		curl_easy_cleanup(h);
+	strbuf_release(&r.resp);
+	free(key);
+	free(what);
+	return ret;
+}
+
+static void s3_free(struct store *st)
+{
+	struct s3 *s = S(st);
+
+	/* Readers have closed their ends by now: getters finish (EPIPE) and exit. */
+	for (size_t i = 0; i < s->nr_getters; i++)
+		pthread_join(s->getters[i], NULL);
+	free(s->getters);
+	pthread_mutex_destroy(&s->lock);
+	free(s->scheme);
+	free(s->host);
+	free(s->prefix);
+	free(s);
+	free(st);
+	curl_global_cleanup();
+}
+
+static const struct store_ops s3_ops = {
+	.kind = "s3",
+	.put_begin = s3_put_begin,
+	.put_write = s3_put_write,
+	.put_commit = s3_put_commit,
+	.put_abort = s3_put_abort,
+	.list = s3_list,
+	.get_open = s3_get_open,
+	.exists = s3_exists,
+	.remove = s3_remove,
+	.free = s3_free,
+};
+
+int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
+{
+	struct store *st;
+	struct s3 *s;
+
+	if (!cfg->s3_bucket)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_BUCKET is not set");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot initialise libcurl");
+	st = xcalloc(1, sizeof(*st));
+	s = xcalloc(1, sizeof(*s));
+	s->cfg = cfg;
+	pthread_mutex_init(&s->lock, NULL);
+	if (cfg->s3_endpoint) {
+		const char *ep = cfg->s3_endpoint;
+		const char *sep = strstr(ep, "://");
+		s->scheme = xstrndup(ep, (size_t)(sep - ep));
+		s->host = xstrdup(sep + 3);
+		/* curl leaves a default port out of Host: so must the signature. */
+		size_t n = strlen(s->host);
+		const char *dflt = !strcmp(s->scheme, "https") ? ":443" : ":80";
+		if (n > strlen(dflt) && !strcmp(s->host + n - strlen(dflt), dflt))
+			s->host[n - strlen(dflt)] = '\0';
+		s->path_style = cfg->s3_path_style != 0;
+	} else {
+		s->scheme = xstrdup("https");
+		s->host = xasprintf("s3.%s.amazonaws.com", cfg->s3_region);
+		s->path_style = cfg->s3_path_style == 1;
+	}
+	s->prefix = xasprintf("%s/", cfg->name);
+	s->key = (struct sigv4_key){ .access_key = cfg->s3_access_key.buf,
+				     .secret_key = cfg->s3_secret_key.buf,
+				     .region = cfg->s3_region,
+				     .service = "s3" };
+	st->ops = &s3_ops;
+	st->cfg = cfg;
+	st->priv = s;
+	*ret = st;
+	return 0;
+}
