@@ -1,8 +1,8 @@
 /* lifeboat backup: one run now. */
 #include "common.h"
 
-#include "backup.h"
 #include "cmd.h"
+#include "job.h"
 #include "log.h"
 
 static int run(int argc, char **argv)
@@ -10,7 +10,6 @@ static int run(int argc, char **argv)
 	struct config cfg = CONFIG_INIT;
 	struct backup_result res = { 0 };
 	struct err e = ERR_INIT;
-	char size[32];
 	int rc;
 
 	if (argc > 1) {
@@ -21,13 +20,12 @@ static int run(int argc, char **argv)
 	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
 	if (rc)
 		goto out;
-	if (backup_run(&cfg, &res, &e) < 0) {
-		rc = cmd_fail(&e);
-		log_error("backup failed; no archive was stored");
+	log_open_file(cfg.log_file);
+	/* The job logs the outcome itself (and the cause first). */
+	if (job_backup(&cfg, JOB_MANUAL, &res, &e) < 0) {
+		rc = (int)e.code;
 		goto out;
 	}
-	log_info("backup '%s' done: %llu files, %s archive", res.file,
-		 (unsigned long long)res.files, format_size(res.archive_bytes, size, sizeof(size)));
 	printf("%s\n", res.id.timestamp);
 out:
 	backup_result_release(&res);
@@ -42,6 +40,9 @@ const struct command cmd_backup = {
 		 "Backs up BACKUP_DIRS and BACKUP_FILES into one archive,\n"
 		 "BACKUP_LOCAL_PATH/BACKUP_NAME/BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg\n"
 		 "(time in TZ), and prints its timestamp on stdout. A failed run leaves no\n"
-		 "archive behind.\n",
+		 "archive behind.\n\n"
+		 "Waits for a run already in progress (the daemon's or another manual one) up\n"
+		 "to BACKUP_LOCK_TIMEOUT, then exits 9. After a success, applies the retention\n"
+		 "rules to every store; sends the webhooks and records the run for 'status'.\n",
 	.run = run,
 };

@@ -4,7 +4,9 @@
 
 #include "common.h"
 
+#include "cron.h"
 #include "err.h"
+#include "retention.h"
 #include "util.h"
 
 enum source_kind { SOURCE_DIR, SOURCE_FILE };
@@ -24,7 +26,18 @@ struct config {
 	struct source_spec *sources;
 	size_t nr_sources;
 	bool debug;
-	char *tz;		/* NULL when unset */
+	char *tz; /* NULL when unset */
+	/* The daemon (issue 6). */
+	char *schedule;	  /* BACKUP_SCHEDULE as given; NULL: manual mode */
+	struct cron cron; /* parsed schedule, when set */
+	struct retention_rules retention;
+	char *webhook_start; /* secrets: URLs often carry a token */
+	char *webhook_success;
+	char *webhook_failure;
+	unsigned lock_timeout;	/* seconds to wait for another run; default 3600 */
+	char *metrics_addr;	/* "HOST:PORT", NULL: off */
+	char *log_file;		/* default /var/log/backup.log */
+	char *state_dir;	/* lock and state files; default /var/lib/lifeboat */
 	struct strvec warnings; /* for the caller to log */
 };
 #define CONFIG_INIT                                         \
