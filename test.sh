@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs, builds a normal and an ASan+UBSan
-# configuration, runs the cmocka unit tests (also under valgrind) and the pytest
+# configuration, runs the cmocka unit tests (also under valgrind), a short libFuzzer run
+# of the cron and environment parsers, and the pytest
 # integration tests against the real binary, then prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,8 @@ export LC_ALL=C.UTF-8
 say() { printf '\n==> %s\n' "$*"; }
 
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
-	libcmocka-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip)
+	libcmocka-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
+	libcurl4-openssl-dev libmicrohttpd-dev clang libclang-rt-14-dev)
 
 install_deps() {
 	local missing=()
@@ -66,7 +68,8 @@ if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 	exit 1
 fi
 
-stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c'
+stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c tests/fuzz/*.c'
+stage "fuzz (libFuzzer+ASan+UBSan, cron and env parsers, ${FUZZ_SECONDS:-15} s each)" tests/fuzz/build.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
