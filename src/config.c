@@ -477,6 +477,14 @@ static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
 		*dst = xstrdup(v ? v : paths[i].def);
 		normalize_path(*dst);
 	}
+	/* Not root (a local, non-container run): keep the lock and state under HOME. */
+	const char *home = env_get(envp, "HOME");
+	if (!env_get(envp, "BACKUP_STATE_DIR") && geteuid() != 0 && home && home[0] == '/' &&
+	    !path_has_dotdot(home)) {
+		free(cfg->state_dir);
+		cfg->state_dir = xasprintf("%s/.local/state/lifeboat", home);
+		normalize_path(cfg->state_dir);
+	}
 	return 0;
 }
 

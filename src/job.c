@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -26,34 +25,15 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int mkdir_p(const char *dir)
-{
-	auto_free char *p = xstrdup(dir);
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 {
 	auto_free char *path = xasprintf("%s/%s.lock", cfg->state_dir, cfg->name);
 	double deadline = now_mono() + cfg->lock_timeout;
 	char holder[32] = "";
-	int fd, r;
+	int fd;
 
-	r = mkdir_p(cfg->state_dir);
-	if (r < 0)
-		return err_set(e, LB_EXIT_CONFIG, "BACKUP_STATE_DIR '%s': cannot create it: %s",
-			       cfg->state_dir, strerror(-r));
+	if (state_dir_create(cfg, e) < 0)
+		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return err_set(e, LB_EXIT_CONFIG, "cannot open the lock file '%s': %s", path,

@@ -14,6 +14,25 @@
 /* A scheduled run later than this past its time makes the container unhealthy. */
 #define OVERDUE_GRACE 300
 
+int state_dir_create(const struct config *cfg, struct err *e)
+{
+	auto_free char *p = xstrdup(cfg->state_dir);
+
+	for (char *s = p + 1;; s++) {
+		bool last = !*s;
+		if (*s && *s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, last ? 0700 : 0755) < 0 && errno != EEXIST)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_STATE_DIR '%s': cannot create '%s': %s",
+				       cfg->state_dir, p, strerror(errno));
+		if (last)
+			return 0;
+		*s = '/';
+	}
+}
+
 char *state_path(const struct config *cfg)
 {
 	return xasprintf("%s/%s.state.json", cfg->state_dir, cfg->name);
@@ -122,9 +141,8 @@ int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ct
 	struct state st;
 	int fd, ret = -1;
 
-	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
-		return err_set(e, LB_EXIT_CONFIG, "BACKUP_STATE_DIR '%s': cannot create it: %s",
-			       cfg->state_dir, strerror(errno));
+	if (state_dir_create(cfg, e) < 0)
+		return -1;
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_set(e, LB_EXIT_CONFIG, "BACKUP_STATE_DIR: cannot open '%s': %s", lock,

@@ -31,6 +31,9 @@ struct state {
 	time_t running_since;
 };
 
+/* Create BACKUP_STATE_DIR (and missing parents); errors name the variable. */
+int state_dir_create(const struct config *cfg, struct err *e);
+
 /* STATE_DIR/NAME.state.json; caller frees. */
 char *state_path(const struct config *cfg);
 

@@ -777,7 +777,13 @@ static void test_daemon_variables(void **state LB_UNUSED)
 	assert_int_equal(cfg.lock_timeout, 3600);
 	assert_null(cfg.metrics_addr);
 	assert_string_equal(cfg.log_file, "/var/log/backup.log");
-	assert_string_equal(cfg.state_dir, "/var/lib/lifeboat");
+	if (geteuid() == 0)
+		assert_string_equal(cfg.state_dir, "/var/lib/lifeboat");
+	config_release(&cfg);
+	/* Not root: under HOME, unless set. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "HOME=/home/u"));
+	assert_string_equal(cfg.state_dir,
+			    geteuid() == 0 ? "/var/lib/lifeboat" : "/home/u/.local/state/lifeboat");
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=*/3 * * * * *",
