@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "signals.h"
 #include "state.h"
+#include "webhook.h"
 
 /* We may be PID 1: collect every exited child, including orphans such as gpg-agent. */
 static void reap_children(void)
@@ -83,6 +84,7 @@ static int run(int argc, char **argv)
 	if (rc)
 		goto out;
 	log_open_file(cfg.log_file);
+	webhook_init(); /* curl_global_init before the metrics thread exists */
 	if (cfg.metrics_addr) {
 		if (metrics_start(&cfg, &metrics, &e) < 0) {
 			rc = cmd_fail(&e);

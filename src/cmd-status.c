@@ -66,9 +66,10 @@ static int run(int argc, char **argv)
 		print_run("last success", &st.last_success);
 	if (cfg.schedule)
 		print_time("next run", st.next_run);
-	if (st.running_pid)
-		printf("%-14s pid %d since %lld\n", "running", (int)st.running_pid,
-		       (long long)st.running_since);
+	if (st.running_pid) {
+		printf("%-14s pid %d\n", "running", (int)st.running_pid);
+		print_time("  since", st.running_since);
+	}
 	printf("%-14s %llu succeeded, %llu failed\n", "runs", (unsigned long long)st.runs_success,
 	       (unsigned long long)st.runs_failure);
 	if (state_healthy(&cfg, &st, time(NULL), why, sizeof(why))) {

@@ -51,16 +51,22 @@ static int attempt(const char *url, const char *body, long *ret_status, CURLcode
 	return rc == CURLE_OK && status >= 200 && status < 300 ? 0 : -1;
 }
 
-int webhook_post(const char *url, const char *var, const char *body, struct err *e)
+void webhook_init(void)
 {
 	static bool inited;
-	long status = 0;
-	CURLcode code = CURLE_OK;
 
 	if (!inited) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		inited = true;
 	}
+}
+
+int webhook_post(const char *url, const char *var, const char *body, struct err *e)
+{
+	long status = 0;
+	CURLcode code = CURLE_OK;
+
+	webhook_init();
 	for (int i = 1; i <= ATTEMPTS; i++) {
 		if (attempt(url, body, &status, &code) == 0) {
 			log_debug("%s: answered HTTP %ld", var, status);

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import EXIT_CONFIG, EXIT_OK, non_dir_entries
+from conftest import EXIT_CONFIG, EXIT_OK, need_root, need_tool, non_dir_entries
 
 EXIT_BUSY = 9
 EXIT_INTERRUPTED = 130
@@ -215,6 +215,51 @@ def test_sigterm_during_scheduled_run_leaves_nothing(lb):
     assert rc == EXIT_INTERRUPTED, proc.stderr.read().decode(errors="replace")
     assert non_dir_entries(lb.backup_dir) == []
     assert state(lb)["last"]["status"] == "interrupted"
+
+
+def zombie_children(pid):
+    out = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.add(int(d))
+    return out
+
+
+def test_pid1_reaps_orphans(lb):
+    """As PID 1 (a new PID namespace) orphans such as gpg-agent become ours: no zombie stays."""
+    need_root("a PID namespace")
+    unshare = need_tool("unshare")
+    proc = subprocess.Popen([unshare, "--pid", "--fork", lb.bin, "run"],
+                            env=lb.env({"BACKUP_SCHEDULE": "*/2 * * * * *"}),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=str(lb.tmp))
+    daemon = None
+    try:
+        daemon = wait_for(lambda: next(iter(
+            open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()), None),
+            30, "the daemon inside the namespace")
+        daemon = int(daemon)
+        wait_for(lambda: len(archives(lb)) >= 2, 120, "two scheduled backups")
+        first = zombie_children(daemon)
+        time.sleep(4)
+        lasting = first & zombie_children(daemon)
+        assert not lasting, f"zombies not reaped: {lasting}"
+    finally:
+        if daemon:
+            os.kill(daemon, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert partials(lb) == []
 
 
 def test_bad_schedule_exit_3_names_variable(lb):
