@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs, builds a normal and an ASan+UBSan
-# configuration, runs the cmocka unit tests (also under valgrind) and the pytest
-# integration tests against the real binary (S3 ones against a MinIO server built
-# with `go install` into .cache/bin and started here), then prints "N passed, N failed".
+# configuration, runs the cmocka unit tests (also under valgrind), a short libFuzzer run
+# of the cron and environment parsers, and the pytest integration tests against the real
+# binary (S3 ones against a MinIO server built with `go install` into .cache/bin and
+# started here) and end-to-end tests of the image, then prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -12,7 +13,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
-	libcurl4-openssl-dev curl openssl)
+	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev)
 
 install_deps() {
 	local missing=()
@@ -159,7 +160,8 @@ if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 	exit 1
 fi
 
-stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c'
+stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c tests/fuzz/*.c'
+stage "fuzz (libFuzzer+ASan+UBSan, cron and env parsers, ${FUZZ_SECONDS:-15} s each)" tests/fuzz/build.sh
 
 stage "S3 server (MinIO)" start_minio
 

@@ -1,8 +1,8 @@
 /* lifeboat backup: one run now. */
 #include "common.h"
 
-#include "backup.h"
 #include "cmd.h"
+#include "job.h"
 #include "log.h"
 
 static int run(int argc, char **argv)
@@ -10,7 +10,6 @@ static int run(int argc, char **argv)
 	struct config cfg = CONFIG_INIT;
 	struct backup_result res = { 0 };
 	struct err e = ERR_INIT;
-	char size[32];
 	int rc;
 
 	if (argc > 1) {
@@ -21,18 +20,15 @@ static int run(int argc, char **argv)
 	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
 	if (rc)
 		goto out;
-	if (backup_run(&cfg, &res, &e) < 0) {
-		rc = cmd_fail(&e);
-		if (res.file) {
-			log_warn("backup '%s' was stored in %s only", res.file, res.kept_in);
+	log_open_file(cfg.log_file);
+	/* The job logs the outcome itself (and the cause first). */
+	if (job_backup(&cfg, JOB_MANUAL, &res, &e) < 0) {
+		rc = (int)e.code;
+		/* One store failed, another holds the archive: it exists, say which. */
+		if (res.file)
 			printf("%s\n", res.id.timestamp);
-		} else {
-			log_error("backup failed; no archive was stored");
-		}
 		goto out;
 	}
-	log_info("backup '%s' done: %llu files, %s archive", res.file,
-		 (unsigned long long)res.files, format_size(res.archive_bytes, size, sizeof(size)));
 	printf("%s\n", res.id.timestamp);
 out:
 	backup_result_release(&res);
@@ -49,6 +45,9 @@ const struct command cmd_backup = {
 		 "store (BACKUP_LOCAL_PATH/BACKUP_NAME/, s3://BACKUP_S3_BUCKET/BACKUP_NAME/),\n"
 		 "and prints its timestamp on stdout. A failed run leaves no archive behind;\n"
 		 "when one store fails and another succeeds, the archive is kept where it\n"
-		 "succeeded, its timestamp is printed and the run exits 5.\n",
+		 "succeeded, its timestamp is printed and the run exits 5.\n\n"
+		 "Waits for a run already in progress (the daemon's or another manual one) up\n"
+		 "to BACKUP_LOCK_TIMEOUT, then exits 9. After a success, applies the retention\n"
+		 "rules to every store; sends the webhooks and records the run for 'status'.\n",
 	.run = run,
 };

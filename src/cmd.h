@@ -16,6 +16,8 @@ struct command {
 };
 
 extern const struct command cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_check, cmd_version;
+/* The daemon (issue 6). */
+extern const struct command cmd_run, cmd_status, cmd_prune;
 
 /* Load and validate the environment for a command; logs warnings. Exit code or 0. */
 int cmd_load_config(struct config *cfg, unsigned need);

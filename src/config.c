@@ -43,10 +43,19 @@ static const struct var_def vars[] = {
 	{ "BACKUP_STOP_SERVICES", VAR_UNSUPPORTED, false, "stopping containers" },
 	{ "BACKUP_STOP_WAIT", VAR_IGNORED, false, "stopping containers" },
 	{ "BACKUP_START_WAIT", VAR_IGNORED, false, "stopping containers" },
-	{ "BACKUP_SCHEDULE", VAR_IGNORED, false, "the scheduler" },
-	{ "BACKUP_RETENTION_DAYS", VAR_IGNORED, false, "retention" },
-	{ "BACKUP_SUCCESS_WEBHOOK", VAR_IGNORED, true, "webhooks" },
-	{ "BACKUP_FAILURE_WEBHOOK", VAR_IGNORED, true, "webhooks" },
+	{ "BACKUP_SCHEDULE", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_RETENTION_DAYS", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_KEEP_LAST", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_KEEP_DAILY", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_KEEP_WEEKLY", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_KEEP_MONTHLY", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_START_WEBHOOK", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_SUCCESS_WEBHOOK", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_FAILURE_WEBHOOK", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_LOCK_TIMEOUT", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_METRICS_ADDR", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_LOG_FILE", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_STATE_DIR", VAR_SUPPORTED, false, NULL },
 };
 
 static const char *env_lookup(char *const *envp, const char *name, size_t len)
@@ -471,6 +480,167 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 	}
 }
 
+/* A non-negative count such as BACKUP_KEEP_DAILY; unset is 0 (rule off). */
+static int parse_count(char *const *envp, const char *var, int *ret, struct err *e)
+{
+	const char *v = env_get(envp, var);
+	char *end;
+	long n;
+
+	*ret = 0;
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 0 || n > 1000000)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "%s '%s' is invalid: expected a whole number from 0 to 1000000", var,
+			       v);
+	*ret = (int)n;
+	return 0;
+}
+
+/* "90", "90s", "30m", "2h" into seconds. */
+static int parse_duration(const char *var, const char *v, unsigned *ret, struct err *e)
+{
+	char *end;
+	unsigned long n, mult = 1;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!errno && end != v && v[0] != '-') {
+		if (!strcmp(end, "m"))
+			mult = 60;
+		else if (!strcmp(end, "h"))
+			mult = 3600;
+		else if (strcmp(end, "s") && *end)
+			mult = 0;
+		if (mult && n <= 7 * 86400 / mult) {
+			*ret = (unsigned)(n * mult);
+			return 0;
+		}
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "%s '%s' is invalid: expected seconds, or a number with s, m or h (at most "
+		       "7 days)",
+		       var, v);
+}
+
+/* "HOST:PORT", ":PORT" or "PORT"; HOST an IPv4 address. */
+static int check_listen_addr(const char *var, const char *v, struct err *e)
+{
+	const char *colon = strrchr(v, ':');
+	const char *port = colon ? colon + 1 : v;
+	char *end;
+	long p;
+	bool host_ok = true;
+
+	if (colon && colon != v) {
+		int a, b, c, d;
+		char tail;
+		host_ok = sscanf(v, "%d.%d.%d.%d%c", &a, &b, &c, &d, &tail) == 5 && tail == ':' &&
+			  a >= 0 && a < 256 && b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 &&
+			  d < 256;
+	}
+	errno = 0;
+	p = strtol(port, &end, 10);
+	if (!host_ok || errno || end == port || *end || p < 1 || p > 65535)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "%s '%s' is invalid: expected HOST:PORT with an IPv4 address, or "
+			       ":PORT for all interfaces (for example 127.0.0.1:9090)",
+			       var, v);
+	return 0;
+}
+
+static int load_webhook(char *const *envp, const char *var, char **ret, struct err *e)
+{
+	struct strbuf url = STRBUF_INIT;
+	const char *origin;
+
+	if (get_value(envp, var_def(var), &url, &origin, e) < 0)
+		return -1;
+	if (!origin)
+		return 0;
+	if (strncmp(url.buf, "http://", 7) && strncmp(url.buf, "https://", 8)) {
+		strbuf_release_secret(&url);
+		return err_set(e, LB_EXIT_CONFIG,
+			       "%s is not an http:// or https:// URL (value not shown: it may hold "
+			       "a token)",
+			       origin);
+	}
+	for (size_t i = 0; i < url.len; i++) {
+		if ((unsigned char)url.buf[i] <= 0x20 || url.buf[i] == 0x7f) {
+			strbuf_release_secret(&url);
+			return err_set(e, LB_EXIT_CONFIG,
+				       "%s contains spaces or control characters (value not "
+				       "shown)",
+				       origin);
+		}
+	}
+	*ret = strbuf_detach(&url, NULL);
+	return 0;
+}
+
+/* Everything the daemon, retention, webhooks, lock and log use. */
+static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
+{
+	const char *v;
+
+	v = env_get(envp, "BACKUP_SCHEDULE");
+	if (v) {
+		struct err ce = ERR_INIT;
+		if (cron_parse(v, &cfg->cron, &ce) < 0)
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s': %s", v, ce.msg);
+		cfg->schedule = xstrdup(v);
+	}
+	if (parse_count(envp, "BACKUP_RETENTION_DAYS", &cfg->retention.days, e) < 0 ||
+	    parse_count(envp, "BACKUP_KEEP_LAST", &cfg->retention.keep_last, e) < 0 ||
+	    parse_count(envp, "BACKUP_KEEP_DAILY", &cfg->retention.keep_daily, e) < 0 ||
+	    parse_count(envp, "BACKUP_KEEP_WEEKLY", &cfg->retention.keep_weekly, e) < 0 ||
+	    parse_count(envp, "BACKUP_KEEP_MONTHLY", &cfg->retention.keep_monthly, e) < 0)
+		return -1;
+	if (load_webhook(envp, "BACKUP_START_WEBHOOK", &cfg->webhook_start, e) < 0 ||
+	    load_webhook(envp, "BACKUP_SUCCESS_WEBHOOK", &cfg->webhook_success, e) < 0 ||
+	    load_webhook(envp, "BACKUP_FAILURE_WEBHOOK", &cfg->webhook_failure, e) < 0)
+		return -1;
+	cfg->lock_timeout = 3600;
+	v = env_get(envp, "BACKUP_LOCK_TIMEOUT");
+	if (v && parse_duration("BACKUP_LOCK_TIMEOUT", v, &cfg->lock_timeout, e) < 0)
+		return -1;
+	v = env_get(envp, "BACKUP_METRICS_ADDR");
+	if (v) {
+		if (check_listen_addr("BACKUP_METRICS_ADDR", v, e) < 0)
+			return -1;
+		cfg->metrics_addr = xstrdup(v);
+	}
+	static const struct {
+		const char *var, *def;
+		size_t off;
+	} paths[] = {
+		{ "BACKUP_LOG_FILE", "/var/log/backup.log", offsetof(struct config, log_file) },
+		{ "BACKUP_STATE_DIR", "/var/lib/lifeboat", offsetof(struct config, state_dir) },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		char **dst = (char **)((char *)cfg + paths[i].off);
+		v = env_get(envp, paths[i].var);
+		if (v && (v[0] != '/' || path_has_dotdot(v)))
+			return err_set(e, LB_EXIT_CONFIG,
+				       "%s '%s' must be an absolute path without '..'",
+				       paths[i].var, v);
+		*dst = xstrdup(v ? v : paths[i].def);
+		normalize_path(*dst);
+	}
+	/* Not root (a local, non-container run): keep the lock and state under HOME. */
+	const char *home = env_get(envp, "HOME");
+	if (!env_get(envp, "BACKUP_STATE_DIR") && geteuid() != 0 && home && home[0] == '/' &&
+	    !path_has_dotdot(home)) {
+		free(cfg->state_dir);
+		cfg->state_dir = xasprintf("%s/.local/state/lifeboat", home);
+		normalize_path(cfg->state_dir);
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, char *const *envp, struct err *e)
 {
 	struct strbuf v = STRBUF_INIT;
@@ -559,6 +729,9 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 			goto out;
 		cfg->tz = xstrdup(tz);
 	}
+
+	if (load_daemon(cfg, envp, e) < 0)
+		goto out;
 
 	/* A restore replaces a directory's whole content: sources must not nest. */
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
@@ -709,6 +882,33 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 	}
 	strbuf_addf(out, "BACKUP_DEBUG         %s\n", cfg->debug ? "true" : "false");
 	strbuf_addf(out, "TZ                   %s\n", cfg->tz ? cfg->tz : "(unset: UTC)");
+	strbuf_addf(out, "BACKUP_SCHEDULE      %s\n",
+		    cfg->schedule ? cfg->schedule : "(unset: manual mode)");
+	if (retention_enabled(&cfg->retention))
+		strbuf_addf(out,
+			    "retention            days %d, keep last %d, daily %d, weekly %d, "
+			    "monthly %d (0 = rule off)\n",
+			    cfg->retention.days, cfg->retention.keep_last,
+			    cfg->retention.keep_daily, cfg->retention.keep_weekly,
+			    cfg->retention.keep_monthly);
+	else
+		strbuf_addf(out, "retention            (none: archives are kept forever)\n");
+	strbuf_addf(out, "webhooks             start %s, success %s, failure %s\n",
+		    cfg->webhook_start ? "set (redacted)" : "unset",
+		    cfg->webhook_success ? "set (redacted)" : "unset",
+		    cfg->webhook_failure ? "set (redacted)" : "unset");
+	strbuf_addf(out, "BACKUP_LOCK_TIMEOUT  %us\n", cfg->lock_timeout);
+	strbuf_addf(out, "BACKUP_METRICS_ADDR  %s\n",
+		    cfg->metrics_addr ? cfg->metrics_addr : "(off)");
+	strbuf_addf(out, "BACKUP_LOG_FILE      %s\n", cfg->log_file ? cfg->log_file : "(unset)");
+	strbuf_addf(out, "BACKUP_STATE_DIR     %s\n", cfg->state_dir ? cfg->state_dir : "(unset)");
+}
+
+static void free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 void config_release(struct config *cfg)
@@ -729,6 +929,13 @@ void config_release(struct config *cfg)
 	strbuf_release_secret(&cfg->s3_secret_key);
 	free(cfg->s3_ca_file);
 	free(cfg->s3_storage_class);
+	free(cfg->schedule);
+	free_secret(cfg->webhook_start);
+	free_secret(cfg->webhook_success);
+	free_secret(cfg->webhook_failure);
+	free(cfg->metrics_addr);
+	free(cfg->log_file);
+	free(cfg->state_dir);
 	strvec_release(&cfg->warnings);
 	*cfg = (struct config)CONFIG_INIT;
 }

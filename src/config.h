@@ -4,7 +4,9 @@
 
 #include "common.h"
 
+#include "cron.h"
 #include "err.h"
+#include "retention.h"
 #include "util.h"
 
 enum source_kind { SOURCE_DIR, SOURCE_FILE };
@@ -34,7 +36,18 @@ struct config {
 	int s3_path_style; /* -1: unset (path-style for custom endpoints), 0, 1 */
 	char *s3_ca_file;
 	char *s3_storage_class;
-	uint64_t s3_part_size;	/* floor of the multipart part size */
+	uint64_t s3_part_size; /* floor of the multipart part size */
+	/* The daemon (issue 6). */
+	char *schedule;	  /* BACKUP_SCHEDULE as given; NULL: manual mode */
+	struct cron cron; /* parsed schedule, when set */
+	struct retention_rules retention;
+	char *webhook_start; /* secrets: URLs often carry a token */
+	char *webhook_success;
+	char *webhook_failure;
+	unsigned lock_timeout;	/* seconds to wait for another run; default 3600 */
+	char *metrics_addr;	/* "HOST:PORT", NULL: off */
+	char *log_file;		/* default /var/log/backup.log */
+	char *state_dir;	/* lock and state files; default /var/lib/lifeboat */
 	struct strvec warnings; /* for the caller to log */
 };
 #define CONFIG_INIT                                                                        \

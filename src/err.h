@@ -15,6 +15,7 @@ enum lb_exit {
 	LB_EXIT_CRYPTO = 6,
 	LB_EXIT_INTEGRITY = 7,
 	LB_EXIT_NOT_FOUND = 8,
+	LB_EXIT_BUSY = 9, /* another run held the lock for BACKUP_LOCK_TIMEOUT */
 	LB_EXIT_INTERRUPTED = 130,
 };
 

@@ -1,6 +1,7 @@
 /* Logging: one line per event on stderr, with time and level; escapes control bytes. */
 #include "common.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -9,6 +10,43 @@
 
 static bool debug_on;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = -1;
+static char *tail[LOG_TAIL_LINES]; /* ring of recent lines, for webhooks */
+static size_t tail_next, tail_nr;
+
+void log_open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+	if (fd < 0) {
+		log_warn("cannot open log file '%s': %s; logging to stderr only", path,
+			 strerror(errno));
+		return;
+	}
+	pthread_mutex_lock(&log_lock);
+	close_fd(&log_fd);
+	log_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_tail(struct strvec *out)
+{
+	pthread_mutex_lock(&log_lock);
+	for (size_t i = 0; i < tail_nr; i++)
+		strvec_push(out, tail[(tail_next + LOG_TAIL_LINES - tail_nr + i) % LOG_TAIL_LINES]);
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_tail_reset(void)
+{
+	pthread_mutex_lock(&log_lock);
+	for (size_t i = 0; i < LOG_TAIL_LINES; i++) {
+		free(tail[i]);
+		tail[i] = NULL;
+	}
+	tail_next = tail_nr = 0;
+	pthread_mutex_unlock(&log_lock);
+}
 
 void log_set_debug(bool on)
 {
@@ -52,6 +90,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	pthread_mutex_lock(&log_lock);
 	fwrite(line.buf, 1, line.len, stderr);
 	fflush(stderr);
+	if (log_fd >= 0 && write_all(log_fd, line.buf, line.len) < 0)
+		close_fd(&log_fd); /* a full disk must not stop the backup; stderr remains */
+	if (level != LOG_DEBUG) {
+		free(tail[tail_next]);
+		tail[tail_next] = xstrndup(line.buf, line.len - 1);
+		tail_next = (tail_next + 1) % LOG_TAIL_LINES;
+		if (tail_nr < LOG_TAIL_LINES)
+			tail_nr++;
+	}
 	pthread_mutex_unlock(&log_lock);
 	strbuf_release(&raw);
 	strbuf_release(&line);

@@ -4,11 +4,24 @@
 
 #include "common.h"
 
+#include "util.h"
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_debug(bool on);
 bool log_debug_enabled(void);
 void log_msg(enum log_level level, const char *fmt, ...) LB_PRINTF(2, 3);
+
+/*
+ * Also append every line to `path` (opened once, O_APPEND). When it cannot be
+ * opened, one warning goes to stderr and logging carries on there only.
+ */
+void log_open_file(const char *path);
+
+/* The last LOG_TAIL_LINES lines logged since log_tail_reset(), oldest first. */
+#define LOG_TAIL_LINES 20
+void log_tail(struct strvec *out);
+void log_tail_reset(void);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

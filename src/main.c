@@ -11,7 +11,8 @@
 extern char **environ;
 
 static const struct command *const commands[] = {
-	&cmd_backup, &cmd_list, &cmd_restore, &cmd_verify, &cmd_check, &cmd_version,
+	&cmd_backup,  &cmd_list, &cmd_restore, &cmd_verify, &cmd_check,
+	&cmd_version, &cmd_run,	 &cmd_status,  &cmd_prune,
 };
 
 static void usage(FILE *out)
@@ -25,7 +26,8 @@ static void usage(FILE *out)
 	fprintf(out, "\nRun 'lifeboat <command> --help' for a command's options.\n"
 		     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration, 4 source,\n"
 		     "5 store, 6 encryption key or gpg, 7 damaged archive, 8 backup not found,\n"
-		     "130 interrupted.\n");
+		     "9 another run held the lock too long, 130 interrupted.\n"
+		     "'lifeboat status' exits 1 when unhealthy.\n");
 }
 
 int cmd_fail(const struct err *e)

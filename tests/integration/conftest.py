@@ -359,6 +359,9 @@ class Lifeboat:
             "BACKUP_ENCRYPTION_KEY_FILE": str(self.keyfile),
             "BACKUP_DIRS": f"{self.src}:data",
             "BACKUP_FILES": f"{self.single}:single",
+            # Lock, state file and log of this test only (defaults are /var/...).
+            "BACKUP_STATE_DIR": str(self.tmp / "state"),
+            "BACKUP_LOG_FILE": str(self.tmp / "backup.log"),
         }
 
     def env(self, env_extra=None):

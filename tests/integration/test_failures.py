@@ -201,8 +201,10 @@ def test_unreadable_file_as_unprivileged_user(lb):
         key.write_text(lb.passphrase + "\n")
         os.chown(key, uid, gid)
         os.chown(lb.home, uid, gid)
+        # Lock and state: the non-root default under HOME; the log: a file nobody owns.
         env = {"BACKUP_DIRS": f"{src}:data", "BACKUP_FILES": None,
-               "BACKUP_LOCAL_PATH": store, "BACKUP_ENCRYPTION_KEY_FILE": key}
+               "BACKUP_LOCAL_PATH": store, "BACKUP_ENCRYPTION_KEY_FILE": key,
+               "BACKUP_STATE_DIR": None, "BACKUP_LOG_FILE": None}
 
         def drop():
             os.setgroups([])

@@ -751,25 +751,101 @@ static void test_ignored_variables(void **state LB_UNUSED)
 {
 	struct config cfg;
 
-	/* BACKUP_SCHEDULE is a warning, not an error. */
-	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=0 3 * * *"));
-	assert_int_equal(cfg.warnings.nr, 1);
-	assert_contains(cfg.warnings.v[0], "BACKUP_SCHEDULE");
-	config_release(&cfg);
-
 	/* Ignored secrets are named but not shown. */
-	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_SECRET_KEY=" KEY,
-			    "BACKUP_RETENTION_DAYS=7", "BACKUP_SUCCESS_WEBHOOK=https://x/" KEY));
-	assert_int_equal(cfg.warnings.nr, 3);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_SECRET_KEY=" KEY));
+	assert_int_equal(cfg.warnings.nr, 1);
 	assert_true(has_warning(&cfg, "BACKUP_S3_SECRET_KEY"));
-	assert_true(has_warning(&cfg, "BACKUP_RETENTION_DAYS"));
-	assert_true(has_warning(&cfg, "BACKUP_SUCCESS_WEBHOOK"));
 	assert_no_warning_contains(&cfg, KEY);
 	config_release(&cfg);
 
 	/* Set but empty: nothing to warn about. */
-	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE="));
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_REGION="));
 	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+}
+
+/* The daemon's variables: schedule, retention, webhooks, lock, metrics, log, state. */
+static void test_daemon_variables(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct err e;
+	struct strbuf d = STRBUF_INIT;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
+	assert_null(cfg.schedule);
+	assert_false(retention_enabled(&cfg.retention));
+	assert_int_equal(cfg.lock_timeout, 3600);
+	assert_null(cfg.metrics_addr);
+	assert_string_equal(cfg.log_file, "/var/log/backup.log");
+	if (geteuid() == 0)
+		assert_string_equal(cfg.state_dir, "/var/lib/lifeboat");
+	config_release(&cfg);
+	/* Not root: under HOME, unless set. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "HOME=/home/u"));
+	assert_string_equal(cfg.state_dir,
+			    geteuid() == 0 ? "/var/lib/lifeboat" : "/home/u/.local/state/lifeboat");
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=*/3 * * * * *",
+			    "BACKUP_RETENTION_DAYS=30", "BACKUP_KEEP_LAST=3", "BACKUP_KEEP_DAILY=7",
+			    "BACKUP_KEEP_WEEKLY=4", "BACKUP_KEEP_MONTHLY=12",
+			    "BACKUP_START_WEBHOOK=https://hc-ping.com/" KEY "/start",
+			    "BACKUP_SUCCESS_WEBHOOK=http://127.0.0.1:1/" KEY,
+			    "BACKUP_FAILURE_WEBHOOK=https://hc-ping.com/" KEY "/fail",
+			    "BACKUP_LOCK_TIMEOUT=30m", "BACKUP_METRICS_ADDR=127.0.0.1:9090",
+			    "BACKUP_LOG_FILE=/tmp//lb.log", "BACKUP_STATE_DIR=/tmp/st/"));
+	assert_int_equal(cfg.warnings.nr, 0);
+	assert_string_equal(cfg.schedule, "*/3 * * * * *");
+	assert_true(cfg.cron.has_seconds);
+	assert_int_equal(cfg.retention.days, 30);
+	assert_int_equal(cfg.retention.keep_last, 3);
+	assert_int_equal(cfg.retention.keep_daily, 7);
+	assert_int_equal(cfg.retention.keep_weekly, 4);
+	assert_int_equal(cfg.retention.keep_monthly, 12);
+	assert_string_equal(cfg.webhook_success, "http://127.0.0.1:1/" KEY);
+	assert_int_equal(cfg.lock_timeout, 1800);
+	assert_string_equal(cfg.metrics_addr, "127.0.0.1:9090");
+	assert_string_equal(cfg.log_file, "/tmp/lb.log");
+	assert_string_equal(cfg.state_dir, "/tmp/st");
+	config_describe(&cfg, &d);
+	assert_not_contains(d.buf, KEY);
+	assert_contains(d.buf, "*/3 * * * * *");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	/* Webhook URLs are secrets: *_FILE works, and errors never show them. */
+	char *path = temp_file("https://hc-ping.com/" FILE_KEY "\n", strlen(FILE_KEY) + 21);
+	char *var = xasprintf("BACKUP_SUCCESS_WEBHOOK_FILE=%s", path);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
+	assert_string_equal(cfg.webhook_success, "https://hc-ping.com/" FILE_KEY);
+	config_release(&cfg);
+	free(var);
+	remove_temp_file(path);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_FAILURE_WEBHOOK=ftp://x/" KEY),
+		   "BACKUP_FAILURE_WEBHOOK is not an http", &e);
+	assert_not_contains(e.msg, KEY);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_START_WEBHOOK=https://x/" KEY " y"),
+		   "BACKUP_START_WEBHOOK contains spaces", &e);
+	assert_not_contains(e.msg, KEY);
+
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=0 25 * * *"),
+		   "BACKUP_SCHEDULE '0 25 * * *': hour field '25'", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_SCHEDULE=daily"), "BACKUP_SCHEDULE", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_RETENTION_DAYS=-1"), "BACKUP_RETENTION_DAYS",
+		   NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_KEEP_DAILY=7x"), "BACKUP_KEEP_DAILY", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCK_TIMEOUT=5d"), "BACKUP_LOCK_TIMEOUT", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCK_TIMEOUT=-5"), "BACKUP_LOCK_TIMEOUT", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_METRICS_ADDR=localhost:80"),
+		   "BACKUP_METRICS_ADDR", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_METRICS_ADDR=:99999"), "BACKUP_METRICS_ADDR",
+		   NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOG_FILE=backup.log"), "BACKUP_LOG_FILE", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_STATE_DIR=/a/../b"), "BACKUP_STATE_DIR", NULL);
+
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_LOCK_TIMEOUT=90", "BACKUP_METRICS_ADDR=:9100"));
+	assert_int_equal(cfg.lock_timeout, 90);
 	config_release(&cfg);
 }
 
@@ -1167,6 +1243,7 @@ int main(void)
 		cmocka_unit_test(test_local_path_inside_dirs_noncanonical),
 		cmocka_unit_test(test_require_sources),
 		cmocka_unit_test(test_require_store),
+		cmocka_unit_test(test_daemon_variables),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

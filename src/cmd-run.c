@@ -1,0 +1,150 @@
+/* lifeboat run: the container's entrypoint; scheduled backups in-process, or idle. */
+#include "common.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "job.h"
+#include "log.h"
+#include "metrics.h"
+#include "signals.h"
+#include "state.h"
+#include "webhook.h"
+
+/* We may be PID 1: collect every exited child, including orphans such as gpg-agent. */
+static void reap_children(void)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		log_debug("reaped process %d", (int)pid);
+}
+
+/* Sleep until `until` (wall clock) or a signal; false when a signal came. */
+static bool sleep_until(time_t until)
+{
+	for (;;) {
+		struct timespec now;
+		reap_children();
+		if (signals_pending())
+			return false;
+		/* time() (a coarse clock) names the archive: wait until it agrees too. */
+		if (until && time(NULL) >= until)
+			return true;
+		clock_gettime(CLOCK_REALTIME, &now);
+		long ms = until ? (long)(until - now.tv_sec) * 1000 - now.tv_nsec / 1000000 : 1000;
+		/* Short naps: a signal arriving just before poll() is seen within a second. */
+		poll(NULL, 0, (int)(ms > 1000 ? 1000 : ms < 1 ? 1 : ms));
+	}
+}
+
+static void fmt_local(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+struct next_ctx {
+	time_t next;
+};
+
+static void set_next(struct state *st, void *ctx)
+{
+	st->next_run = ((struct next_ctx *)ctx)->next;
+}
+
+static void record_next(const struct config *cfg, time_t next)
+{
+	struct next_ctx c = { next };
+	struct err e = ERR_INIT;
+
+	if (state_update(cfg, set_next, &c, &e) < 0)
+		log_warn("cannot record the next run in the state file: %s", e.msg);
+}
+
+static int run(int argc, char **argv)
+{
+	struct config cfg = CONFIG_INIT;
+	struct metrics *metrics = NULL;
+	struct err e = ERR_INIT;
+	char when[64];
+	int rc;
+
+	(void)argv;
+	if (argc > 1) {
+		fputs(cmd_run.usage, stderr);
+		return LB_EXIT_USAGE;
+	}
+	/* The whole configuration, now: a typo must not wait for 2 AM. */
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
+	if (rc)
+		goto out;
+	log_open_file(cfg.log_file);
+	webhook_init(); /* curl_global_init before the metrics thread exists */
+	if (cfg.metrics_addr) {
+		if (metrics_start(&cfg, &metrics, &e) < 0) {
+			rc = cmd_fail(&e);
+			goto out;
+		}
+		log_info("metrics on http://%s/metrics", cfg.metrics_addr);
+	}
+
+	if (!cfg.schedule) {
+		record_next(&cfg, 0);
+		log_info("no BACKUP_SCHEDULE: manual mode; run 'lifeboat backup' to back up now");
+		sleep_until(0);
+		log_info("stopping (signal %d)", signals_pending());
+		goto out;
+	}
+	log_info("lifeboat %s started: schedule '%s' (TZ %s)", LB_VERSION, cfg.schedule,
+		 cfg.tz ? cfg.tz : "UTC");
+	for (;;) {
+		time_t next;
+		if (cron_next(&cfg.cron, time(NULL), &next) < 0) {
+			err_set(&e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s' never fires again",
+				cfg.schedule);
+			rc = cmd_fail(&e);
+			break;
+		}
+		record_next(&cfg, next);
+		fmt_local(next, when, sizeof(when));
+		log_info("next backup at %s", when);
+		if (!sleep_until(next)) {
+			log_info("stopping (signal %d)", signals_pending());
+			break;
+		}
+		struct backup_result res = { 0 };
+		err_clear(&e);
+		job_backup(&cfg, JOB_SCHEDULED, &res, &e);
+		backup_result_release(&res);
+		reap_children();
+		if (signals_pending()) {
+			log_info("stopping (signal %d): the backup in progress was aborted and "
+				 "left nothing behind",
+				 signals_pending());
+			rc = e.code == LB_EXIT_INTERRUPTED ? LB_EXIT_INTERRUPTED : 0;
+			break;
+		}
+	}
+out:
+	metrics_stop(metrics);
+	config_release(&cfg);
+	return rc;
+}
+
+const struct command cmd_run = {
+	.name = "run",
+	.summary = "the daemon: back up on BACKUP_SCHEDULE (or wait idle for manual runs)",
+	.usage = "usage: lifeboat run\n\n"
+		 "The container's entrypoint. Validates the whole configuration (exit 3 if\n"
+		 "anything is wrong), then runs a backup at each BACKUP_SCHEDULE time (cron, in\n"
+		 "TZ) and logs the next run time. Without BACKUP_SCHEDULE it stays idle, so\n"
+		 "'lifeboat backup' can be run by hand in the container. SIGTERM or SIGINT stop\n"
+		 "it: at once when idle; a backup in progress is aborted and leaves no archive\n"
+		 "(exit 130). With BACKUP_METRICS_ADDR it serves /metrics and /healthz.\n",
+	.run = run,
+};

@@ -1,0 +1,320 @@
+/* The job runner: the only place besides the CLI that logs a run's outcome. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "job.h"
+#include "log.h"
+#include "naming.h"
+#include "retention.h"
+#include "signals.h"
+#include "state.h"
+#include "stores/store.h"
+#include "util.h"
+#include "webhook.h"
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
+{
+	auto_free char *path = xasprintf("%s/%s.lock", cfg->state_dir, cfg->name);
+	double deadline = now_mono() + cfg->lock_timeout;
+	char holder[32] = "";
+	int fd;
+
+	if (state_dir_create(cfg, e) < 0)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return err_set(e, LB_EXIT_CONFIG, "cannot open the lock file '%s': %s", path,
+			       strerror(errno));
+	for (bool logged = false;; logged = true) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			err_set(e, LB_EXIT_INTERNAL, "cannot lock '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		if (!logged) {
+			ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+			log_info("another backup run (pid %s) is in progress; waiting up to %u s "
+				 "for "
+				 "it (BACKUP_LOCK_TIMEOUT)",
+				 holder[0] ? holder : "unknown", cfg->lock_timeout);
+		}
+		if (signals_pending()) {
+			err_set(e, LB_EXIT_INTERRUPTED,
+				"interrupted by signal %d while waiting for "
+				"the lock",
+				signals_pending());
+			goto fail;
+		}
+		if (now_mono() >= deadline) {
+			err_set(e, LB_EXIT_BUSY,
+				"another backup run (pid %s) still holds the lock '%s' after %u s "
+				"(BACKUP_LOCK_TIMEOUT); not starting a second one",
+				holder[0] ? holder : "unknown", path, cfg->lock_timeout);
+			goto fail;
+		}
+		poll(NULL, 0, 200);
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, pid, (size_t)n, 0);
+	*ret_fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+void job_unlock(int *fd)
+{
+	if (*fd >= 0 && ftruncate(*fd, 0) < 0)
+		log_debug("cannot truncate the lock file: %s", strerror(errno));
+	close_fd(fd); /* releases the flock */
+}
+
+int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err *e)
+{
+	struct store_set set = { 0 };
+	int deleted = 0, failed = 0;
+
+	if (!retention_enabled(&cfg->retention))
+		return 0;
+	if (store_set_open(cfg, &set, e) < 0)
+		return -1;
+	for (size_t s = 0; s < set.nr; s++) {
+		struct store *st = set.v[s];
+		struct store_list l = { 0 };
+		struct err le = ERR_INIT;
+
+		if (st->ops->list(st, &l, &le) < 0) {
+			log_error("retention: cannot list the %s store: %s", st->ops->kind, le.msg);
+			failed++;
+			continue;
+		}
+		time_t *times = xcalloc(l.nr ? l.nr : 1, sizeof(*times));
+		bool *del = xcalloc(l.nr ? l.nr : 1, sizeof(*del));
+		for (size_t i = 0; i < l.nr; i++)
+			times[i] = l.v[i].id.time;
+		size_t n = retention_decide(&cfg->retention, times, l.nr, time(NULL), del);
+		log_debug("retention: %zu of %zu archives in the %s store to delete", n, l.nr,
+			  st->ops->kind);
+		for (size_t i = 0; i < l.nr; i++) {
+			struct err re = ERR_INIT;
+			if (!del[i])
+				continue;
+			if (dry_run) {
+				if (listing)
+					fprintf(listing, "would delete %s (%s)\n", l.v[i].file,
+						st->ops->kind);
+				deleted++;
+				continue;
+			}
+			if (st->ops->remove(st, l.v[i].file, &re) < 0) {
+				log_error("retention: cannot delete '%s' from the %s store: %s",
+					  l.v[i].file, st->ops->kind, re.msg);
+				failed++;
+				continue;
+			}
+			log_info("retention: deleted '%s' from the %s store", l.v[i].file,
+				 st->ops->kind);
+			if (listing)
+				fprintf(listing, "deleted %s (%s)\n", l.v[i].file, st->ops->kind);
+			deleted++;
+		}
+		free(times);
+		free(del);
+		store_list_release(&l);
+	}
+	store_set_release(&set);
+	if (failed)
+		return err_set(e, LB_EXIT_STORE,
+			       "retention: %d archive%s or store%s could not be "
+			       "handled (see above)",
+			       failed, failed == 1 ? "" : "s", failed == 1 ? "" : "s");
+	return deleted;
+}
+
+struct event {
+	const char *status; /* start, success, failure, interrupted */
+	enum job_trigger trigger;
+	time_t started;
+	double duration;
+	uint64_t size;
+	const char *file;
+	const char *error;
+};
+
+static void iso_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static char *event_json(const struct config *cfg, const struct event *ev)
+{
+	struct store_set set = { 0 };
+	struct strvec tail = STRVEC_INIT;
+	struct err e = ERR_INIT;
+	char now[32], started[32], host[256] = "";
+	json_t *stores = json_array(), *lines = json_array();
+
+	iso_utc(time(NULL), now, sizeof(now));
+	iso_utc(ev->started, started, sizeof(started));
+	gethostname(host, sizeof(host) - 1);
+	if (store_set_open(cfg, &set, &e) == 0)
+		for (size_t i = 0; i < set.nr; i++)
+			json_array_append_new(stores, json_string(set.v[i]->ops->kind));
+	store_set_release(&set);
+	log_tail(&tail);
+	for (size_t i = 0; i < tail.nr; i++)
+		json_array_append_new(lines, json_string(tail.v[i]));
+	strvec_release(&tail);
+	json_t *o = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:o, s:o, s:o, s:o}", "name", cfg->name,
+		"status", ev->status, "trigger",
+		ev->trigger == JOB_SCHEDULED ? "scheduled" : "manual", "timestamp", now, "started",
+		started, "host", host, "duration", ev->duration, "size", (json_int_t)ev->size,
+		"file", ev->file ? json_string(ev->file) : json_null(), "stores", stores, "error",
+		ev->error ? json_string(ev->error) : json_null(), "log", lines);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
+}
+
+static void notify(const struct config *cfg, const char *url, const char *var,
+		   const struct event *ev)
+{
+	struct err e = ERR_INIT;
+	char *body;
+
+	if (!url)
+		return;
+	body = event_json(cfg, ev);
+	if (!body) {
+		log_warn("%s: cannot build the JSON body", var);
+		return;
+	}
+	if (webhook_post(url, var, body, &e) < 0)
+		log_warn("webhook not delivered (the backup result is unchanged): %s", e.msg);
+	else
+		log_info("%s notified (%s)", var, ev->status);
+	free(body);
+}
+
+struct record_ctx {
+	const struct event *ev;
+	time_t finished;
+	bool begin;
+	bool locked; /* we held the run lock, so running_pid was ours */
+};
+
+static void fill_record(struct run_record *r, const struct event *ev, time_t finished)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->status, sizeof(r->status), "%s", ev->status);
+	snprintf(r->trigger, sizeof(r->trigger), "%s",
+		 ev->trigger == JOB_SCHEDULED ? "scheduled" : "manual");
+	r->started = ev->started;
+	r->finished = finished;
+	r->duration = ev->duration;
+	r->size = ev->size;
+	snprintf(r->file, sizeof(r->file), "%s", ev->file ? ev->file : "");
+	snprintf(r->error, sizeof(r->error), "%s", ev->error ? ev->error : "");
+}
+
+static void apply_record(struct state *st, void *ctx)
+{
+	struct record_ctx *c = ctx;
+
+	if (c->begin) {
+		st->running_pid = getpid();
+		st->running_since = c->ev->started;
+		return;
+	}
+	if (c->locked) {
+		st->running_pid = 0;
+		st->running_since = 0;
+	}
+	fill_record(&st->last, c->ev, c->finished);
+	if (c->ev->trigger == JOB_SCHEDULED)
+		fill_record(&st->last_scheduled, c->ev, c->finished);
+	if (!strcmp(c->ev->status, "success")) {
+		fill_record(&st->last_success, c->ev, c->finished);
+		st->runs_success++;
+	} else {
+		st->runs_failure++;
+	}
+}
+
+int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup_result *ret,
+	       struct err *e)
+{
+	struct event ev = { .status = "start", .trigger = trigger, .started = time(NULL) };
+	struct record_ctx rc = { .ev = &ev, .begin = true };
+	struct err se = ERR_INIT;
+	double t0 = now_mono();
+	int lock_fd = -1, r = -1;
+	char size[32];
+
+	log_tail_reset();
+	if (job_lock(cfg, &lock_fd, e) < 0)
+		goto done;
+	rc.locked = true;
+	ev.started = time(NULL);
+	t0 = now_mono();
+	if (state_update(cfg, apply_record, &rc, &se) < 0)
+		log_warn("cannot record the run in the state file: %s", se.msg);
+	notify(cfg, cfg->webhook_start, "BACKUP_START_WEBHOOK", &ev);
+	r = backup_run(cfg, ret, e);
+	if (r == 0) {
+		log_info("backup '%s' done: %llu files, %s archive", ret->file,
+			 (unsigned long long)ret->files,
+			 format_size(ret->archive_bytes, size, sizeof(size)));
+		struct err pe = ERR_INIT;
+		if (job_prune(cfg, false, NULL, &pe) < 0)
+			log_warn("%s; the backup itself succeeded", pe.msg);
+	}
+done:
+	ev.duration = now_mono() - t0;
+	if (r == 0) {
+		ev.status = "success";
+		ev.size = ret->archive_bytes;
+		ev.file = ret->file;
+	} else {
+		ev.status = e->code == LB_EXIT_INTERRUPTED ? "interrupted" : "failure";
+		ev.error = e->msg;
+		log_error("%s", e->msg[0] ? e->msg : "failed");
+		if (ret->file)
+			log_warn("backup '%s' was stored in %s only", ret->file, ret->kept_in);
+		else
+			log_error("backup failed; no archive was stored");
+	}
+	rc.begin = false;
+	rc.finished = time(NULL);
+	err_clear(&se);
+	if (state_update(cfg, apply_record, &rc, &se) < 0)
+		log_warn("cannot record the run in the state file: %s", se.msg);
+	if (r == 0)
+		notify(cfg, cfg->webhook_success, "BACKUP_SUCCESS_WEBHOOK", &ev);
+	else if (e->code != LB_EXIT_INTERRUPTED)
+		notify(cfg, cfg->webhook_failure, "BACKUP_FAILURE_WEBHOOK", &ev);
+	job_unlock(&lock_fd);
+	return r;
+}

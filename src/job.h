@@ -1,0 +1,39 @@
+/* One backup job around backup_run(): lock, webhooks, retention, state file. */
+#ifndef LB_JOB_H
+#define LB_JOB_H
+
+#include "common.h"
+
+#include "backup.h"
+#include "config.h"
+#include "err.h"
+
+enum job_trigger { JOB_MANUAL, JOB_SCHEDULED };
+
+/*
+ * Take the run lock (waiting up to cfg->lock_timeout), send the start
+ * webhook, run the backup, prune every store after a success (never after a
+ * failure), send the success or failure webhook and record the run in the
+ * state file. Webhook and pruning problems are logged, never fatal. Used by
+ * both `lifeboat backup` and the daemon.
+ */
+int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup_result *ret,
+	       struct err *e);
+
+/*
+ * Apply the retention rules to every store, each on its own list (so each
+ * store keeps its own newest archive). With `dry_run`, only print what would
+ * go. Each deletion (or would-be deletion) is printed to `listing` when given.
+ * Returns the number of archives deleted, or -1.
+ */
+int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err *e);
+
+/*
+ * The run lock: flock() on STATE_DIR/NAME.lock, shared by the daemon and
+ * manual runs. The kernel drops a flock when its holder dies, so a lock
+ * left by a killed process is free at once.
+ */
+int job_lock(const struct config *cfg, int *ret_fd, struct err *e);
+void job_unlock(int *fd);
+
+#endif

@@ -1,0 +1,191 @@
+/* State file: JSON written atomically (temp file, fsync, rename) under a short lock. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "state.h"
+#include "util.h"
+
+/* A scheduled run later than this past its time makes the container unhealthy. */
+#define OVERDUE_GRACE 300
+
+int state_dir_create(const struct config *cfg, struct err *e)
+{
+	auto_free char *p = xstrdup(cfg->state_dir);
+
+	for (char *s = p + 1;; s++) {
+		bool last = !*s;
+		if (*s && *s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, last ? 0700 : 0755) < 0 && errno != EEXIST)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_STATE_DIR '%s': cannot create '%s': %s",
+				       cfg->state_dir, p, strerror(errno));
+		if (last)
+			return 0;
+		*s = '/';
+	}
+}
+
+char *state_path(const struct config *cfg)
+{
+	return xasprintf("%s/%s.state.json", cfg->state_dir, cfg->name);
+}
+
+static void copy_str(char *dst, size_t len, json_t *v)
+{
+	snprintf(dst, len, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+static void record_from_json(struct run_record *r, json_t *o)
+{
+	memset(r, 0, sizeof(*r));
+	if (!json_is_object(o))
+		return;
+	copy_str(r->status, sizeof(r->status), json_object_get(o, "status"));
+	copy_str(r->trigger, sizeof(r->trigger), json_object_get(o, "trigger"));
+	copy_str(r->file, sizeof(r->file), json_object_get(o, "file"));
+	copy_str(r->error, sizeof(r->error), json_object_get(o, "error"));
+	r->started = (time_t)json_integer_value(json_object_get(o, "started"));
+	r->finished = (time_t)json_integer_value(json_object_get(o, "finished"));
+	r->duration = json_number_value(json_object_get(o, "duration"));
+	r->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+}
+
+static json_t *record_to_json(const struct run_record *r)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:I, s:s, s:s}", "status", r->status, "trigger",
+			 r->trigger, "started", (json_int_t)r->started, "finished",
+			 (json_int_t)r->finished, "duration", r->duration, "size",
+			 (json_int_t)r->size, "file", r->file, "error", r->error);
+}
+
+int state_load(const struct config *cfg, struct state *ret, struct err *e)
+{
+	auto_free char *path = state_path(cfg);
+	struct strbuf buf = STRBUF_INIT;
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = read_file_capped(path, 1 << 20, &buf);
+	if (r == -ENOENT) {
+		strbuf_release(&buf);
+		return 0;
+	}
+	if (r < 0) {
+		strbuf_release(&buf);
+		return err_set(e, LB_EXIT_INTERNAL, "cannot read '%s': %s", path, strerror(-r));
+	}
+	root = json_loadb(buf.buf, buf.len, 0, &jerr);
+	strbuf_release(&buf);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return err_set(e, LB_EXIT_INTERNAL, "state file '%s' is damaged: %s", path,
+			       jerr.text);
+	}
+	record_from_json(&ret->last, json_object_get(root, "last"));
+	record_from_json(&ret->last_scheduled, json_object_get(root, "last_scheduled"));
+	record_from_json(&ret->last_success, json_object_get(root, "last_success"));
+	ret->runs_success = (uint64_t)json_integer_value(json_object_get(root, "runs_success"));
+	ret->runs_failure = (uint64_t)json_integer_value(json_object_get(root, "runs_failure"));
+	ret->next_run = (time_t)json_integer_value(json_object_get(root, "next_run"));
+	ret->running_pid = (pid_t)json_integer_value(json_object_get(root, "running_pid"));
+	ret->running_since = (time_t)json_integer_value(json_object_get(root, "running_since"));
+	json_decref(root);
+	return 0;
+}
+
+static int state_save(const struct config *cfg, const struct state *st, struct err *e)
+{
+	auto_free char *path = state_path(cfg);
+	auto_free char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
+	json_t *root = json_pack(
+		"{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "last", record_to_json(&st->last),
+		"last_scheduled", record_to_json(&st->last_scheduled), "last_success",
+		record_to_json(&st->last_success), "runs_success", (json_int_t)st->runs_success,
+		"runs_failure", (json_int_t)st->runs_failure, "next_run", (json_int_t)st->next_run,
+		"running_pid", (json_int_t)st->running_pid, "running_since",
+		(json_int_t)st->running_since);
+	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	int fd = -1, ret = -1;
+
+	json_decref(root);
+	if (!text)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot encode the state file");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
+	    fsync(fd) < 0 || rename(tmp, path) < 0) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	ret = 0;
+out:
+	close_fd(&fd);
+	free(text);
+	return ret;
+}
+
+int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ctx), void *ctx,
+		 struct err *e)
+{
+	auto_free char *lock = xasprintf("%s/%s.state.lock", cfg->state_dir, cfg->name);
+	struct state st;
+	int fd, ret = -1;
+
+	if (state_dir_create(cfg, e) < 0)
+		return -1;
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_STATE_DIR: cannot open '%s': %s", lock,
+			       strerror(errno));
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	if (state_load(cfg, &st, e) == 0) {
+		fn(&st, ctx);
+		ret = state_save(cfg, &st, e);
+	}
+	close(fd); /* releases the flock */
+	return ret;
+}
+
+static void fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+bool state_healthy(const struct config *cfg, const struct state *st, time_t now, char *why,
+		   size_t len)
+{
+	char when[64];
+
+	why[0] = '\0';
+	if (!cfg->schedule)
+		return true;
+	if (!strcmp(st->last_scheduled.status, "failure")) {
+		fmt_time(st->last_scheduled.finished, when, sizeof(when));
+		snprintf(why, len, "the last scheduled backup failed at %s: %s", when,
+			 st->last_scheduled.error);
+		return false;
+	}
+	bool running = st->running_pid > 0 && (kill(st->running_pid, 0) == 0 || errno == EPERM);
+	if (st->next_run && now > st->next_run + OVERDUE_GRACE && !running) {
+		fmt_time(st->next_run, when, sizeof(when));
+		snprintf(why, len,
+			 "overdue: the backup scheduled for %s has not run (is 'lifeboat "
+			 "run' running?)",
+			 when);
+		return false;
+	}
+	return true;
+}
