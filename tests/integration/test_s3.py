@@ -439,3 +439,22 @@ def test_https_is_verified(lb, tls_minio):
     wreck_tree(lb.src)
     lb.restore(ts, env)
     assert_same_tree(orig["src"], lb.snap()["src"])
+
+
+def test_retention_prunes_s3_and_local_alike(lb, s3):
+    """After a successful run, each store keeps exactly what the rules keep."""
+    c, bucket, env = s3
+    env = {**env, "BACKUP_KEEP_LAST": "2"}
+    stamps = []
+    for _ in range(3):
+        stamps.append(lb.backup(env))
+        time.sleep(1.1)
+    keep = sorted(stamps)[-2:]
+    want_local = sorted(f"{lb.NAME}-{ts}.tar.gz.gpg" for ts in keep)
+    assert sorted(os.listdir(lb.backup_dir)) == want_local
+    assert sorted(objects(c, bucket)) == sorted(f"{lb.NAME}/{n}" for n in want_local)
+    # A foreign object under the same prefix is never touched.
+    c.put_object(Bucket=bucket, Key=f"{lb.NAME}/notes.txt", Body=b"mine")
+    lb.backup(env)
+    assert f"{lb.NAME}/notes.txt" in objects(c, bucket)
+    assert len([k for k in objects(c, bucket) if k.endswith(".tar.gz.gpg")]) == 2
