@@ -46,6 +46,9 @@ struct job {
 	bool discard;	     /* the run failed: drop further archive output */
 	struct strbuf sums;
 	uint64_t files, content_bytes;
+	size_t cur_source;   /* index of the source being archived */
+	uint64_t *src_files; /* per source */
+	uint64_t *src_bytes;
 	unsigned char *buf;
 };
 
@@ -202,6 +205,8 @@ static int copy_data(struct job *j, int fd, const char *src, const char *apath, 
 	sums_add(&j->sums, hex, apath);
 	j->files++;
 	j->content_bytes += (uint64_t)size;
+	j->src_files[j->cur_source]++;
+	j->src_bytes[j->cur_source] += (uint64_t)size;
 	return 0;
 }
 
@@ -455,6 +460,7 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	for (size_t i = 0; i < j->cfg->nr_sources; i++) {
 		const struct source_spec *s = &j->cfg->sources[i];
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
+		j->cur_source = i;
 		if (add_source(j, s, e) < 0)
 			goto out;
 	}
@@ -502,6 +508,8 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 	int rc = -1;
 
 	j.buf = xmalloc(CHUNK);
+	j.src_files = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_files));
+	j.src_bytes = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_bytes));
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
 	j.dests = xcalloc(j.stores.nr, sizeof(*j.dests));
@@ -587,6 +595,9 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 	ret->files = j.files;
 	ret->content_bytes = j.content_bytes;
 	ret->kept_in = strbuf_detach(&kept, NULL);
+	ret->nr_sources = cfg->nr_sources;
+	ret->source_files = TAKE_PTR(j.src_files);
+	ret->source_bytes = TAKE_PTR(j.src_bytes);
 	rc = 0;
 	for (size_t i = 0; i < j.nr_dests; i++) {
 		struct dest *d = &j.dests[i];
@@ -627,6 +638,8 @@ out:
 	store_set_release(&j.stores);
 	free(j.dests);
 	free(j.sqlite);
+	free(j.src_files);
+	free(j.src_bytes);
 	free(j.buf);
 	free(file);
 	strbuf_release(&j.sums);
@@ -640,4 +653,8 @@ void backup_result_release(struct backup_result *r)
 	r->file = NULL;
 	free(r->kept_in);
 	r->kept_in = NULL;
+	free(r->source_files);
+	free(r->source_bytes);
+	r->source_files = r->source_bytes = NULL;
+	r->nr_sources = 0;
 }

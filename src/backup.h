@@ -15,6 +15,10 @@ struct backup_result {
 	uint64_t files;
 	uint64_t content_bytes;
 	char *kept_in; /* "local, s3": stores holding the archive */
+	/* Per configured source (same order as cfg->sources): what it contributed. */
+	uint64_t *source_files;
+	uint64_t *source_bytes;
+	size_t nr_sources;
 };
 
 /*

@@ -220,6 +220,9 @@ static void notify(const struct config *cfg, const char *url, const char *var,
 
 struct record_ctx {
 	const struct event *ev;
+	const struct config *cfg;
+	const struct backup_result *res; /* at the end of a run */
+	enum lb_exit code;		 /* at the end of a run */
 	time_t finished;
 	bool begin;
 	bool locked; /* we held the run lock, so running_pid was ours */
@@ -239,6 +242,51 @@ static void fill_record(struct run_record *r, const struct event *ev, time_t fin
 	snprintf(r->error, sizeof(r->error), "%s", ev->error ? ev->error : "");
 }
 
+/* Is `kind` one of the comma-separated stores in `list`? */
+static bool listed(const char *list, const char *kind)
+{
+	size_t n = strlen(kind);
+
+	for (const char *p = list; p && (p = strstr(p, kind)); p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return true;
+	return false;
+}
+
+/* Per store: when its copy last succeeded, how often it failed; per source: what it held. */
+static void record_stores_sources(struct state *st, const struct record_ctx *c)
+{
+	const char *kinds[2];
+	size_t nk = 0;
+
+	if (c->cfg->local_path)
+		kinds[nk++] = "local";
+	if (c->cfg->s3_bucket)
+		kinds[nk++] = "s3";
+	const char *kept = c->res && c->res->file ? c->res->kept_in : NULL;
+	for (size_t i = 0; i < nk; i++) {
+		struct labelled_stat *l =
+			state_label(st->stores, &st->nr_stores, STATE_MAX_STORES, kinds[i]);
+		if (!l)
+			continue;
+		if (kept && listed(kept, kinds[i]))
+			l->last_success = c->finished;
+		else if (c->code == LB_EXIT_STORE)
+			l->failures++;
+	}
+	if (!kept || !c->res->source_files)
+		return;
+	for (size_t i = 0; i < c->res->nr_sources && i < c->cfg->nr_sources; i++) {
+		struct labelled_stat *l = state_label(st->sources, &st->nr_sources,
+						      STATE_MAX_SOURCES, c->cfg->sources[i].name);
+		if (!l)
+			continue;
+		l->last_success = c->finished;
+		l->files = c->res->source_files[i];
+		l->bytes = c->res->source_bytes[i];
+	}
+}
+
 static void apply_record(struct state *st, void *ctx)
 {
 	struct record_ctx *c = ctx;
@@ -255,6 +303,7 @@ static void apply_record(struct state *st, void *ctx)
 	fill_record(&st->last, c->ev, c->finished);
 	if (c->ev->trigger == JOB_SCHEDULED)
 		fill_record(&st->last_scheduled, c->ev, c->finished);
+	record_stores_sources(st, c);
 	if (!strcmp(c->ev->status, "success")) {
 		fill_record(&st->last_success, c->ev, c->finished);
 		st->runs_success++;
@@ -308,6 +357,9 @@ done:
 	}
 	rc.begin = false;
 	rc.finished = time(NULL);
+	rc.cfg = cfg;
+	rc.res = ret;
+	rc.code = r == 0 ? LB_OK : e->code;
 	err_clear(&se);
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);

@@ -64,6 +64,45 @@ void metrics_render(const struct config *cfg, struct strbuf *out)
 		    "# TYPE lifeboat_next_run_timestamp_seconds gauge\n"
 		    "lifeboat_next_run_timestamp_seconds{name=\"%s\"} %lld\n",
 		    cfg->name, (long long)st.next_run);
+	strbuf_addf(out, "# HELP lifeboat_store_last_success_timestamp_seconds When an archive "
+			 "was last stored in this store (0: never).\n"
+			 "# TYPE lifeboat_store_last_success_timestamp_seconds gauge\n");
+	for (size_t i = 0; i < st.nr_stores; i++)
+		strbuf_addf(
+			out,
+			"lifeboat_store_last_success_timestamp_seconds{name=\"%s\",store=\"%s\"} "
+			"%lld\n",
+			cfg->name, st.stores[i].label, (long long)st.stores[i].last_success);
+	strbuf_addf(out, "# HELP lifeboat_store_failures_total Runs whose copy in this store "
+			 "failed.\n"
+			 "# TYPE lifeboat_store_failures_total counter\n");
+	for (size_t i = 0; i < st.nr_stores; i++)
+		strbuf_addf(out, "lifeboat_store_failures_total{name=\"%s\",store=\"%s\"} %llu\n",
+			    cfg->name, st.stores[i].label,
+			    (unsigned long long)st.stores[i].failures);
+	strbuf_addf(out, "# HELP lifeboat_source_files Files of this source in the last "
+			 "successful backup.\n"
+			 "# TYPE lifeboat_source_files gauge\n");
+	for (size_t i = 0; i < st.nr_sources; i++)
+		strbuf_addf(out, "lifeboat_source_files{name=\"%s\",source=\"%s\"} %llu\n",
+			    cfg->name, st.sources[i].label,
+			    (unsigned long long)st.sources[i].files);
+	strbuf_addf(out, "# HELP lifeboat_source_bytes Content bytes of this source in the last "
+			 "successful backup.\n"
+			 "# TYPE lifeboat_source_bytes gauge\n");
+	for (size_t i = 0; i < st.nr_sources; i++)
+		strbuf_addf(out, "lifeboat_source_bytes{name=\"%s\",source=\"%s\"} %llu\n",
+			    cfg->name, st.sources[i].label,
+			    (unsigned long long)st.sources[i].bytes);
+	strbuf_addf(out, "# HELP lifeboat_source_last_success_timestamp_seconds When this source "
+			 "was last backed up successfully.\n"
+			 "# TYPE lifeboat_source_last_success_timestamp_seconds gauge\n");
+	for (size_t i = 0; i < st.nr_sources; i++)
+		strbuf_addf(
+			out,
+			"lifeboat_source_last_success_timestamp_seconds{name=\"%s\",source=\"%s\"} "
+			"%lld\n",
+			cfg->name, st.sources[i].label, (long long)st.sources[i].last_success);
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, struct strbuf *body,

@@ -66,6 +66,51 @@ static json_t *record_to_json(const struct run_record *r)
 			 (json_int_t)r->size, "file", r->file, "error", r->error);
 }
 
+struct labelled_stat *state_label(struct labelled_stat *v, size_t *nr, size_t max,
+				  const char *label)
+{
+	for (size_t i = 0; i < *nr; i++)
+		if (!strcmp(v[i].label, label))
+			return &v[i];
+	if (*nr >= max)
+		return NULL;
+	memset(&v[*nr], 0, sizeof(v[*nr]));
+	snprintf(v[*nr].label, sizeof(v[*nr].label), "%s", label);
+	return &v[(*nr)++];
+}
+
+static void labels_from_json(struct labelled_stat *v, size_t *nr, size_t max, json_t *o)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(o))
+		return;
+	json_object_foreach (o, key, val) {
+		struct labelled_stat *l = state_label(v, nr, max, key);
+		if (!l)
+			break;
+		l->last_success = (time_t)json_integer_value(json_object_get(val, "last_success"));
+		l->failures = (uint64_t)json_integer_value(json_object_get(val, "failures"));
+		l->files = (uint64_t)json_integer_value(json_object_get(val, "files"));
+		l->bytes = (uint64_t)json_integer_value(json_object_get(val, "bytes"));
+	}
+}
+
+static json_t *labels_to_json(const struct labelled_stat *v, size_t nr)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < nr; i++)
+		json_object_set_new(o, v[i].label,
+				    json_pack("{s:I, s:I, s:I, s:I}", "last_success",
+					      (json_int_t)v[i].last_success, "failures",
+					      (json_int_t)v[i].failures, "files",
+					      (json_int_t)v[i].files, "bytes",
+					      (json_int_t)v[i].bytes));
+	return o;
+}
+
 int state_load(const struct config *cfg, struct state *ret, struct err *e)
 {
 	auto_free char *path = state_path(cfg);
@@ -99,6 +144,10 @@ int state_load(const struct config *cfg, struct state *ret, struct err *e)
 	ret->next_run = (time_t)json_integer_value(json_object_get(root, "next_run"));
 	ret->running_pid = (pid_t)json_integer_value(json_object_get(root, "running_pid"));
 	ret->running_since = (time_t)json_integer_value(json_object_get(root, "running_since"));
+	labels_from_json(ret->stores, &ret->nr_stores, STATE_MAX_STORES,
+			 json_object_get(root, "stores"));
+	labels_from_json(ret->sources, &ret->nr_sources, STATE_MAX_SOURCES,
+			 json_object_get(root, "sources"));
 	json_decref(root);
 	return 0;
 }
@@ -114,6 +163,10 @@ static int state_save(const struct config *cfg, const struct state *st, struct e
 		"runs_failure", (json_int_t)st->runs_failure, "next_run", (json_int_t)st->next_run,
 		"running_pid", (json_int_t)st->running_pid, "running_since",
 		(json_int_t)st->running_since);
+	if (root) {
+		json_object_set_new(root, "stores", labels_to_json(st->stores, st->nr_stores));
+		json_object_set_new(root, "sources", labels_to_json(st->sources, st->nr_sources));
+	}
 	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	int fd = -1, ret = -1;
 

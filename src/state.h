@@ -20,6 +20,17 @@ struct run_record {
 	char error[512];
 };
 
+/* Per store or per source: when it last succeeded, and what it held. */
+struct labelled_stat {
+	char label[136];
+	time_t last_success;
+	uint64_t failures; /* stores: runs whose copy in this store failed */
+	uint64_t files;	   /* sources: files in the last successful backup */
+	uint64_t bytes;	   /* sources: content bytes in the last successful backup */
+};
+#define STATE_MAX_STORES  8
+#define STATE_MAX_SOURCES 64
+
 struct state {
 	struct run_record last;		  /* the last run, of either trigger */
 	struct run_record last_scheduled; /* the daemon's last run */
@@ -29,7 +40,15 @@ struct state {
 	time_t next_run; /* 0: no schedule */
 	pid_t running_pid;
 	time_t running_since;
+	struct labelled_stat stores[STATE_MAX_STORES];
+	size_t nr_stores;
+	struct labelled_stat sources[STATE_MAX_SOURCES];
+	size_t nr_sources;
 };
+
+/* Find the entry for `label`, adding it if there is room; NULL when full. */
+struct labelled_stat *state_label(struct labelled_stat *v, size_t *nr, size_t max,
+				  const char *label);
 
 /* Create BACKUP_STATE_DIR (and missing parents); errors name the variable. */
 int state_dir_create(const struct config *cfg, struct err *e);

@@ -541,6 +541,19 @@ def test_metrics_endpoint(lb):
         assert m[f'lifeboat_last_size_bytes{{name="{lb.NAME}"}}'] == lb.archive(ts).stat().st_size
         assert abs(m[f'lifeboat_last_success_timestamp_seconds{{name="{lb.NAME}"}}'] - t0) < 120
         assert m[f'lifeboat_last_duration_seconds{{name="{lb.NAME}"}}'] >= 0
+        # Per source: what each source held, counted from the tree itself.
+        files = [os.path.join(d, n) for d, _, ns in os.walk(lb.src) for n in ns]
+        regular = [f for f in files if os.path.isfile(f) and not os.path.islink(f)]
+        assert m[f'lifeboat_source_files{{name="{lb.NAME}",source="data"}}'] == len(regular)
+        assert m[f'lifeboat_source_bytes{{name="{lb.NAME}",source="data"}}'] == \
+            sum(os.path.getsize(f) for f in regular)
+        assert m[f'lifeboat_source_files{{name="{lb.NAME}",source="single"}}'] == 1
+        assert m[f'lifeboat_source_bytes{{name="{lb.NAME}",source="single"}}'] == \
+            lb.single.stat().st_size
+        # Per store.
+        assert abs(m[f'lifeboat_store_last_success_timestamp_seconds{{name="{lb.NAME}",'
+                     f'store="local"}}'] - t0) < 120
+        assert m[f'lifeboat_store_failures_total{{name="{lb.NAME}",store="local"}}'] == 0
         h = scrape("/healthz")
         assert h[0] == 200 and h[2] == "ok\n"
     finally:

@@ -458,3 +458,50 @@ def test_retention_prunes_s3_and_local_alike(lb, s3):
     lb.backup(env)
     assert f"{lb.NAME}/notes.txt" in objects(c, bucket)
     assert len([k for k in objects(c, bucket) if k.endswith(".tar.gz.gpg")]) == 2
+
+
+def test_metrics_per_store(lb, s3):
+    """A run whose S3 copy fails counts against the s3 store only."""
+    import socket
+    c, bucket, env = s3
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = lb.popen(["run"], {**env, "BACKUP_METRICS_ADDR": f"127.0.0.1:{port}"},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def scrape():
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("metrics endpoint did not answer")
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def series(metric, store):
+        return f'{metric}{{name="{lb.NAME}",store="{store}"}}'
+
+    try:
+        bad = {**env, "BACKUP_S3_SECRET_KEY": "wrong-" + env["BACKUP_S3_SECRET_KEY"]}
+        lb.run(["backup"], bad, check=EXIT_STORE)
+        m = scrape()
+        assert m[series("lifeboat_store_failures_total", "s3")] == 1
+        assert m[series("lifeboat_store_failures_total", "local")] == 0
+        assert m[series("lifeboat_store_last_success_timestamp_seconds", "s3")] == 0
+        assert m[series("lifeboat_store_last_success_timestamp_seconds", "local")] > 0
+        lb.backup(env)
+        m = scrape()
+        assert m[series("lifeboat_store_last_success_timestamp_seconds", "s3")] > 0
+        assert m[series("lifeboat_store_failures_total", "s3")] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
