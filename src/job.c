@@ -157,6 +157,8 @@ struct event {
 	double duration;
 	uint64_t size;
 	const char *file;
+	const char *kept_in; /* at the end: stores holding the archive ("local, s3") */
+	bool final;
 	const char *error;
 };
 
@@ -178,9 +180,19 @@ static char *event_json(const struct config *cfg, const struct event *ev)
 	iso_utc(time(NULL), now, sizeof(now));
 	iso_utc(ev->started, started, sizeof(started));
 	gethostname(host, sizeof(host) - 1);
-	if (store_set_open(cfg, &set, &e) == 0)
+	if (ev->final) {
+		/* Where the archive actually is: none after a failure, some after a partial one. */
+		for (const char *p = ev->kept_in; p && *p;) {
+			size_t n = strcspn(p, ", ");
+			if (n)
+				json_array_append_new(stores, json_stringn(p, n));
+			p += n;
+			p += strspn(p, ", ");
+		}
+	} else if (store_set_open(cfg, &set, &e) == 0) {
 		for (size_t i = 0; i < set.nr; i++)
 			json_array_append_new(stores, json_string(set.v[i]->ops->kind));
+	}
 	store_set_release(&set);
 	log_tail(&tail);
 	for (size_t i = 0; i < tail.nr; i++)
@@ -342,10 +354,14 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	}
 done:
 	ev.duration = now_mono() - t0;
-	if (r == 0) {
-		ev.status = "success";
+	ev.final = true;
+	if (ret->file) {
 		ev.size = ret->archive_bytes;
 		ev.file = ret->file;
+		ev.kept_in = ret->kept_in;
+	}
+	if (r == 0) {
+		ev.status = "success";
 	} else {
 		ev.status = e->code == LB_EXIT_INTERRUPTED ? "interrupted" : "failure";
 		ev.error = e->msg;

@@ -334,6 +334,7 @@ def test_webhooks_start_and_success(lb, hooks):
     assert [p for p, _, _ in hooks.requests] == [f"/{TOKEN}/start", f"/{TOKEN}"]
     assert all(ct == "application/json" for _, ct, _ in hooks.requests)
     assert start[0]["status"] == "start" and start[0]["name"] == lb.NAME
+    assert start[0]["stores"] == ["local"]
     b = ok[0]
     assert b["status"] == "success"
     assert b["name"] == lb.NAME
@@ -368,6 +369,7 @@ def test_webhook_failure_in_scheduled_run(lb, hooks):
     assert fail["trigger"] == "scheduled"
     assert fail["name"] == lb.NAME
     assert fail["file"] is None and fail["size"] == 0
+    assert fail["stores"] == [], "a failed run stored its archive nowhere"
     assert fail["error"] and str(lb.src) in fail["error"]
     assert any(str(lb.src) in line for line in fail["log"])
     # Each run sent exactly one start before its outcome.
