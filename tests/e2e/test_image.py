@@ -79,3 +79,54 @@ def test_image_has_what_lifeboat_calls(image):
                "&& test -f /usr/share/zoneinfo/Europe/Berlin && lifeboat version",
                check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):
+    """The image's default command is the scheduler; its HEALTHCHECK reports the runs."""
+    import json
+    import time
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f.txt").write_text("scheduled\n")
+    (tmp_path / "backups").mkdir()
+    name = "lifeboat-e2e-" + os.urandom(4).hex()
+    args = ["run", "-d", "--name", name,
+            "--health-interval", "2s", "--health-start-period", "1s",
+            "-v", f"{data}:/data", "-v", f"{tmp_path / 'backups'}:/backups-local"]
+    for k, v in {"BACKUP_NAME": "e2e", "BACKUP_LOCAL_PATH": "/backups-local",
+                 "BACKUP_ENCRYPTION_KEY": "e2e passphrase", "BACKUP_DIRS": "/data:app-data",
+                 "BACKUP_SCHEDULE": "*/3 * * * * *", "BACKUP_KEEP_LAST": "2"}.items():
+        args += ["-e", f"{k}={v}"]
+    docker(*args, image)
+    try:
+        store = tmp_path / "backups" / "e2e"
+
+        def archives():
+            return sorted(n for n in os.listdir(store) if n.endswith(".tar.gz.gpg")) \
+                if store.exists() else []
+        deadline = time.monotonic() + 90
+        seen = set()
+        while time.monotonic() < deadline and len(seen) < 3:
+            seen.update(archives())
+            time.sleep(0.5)
+        assert len(seen) >= 3, f"the schedule made {sorted(seen)}"
+        # Retention keeps the last two.
+        time.sleep(1)
+        assert len(archives()) <= 3
+        health = None
+        while time.monotonic() < deadline:
+            st = json.loads(docker("inspect", name).stdout)[0]["State"]
+            health = st.get("Health", {}).get("Status")
+            if health == "healthy":
+                break
+            time.sleep(1)
+        assert health == "healthy", health
+        assert st["Running"]
+    finally:
+        logs = docker("logs", name, check=False)
+        docker("stop", "-t", "20", name, check=False)
+        st = json.loads(docker("inspect", name).stdout)[0]["State"]
+        docker("rm", "-f", name, check=False)
+    # SIGTERM from `docker stop` ends the daemon cleanly: no partial archive left.
+    assert st["ExitCode"] in (0, 130), (st, logs.stderr[-2000:])
+    assert [n for n in os.listdir(store) if n.endswith(".partial")] == []
