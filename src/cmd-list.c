@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "stores/store.h"
 
 static const char *format_age(long long s, char *buf, size_t len)
@@ -41,7 +42,8 @@ static int run(int argc, char **argv)
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
-	if (store_set_open(&cfg, &set, &e) < 0 || store_set_list(&set, &l, &e) < 0) {
+	int listed = store_set_open(&cfg, &set, &e) < 0 ? -1 : store_set_list(&set, &l, &e);
+	if (listed < 0) {
 		rc = cmd_fail(&e);
 		goto out;
 	}
@@ -79,6 +81,11 @@ static int run(int argc, char **argv)
 			       format_size(l.v[i].size, size, sizeof(size)), where,
 			       format_age((long long)(now - l.v[i].id.time), age, sizeof(age)));
 		}
+	}
+	if (listed > 0) {
+		/* What could be listed is printed; the exit code still says a store failed. */
+		rc = cmd_fail(&e);
+		log_warn("the listing above lacks the backups of the store that failed");
 	}
 out:
 	store_list_release(&l);

@@ -56,11 +56,14 @@ static int newest_first(const void *a, const void *b)
 
 int store_set_list(struct store_set *set, struct store_list *out, struct err *e)
 {
+	size_t failed = 0;
+
 	for (size_t i = 0; i < set->nr; i++) {
 		struct store_list l = { 0 };
+		/* One unreachable store must not hide the others' archives. */
 		if (set->v[i]->ops->list(set->v[i], &l, e) < 0) {
-			store_list_release(out);
-			return -1;
+			failed++;
+			continue;
 		}
 		for (size_t k = 0; k < l.nr; k++) {
 			size_t m = 0;
@@ -72,8 +75,12 @@ int store_set_list(struct store_set *set, struct store_list *out, struct err *e)
 		}
 		store_list_release(&l);
 	}
+	if (failed == set->nr && failed) {
+		store_list_release(out);
+		return -1;
+	}
 	qsort(out->v, out->nr, sizeof(*out->v), newest_first);
-	return 0;
+	return failed ? 1 : 0;
 }
 
 void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len)

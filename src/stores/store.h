@@ -70,7 +70,11 @@ struct store_set {
 };
 int store_set_open(const struct config *cfg, struct store_set *ret, struct err *e);
 void store_set_release(struct store_set *set);
-/* Archives of every store, merged by file name, newest first. */
+/*
+ * Archives of every store, merged by file name, newest first. Returns 0, or 1
+ * when some store could not be listed (e says why; the others are in `out`),
+ * or -1 when none could.
+ */
 int store_set_list(struct store_set *set, struct store_list *out, struct err *e);
 /* "local", "s3", "both", ...: where an entry of store_set_list lives. */
 void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len);

@@ -7,6 +7,7 @@ to create buckets and to look at what the server holds.  Under CI=true a
 missing server is a failure, never a skip.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -317,6 +318,10 @@ def test_unreachable_endpoint(lb, s3):
     wreck_tree(lb.src)
     lb.restore(ts, bad)
     assert_same_tree(orig["src"], lb.snap()["src"])
+    # list still shows the local backups while S3 is down, and exits 5 to say it is partial
+    res = lb.run(["list", "--json"], bad, check=EXIT_STORE)
+    assert [e["timestamp"] for e in json.loads(res.stdout)] == [ts]
+    assert f"127.0.0.1:{port}" in one_line_error(res)
 
 
 def test_check_redacts_secrets(lb, s3):
