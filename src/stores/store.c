@@ -79,7 +79,8 @@ int store_set_list(struct store_set *set, struct store_list *out, struct err *e)
 		store_list_release(out);
 		return -1;
 	}
-	qsort(out->v, out->nr, sizeof(*out->v), newest_first);
+	if (out->nr)
+		qsort(out->v, out->nr, sizeof(*out->v), newest_first);
 	return failed ? 1 : 0;
 }
 
