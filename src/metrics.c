@@ -17,6 +17,34 @@ struct metrics {
 	const struct config *cfg;
 };
 
+enum stat_field { STAT_LAST_SUCCESS, STAT_FAILURES, STAT_FILES, STAT_BYTES };
+
+static long long stat_value(const struct labelled_stat *l, enum stat_field f)
+{
+	switch (f) {
+	case STAT_LAST_SUCCESS:
+		return (long long)l->last_success;
+	case STAT_FAILURES:
+		return (long long)l->failures;
+	case STAT_FILES:
+		return (long long)l->files;
+	case STAT_BYTES:
+		return (long long)l->bytes;
+	}
+	return 0;
+}
+
+/* One metric with a series per store or per source (label `key`). */
+static void labelled_series(struct strbuf *out, const char *name, const char *metric,
+			    const char *help, const char *type, const char *key,
+			    const struct labelled_stat *v, size_t nr, enum stat_field f)
+{
+	strbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
+	for (size_t i = 0; i < nr; i++)
+		strbuf_addf(out, "%s{name=\"%s\",%s=\"%s\"} %lld\n", metric, name, key, v[i].label,
+			    stat_value(&v[i], f));
+}
+
 void metrics_render(const struct config *cfg, struct strbuf *out)
 {
 	struct state st;
@@ -64,45 +92,21 @@ void metrics_render(const struct config *cfg, struct strbuf *out)
 		    "# TYPE lifeboat_next_run_timestamp_seconds gauge\n"
 		    "lifeboat_next_run_timestamp_seconds{name=\"%s\"} %lld\n",
 		    cfg->name, (long long)st.next_run);
-	strbuf_addf(out, "# HELP lifeboat_store_last_success_timestamp_seconds When an archive "
-			 "was last stored in this store (0: never).\n"
-			 "# TYPE lifeboat_store_last_success_timestamp_seconds gauge\n");
-	for (size_t i = 0; i < st.nr_stores; i++)
-		strbuf_addf(
-			out,
-			"lifeboat_store_last_success_timestamp_seconds{name=\"%s\",store=\"%s\"} "
-			"%lld\n",
-			cfg->name, st.stores[i].label, (long long)st.stores[i].last_success);
-	strbuf_addf(out, "# HELP lifeboat_store_failures_total Runs whose copy in this store "
-			 "failed.\n"
-			 "# TYPE lifeboat_store_failures_total counter\n");
-	for (size_t i = 0; i < st.nr_stores; i++)
-		strbuf_addf(out, "lifeboat_store_failures_total{name=\"%s\",store=\"%s\"} %llu\n",
-			    cfg->name, st.stores[i].label,
-			    (unsigned long long)st.stores[i].failures);
-	strbuf_addf(out, "# HELP lifeboat_source_files Files of this source in the last "
-			 "successful backup.\n"
-			 "# TYPE lifeboat_source_files gauge\n");
-	for (size_t i = 0; i < st.nr_sources; i++)
-		strbuf_addf(out, "lifeboat_source_files{name=\"%s\",source=\"%s\"} %llu\n",
-			    cfg->name, st.sources[i].label,
-			    (unsigned long long)st.sources[i].files);
-	strbuf_addf(out, "# HELP lifeboat_source_bytes Content bytes of this source in the last "
-			 "successful backup.\n"
-			 "# TYPE lifeboat_source_bytes gauge\n");
-	for (size_t i = 0; i < st.nr_sources; i++)
-		strbuf_addf(out, "lifeboat_source_bytes{name=\"%s\",source=\"%s\"} %llu\n",
-			    cfg->name, st.sources[i].label,
-			    (unsigned long long)st.sources[i].bytes);
-	strbuf_addf(out, "# HELP lifeboat_source_last_success_timestamp_seconds When this source "
-			 "was last backed up successfully.\n"
-			 "# TYPE lifeboat_source_last_success_timestamp_seconds gauge\n");
-	for (size_t i = 0; i < st.nr_sources; i++)
-		strbuf_addf(
-			out,
-			"lifeboat_source_last_success_timestamp_seconds{name=\"%s\",source=\"%s\"} "
-			"%lld\n",
-			cfg->name, st.sources[i].label, (long long)st.sources[i].last_success);
+	labelled_series(out, cfg->name, "lifeboat_store_last_success_timestamp_seconds",
+			"When an archive was last stored in this store (0: never).", "gauge",
+			"store", st.stores, st.nr_stores, STAT_LAST_SUCCESS);
+	labelled_series(out, cfg->name, "lifeboat_store_failures_total",
+			"Runs whose copy in this store failed.", "counter", "store", st.stores,
+			st.nr_stores, STAT_FAILURES);
+	labelled_series(out, cfg->name, "lifeboat_source_files",
+			"Files of this source in the last successful backup.", "gauge", "source",
+			st.sources, st.nr_sources, STAT_FILES);
+	labelled_series(out, cfg->name, "lifeboat_source_bytes",
+			"Content bytes of this source in the last successful backup.", "gauge",
+			"source", st.sources, st.nr_sources, STAT_BYTES);
+	labelled_series(out, cfg->name, "lifeboat_source_last_success_timestamp_seconds",
+			"When this source was last backed up successfully.", "gauge", "source",
+			st.sources, st.nr_sources, STAT_LAST_SUCCESS);
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, struct strbuf *body,
