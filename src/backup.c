@@ -13,6 +13,7 @@
 
 #include "backup.h"
 #include "crypt.h"
+#include "dbsource.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
@@ -247,6 +248,155 @@ out:
 	return ret;
 }
 
+/* A regular member from memory: header, data, hash, per-source counters. */
+static int add_blob(struct job *j, const char *apath, const void *data, size_t len,
+		    struct err *e)
+{
+	struct archive_entry *ent = archive_entry_new();
+	int ret = 0;
+
+	archive_entry_set_pathname(ent, apath);
+	archive_entry_set_filetype(ent, AE_IFREG);
+	archive_entry_set_perm(ent, 0600);
+	archive_entry_set_size(ent, (la_int64_t)len);
+	archive_entry_set_mtime(ent, time(NULL), 0);
+	if (archive_write_header(j->a, ent) != ARCHIVE_OK || err_isset(&j->arch_err) ||
+	    (len && archive_write_data(j->a, data, len) != (la_ssize_t)len) ||
+	    err_isset(&j->arch_err) || archive_write_finish_entry(j->a) != ARCHIVE_OK ||
+	    err_isset(&j->arch_err))
+		ret = arch_fail(j, apath, e);
+	archive_entry_free(ent);
+	if (ret)
+		return ret;
+	struct sha256 h;
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_init(&h);
+	sha256_update(&h, data, len);
+	sha256_final_hex(&h, hex);
+	sums_add(&j->sums, hex, apath);
+	j->files++;
+	j->content_bytes += len;
+	j->src_files[j->cur_source]++;
+	j->src_bytes[j->cur_source] += len;
+	if (signals_pending())
+		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+			       signals_pending());
+	return 0;
+}
+
+struct member_sink {
+	struct job *j;
+	char *prefix;	    /* postgres/NAME, mongodb/NAME */
+	char *rel;	    /* the member being written; NULL between members */
+	unsigned char *buf; /* one part, allocated on first use */
+	size_t len;
+	unsigned parts; /* parts of the current member already written */
+};
+
+static bool rel_safe(const char *rel)
+{
+	if (!*rel || *rel == '/' || strstr(rel, "//"))
+		return false;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return rel[strlen(rel) - 1] != '/';
+}
+
+int sink_begin(struct member_sink *s, const char *rel, struct err *e)
+{
+	if (s->rel)
+		return err_set(e, LB_EXIT_INTERNAL, "member '%s' started inside '%s'", rel,
+			       s->rel);
+	if (!rel_safe(rel))
+		return err_set(e, LB_EXIT_INTERNAL, "unsafe member name '%s'", rel);
+	if (!s->buf)
+		s->buf = xmalloc(DB_PART_SIZE);
+	s->rel = xstrdup(rel);
+	s->len = 0;
+	s->parts = 0;
+	return 0;
+}
+
+static int sink_flush_part(struct member_sink *s, bool last, struct err *e)
+{
+	char *apath = last && !s->parts
+			      ? xasprintf("%s/%s", s->prefix, s->rel)
+			      : xasprintf("%s/%s.%06u", s->prefix, s->rel, s->parts);
+	int r = 0;
+
+	if (s->parts >= 999999)
+		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix,
+			    s->rel, s->parts);
+	if (!r)
+		r = add_blob(s->j, apath, s->buf, s->len, e);
+	free(apath);
+	s->len = 0;
+	s->parts++;
+	return r;
+}
+
+int sink_write(struct member_sink *s, const void *buf, size_t len, struct err *e)
+{
+	const unsigned char *p = buf;
+
+	if (!s->rel)
+		return err_set(e, LB_EXIT_INTERNAL, "data written outside a member");
+	while (len) {
+		/* A full part is written once more data shows it is not the last. */
+		if (s->len == DB_PART_SIZE && sink_flush_part(s, false, e) < 0)
+			return -1;
+		size_t n = DB_PART_SIZE - s->len;
+		if (n > len)
+			n = len;
+		memcpy(s->buf + s->len, p, n);
+		s->len += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int sink_end(struct member_sink *s, struct err *e)
+{
+	if (!s->rel)
+		return err_set(e, LB_EXIT_INTERNAL, "no member to end");
+	int r = sink_flush_part(s, true, e);
+	free(s->rel);
+	s->rel = NULL;
+	return r;
+}
+
+int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len,
+	     struct err *e)
+{
+	if (sink_begin(s, rel, e) < 0 || sink_write(s, buf, len, e) < 0) {
+		free(s->rel);
+		s->rel = NULL;
+		return -1;
+	}
+	return sink_end(s, e);
+}
+
+static int add_db_source(struct job *j, const struct source_spec *s, struct err *e)
+{
+	const struct db_ops *ops = db_ops_for(s->kind);
+	struct member_sink sink = { .j = j, .prefix = source_archive_prefix(s->kind, s->name) };
+	int r = ops->backup(j->cfg, s, &sink, e);
+
+	if (r == 0 && sink.rel)
+		r = err_set(e, LB_EXIT_INTERNAL, "member '%s' left open", sink.rel);
+	free(sink.rel);
+	free(sink.buf);
+	free(sink.prefix);
+	return r;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -461,7 +611,7 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		const struct source_spec *s = &j->cfg->sources[i];
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
 		j->cur_source = i;
-		if (add_source(j, s, e) < 0)
+		if (source_is_db(s->kind) ? add_db_source(j, s, e) < 0 : add_source(j, s, e) < 0)
 			goto out;
 	}
 	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)

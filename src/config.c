@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "dburi.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
 
@@ -29,8 +30,8 @@ static const struct var_def vars[] = {
 	{ "BACKUP_DIRS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_FILES", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_DEBUG", VAR_SUPPORTED, false, NULL },
-	{ "BACKUP_POSTGRES", VAR_UNSUPPORTED, true, "PostgreSQL backups" },
-	{ "BACKUP_MONGODB", VAR_UNSUPPORTED, true, "MongoDB backups" },
+	{ "BACKUP_POSTGRES", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_MONGODB", VAR_SUPPORTED, true, NULL },
 	{ "BACKUP_S3_BUCKET", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_ENDPOINT", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_REGION", VAR_SUPPORTED, false, NULL },
@@ -266,6 +267,146 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 			.kind = kind,
 			.path = item,
 			.name = xstrdup(name),
+		};
+	}
+	return 0;
+}
+
+static const char *const kind_words[] = { "dir", "file", "postgres", "mongodb" };
+static const char *const kind_dirs[] = { "dirs", "files", "postgres", "mongodb" };
+
+const char *source_kind_str(enum source_kind kind)
+{
+	return kind_words[kind];
+}
+
+int source_kind_parse(const char *s, enum source_kind *ret)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_words); i++) {
+		if (!strcmp(s, kind_words[i])) {
+			*ret = (enum source_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+char *source_archive_prefix(enum source_kind kind, const char *name)
+{
+	return xasprintf("%s/%s", kind_dirs[kind], name);
+}
+
+const char *source_var(enum source_kind kind)
+{
+	switch (kind) {
+	case SOURCE_DIR:
+		return "BACKUP_DIRS";
+	case SOURCE_FILE:
+		return "BACKUP_FILES";
+	case SOURCE_POSTGRES:
+		return "BACKUP_POSTGRES";
+	case SOURCE_MONGODB:
+		return "BACKUP_MONGODB";
+	}
+	return "?";
+}
+
+static bool db_name_taken(const struct config *cfg, enum source_kind kind, const char *name)
+{
+	for (size_t i = 0; i < cfg->nr_sources; i++)
+		if (cfg->sources[i].kind == kind && !strcmp(cfg->sources[i].name, name))
+			return true;
+	return false;
+}
+
+/* Does a new URI start at `p` (after a comma)? Commas also separate a URI's hosts. */
+static bool uri_starts(const char *p, const char *const *schemes)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (; *schemes; schemes++) {
+		size_t n = strlen(*schemes);
+		if (!strncasecmp(p, *schemes, n) && !strncmp(p + n, "://", 3))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Parse database URIs, one per line or separated by commas, into sources.
+ * Each is named after its database (or host); a clash with an earlier one
+ * adds the host, then the port, then a number.
+ */
+static int parse_db_sources(struct config *cfg, const char *var, const char *value,
+			    enum source_kind kind, struct err *e)
+{
+	static const char *const pg_schemes[] = { "postgresql", "postgres", NULL };
+	static const char *const mongo_schemes[] = { "mongodb", "mongodb+srv", NULL };
+	const char *const *schemes = kind == SOURCE_POSTGRES ? pg_schemes : mongo_schemes;
+	const char *p = value;
+
+	while (*p) {
+		const char *end = p;
+		for (;;) {
+			end += strcspn(end, ",\n");
+			if (*end != ',' || uri_starts(end + 1, schemes))
+				break;
+			end++;
+		}
+		const char *s = p, *t = end;
+		p = *end ? end + 1 : end;
+		trim(&s, &t);
+		if (s == t)
+			continue;
+
+		char *item = xstrndup(s, (size_t)(t - s));
+		struct dburi u;
+		if (dburi_parse(item, var, &u, e) < 0) {
+			explicit_bzero(item, strlen(item));
+			free(item);
+			return -1;
+		}
+		bool scheme_ok = false;
+		for (const char *const *sc = schemes; *sc; sc++)
+			scheme_ok |= !strcasecmp(u.scheme, *sc);
+		char *redacted = dburi_redact(item);
+		int ret = 0;
+		if (!scheme_ok) {
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s URI", var, redacted,
+				      kind == SOURCE_POSTGRES ? "postgresql://" : "mongodb://");
+		} else if (kind == SOURCE_MONGODB && !u.host[0]) {
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var, redacted);
+		} else if (u.database && !utf8_valid(u.database)) {
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: the database name in '%s' is not UTF-8",
+				      var, redacted);
+		}
+		char *name = ret ? NULL : dburi_default_name(&u);
+		if (name && db_name_taken(cfg, kind, name)) {
+			char *alt = xasprintf("%s-%s", u.host[0] ? u.host : "localhost", name);
+			for (char *c = alt; *c; c++)
+				if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+					*c = '_';
+			for (int n = 2; db_name_taken(cfg, kind, alt); n++) {
+				free(alt);
+				alt = xasprintf("%s-%d", name, n);
+			}
+			free(name);
+			name = alt;
+		}
+		dburi_release(&u);
+		if (ret) {
+			free(redacted);
+			explicit_bzero(item, strlen(item));
+			free(item);
+			return -1;
+		}
+		cfg->sources =
+			xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
+		cfg->sources[cfg->nr_sources++] = (struct source_spec){
+			.kind = kind,
+			.path = redacted,
+			.name = name,
+			.uri = item,
 		};
 	}
 	return 0;
@@ -713,6 +854,18 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (files && parse_sources(cfg, "BACKUP_FILES", files, SOURCE_FILE, e) < 0)
 		goto out;
 
+	strbuf_reset(&v);
+	if (get_value(envp, var_def("BACKUP_POSTGRES"), &v, &origin, e) < 0)
+		goto out;
+	if (origin && parse_db_sources(cfg, origin, v.buf, SOURCE_POSTGRES, e) < 0)
+		goto out;
+	strbuf_release_secret(&v);
+	if (get_value(envp, var_def("BACKUP_MONGODB"), &v, &origin, e) < 0)
+		goto out;
+	if (origin && parse_db_sources(cfg, origin, v.buf, SOURCE_MONGODB, e) < 0)
+		goto out;
+	strbuf_release_secret(&v);
+
 	const char *dbg = env_get(envp, "BACKUP_DEBUG");
 	if (dbg && parse_bool(dbg, &cfg->debug) < 0) {
 		err_set(e, LB_EXIT_CONFIG, "BACKUP_DEBUG '%s' is invalid: expected true or false",
@@ -797,10 +950,13 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	if (need & NEED_SOURCES) {
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
-				       "nothing to back up: set BACKUP_DIRS and/or BACKUP_FILES");
+				       "nothing to back up: set BACKUP_DIRS, BACKUP_FILES, "
+				       "BACKUP_POSTGRES and/or BACKUP_MONGODB");
 		for (size_t i = 0; i < cfg->nr_sources; i++) {
 			const struct source_spec *s = &cfg->sources[i];
-			const char *var = s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES";
+			const char *var = source_var(s->kind);
+			if (source_is_db(s->kind))
+				continue;
 			if (stat(s->path, &st) < 0)
 				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var, s->path,
 					       s->name, strerror(errno));
@@ -853,9 +1009,9 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 				    : "(unset)");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
-		strbuf_addf(out, "%-20s %s -> %s/%s\n",
-			    s->kind == SOURCE_DIR ? "BACKUP_DIRS" : "BACKUP_FILES", s->path,
-			    s->kind == SOURCE_DIR ? "dirs" : "files", s->name);
+		char *prefix = source_archive_prefix(s->kind, s->name);
+		strbuf_addf(out, "%-20s %s -> %s\n", source_var(s->kind), s->path, prefix);
+		free(prefix);
 	}
 	if (cfg->s3_bucket) {
 		strbuf_addf(out, "BACKUP_S3_BUCKET     %s\n", cfg->s3_bucket);
@@ -919,6 +1075,7 @@ void config_release(struct config *cfg)
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		free(cfg->sources[i].path);
 		free(cfg->sources[i].name);
+		free_secret(cfg->sources[i].uri);
 	}
 	free(cfg->sources);
 	free(cfg->tz);

@@ -9,13 +9,26 @@
 #include "retention.h"
 #include "util.h"
 
-enum source_kind { SOURCE_DIR, SOURCE_FILE };
+enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB };
 
 struct source_spec {
 	enum source_kind kind;
-	char *path; /* absolute, without trailing slash */
-	char *name; /* [A-Za-z0-9._-]+, unique over all sources */
+	char *path; /* absolute, without trailing slash; databases: the URI redacted */
+	char *name; /* [A-Za-z0-9._-]+, unique over files and dirs, and per database kind */
+	char *uri;  /* databases: the URI as given (a secret: it may hold a password) */
 };
+
+/* "dir", "file", "postgres", "mongodb": the manifest's word for a kind. */
+const char *source_kind_str(enum source_kind kind);
+int source_kind_parse(const char *s, enum source_kind *ret);
+/* "dirs/NAME", "files/NAME", "postgres/NAME", "mongodb/NAME": a source's place in an archive. */
+char *source_archive_prefix(enum source_kind kind, const char *name);
+/* The variable a source kind comes from ("BACKUP_DIRS", ...). */
+const char *source_var(enum source_kind kind);
+static inline bool source_is_db(enum source_kind kind)
+{
+	return kind == SOURCE_POSTGRES || kind == SOURCE_MONGODB;
+}
 
 struct config {
 	char *name;

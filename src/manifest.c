@@ -5,16 +5,6 @@
 
 #include "manifest.h"
 
-const char *source_kind_str(enum source_kind kind)
-{
-	return kind == SOURCE_DIR ? "dir" : "file";
-}
-
-char *source_archive_prefix(enum source_kind kind, const char *name)
-{
-	return xasprintf("%s/%s", kind == SOURCE_DIR ? "dirs" : "files", name);
-}
-
 void manifest_add_source(struct manifest *m, enum source_kind kind, const char *name,
 			 const char *path)
 {
@@ -123,16 +113,20 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		const char *name = json_string_value(json_object_get(o, "name"));
 		const char *path = json_string_value(json_object_get(o, "path"));
-		if (!kind || !name || !path || !config_name_valid(name) || path[0] != '/' ||
-		    strstr(path, "/../") ||
-		    (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")) ||
-		    (strcmp(kind, "dir") && strcmp(kind, "file"))) {
+		enum source_kind k;
+		if (!kind || source_kind_parse(kind, &k) < 0 || !name || !path ||
+		    !config_name_valid(name) ||
+		    (!source_is_db(k) &&
+		     (path[0] != '/' || strstr(path, "/../") ||
+		      (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))) ||
+		    (source_is_db(k) && !strstr(path, "://"))) {
 			err_set(e, LB_EXIT_INTEGRITY, "manifest.json source %zu is malformed", i);
 			goto out;
 		}
-		enum source_kind k = !strcmp(kind, "dir") ? SOURCE_DIR : SOURCE_FILE;
 		for (size_t j = 0; j < m->nr_sources; j++) {
-			if (!strcmp(m->sources[j].name, name)) {
+			if ((source_is_db(k) ? m->sources[j].kind == k
+					     : !source_is_db(m->sources[j].kind)) &&
+			    !strcmp(m->sources[j].name, name)) {
 				err_set(e, LB_EXIT_INTEGRITY,
 					"manifest.json names source '%s' twice", name);
 				goto out;

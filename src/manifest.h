@@ -44,10 +44,6 @@ void manifest_to_json(const struct manifest *m, struct strbuf *out);
 int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct err *e);
 void manifest_release(struct manifest *m);
 
-/* "dirs/NAME" or "files/NAME": where a source lives inside the archive. */
-char *source_archive_prefix(enum source_kind kind, const char *name);
-const char *source_kind_str(enum source_kind kind);
-
 /* Append one GNU sha256sum line for `path` (escaped as coreutils does). */
 void sums_add(struct strbuf *sums, const char hex[SHA256_HEX_LEN + 1], const char *path);
 
