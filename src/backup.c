@@ -249,8 +249,7 @@ out:
 }
 
 /* A regular member from memory: header, data, hash, per-source counters. */
-static int add_blob(struct job *j, const char *apath, const void *data, size_t len,
-		    struct err *e)
+static int add_blob(struct job *j, const char *apath, const void *data, size_t len, struct err *e)
 {
 	struct archive_entry *ent = archive_entry_new();
 	int ret = 0;
@@ -311,8 +310,7 @@ static bool rel_safe(const char *rel)
 int sink_begin(struct member_sink *s, const char *rel, struct err *e)
 {
 	if (s->rel)
-		return err_set(e, LB_EXIT_INTERNAL, "member '%s' started inside '%s'", rel,
-			       s->rel);
+		return err_set(e, LB_EXIT_INTERNAL, "member '%s' started inside '%s'", rel, s->rel);
 	if (!rel_safe(rel))
 		return err_set(e, LB_EXIT_INTERNAL, "unsafe member name '%s'", rel);
 	if (!s->buf)
@@ -325,14 +323,13 @@ int sink_begin(struct member_sink *s, const char *rel, struct err *e)
 
 static int sink_flush_part(struct member_sink *s, bool last, struct err *e)
 {
-	char *apath = last && !s->parts
-			      ? xasprintf("%s/%s", s->prefix, s->rel)
-			      : xasprintf("%s/%s.%06u", s->prefix, s->rel, s->parts);
+	char *apath = last && !s->parts ? xasprintf("%s/%s", s->prefix, s->rel)
+					: xasprintf("%s/%s.%06u", s->prefix, s->rel, s->parts);
 	int r = 0;
 
 	if (s->parts >= 999999)
-		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix,
-			    s->rel, s->parts);
+		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix, s->rel,
+			    s->parts);
 	if (!r)
 		r = add_blob(s->j, apath, s->buf, s->len, e);
 	free(apath);
@@ -372,8 +369,7 @@ int sink_end(struct member_sink *s, struct err *e)
 	return r;
 }
 
-int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len,
-	     struct err *e)
+int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len, struct err *e)
 {
 	if (sink_begin(s, rel, e) < 0 || sink_write(s, buf, len, e) < 0) {
 		free(s->rel);

@@ -377,8 +377,8 @@ static int parse_db_sources(struct config *cfg, const char *var, const char *val
 		} else if (kind == SOURCE_MONGODB && !u.host[0]) {
 			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var, redacted);
 		} else if (u.database && !utf8_valid(u.database)) {
-			ret = err_set(e, LB_EXIT_CONFIG, "%s: the database name in '%s' is not UTF-8",
-				      var, redacted);
+			ret = err_set(e, LB_EXIT_CONFIG,
+				      "%s: the database name in '%s' is not UTF-8", var, redacted);
 		}
 		char *name = ret ? NULL : dburi_default_name(&u);
 		if (name && db_name_taken(cfg, kind, name)) {

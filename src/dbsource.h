@@ -32,8 +32,7 @@ int sink_write(struct member_sink *s, const void *buf, size_t len, struct err *e
 /* Finish the current member. */
 int sink_end(struct member_sink *s, struct err *e);
 /* A whole small member at once. */
-int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len,
-	     struct err *e);
+int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len, struct err *e);
 
 /* Restore side: implemented by restore.c. Reads the logical member's bytes. */
 struct member_reader;
@@ -55,8 +54,7 @@ struct db_ops {
 	/* Before the first member: connect, check the target. *ctx is the module's. */
 	int (*restore_begin)(const struct db_restore_req *req, void **ctx, struct err *e);
 	/* One logical member (parts already joined), in archive order. */
-	int (*restore_member)(void *ctx, const char *rel, struct member_reader *r,
-			      struct err *e);
+	int (*restore_member)(void *ctx, const char *rel, struct member_reader *r, struct err *e);
 	/* After the last member (ok) or on failure (!ok): finish or undo; frees ctx. */
 	int (*restore_end)(void *ctx, bool ok, struct err *e);
 };

@@ -4,7 +4,7 @@
 #include "dbsource.h"
 
 static int postgres_backup(const struct config *cfg, const struct source_spec *s,
-			  struct member_sink *sink, struct err *e)
+			   struct member_sink *sink, struct err *e)
 {
 	(void)cfg;
 	(void)sink;
@@ -18,7 +18,7 @@ static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, 
 }
 
 static int postgres_restore_member(void *ctx, const char *rel, struct member_reader *r,
-				  struct err *e)
+				   struct err *e)
 {
 	(void)ctx;
 	(void)r;

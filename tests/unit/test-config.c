@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "dburi.h"
 
 /* A NULL-terminated environment from string literals. */
 #define ENV(...) ((char *[]){ __VA_ARGS__, NULL })
@@ -851,37 +852,140 @@ static void test_daemon_variables(void **state LB_UNUSED)
 
 static void test_unsupported_variables(void **state LB_UNUSED)
 {
-	static const struct {
-		const char *var, *name;
-	} cases[] = {
-		{ "BACKUP_POSTGRES=postgresql://backup:" PG_PASSWD "@db.internal:5432/app",
-		  "BACKUP_POSTGRES" },
-		{ "BACKUP_MONGODB=mongodb://root:" PG_PASSWD "@mongo/db", "BACKUP_MONGODB" },
-		{ "BACKUP_STOP_SERVICES=web,db", "BACKUP_STOP_SERVICES" },
-	};
 	struct err e;
 
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:data", (char *)cases[i].var),
-			   cases[i].name, &e);
-		assert_contains(e.msg, "not implemented");
-		assert_not_contains(e.msg, PG_PASSWD);
-		assert_not_contains(e.msg, "postgresql://");
-	}
-
-	/* The *_FILE form of the POSTGRES URI is refused as well, also without showing it. */
-	static const char uri[] = "postgresql://backup:" PG_PASSWD "@db.internal/app\n";
-	char *path = temp_file(uri, strlen(uri));
-	char *var = xasprintf("BACKUP_POSTGRES_FILE=%s", path);
-	expect_err(ENV("BACKUP_NAME=test", var), "BACKUP_POSTGRES_FILE", &e);
-	assert_not_contains(e.msg, PG_PASSWD);
-	free(var);
-	remove_temp_file(path);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:data", "BACKUP_STOP_SERVICES=web,db"),
+		   "BACKUP_STOP_SERVICES", &e);
+	assert_contains(e.msg, "not implemented");
 
 	/* Empty values are unset: no error. */
 	struct config cfg;
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=", "BACKUP_S3_BUCKET="));
+	assert_int_equal(cfg.nr_sources, 0);
 	config_release(&cfg);
+}
+
+/* ---- BACKUP_POSTGRES / BACKUP_MONGODB ---- */
+
+static void test_db_sources(void **state LB_UNUSED)
+{
+	struct config cfg;
+
+	/* One per line (the spec's .env form) and comma-separated; names from the database. */
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test",
+		      "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "@db:5432/app\n"
+		      "postgresql://u:pw@db2/app?sslmode=require, postgres://u@db/",
+		      "BACKUP_MONGODB=mongodb://root:pw@m1:27017,m2:27017/shop?authSource=admin"
+		      "&replicaSet=rs0,mongodb://root:pw@mongo/?authSource=admin"));
+	assert_int_equal(cfg.nr_sources, 5);
+	assert_int_equal(cfg.sources[0].kind, SOURCE_POSTGRES);
+	assert_string_equal(cfg.sources[0].name, "app");
+	assert_string_equal(cfg.sources[0].path, "postgresql://u:***@db:5432/app");
+	assert_string_equal(cfg.sources[0].uri, "postgresql://u:" PG_PASSWD "@db:5432/app");
+	assert_string_equal(cfg.sources[1].name, "db2-app"); /* the clash adds the host */
+	assert_string_equal(cfg.sources[1].path, "postgresql://u:***@db2/app?sslmode=require");
+	assert_string_equal(cfg.sources[2].name, "db"); /* no database: the host */
+	assert_int_equal(cfg.sources[3].kind, SOURCE_MONGODB);
+	assert_string_equal(cfg.sources[3].name, "shop");
+	assert_string_equal(cfg.sources[3].path,
+			    "mongodb://root:***@m1:27017,m2:27017/shop?authSource=admin&"
+			    "replicaSet=rs0");
+	assert_string_equal(cfg.sources[4].name, "mongo");
+	struct strbuf d = STRBUF_INIT;
+	config_describe(&cfg, &d);
+	assert_not_contains(d.buf, PG_PASSWD);
+	assert_contains(d.buf, "postgres/app");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	/* The *_FILE form, as a secret. */
+	static const char uri[] = "postgresql://backup:" PG_PASSWD "@db.internal/app\n";
+	char *path = temp_file(uri, strlen(uri));
+	char *var = xasprintf("BACKUP_POSTGRES_FILE=%s", path);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
+	assert_int_equal(cfg.nr_sources, 1);
+	assert_string_equal(cfg.sources[0].name, "app");
+	config_release(&cfg);
+	free(var);
+	remove_temp_file(path);
+
+	/* Bad URIs: one line naming the variable, never the password. */
+	static const struct {
+		const char *var, *needle;
+	} bad[] = {
+		{ "BACKUP_POSTGRES=db:5432/app", "not a URI" },
+		{ "BACKUP_POSTGRES=mysql://u:" PG_PASSWD "@db/app", "not a postgresql:// URI" },
+		{ "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "@db:54x2/app", "invalid port" },
+		{ "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "%zz@db/app", "percent-encoding" },
+		{ "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "%00@db/app", "percent-encoding" },
+		{ "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD " x@db/app", "space" },
+		{ "BACKUP_MONGODB=postgresql://u:" PG_PASSWD "@db/app", "not a mongodb:// URI" },
+		{ "BACKUP_MONGODB=mongodb://u:" PG_PASSWD "@/app", "no host" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct err e;
+		const char *want = strncmp(bad[i].var, "BACKUP_POSTGRES", 15) ? "BACKUP_MONGODB"
+									      : "BACKUP_POSTGRES";
+		expect_err(ENV("BACKUP_NAME=test", (char *)bad[i].var), want, &e);
+		assert_contains(e.msg, bad[i].needle);
+		assert_not_contains(e.msg, PG_PASSWD);
+	}
+}
+
+static void test_dburi(void **state LB_UNUSED)
+{
+	struct dburi u;
+	struct err e = ERR_INIT;
+
+	/* The spec's example: my@pass:word percent-encoded. */
+	assert_int_equal(dburi_parse("postgresql://user:my%40pass%3Aword@db:5432/my%20db?"
+				     "sslmode=require&password=ignored",
+				     "V", &u, &e),
+			 0);
+	assert_string_equal(u.user, "user");
+	assert_string_equal(u.password, "ignored"); /* a query password= wins, as in libpq */
+	assert_string_equal(u.host, "db");
+	assert_string_equal(u.port, "5432");
+	assert_string_equal(u.database, "my db");
+	assert_string_equal(u.query, "sslmode=require");
+	char *b = dburi_build(&u, false, NULL);
+	assert_string_equal(b, "postgresql://user@db:5432/my%20db?sslmode=require");
+	free(b);
+	b = dburi_build(&u, true, "other");
+	assert_string_equal(b, "postgresql://user:ignored@db:5432/other?sslmode=require");
+	free(b);
+	b = dburi_build(&u, false, "");
+	assert_string_equal(b, "postgresql://user@db:5432/?sslmode=require");
+	free(b);
+	dburi_release(&u);
+
+	assert_int_equal(dburi_parse("postgresql://u:p%2Fw@[::1]:5433", "V", &u, &e), 0);
+	assert_string_equal(u.password, "p/w");
+	assert_string_equal(u.host, "::1");
+	assert_string_equal(u.port, "5433");
+	assert_null(u.database);
+	char *n = dburi_default_name(&u);
+	assert_string_equal(n, "__1");
+	free(n);
+	dburi_release(&u);
+
+	/* An unencoded '@' or '/' in the password still parses, and is redacted. */
+	assert_int_equal(dburi_parse("mongodb://root:a@b/c@mongo/?authSource=admin", "V", &u, &e),
+			 0);
+	assert_string_equal(u.password, "a@b/c");
+	assert_string_equal(u.host, "mongo");
+	dburi_release(&u);
+	char *r = dburi_redact("mongodb://root:a@b/c@mongo/?authSource=admin");
+	assert_string_equal(r, "mongodb://root:***@mongo/?authSource=admin");
+	free(r);
+	r = dburi_redact("postgresql://db/app?user=x&password=secret&sslmode=disable");
+	assert_string_equal(r, "postgresql://db/app?user=x&password=***&sslmode=disable");
+	free(r);
+	r = dburi_redact("no uri here");
+	assert_string_equal(r, "(not a URI)");
+	free(r);
+	assert_false(err_isset(&e));
 }
 
 /* ---- BACKUP_S3_* ---- */
@@ -1237,6 +1341,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_variable),
 		cmocka_unit_test(test_ignored_variables),
 		cmocka_unit_test(test_unsupported_variables),
+		cmocka_unit_test(test_db_sources),
+		cmocka_unit_test(test_dburi),
 		cmocka_unit_test(test_s3),
 		cmocka_unit_test(test_local_path),
 		cmocka_unit_test(test_local_path_inside_dirs),
