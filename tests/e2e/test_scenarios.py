@@ -157,3 +157,147 @@ def test_scenario_1_web_app_postgres_uploads(example_stack):
     n = int(before["postgres"].split(":")[0])
     wait_for(lambda: int(psql(s, "SELECT count(*) FROM events")) > n,
              "the app to write again after the restore")
+
+
+# --------------------------------------------------------------------------
+# scenarios 5 and 6: the scheduler in the container, health, bad configuration
+# --------------------------------------------------------------------------
+
+def docker_ok(*args, timeout=600):
+    p = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"docker {' '.join(args)}: {p.stderr}"
+    return p.stdout.strip()
+
+
+@pytest.fixture
+def network():
+    name = "lbnet" + uuid.uuid4().hex[:8]
+    docker_ok("network", "create", name)
+    containers = []
+    try:
+        yield name, containers
+    finally:
+        for c in containers:
+            subprocess.run(["docker", "rm", "-f", c], capture_output=True)
+        subprocess.run(["docker", "network", "rm", name], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def hooks_image(image):
+    tag = "lifeboat-e2e-hooks"
+    docker_ok("build", "-q", "-t", tag, str(REPO / "tests" / "e2e" / "hooks"), timeout=1800)
+    return tag
+
+
+def start_hooks(network, hooks_image, out_dir):
+    net, containers = network
+    name = "hooks" + uuid.uuid4().hex[:6]
+    out_dir.mkdir(exist_ok=True)
+    docker_ok("run", "-d", "--name", name, "--network", net, "--network-alias", "hooks",
+              "-v", f"{out_dir}:/out", hooks_image)
+    containers.append(name)
+    return out_dir / "hooks.jsonl"
+
+
+def read_hooks(path):
+    import json
+    if not path.exists():
+        return []
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+
+
+def health(name):
+    import json
+    st = json.loads(docker_ok("inspect", name))[0]["State"]
+    return st.get("Health", {}).get("Status"), st
+
+
+def test_scenario_5_schedule_retention_health(image, network, tmp_path):
+    """A seconds-field schedule backs up on its own, retention prunes, health turns
+    healthy, and unhealthy once the runs start failing."""
+    net, containers = network
+    data = tmp_path / "data"
+    (data / "src").mkdir(parents=True)
+    (data / "src" / "f.txt").write_text("scheduled\n")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    name = "lbsched" + uuid.uuid4().hex[:6]
+    env = {"BACKUP_NAME": "sched", "BACKUP_LOCAL_PATH": "/backups-local",
+           "BACKUP_ENCRYPTION_KEY": "e2e", "BACKUP_DIRS": "/data/src:src",
+           "BACKUP_SCHEDULE": "*/4 * * * * *", "BACKUP_KEEP_LAST": "2"}
+    args = ["run", "-d", "--name", name, "--network", net, "--health-interval", "2s",
+            "--health-start-period", "1s", "--health-retries", "1",
+            "-v", f"{data}:/data", "-v", f"{backups}:/backups-local"]
+    for k, v in env.items():
+        args += ["-e", f"{k}={v}"]
+    docker_ok(*args, image)
+    containers.append(name)
+    store = backups / "sched"
+
+    def archives():
+        return sorted(n for n in os.listdir(store) if n.endswith(".tar.gz.gpg")) \
+            if store.exists() else []
+    seen = set()
+
+    def three_runs():
+        seen.update(archives())
+        return len(seen) >= 4
+    wait_for(three_runs, "four scheduled backups", timeout=120)
+    time.sleep(1)
+    assert len(archives()) <= 3, archives()  # KEEP_LAST=2 (+ one run in flight at most)
+    wait_for(lambda: health(name)[0] == "healthy", "healthy", timeout=60)
+
+    # Force failures: the source disappears.
+    shutil.rmtree(data / "src")
+    wait_for(lambda: health(name)[0] == "unhealthy", "unhealthy after failed runs",
+             timeout=60)
+    st = health(name)[1]
+    assert st["Running"], st
+    logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
+    assert "/data/src" in logs and "error" in logs
+
+
+@pytest.mark.parametrize("case", ["missing_name", "bad_schedule"])
+def test_scenario_6_bad_configuration_stops_the_container(image, tmp_path, case):
+    env = {"BACKUP_NAME": "bad", "BACKUP_LOCAL_PATH": "/tmp", "BACKUP_ENCRYPTION_KEY": "k",
+           "BACKUP_DIRS": "/etc:etc", "BACKUP_SCHEDULE": "0 2 * * *"}
+    if case == "missing_name":
+        del env["BACKUP_NAME"]
+        needle = "BACKUP_NAME"
+    else:
+        env["BACKUP_SCHEDULE"] = "61 * * * *"
+        needle = "BACKUP_SCHEDULE"
+    args = ["run", "--rm"]
+    for k, v in env.items():
+        args += ["-e", f"{k}={v}"]
+    p = subprocess.run(["docker", *args, image], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    errors = [l for l in p.stderr.splitlines() if "error" in l]
+    assert len(errors) == 1 and needle in errors[0], p.stderr
+
+
+def test_scenario_6_unreachable_database_reports_through_the_webhook(image, hooks_image,
+                                                                      network, tmp_path):
+    net, containers = network
+    hooks = start_hooks(network, hooks_image, tmp_path / "hooks")
+    name = "lbbaddb" + uuid.uuid4().hex[:6]
+    secret = "s3cr3t-" + uuid.uuid4().hex[:6]
+    env = {"BACKUP_NAME": "baddb", "BACKUP_LOCAL_PATH": "/tmp", "BACKUP_ENCRYPTION_KEY": "k",
+           "BACKUP_POSTGRES": f"postgresql://postgres:{secret}@nowhere-db:5432/app",
+           "BACKUP_SCHEDULE": "*/3 * * * * *",
+           "BACKUP_FAILURE_WEBHOOK": "http://hooks:8080/fail",
+           "BACKUP_SUCCESS_WEBHOOK": "http://hooks:8080/ok"}
+    args = ["run", "-d", "--name", name, "--network", net]
+    for k, v in env.items():
+        args += ["-e", f"{k}={v}"]
+    docker_ok(*args, image)
+    containers.append(name)
+    wait_for(lambda: any(h["path"] == "/fail" for h in read_hooks(hooks)),
+             "a failure webhook", timeout=120)
+    fail = [h for h in read_hooks(hooks) if h["path"] == "/fail"][0]
+    assert "nowhere-db" in fail["body"] and "***" in fail["body"], fail
+    assert secret not in fail["body"]
+    assert not any(h["path"] == "/ok" for h in read_hooks(hooks))
+    logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+    assert secret not in logs.stdout + logs.stderr
+    assert health(name)[1]["Running"]
