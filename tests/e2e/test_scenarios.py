@@ -301,3 +301,191 @@ def test_scenario_6_unreachable_database_reports_through_the_webhook(image, hook
     logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
     assert secret not in logs.stdout + logs.stderr
     assert health(name)[1]["Running"]
+
+
+# --------------------------------------------------------------------------
+# scenarios 3 and 4: PostgreSQL + MongoDB + dirs + files, S3 and local, webhooks
+# --------------------------------------------------------------------------
+
+def go_binary(name, var):
+    path = os.environ.get(var) or str(REPO / ".cache" / "bin" / name)
+    if not os.access(path, os.X_OK):
+        msg = f"{name} binary not found ({var} or .cache/bin/{name}; ./test.sh builds it)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_images(image, hooks_image, tmp_path_factory):
+    """MinIO and FerretDB images from the binaries ./test.sh built with Go."""
+    for name, var, tag in (("minio", "LB_MINIO_BIN", "lifeboat-e2e-minio"),
+                           ("ferretdb", "LB_FERRETDB_BIN", "lifeboat-e2e-ferretdb")):
+        ctx = tmp_path_factory.mktemp(name)
+        shutil.copy(REPO / "tests" / "e2e" / "images" / name / "Dockerfile", ctx)
+        shutil.copy(go_binary(name, var), ctx / name)
+        docker_ok("build", "-q", "-t", tag, str(ctx), timeout=1800)
+    return image
+
+
+def published(stack, service, port):
+    out = stack.run("port", service, str(port)).stdout.strip()
+    return out.rsplit(":", 1)[0].replace("0.0.0.0", "127.0.0.1"), int(out.rsplit(":", 1)[1])
+
+
+def pg_quote(pw):
+    import urllib.parse
+    return urllib.parse.quote(pw, safe="")
+
+
+class FullStack(Stack):
+    S3_KEY, S3_SECRET = "lbe2eaccess", "lbe2e-secret-" + uuid.uuid4().hex[:8]
+
+    def __init__(self, tmp_path, image):
+        self.s3_dir = tmp_path / "s3"
+        self.s3_dir.mkdir()
+        self.hooks_dir = tmp_path / "hooks"
+        self.hooks_dir.mkdir()
+        env = {
+            "BACKUP_NAME": "fullstack",
+            "BACKUP_LOCAL_PATH": "/backups-local",
+            "BACKUP_ENCRYPTION_KEY": "scenario three passphrase",
+            "BACKUP_POSTGRES": f"postgresql://postgres:{pg_quote(DB_PASSWORD)}@db:5432/maindb",
+            "BACKUP_MONGODB": "mongodb://mongo:27017/shop",
+            "BACKUP_DIRS": "/config:config,/uploads:uploads",
+            "BACKUP_FILES": "/secrets/api-key.txt:apikey",
+            "BACKUP_S3_BUCKET": "backups",
+            "BACKUP_S3_ENDPOINT": "http://minio:9000",
+            "BACKUP_S3_ACCESS_KEY": self.S3_KEY,
+            "BACKUP_S3_SECRET_KEY": self.S3_SECRET,
+            "BACKUP_SUCCESS_WEBHOOK": "http://hooks:8080/success",
+            "BACKUP_FAILURE_WEBHOOK": "http://hooks:8080/failure",
+            "TZ": "UTC",
+        }
+        super().__init__(tmp_path, REPO / "tests" / "e2e" / "scenario3.yml", env)
+        self.proc_env.update(S3_ACCESS_KEY=self.S3_KEY, S3_SECRET_KEY=self.S3_SECRET,
+                             S3_HOST_DIR=str(self.s3_dir), HOOKS_HOST_DIR=str(self.hooks_dir),
+                             LIFEBOAT_IMAGE=image)
+
+    def up(self):
+        self.run("up", "-d", "--build", timeout=1800)
+        wait_for(lambda: psql_main(self, "SELECT 1") == "1", "PostgreSQL", stack=self)
+        self.mongo = self.mongo_client()
+        wait_for(lambda: self.mongo.admin.command("ping")["ok"] == 1, "FerretDB", stack=self)
+
+    def mongo_client(self):
+        try:
+            import pymongo
+        except ImportError:
+            if IN_CI:
+                pytest.fail("pymongo is not installed (./test.sh installs it)")
+            pytest.skip("pymongo is not installed")
+        host, port = published(self, "mongo", 27017)
+        return pymongo.MongoClient(host, port, serverSelectionTimeoutMS=3000)
+
+    def s3(self):
+        try:
+            import boto3
+        except ImportError:
+            pytest.fail("boto3 is not installed (./test.sh installs it)")
+        host, port = published(self, "minio", 9000)
+        return boto3.client("s3", endpoint_url=f"http://{host}:{port}",
+                            aws_access_key_id=self.S3_KEY,
+                            aws_secret_access_key=self.S3_SECRET, region_name="us-east-1")
+
+
+def psql_main(stack, sql):
+    return stack.exec("db", "psql", "-X", "-U", "postgres", "-d", "maindb", "-Atc",
+                      sql).stdout.strip()
+
+
+def populate_full(s):
+    psql_main(s, "CREATE TABLE orders (id serial PRIMARY KEY, who text, total numeric); "
+                 "INSERT INTO orders (who, total) SELECT 'kunde ' || g || ' ü', g * 3.5 "
+                 "FROM generate_series(1, 2000) g")
+    db = s.mongo.shop
+    db.products.insert_many([{"_id": i, "name": f"produkt {i} ä", "tags": ["a", str(i % 5)],
+                              "spec": {"w": i * 0.5, "dims": [i, i + 1]}} for i in range(500)])
+    db.products.create_index([("name", 1)], unique=True)
+    db.reviews.insert_many([{"product": i % 50, "stars": i % 5 + 1} for i in range(300)])
+    s.exec("backup", "sh", "-c",
+           "mkdir -p /config/app /uploads/2026/11 && echo 'debug = false' > /config/app/app.ini"
+           " && head -c 300000 /dev/urandom > /uploads/2026/11/photo.jpg"
+           " && printf 'ünïcode name\\n' > '/uploads/2026/11/notiz ü.txt'"
+           " && printf 'api-key-123\\n' > /secrets/api-key.txt && chmod 600 /secrets/api-key.txt")
+
+
+def full_state(s):
+    files = s.exec("backup", "sh", "-c",
+                   "cd / && find config uploads secrets -print0 | sort -z | "
+                   "xargs -0 stat -c '%n %a %s %Y' && find config uploads secrets -type f "
+                   "-print0 | sort -z | xargs -0 sha256sum").stdout
+    mongo = {c: sorted(map(repr, s.mongo.shop[c].find({}, sort=[("_id", 1)])))
+             for c in sorted(s.mongo.shop.list_collection_names())}
+    indexes = sorted(repr(sorted(v.items())) for k, v in
+                     s.mongo.shop.products.index_information().items() if k != "_id_")
+    return {"postgres": psql_main(s, "SELECT count(*) || ':' || md5(string_agg(id || who || "
+                                     "total, ',' ORDER BY id)) FROM orders"),
+            "mongo": mongo, "mongo_indexes": indexes, "files": files}
+
+
+def wreck_full(s):
+    psql_main(s, "DELETE FROM orders WHERE id % 2 = 0")
+    s.mongo.shop.products.delete_many({"_id": {"$lt": 250}})
+    s.mongo.shop.reviews.drop()
+    s.exec("backup", "sh", "-c", "rm -rf /uploads/2026 && echo hacked > /config/app/app.ini"
+                                 " && echo leaked > /secrets/api-key.txt")
+
+
+@pytest.fixture
+def full_stack(service_images, tmp_path):
+    s = FullStack(tmp_path, service_images)
+    try:
+        s.up()
+        s.s3().create_bucket(Bucket="backups")
+        yield s
+    finally:
+        s.down()
+
+
+def test_scenario_3_everything_to_s3_and_local_with_webhooks(full_stack):
+    s = full_stack
+    populate_full(s)
+    before = full_state(s)
+    ts = s.exec("backup", "/backup-scripts/backup-now.sh").stdout.strip().splitlines()[-1]
+    listing = s.exec("backup", "/backup-scripts/list-backups.sh").stdout
+    row = [l for l in listing.splitlines() if l.startswith(ts)]
+    assert row and "both" in row[0], listing
+    keys = [o["Key"] for o in s.s3().list_objects_v2(Bucket="backups").get("Contents", [])]
+    assert keys == [f"fullstack/fullstack-{ts}.tar.gz.gpg"], keys
+    hooks = read_hooks(s.hooks_dir / "hooks.jsonl")
+    assert [h["path"] for h in hooks] == ["/success"], hooks
+    assert ts in hooks[0]["body"]
+
+    # The local copy is lost; the data is wrecked; restore comes from S3.
+    for f in (s.backups / "fullstack").iterdir():
+        f.unlink()
+    wreck_full(s)
+    assert full_state(s) != before
+    r = s.exec("backup", "/backup-scripts/restore.sh", ts, "--yes")
+    assert "s3" in r.stderr.lower() or "s3" in r.stdout.lower(), r.stderr
+    assert full_state(s) == before
+
+
+def test_scenario_4_disaster_recovery_from_s3(full_stack):
+    """`docker compose down -v`, fresh volumes, the same .env: list and restore from S3."""
+    s = full_stack
+    populate_full(s)
+    before = full_state(s)
+    ts = s.exec("backup", "/backup-scripts/backup-now.sh").stdout.strip().splitlines()[-1]
+
+    s.run("down", "-v", timeout=300)
+    shutil.rmtree(s.backups)  # the host lost its local copies too
+    s.backups.mkdir()
+    s.up()
+    assert psql_main(s, "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'") == "0"
+    listing = s.exec("backup", "/backup-scripts/list-backups.sh").stdout
+    assert any(l.startswith(ts) and "s3" in l for l in listing.splitlines()), listing
+    s.exec("backup", "/backup-scripts/restore.sh", ts, "--yes")
+    assert full_state(s) == before
