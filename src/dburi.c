@@ -77,8 +77,12 @@ char *dburi_redact(const char *uri)
 
 	if (!sep)
 		return xstrdup("(not a URI)");
+	/*
+	 * The last '@' anywhere: more than the user-info when a query holds an '@', but
+	 * never less, even when the password holds an unencoded '?', '/' or '@'.
+	 */
 	const char *auth = sep + 3;
-	const char *at = find_at(auth);
+	const char *at = strrchr(auth, '@');
 	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 	const char *rest = auth;
 
@@ -107,9 +111,15 @@ char *dburi_redact(const char *uri)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int fail(struct err *e, const char *var, const char *uri, const char *why)
+/* Release what was parsed so far and report; the message shows the URI redacted. */
+static int fail(struct dburi *u, struct err *e, const char *var, const char *uri, const char *why)
 {
 	char *r = dburi_redact(uri);
+
+	dburi_release(u);
+	for (char *p = r; *p; p++) /* one line, whatever the input held */
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
 	err_set(e, LB_EXIT_CONFIG, "%s: '%s' %s", var, r, why);
 	free(r);
 	return -1;
@@ -121,13 +131,14 @@ int dburi_parse(const char *uri, const char *var, struct dburi *u, struct err *e
 
 	*u = (struct dburi){ 0 };
 	if (!sep || sep == uri)
-		return fail(e, var, uri, "is not a URI (expected scheme://user:password@host/db)");
+		return fail(u, e, var, uri,
+			    "is not a URI (expected scheme://user:password@host/db)");
 	for (const char *p = uri; p < sep; p++)
 		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
-			return fail(e, var, uri, "has an invalid scheme");
+			return fail(u, e, var, uri, "has an invalid scheme");
 	for (const char *p = uri; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '#')
-			return fail(e, var, uri,
+			return fail(u, e, var, uri,
 				    "contains a space, control character or '#' (percent-encode "
 				    "them: %20, %23)");
 	u->scheme = xstrndup(uri, (size_t)(sep - uri));
@@ -172,7 +183,7 @@ int dburi_parse(const char *uri, const char *var, struct dburi *u, struct err *e
 		size_t pn = (size_t)(hend - port);
 		unsigned long pv = pn <= 5 ? strtoul(port, NULL, 10) : 0;
 		if (!pn || pn > 5 || strspn(port, "0123456789") < pn || pv < 1 || pv > 65535)
-			return fail(e, var, uri,
+			return fail(u, e, var, uri,
 				    "has an invalid port (special characters in the password must "
 				    "be percent-encoded, e.g. %40 for @, %3A for :, %2F for /)");
 		u->port = xstrndup(port, pn);
@@ -186,7 +197,7 @@ int dburi_parse(const char *uri, const char *var, struct dburi *u, struct err *e
 		if (dn && !(u->database = pct_decode(p, dn)))
 			goto bad_escape;
 		if (u->database && strchr(u->database, '/'))
-			return fail(e, var, uri, "has a '/' in its database name");
+			return fail(u, e, var, uri, "has a '/' in its database name");
 		p += dn;
 	}
 	if (*p == '?') {
@@ -218,11 +229,9 @@ int dburi_parse(const char *uri, const char *var, struct dburi *u, struct err *e
 	return 0;
 
 bad_escape:
-	dburi_release(u);
-	return fail(e, var, uri, "has a malformed percent-encoding (expected %XX, not %00)");
+	return fail(u, e, var, uri, "has a malformed percent-encoding (expected %XX, not %00)");
 bad_host:
-	dburi_release(u);
-	return fail(e, var, uri,
+	return fail(u, e, var, uri,
 		    "has an invalid host (special characters in the password must be "
 		    "percent-encoded, e.g. %40 for @, %2F for /)");
 }
@@ -233,8 +242,9 @@ char *dburi_build(const struct dburi *u, bool with_password, const char *databas
 	const char *db = database ? database : u->database;
 
 	strbuf_addf(&sb, "%s://", u->scheme);
-	if (u->user) {
-		pct_encode(&sb, u->user);
+	if (u->user || (with_password && u->password)) {
+		if (u->user)
+			pct_encode(&sb, u->user);
 		if (with_password && u->password) {
 			strbuf_addch(&sb, ':');
 			pct_encode(&sb, u->password);
