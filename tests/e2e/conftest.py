@@ -23,12 +23,17 @@ def docker(*args, check=True, timeout=600, **kw):
     return p
 
 
-@pytest.fixture(scope="session")
-def image():
+def need_engine():
+    """Skip without an engine, except under CI=true, where that is a failure."""
     if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
         msg = "no Docker engine answers (./test.sh starts one)"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def image():
+    need_engine()
     docker("build", "-q", "-t", IMAGE, str(REPO), timeout=1800)
     return IMAGE
