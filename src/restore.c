@@ -831,6 +831,8 @@ static int apply(struct rjob *j, struct err *e)
 
 	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0)
 		return -1;
+	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0)
+		return -1;
 	/* From here a signal waits: half a swap would be worse than a late exit. */
 	signals_defer(true);
 	for (i = 0; i < j->nr_src; i++) {
