@@ -263,7 +263,11 @@ int docker_inspect(struct docker *d, const char *name, json_t **ret, struct err 
 	return 0;
 }
 
-/* A 64-hex container id after "/containers/" in mountinfo (our /etc/hostname bind). */
+/*
+ * Our container id from /proc/self/mountinfo: the engine bind-mounts
+ * .../containers/<64 hex>/hostname on /etc/hostname. Only that mount point
+ * counts: on a host, other containers' mounts appear too.
+ */
 static bool id_from_mountinfo(char id[65])
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -273,14 +277,26 @@ static bool id_from_mountinfo(char id[65])
 		strbuf_release(&sb);
 		return false;
 	}
-	for (const char *p = sb.buf; !found && (p = strstr(p, "/containers/")); p++) {
-		const char *q = p + 12;
-		size_t n = strspn(q, "0123456789abcdef");
-		if (n == 64 && q[64] == '/') {
-			memcpy(id, q, 64);
-			id[64] = '\0';
-			found = true;
+	for (char *line = sb.buf; !found && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		/* Fields: id parent major:minor root mount-point ... */
+		char root[4096], point[4096];
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+		    !strcmp(point, "/etc/hostname")) {
+			const char *q = strstr(root, "/containers/");
+			if (q) {
+				q += 12;
+				if (strspn(q, "0123456789abcdef") == 64 &&
+				    !strcmp(q + 64, "/hostname")) {
+					memcpy(id, q, 64);
+					id[64] = '\0';
+					found = true;
+				}
+			}
 		}
+		line = nl ? nl + 1 : line + strlen(line);
 	}
 	strbuf_release(&sb);
 	return found;
