@@ -4,6 +4,7 @@
 (scripts/docker-base-image.sh). Under CI=true a missing engine is a failure.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("LIFEBOAT_IMAGE", "lifeboat:e2e")
+# One tag per checkout: several worktrees may share one engine, and a shared tag would let
+# one checkout's build replace the image another one is testing.
+IMAGE = os.environ.get("LIFEBOAT_IMAGE",
+                       "lifeboat:e2e-" + hashlib.sha256(str(REPO).encode()).hexdigest()[:8])
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

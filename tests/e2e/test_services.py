@@ -8,7 +8,9 @@ new StartedAt inside the run's window; one never touched keeps its StartedAt.
 import calendar
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import docker
+from conftest import docker, need_engine
 
 STACK = Path(__file__).resolve().parent / "stack"
 
@@ -368,3 +370,99 @@ def test_swarm_service_is_scaled_to_zero_and_back(image, tmp_path, swarm):
     assert old.returncode != 0 or not json.loads(old.stdout)[0]["State"]["Running"]
     assert wait_for(lambda: len(swarm_tasks(swarm)) == 1, 60), "the service did not come back"
     assert swarm_tasks(swarm)[0] != first
+
+
+# ---- the host binary (ASan+UBSan build) against the engine, also through DOCKER_HOST=tcp ----
+
+def host_bin():
+    env = os.environ.get("LIFEBOAT_HOST_BIN")
+    if env:
+        return Path(env)
+    for b in ("build-asan", "build"):
+        p = Path(__file__).resolve().parents[2] / b / "lifeboat"
+        if p.exists():
+            return p
+    pytest.fail("build/lifeboat is not built")
+
+
+class TcpToUnix:
+    """A minimal socket proxy: tcp://127.0.0.1:PORT to /var/run/docker.sock."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            u = socket.socket(socket.AF_UNIX)
+            u.connect("/var/run/docker.sock")
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    b.shutdown(socket.SHUT_WR)
+                    return
+                b.sendall(d)
+        except OSError:
+            return
+
+    def close(self):
+        self.srv.close()
+
+
+@pytest.mark.parametrize("via", ["unix", "tcp"])
+def test_host_binary_stops_a_container_by_name(image, tmp_path, via):
+    need_engine()
+    name = f"lbe2e-host-{uuid.uuid4().hex[:8]}"
+    docker("build", "-q", "-t", "lifeboat-e2e-app:latest", str(STACK / "app"))
+    docker("run", "-d", "--name", name, "lifeboat-e2e-app:latest")
+    proxy = TcpToUnix() if via == "tcp" else None
+    try:
+        assert wait_for(lambda: state(name)["running"], 30)
+        before = state(name)
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "f").write_text("x\n")
+        (tmp_path / "backups").mkdir()
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BACKUP_NAME": "host",
+               "BACKUP_LOCAL_PATH": str(tmp_path / "backups"), "BACKUP_ENCRYPTION": "none",
+               "BACKUP_DIRS": f"{tmp_path / 'data'}:data", "BACKUP_STATE_DIR": str(tmp_path / "st"),
+               "BACKUP_LOG_FILE": str(tmp_path / "log"), "BACKUP_STOP_SERVICES": name,
+               "BACKUP_STOP_WAIT": "0", "BACKUP_START_WAIT": "0",
+               "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "halt_on_error=1"}
+        if proxy:
+            env["DOCKER_HOST"] = f"tcp://127.0.0.1:{proxy.port}"
+        t0 = time.time()
+        p = subprocess.run([str(host_bin()), "backup"], env=env, capture_output=True,
+                           text=True, timeout=300)
+        t1 = time.time()
+        assert p.returncode == 0, p.stderr
+        assert_stopped_and_started(before, state(name), t0, t1)
+        assert not (tmp_path / "st" / "host.stopped.json").exists()
+        if proxy:
+            assert proxy.connections >= 1
+        # a wrong DOCKER_HOST is one clear line, and nothing is stopped
+        before = state(name)
+        env["DOCKER_HOST"] = "tcp://127.0.0.1:9"
+        p = subprocess.run([str(host_bin()), "backup"], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 3, p.stderr
+        assert "BACKUP_STOP_SERVICES needs the Docker engine" in p.stderr
+        assert_untouched(before, state(name))
+    finally:
+        if proxy:
+            proxy.close()
+        docker("rm", "-f", name, check=False)
