@@ -353,8 +353,9 @@ char *docker_self_project(struct docker *d, char **ret_self_id, struct err *e)
 	}
 	const char *p = label_of(self, "com.docker.compose.project");
 	char *project = p && *p ? xstrdup(p) : NULL;
+	const char *id = json_string_value(json_object_get(self, "Id"));
 	if (ret_self_id)
-		*ret_self_id = xstrdup(json_string_value(json_object_get(self, "Id")));
+		*ret_self_id = id ? xstrdup(id) : NULL;
 	json_decref(self);
 	return project;
 }

@@ -86,7 +86,8 @@ int docker_service_wait_down(struct docker *d, const char *service, int timeout,
  * A command running inside a container (Engine API exec). Between start and
  * finish the caller reads the command's stdout from `out_fd` until EOF and,
  * when it asked for stdin, writes to `in_fd` and closes it (the command then
- * sees EOF). stderr is kept as a tail for error messages.
+ * sees EOF). stderr is kept as a tail for error messages. SIGPIPE must be
+ * ignored (signals_install() does): a reader that closes early is seen as EPIPE.
  */
 struct docker_exec {
 	int out_fd; /* read end: the command's stdout; the caller may close it early */

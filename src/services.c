@@ -30,6 +30,7 @@ struct services {
 	struct docker *d;
 	struct target *v; /* in start order */
 	size_t nr;
+	char *self;    /* our own container id, never stopped */
 	bool recorded; /* the state file lists them */
 	time_t restarted;
 };
@@ -110,6 +111,10 @@ static int add_container(struct services *s, const json_t *c, struct err *e)
 
 	if (!id)
 		return 0;
+	if (s->self && !strcmp(id, s->self)) {
+		log_warn("'%s' is lifeboat's own container: not stopping it", container_name(c));
+		return 0;
+	}
 	if (swarm)
 		return add_swarm(s, swarm, sname ? sname : swarm, e);
 	struct target *t = add_target(s, id, container_name(c));
@@ -222,7 +227,7 @@ int services_resolve_named(struct services *s, struct err *e)
 	if (open_docker(s, &oe) < 0)
 		return err_set(e, oe.code, "BACKUP_STOP_SERVICES needs the Docker engine: %s",
 			       oe.msg);
-	char *project = docker_self_project(s->d, NULL, &pe);
+	char *project = docker_self_project(s->d, &s->self, &pe);
 	if (err_isset(&pe))
 		return err_set(e, pe.code, "%s", pe.msg);
 	int r = 0;
@@ -237,7 +242,7 @@ int services_resolve_named(struct services *s, struct err *e)
 int services_resolve_project(struct services *s)
 {
 	struct err e = ERR_INIT;
-	char *self = NULL, *project = NULL;
+	char *project = NULL;
 	json_t *list = NULL;
 	int r = -1;
 
@@ -245,11 +250,10 @@ int services_resolve_project(struct services *s)
 		log_info("restoring without stopping containers: %s", e.msg);
 		return 0;
 	}
-	project = docker_self_project(s->d, &self, &e);
+	project = docker_self_project(s->d, &s->self, &e);
 	if (!project) {
 		log_info("restoring without stopping containers: %s",
 			 err_isset(&e) ? e.msg : "lifeboat does not run in a Compose project");
-		free(self);
 		return 0;
 	}
 	auto_free char *l1 = xasprintf("com.docker.compose.project=%s", project);
@@ -264,7 +268,7 @@ int services_resolve_project(struct services *s)
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		json_t *c = json_array_get(list, i);
 		const char *id = json_string_value(json_object_get(c, "Id"));
-		if (id && self && !strcmp(id, self))
+		if (id && s->self && !strcmp(id, s->self))
 			continue;
 		if (is_running(c) && add_container(s, c, &e) < 0)
 			goto out;
@@ -280,7 +284,6 @@ out:
 	}
 	json_decref(list);
 	free(project);
-	free(self);
 	return 0;
 }
 
@@ -453,6 +456,7 @@ void services_finish(struct services *s)
 	for (size_t i = 0; i < s->nr; i++)
 		target_release(&s->v[i]);
 	free(s->v);
+	free(s->self);
 	docker_free(s->d);
 	free(s);
 }

@@ -150,6 +150,18 @@ def test_unknown_name_is_an_error_before_anything_stops(stack):
     assert stack.archives() == []
 
 
+def test_the_sidecar_never_stops_itself(stack):
+    app, backup = stack.cid("app"), stack.cid("backup")
+    b_app, b_backup = state(app), state(backup)
+    t0 = time.time()
+    p = stack.lifeboat("backup", env={"BACKUP_STOP_SERVICES": "backup,app"})
+    t1 = time.time()
+    assert p.returncode == 0, p.stderr
+    assert "lifeboat's own container: not stopping it" in p.stderr
+    assert_untouched(b_backup, state(backup))
+    assert_stopped_and_started(b_app, state(app), t0, t1)
+
+
 def test_failing_source_restarts_the_service(stack):
     app = stack.cid("app")
     b_app = state(app)
