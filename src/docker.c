@@ -443,8 +443,9 @@ static int container_action(struct docker *d, const char *id, const char *action
 	if (docker_request(d, "POST", path, NULL, &status, &j, e) < 0)
 		return -1;
 	if (status != 204 && status != 304) {
-		err_set(e, LB_EXIT_INTERNAL, "cannot %s container %.12s: HTTP %ld %s", action, id,
-			status, docker_message(j));
+		err_set(e, status == 404 ? LB_EXIT_NOT_FOUND : LB_EXIT_INTERNAL,
+			"cannot %s container %.12s: HTTP %ld %s", action, id, status,
+			docker_message(j));
 		json_decref(j);
 		return -1;
 	}

@@ -72,7 +72,7 @@ int docker_list(struct docker *d, const char *const labels[], bool all, json_t *
 
 /* Graceful stop with the container's own timeout; stopping a stopped one is fine. */
 int docker_stop(struct docker *d, const char *id, struct err *e);
-/* Start; starting a running one is fine. */
+/* Start; starting a running one is fine. Both fail with LB_EXIT_NOT_FOUND when it is gone. */
 int docker_start(struct docker *d, const char *id, struct err *e);
 
 /* A Swarm service's replica count (replicated mode only); LB_EXIT_NOT_FOUND when none. */

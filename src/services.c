@@ -391,8 +391,13 @@ static int start_all(struct services *s, struct strbuf *failed, struct err *e)
 			continue;
 		int r = t->swarm ? docker_service_scale(s->d, t->id, t->replicas, &te)
 				 : docker_start(s->d, t->id, &te);
+		if (r < 0 && te.code == LB_EXIT_NOT_FOUND) {
+			/* Removed meanwhile (docker compose down): nothing left to start. */
+			log_warn("'%s' no longer exists: not starting it again", t->name);
+			t->stopped = false;
+			continue;
+		}
 		if (r < 0) {
-			/* A container removed meanwhile cannot be started: not ours to fix. */
 			log_error("cannot start '%s' again: %s", t->name, te.msg);
 			strbuf_addf(failed, "%s'%s'", failed->len ? ", " : "", t->name);
 			if (!err_isset(e))

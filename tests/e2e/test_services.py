@@ -268,6 +268,24 @@ def test_sigkill_then_manual_backup_recovers(stack):
     assert backup
 
 
+def test_a_recorded_container_removed_meanwhile_is_dropped(stack):
+    app = stack.cid("app")
+    env = big_source(stack)
+    run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: not state(app)["running"], 60), "the app was never stopped"
+        stack.sh("kill -KILL $(cat /var/lib/lifeboat/e2e.lock)")
+        run.communicate(timeout=60)
+    finally:
+        run.kill()
+    docker("rm", "-f", app)
+    p = stack.lifeboat("backup")
+    assert p.returncode == 0, p.stderr
+    assert "no longer exists: not starting it again" in p.stderr
+    assert "stopped" not in stack.sh("ls /var/lib/lifeboat").stdout
+
+
 def test_restore_stops_the_project_and_starts_it_again(stack):
     app, other, backup = stack.cid("app"), stack.named, stack.cid("backup")
     p = stack.lifeboat("backup")
