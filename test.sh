@@ -120,6 +120,11 @@ install_deps
 # A Docker engine for the end-to-end tests: start one when none answers.
 STARTED_DOCKERD=
 ensure_docker() {
+	if ! command -v docker-compose >/dev/null; then
+		say "installing docker-compose (the stack tests drive it)"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends docker-compose >/dev/null || return 1
+	fi
 	docker info >/dev/null 2>&1 && return 0
 	if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
 		say "installing docker.io and debootstrap"
@@ -180,7 +185,7 @@ if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 	exit 1
 fi
 
-stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c tests/fuzz/*.c'
+stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch] src/stores/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/e2e/*.c'
 stage "fuzz (libFuzzer+ASan+UBSan, cron and env parsers, ${FUZZ_SECONDS:-15} s each)" tests/fuzz/build.sh
 
 stage "S3 server (MinIO)" start_minio
@@ -202,7 +207,8 @@ stage "integration tests (ASan+UBSan build, without slow tests)" env LIFEBOAT_BI
 if stage "docker engine and base image" ensure_docker; then
 	stage "base image debian:bookworm-slim" scripts/docker-base-image.sh
 fi
-stage "end-to-end tests (image)" python3 -m pytest -q tests/e2e --junitxml="$RESULTS/e2e.xml"
+stage "end-to-end tests (image, Compose stack, Swarm, exec API under ASan)" env LIFEBOAT_PROBE="$ROOT/build-asan/docker-exec-probe" \
+	python3 -m pytest -q tests/e2e --junitxml="$RESULTS/e2e.xml"
 
 say "summary"
 python3 - "$RESULTS" "${#FAILED_STAGES[@]}" <<'PY'

@@ -51,6 +51,7 @@ struct job {
 	uint64_t *src_files; /* per source */
 	uint64_t *src_bytes;
 	unsigned char *buf;
+	const struct backup_hooks *hooks;
 };
 
 /* Write to every destination still healthy; fails only when none is left. */
@@ -610,6 +611,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		if (source_is_db(s->kind) ? add_db_source(j, s, e) < 0 : add_source(j, s, e) < 0)
 			goto out;
 	}
+	if (j->hooks && j->hooks->after_sources)
+		j->hooks->after_sources(j->hooks->ctx);
 	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)
 		goto out;
 	if (archive_write_close(j->a) != ARCHIVE_OK || err_isset(&j->arch_err)) {
@@ -643,9 +646,17 @@ static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 
 int backup_run(const struct config *cfg, struct backup_result *ret, struct err *e)
 {
-	struct job j = {
-		.cfg = cfg, .encrypt = cfg->encrypt, .crypt = CRYPT_INIT, .sums = STRBUF_INIT
-	};
+	return backup_run_hooks(cfg, NULL, ret, e);
+}
+
+int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
+		     struct backup_result *ret, struct err *e)
+{
+	struct job j = { .cfg = cfg,
+			 .encrypt = cfg->encrypt,
+			 .crypt = CRYPT_INIT,
+			 .sums = STRBUF_INIT,
+			 .hooks = hooks };
 	struct manifest m = MANIFEST_INIT;
 	struct err merr = ERR_INIT;
 	struct backup_id id;
@@ -698,6 +709,8 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 		j.pump_running = true;
 	}
 
+	if (hooks && hooks->before_sources && hooks->before_sources(hooks->ctx, &merr) < 0)
+		goto fail;
 	int arc = run_archive(&j, &m, &merr);
 	if (j.a) {
 		/* On failure, closing only flushes into the discarding callback. */

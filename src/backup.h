@@ -22,6 +22,22 @@ struct backup_result {
 };
 
 /*
+ * Called around the reading of the sources (services.c stops containers):
+ * before_sources after the stores have begun and before the first source is
+ * read (a failure fails the run); after_sources right after the last source
+ * is in the archive, before the archive's end is written and uploaded.
+ */
+struct backup_hooks {
+	int (*before_sources)(void *ctx, struct err *e);
+	void (*after_sources)(void *ctx);
+	void *ctx;
+};
+
+/* backup_run() with hooks (may be NULL). */
+int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
+		     struct backup_result *ret, struct err *e);
+
+/*
  * Back up to every store. When some stores fail but others committed the
  * archive, it returns -1 (LB_EXIT_STORE naming the failed store) with
  * ret->file and ret->kept_in set: that archive exists and is listed.

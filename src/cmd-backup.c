@@ -48,6 +48,8 @@ const struct command cmd_backup = {
 		 "succeeded, its timestamp is printed and the run exits 5.\n\n"
 		 "Waits for a run already in progress (the daemon's or another manual one) up\n"
 		 "to BACKUP_LOCK_TIMEOUT, then exits 9. After a success, applies the retention\n"
-		 "rules to every store; sends the webhooks and records the run for 'status'.\n",
+		 "rules to every store; sends the webhooks and records the run for 'status'.\n\n"
+		 "BACKUP_STOP_SERVICES containers are stopped while the sources are read and\n"
+		 "started again right after, whatever happens to the run.\n",
 	.run = run,
 };

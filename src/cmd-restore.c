@@ -2,10 +2,20 @@
 #include "common.h"
 
 #include "cmd.h"
+#include "job.h"
 #include "log.h"
 #include "restore.h"
+#include "services.h"
 
 #define RESTORE_COUNTDOWN 10
+
+/* After verification: stop the rest of the Compose project for the swap. */
+static int stop_project(void *ctx, struct err *e)
+{
+	if (services_resolve_project(ctx) < 0)
+		return -1;
+	return services_stop(ctx, e);
+}
 
 static int run_mode(int argc, char **argv, const struct command *c, bool is_restore)
 {
@@ -16,10 +26,11 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct restore_stats stats = { 0 };
 	struct store_set set = { 0 };
 	struct store *store = NULL;
-	struct err e = ERR_INIT;
+	struct err e = ERR_INIT, se = ERR_INIT;
+	struct services *svc = NULL;
 	const char *what = NULL, *from = NULL;
 	char size[32];
-	int rc;
+	int rc, lock_fd = -1;
 
 	for (int i = 1; i < argc; i++) {
 		if (is_restore && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))) {
@@ -49,11 +60,39 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
+	if (opts.mode == RESTORE_APPLY) {
+		/* No backup runs meanwhile, and containers a killed run left stopped come back. */
+		if (job_lock(&cfg, &lock_fd, &e) < 0) {
+			rc = cmd_fail(&e);
+			goto out;
+		}
+		services_recover(&cfg);
+		svc = services_new(&cfg);
+		opts.before_swap = stop_project;
+		opts.ctx = svc;
+	}
+	int r = 0;
+	bool restored = false;
 	if (store_set_open(&cfg, &set, &e) < 0 || (from && store_set_only(&set, from, &e) < 0) ||
 	    restore_find(&set, what, &entry, &store, &e) < 0 ||
-	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0) {
+	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0)
+		r = -1;
+	else
+		restored = true;
+	/* Every path, a signal included: what was stopped starts again. */
+	if (svc && services_restart(svc, &se) < 0) {
+		if (r == 0)
+			err_set(&e, se.code, "the data was restored, but %s", se.msg);
+		else
+			log_error("%s", se.msg);
+		r = -1;
+	}
+	services_finish(svc);
+	svc = NULL;
+	if (r < 0) {
 		rc = cmd_fail(&e);
-		if (opts.mode == RESTORE_APPLY && rc != LB_EXIT_NOT_FOUND && rc != LB_EXIT_USAGE)
+		if (opts.mode == RESTORE_APPLY && !restored && rc != LB_EXIT_NOT_FOUND &&
+		    rc != LB_EXIT_USAGE)
 			log_error("restore failed; the existing data was left as it was");
 		goto out;
 	}
@@ -65,6 +104,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		log_info("restore of '%s' done: %zu sources, %llu files, %s", entry.file,
 			 stats.sources, (unsigned long long)stats.files, size);
 out:
+	job_unlock(&lock_fd);
 	free(entry.file);
 	store_set_release(&set);
 	config_release(&cfg);
@@ -89,6 +129,9 @@ const struct command cmd_restore = {
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
 		 "(files created since are removed). A failed restore changes nothing.\n\n"
+		 "With the Docker socket mounted and the sidecar in a Compose project, the\n"
+		 "project's other running containers are stopped for the swap (after the\n"
+		 "checks) and started again afterwards, on every path.\n\n"
 		 "The local copy is used when there is one, else the S3 copy (streamed, never\n"
 		 "downloaded to disk first).\n\n"
 		 "  --yes         skip the 10 second warning\n"

@@ -102,6 +102,8 @@ static int run(int argc, char **argv)
 		}
 		log_info("metrics on http://%s/metrics", cfg.metrics_addr);
 	}
+	/* Containers a killed run (SIGKILL, OOM) left stopped come back first. */
+	job_recover_services(&cfg);
 
 	if (!cfg.schedule) {
 		record_next(&cfg, 0);
@@ -155,6 +157,8 @@ const struct command cmd_run = {
 		 "TZ) and logs the next run time. Without BACKUP_SCHEDULE it stays idle, so\n"
 		 "'lifeboat backup' can be run by hand in the container. SIGTERM or SIGINT stop\n"
 		 "it: at once when idle; a backup in progress is aborted and leaves no archive\n"
-		 "(exit 130). With BACKUP_METRICS_ADDR it serves /metrics and /healthz.\n",
+		 "(exit 130). With BACKUP_METRICS_ADDR it serves /metrics and /healthz.\n"
+		 "At startup, containers that a killed run left stopped (BACKUP_STOP_SERVICES)\n"
+		 "are started again.\n",
 	.run = run,
 };

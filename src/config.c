@@ -41,9 +41,9 @@ static const struct var_def vars[] = {
 	{ "BACKUP_S3_CA_FILE", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_STORAGE_CLASS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_PART_SIZE", VAR_SUPPORTED, false, NULL },
-	{ "BACKUP_STOP_SERVICES", VAR_UNSUPPORTED, false, "stopping containers" },
-	{ "BACKUP_STOP_WAIT", VAR_IGNORED, false, "stopping containers" },
-	{ "BACKUP_START_WAIT", VAR_IGNORED, false, "stopping containers" },
+	{ "BACKUP_STOP_SERVICES", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_STOP_WAIT", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_START_WAIT", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_SCHEDULE", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_RETENTION_DAYS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_KEEP_LAST", VAR_SUPPORTED, false, NULL },
@@ -722,6 +722,74 @@ static int load_webhook(char *const *envp, const char *var, char **ret, struct e
 	return 0;
 }
 
+/* Seconds to wait around stopping containers: a whole number, at most a day. */
+static int parse_wait(char *const *envp, const char *var, unsigned def, unsigned *ret,
+		      struct err *e)
+{
+	const char *v = env_get(envp, var);
+	char *end;
+	long n;
+
+	*ret = def;
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 0 || n > 86400)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "%s '%s' is invalid: expected whole seconds from 0 to 86400", var,
+			       v);
+	*ret = (unsigned)n;
+	return 0;
+}
+
+/* Container names (Docker's rule) or Compose service names, comma separated. */
+static int load_stop_services(struct config *cfg, char *const *envp, struct err *e)
+{
+	const char *v = env_get(envp, "BACKUP_STOP_SERVICES");
+
+	if (parse_wait(envp, "BACKUP_STOP_WAIT", 2, &cfg->stop_wait, e) < 0 ||
+	    parse_wait(envp, "BACKUP_START_WAIT", 3, &cfg->start_wait, e) < 0)
+		return -1;
+	const char *dh = env_get(envp, "DOCKER_HOST");
+	if (dh)
+		cfg->docker_host = xstrdup(dh);
+	for (const char *p = v; p && *p;) {
+		size_t n = strcspn(p, ",");
+		size_t lead = strspn(p, " \t");
+		const char *name = p + lead;
+		size_t len = n - lead;
+		while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+			len--;
+		bool ok = len > 0 && len <= 128 && isalnum((unsigned char)name[0]);
+		for (size_t i = 0; ok && i < len; i++)
+			ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
+		if (!ok)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_STOP_SERVICES entry '%.*s' is invalid: expected "
+				       "Compose service or container names (letters, digits, '_', "
+				       "'.', '-'), comma separated",
+				       (int)len, name);
+		char *one = xstrndup(name, len);
+		bool dup = false;
+		for (size_t i = 0; i < cfg->stop_services.nr; i++)
+			dup |= !strcmp(cfg->stop_services.v[i], one);
+		if (!dup)
+			strvec_push(&cfg->stop_services, one);
+		free(one);
+		p += n;
+		if (*p == ',') {
+			p++;
+			if (!*p)
+				return err_set(
+					e, LB_EXIT_CONFIG,
+					"BACKUP_STOP_SERVICES ends with ',': remove it or add "
+					"a name");
+		}
+	}
+	return 0;
+}
+
 /* Everything the daemon, retention, webhooks, lock and log use. */
 static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
 {
@@ -884,6 +952,8 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	}
 
 	if (load_daemon(cfg, envp, e) < 0)
+		goto out;
+	if (load_stop_services(cfg, envp, e) < 0)
 		goto out;
 
 	/* A restore replaces a directory's whole content: sources must not nest. */
@@ -1049,6 +1119,15 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 			    "BACKUP_S3_PART_SIZE  %llu MiB (minimum; grows for large backups)\n",
 			    (unsigned long long)(cfg->s3_part_size >> 20));
 	}
+	if (cfg->stop_services.nr) {
+		strbuf_addstr(out, "BACKUP_STOP_SERVICES ");
+		for (size_t i = 0; i < cfg->stop_services.nr; i++)
+			strbuf_addf(out, "%s%s", i ? "," : "", cfg->stop_services.v[i]);
+		strbuf_addf(out, " (wait %u s after stopping, %u s after starting)\n",
+			    cfg->stop_wait, cfg->start_wait);
+		strbuf_addf(out, "  Docker engine      %s\n",
+			    cfg->docker_host ? cfg->docker_host : "unix:///var/run/docker.sock");
+	}
 	strbuf_addf(out, "BACKUP_DEBUG         %s\n", cfg->debug ? "true" : "false");
 	strbuf_addf(out, "TZ                   %s\n", cfg->tz ? cfg->tz : "(unset: UTC)");
 	strbuf_addf(out, "BACKUP_SCHEDULE      %s\n",
@@ -1092,6 +1171,8 @@ void config_release(struct config *cfg)
 	}
 	free(cfg->sources);
 	free(cfg->tz);
+	strvec_release(&cfg->stop_services);
+	free(cfg->docker_host);
 	free(cfg->s3_bucket);
 	free(cfg->s3_endpoint);
 	free(cfg->s3_region);

@@ -62,11 +62,16 @@ struct config {
 	char *log_file;		/* default /var/log/backup.log */
 	char *state_dir;	/* lock and state files; default /var/lib/lifeboat */
 	struct strvec warnings; /* for the caller to log */
+	/* Containers stopped around a backup (issue 5). */
+	struct strvec stop_services; /* BACKUP_STOP_SERVICES, validated, no duplicates */
+	unsigned stop_wait;	     /* BACKUP_STOP_WAIT seconds, default 2 */
+	unsigned start_wait;	     /* BACKUP_START_WAIT seconds, default 3 */
+	char *docker_host;	     /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
 };
-#define CONFIG_INIT                                                                        \
-	{                                                                                  \
-		.key = STRBUF_INIT, .warnings = STRVEC_INIT, .s3_access_key = STRBUF_INIT, \
-		.s3_secret_key = STRBUF_INIT, .s3_path_style = -1                          \
+#define CONFIG_INIT                                                                             \
+	{                                                                                       \
+		.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop_services = STRVEC_INIT,      \
+		.s3_access_key = STRBUF_INIT, .s3_secret_key = STRBUF_INIT, .s3_path_style = -1 \
 	}
 
 /* What the command about to run needs from the configuration. */

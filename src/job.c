@@ -12,6 +12,7 @@
 #include "log.h"
 #include "naming.h"
 #include "retention.h"
+#include "services.h"
 #include "signals.h"
 #include "state.h"
 #include "stores/store.h"
@@ -324,9 +325,41 @@ static void apply_record(struct state *st, void *ctx)
 	}
 }
 
+static int stop_hook(void *ctx, struct err *e)
+{
+	return services_stop(ctx, e);
+}
+
+/* Right after the last source was read: the containers need not wait for the upload. */
+static void restart_hook(void *ctx)
+{
+	struct err e = ERR_INIT;
+
+	if (services_restart(ctx, &e) < 0)
+		log_error("%s", e.msg);
+}
+
+void job_recover_services(const struct config *cfg)
+{
+	struct config now = *cfg; /* shallow: only lock_timeout differs, never released */
+	struct err e = ERR_INIT;
+	int fd = -1;
+
+	now.lock_timeout = 0;
+	if (job_lock(&now, &fd, &e) < 0) {
+		/* The run holding the lock owns the stopped containers. */
+		log_debug("not checking for stopped containers now: %s", e.msg);
+		return;
+	}
+	services_recover(cfg);
+	job_unlock(&fd);
+}
+
 int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup_result *ret,
 	       struct err *e)
 {
+	struct services *svc = services_new(cfg);
+	struct backup_hooks hooks = { stop_hook, restart_hook, svc };
 	struct event ev = { .status = "start", .trigger = trigger, .started = time(NULL) };
 	struct record_ctx rc = { .ev = &ev, .begin = true };
 	struct err se = ERR_INIT;
@@ -343,7 +376,20 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
 	notify(cfg, cfg->webhook_start, "BACKUP_START_WEBHOOK", &ev);
-	r = backup_run(cfg, ret, e);
+	services_recover(cfg);
+	r = services_resolve_named(svc, e);
+	if (r == 0)
+		r = backup_run_hooks(cfg, &hooks, ret, e);
+	/* Every path: a failed source or store, a signal. A no-op when the hook did it. */
+	err_clear(&se);
+	if (services_restart(svc, &se) < 0) {
+		if (r == 0)
+			r = err_set(e, se.code, "the backup succeeded, but %s", se.msg);
+		else
+			log_error("%s", se.msg);
+	}
+	services_finish(svc);
+	svc = NULL;
 	if (r == 0) {
 		log_info("backup '%s' done: %llu files, %s archive", ret->file,
 			 (unsigned long long)ret->files,
@@ -353,6 +399,7 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 			log_warn("%s; the backup itself succeeded", pe.msg);
 	}
 done:
+	services_finish(svc);
 	ev.duration = now_mono() - t0;
 	ev.final = true;
 	if (ret->file) {

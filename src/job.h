@@ -21,6 +21,12 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	       struct err *e);
 
 /*
+ * At startup: if a killed run left containers stopped (services.c's state
+ * file), start them again and log it. Skipped while another run holds the lock.
+ */
+void job_recover_services(const struct config *cfg);
+
+/*
  * Apply the retention rules to every store, each on its own list (so each
  * store keeps its own newest archive). With `dry_run`, only print what would
  * go. Each deletion (or would-be deletion) is printed to `listing` when given.

@@ -1079,7 +1079,12 @@ static int apply(struct rjob *j, struct err *e)
 		db_end_all(j, false, e);
 		return -1;
 	}
-	/* Databases first, each in its own transaction where the server allows. */
+	/* Stop the application (the project's containers) now that the backup is verified. */
+	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0) {
+		db_end_all(j, false, e);
+		return -1;
+	}
+	/* Databases first, each staged and swapped in by its module. */
 	if (has_db(j)) {
 		int r = db_pass(j, e);
 		if (db_end_all(j, r == 0, e) < 0 || r < 0) {

@@ -17,6 +17,9 @@ enum restore_mode {
 struct restore_opts {
 	enum restore_mode mode;
 	int countdown; /* seconds of warning before the swap (APPLY) */
+	/* APPLY: called after verification and the countdown, before the swap (may be NULL). */
+	int (*before_swap)(void *ctx, struct err *e);
+	void *ctx;
 };
 
 struct restore_stats {

@@ -765,6 +765,63 @@ static void test_ignored_variables(void **state LB_UNUSED)
 	config_release(&cfg);
 }
 
+/* BACKUP_STOP_SERVICES, BACKUP_STOP_WAIT, BACKUP_START_WAIT, DOCKER_HOST. */
+static void test_stop_services(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct err e;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
+	assert_int_equal(cfg.stop_services.nr, 0);
+	assert_int_equal(cfg.stop_wait, 2);
+	assert_int_equal(cfg.start_wait, 3);
+	assert_null(cfg.docker_host);
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES= app , my_db.1,app,web-2",
+			    "BACKUP_STOP_WAIT=0", "BACKUP_START_WAIT=86400",
+			    "DOCKER_HOST=tcp://proxy:2375"));
+	assert_int_equal(cfg.stop_services.nr, 3);
+	assert_string_equal(cfg.stop_services.v[0], "app");
+	assert_string_equal(cfg.stop_services.v[1], "my_db.1");
+	assert_string_equal(cfg.stop_services.v[2], "web-2");
+	assert_null(cfg.stop_services.v[3]);
+	assert_int_equal(cfg.stop_wait, 0);
+	assert_int_equal(cfg.start_wait, 86400);
+	assert_string_equal(cfg.docker_host, "tcp://proxy:2375");
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+
+	static const struct {
+		const char *var, *needle;
+	} bad[] = {
+		{ "BACKUP_STOP_SERVICES=app,,db", "BACKUP_STOP_SERVICES entry ''" },
+		{ "BACKUP_STOP_SERVICES=app,", "BACKUP_STOP_SERVICES ends with ','" },
+		{ "BACKUP_STOP_SERVICES=app;rm", "BACKUP_STOP_SERVICES entry 'app;rm'" },
+		{ "BACKUP_STOP_SERVICES=-app", "BACKUP_STOP_SERVICES entry '-app'" },
+		{ "BACKUP_STOP_SERVICES=a b", "BACKUP_STOP_SERVICES entry 'a b'" },
+		{ "BACKUP_STOP_SERVICES=/app", "BACKUP_STOP_SERVICES entry '/app'" },
+		{ "BACKUP_STOP_WAIT=-1", "BACKUP_STOP_WAIT '-1' is invalid" },
+		{ "BACKUP_STOP_WAIT=2s", "BACKUP_STOP_WAIT '2s' is invalid" },
+		{ "BACKUP_STOP_WAIT=86401", "BACKUP_STOP_WAIT '86401' is invalid" },
+		{ "BACKUP_START_WAIT=x", "BACKUP_START_WAIT 'x' is invalid" },
+		{ "BACKUP_START_WAIT=99999999999999999999", "BACKUP_START_WAIT" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		expect_err(ENV("BACKUP_NAME=test", (char *)bad[i].var), bad[i].needle, &e);
+		assert_null(strchr(e.msg, '\n'));
+	}
+	/* A name of 129 characters is refused; 128 is fine. */
+	char *long_ok = xasprintf("BACKUP_STOP_SERVICES=%0128d", 0);
+	char *long_bad = xasprintf("BACKUP_STOP_SERVICES=%0129d", 0);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", long_ok));
+	config_release(&cfg);
+	expect_err(ENV("BACKUP_NAME=test", long_bad), "BACKUP_STOP_SERVICES entry", &e);
+	free(long_ok);
+	free(long_bad);
+}
+
 /* The daemon's variables: schedule, retention, webhooks, lock, metrics, log, state. */
 static void test_daemon_variables(void **state LB_UNUSED)
 {
@@ -852,13 +909,7 @@ static void test_daemon_variables(void **state LB_UNUSED)
 
 static void test_unsupported_variables(void **state LB_UNUSED)
 {
-	struct err e;
-
-	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DIRS=/data:data", "BACKUP_STOP_SERVICES=web,db"),
-		   "BACKUP_STOP_SERVICES", &e);
-	assert_contains(e.msg, "not implemented");
-
-	/* Empty values are unset: no error. */
+	/* Every variable of the seed is implemented now. Empty values are unset: no error. */
 	struct config cfg;
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=", "BACKUP_S3_BUCKET="));
 	assert_int_equal(cfg.nr_sources, 0);
@@ -1343,6 +1394,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported_variables),
 		cmocka_unit_test(test_db_sources),
 		cmocka_unit_test(test_dburi),
+		cmocka_unit_test(test_stop_services),
 		cmocka_unit_test(test_s3),
 		cmocka_unit_test(test_local_path),
 		cmocka_unit_test(test_local_path_inside_dirs),

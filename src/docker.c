@@ -1,0 +1,912 @@
+/* Docker Engine API over a unix socket or TCP: JSON requests with libcurl, exec streams raw. */
+#include "common.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "docker.h"
+
+#define ANSWER_MAX    (4u << 20)
+#define ERR_TAIL      4096
+#define CHUNK	      (64 * 1024)
+#define API_MIN_MINOR 41
+#define API_MAX_MINOR 45
+
+struct docker {
+	char *desc;	 /* for messages: unix:///var/run/docker.sock */
+	char *unix_path; /* unix socket, or NULL for TCP */
+	char *tcp_host;
+	char *tcp_port;
+	char *base; /* http://localhost or http://HOST:PORT */
+	char api[16];
+	CURL *h;
+	char cerr[CURL_ERROR_SIZE];
+};
+
+static size_t collect(char *buf, size_t size, size_t n, void *ud)
+{
+	struct strbuf *sb = ud;
+
+	strbuf_add(sb, buf, size * n);
+	return sb->overflowed ? 0 : size * n;
+}
+
+/* One request to an absolute path (with or without the /vX.Y prefix). */
+static int raw_request(struct docker *d, const char *method, const char *path, json_t *body,
+		       long *ret_status, json_t **ret_json, struct err *e)
+{
+	struct strbuf answer = STRBUF_INIT, url = STRBUF_INIT;
+	struct curl_slist *hdrs = NULL;
+	char *text = NULL;
+	int ret = -1;
+
+	answer.cap_max = ANSWER_MAX;
+	strbuf_addf(&url, "%s%s", d->base, path);
+	curl_easy_reset(d->h);
+	d->cerr[0] = '\0';
+	curl_easy_setopt(d->h, CURLOPT_URL, url.buf);
+	if (d->unix_path)
+		curl_easy_setopt(d->h, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+	curl_easy_setopt(d->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(d->h, CURLOPT_ERRORBUFFER, d->cerr);
+	curl_easy_setopt(d->h, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* A graceful stop may take the container's whole stop timeout. */
+	curl_easy_setopt(d->h, CURLOPT_TIMEOUT, 900L);
+	curl_easy_setopt(d->h, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(d->h, CURLOPT_WRITEDATA, &answer);
+	curl_easy_setopt(d->h, CURLOPT_USERAGENT, "lifeboat/" LB_VERSION);
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text) {
+			err_set(e, LB_EXIT_INTERNAL, "cannot encode a Docker request");
+			goto out;
+		}
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(d->h, CURLOPT_POSTFIELDS, text);
+	} else if (!strcmp(method, "POST")) {
+		curl_easy_setopt(d->h, CURLOPT_POSTFIELDS, "");
+	}
+	if (strcmp(method, "GET") && strcmp(method, "POST"))
+		curl_easy_setopt(d->h, CURLOPT_CUSTOMREQUEST, method);
+	else if (!strcmp(method, "POST"))
+		curl_easy_setopt(d->h, CURLOPT_POST, 1L);
+	curl_easy_setopt(d->h, CURLOPT_HTTPHEADER, hdrs);
+	CURLcode cc = curl_easy_perform(d->h);
+	if (cc != CURLE_OK) {
+		if (answer.overflowed)
+			err_set(e, LB_EXIT_INTERNAL,
+				"the Docker engine's answer to %s %s is over %u bytes", method,
+				path, ANSWER_MAX);
+		else
+			err_set(e, LB_EXIT_CONFIG,
+				"cannot talk to the Docker engine at '%s': %s; %s", d->desc,
+				d->cerr[0] ? d->cerr : curl_easy_strerror(cc), DOCKER_SOCKET_HINT);
+		goto out;
+	}
+	long status = 0;
+	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+	*ret_status = status;
+	if (ret_json) {
+		*ret_json = NULL;
+		if (answer.len) {
+			json_error_t je;
+			*ret_json = json_loadb(answer.buf, answer.len, 0, &je);
+			if (!*ret_json && status < 300) {
+				err_set(e, LB_EXIT_INTERNAL,
+					"the Docker engine answered %s %s with invalid JSON: %s",
+					method, path, je.text);
+				goto out;
+			}
+		}
+	}
+	ret = 0;
+out:
+	curl_slist_free_all(hdrs);
+	free(text);
+	strbuf_release(&answer);
+	strbuf_release(&url);
+	return ret;
+}
+
+int docker_request(struct docker *d, const char *method, const char *path, json_t *body,
+		   long *ret_status, json_t **ret_json, struct err *e)
+{
+	auto_free char *full = xasprintf("/v%s%s", d->api, path);
+	return raw_request(d, method, full, body, ret_status, ret_json, e);
+}
+
+const char *docker_message(const json_t *answer)
+{
+	const char *m = json_string_value(json_object_get(answer, "message"));
+	return m ? m : "";
+}
+
+const char *docker_api_version(const struct docker *d)
+{
+	return d->api;
+}
+
+static int parse_host(struct docker *d, const char *host, struct err *e)
+{
+	if (!host || !*host)
+		host = "unix:///var/run/docker.sock";
+	d->desc = xstrdup(host);
+	if (!strncmp(host, "unix://", 7) && host[7] == '/') {
+		if (strlen(host + 7) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return err_set(e, LB_EXIT_CONFIG, "DOCKER_HOST '%s': the path is too long",
+				       host);
+		d->unix_path = xstrdup(host + 7);
+		d->base = xstrdup("http://localhost");
+		return 0;
+	}
+	if (!strncmp(host, "tcp://", 6) && host[6]) {
+		const char *hp = host + 6;
+		size_t n = strcspn(hp, "/");
+		if (hp[n] && strcmp(hp + n, "/"))
+			return err_set(e, LB_EXIT_CONFIG,
+				       "DOCKER_HOST '%s' is invalid: expected tcp://HOST:PORT",
+				       host);
+		char *hostport = xstrndup(hp, n);
+		char *colon = strrchr(hostport, ':');
+		if (!colon || colon == hostport || !colon[1] || strchr(colon, ']')) {
+			free(hostport);
+			return err_set(e, LB_EXIT_CONFIG,
+				       "DOCKER_HOST '%s' is invalid: expected tcp://HOST:PORT",
+				       host);
+		}
+		*colon = '\0';
+		d->tcp_port = xstrdup(colon + 1);
+		const char *h = hostport;
+		size_t hl = strlen(h);
+		if (h[0] == '[' && h[hl - 1] == ']')
+			d->tcp_host = xstrndup(h + 1, hl - 2);
+		else
+			d->tcp_host = xstrdup(h);
+		d->base = xasprintf("http://%s:%s", hostport, d->tcp_port);
+		free(hostport);
+		return 0;
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "DOCKER_HOST '%s' is not supported: use unix:///PATH or tcp://HOST:PORT "
+		       "(no TLS; put a socket proxy on a private network)",
+		       host);
+}
+
+int docker_open(const char *host, struct docker **ret, struct err *e)
+{
+	struct docker *d = xcalloc(1, sizeof(*d));
+	json_t *v = NULL;
+	long status = 0;
+
+	if (parse_host(d, host, e) < 0)
+		goto fail;
+	if (d->unix_path && access(d->unix_path, F_OK) < 0) {
+		err_set(e, LB_EXIT_CONFIG, "no Docker socket at '%s': %s; %s", d->unix_path,
+			strerror(errno), DOCKER_SOCKET_HINT);
+		goto fail;
+	}
+	d->h = curl_easy_init();
+	if (!d->h) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot initialise libcurl");
+		goto fail;
+	}
+	if (raw_request(d, "GET", "/version", NULL, &status, &v, e) < 0)
+		goto fail;
+	const char *api = json_string_value(json_object_get(v, "ApiVersion"));
+	unsigned major = 0, minor = 0;
+	if (status != 200 || !api || sscanf(api, "%u.%u", &major, &minor) != 2) {
+		err_set(e, LB_EXIT_CONFIG,
+			"'%s' does not answer like a Docker engine (GET /version: HTTP %ld)",
+			d->desc, status);
+		goto fail;
+	}
+	if (major != 1 || minor < API_MIN_MINOR) {
+		err_set(e, LB_EXIT_CONFIG,
+			"the Docker engine at '%s' speaks API %s; lifeboat needs 1.%d or newer",
+			d->desc, api, API_MIN_MINOR);
+		goto fail;
+	}
+	snprintf(d->api, sizeof(d->api), "1.%u", minor > API_MAX_MINOR ? API_MAX_MINOR : minor);
+	json_decref(v);
+	*ret = d;
+	return 0;
+fail:
+	json_decref(v);
+	docker_free(d);
+	return -1;
+}
+
+void docker_free(struct docker *d)
+{
+	if (!d)
+		return;
+	if (d->h)
+		curl_easy_cleanup(d->h);
+	free(d->desc);
+	free(d->unix_path);
+	free(d->tcp_host);
+	free(d->tcp_port);
+	free(d->base);
+	free(d);
+}
+
+int docker_inspect(struct docker *d, const char *name, json_t **ret, struct err *e)
+{
+	char *esc = curl_easy_escape(d->h, name, 0);
+	auto_free char *path = xasprintf("/containers/%s/json", esc ? esc : "");
+	json_t *j = NULL;
+	long status = 0;
+
+	curl_free(esc);
+	*ret = NULL;
+	if (docker_request(d, "GET", path, NULL, &status, &j, e) < 0)
+		return -1;
+	if (status == 404) {
+		json_decref(j);
+		return 0;
+	}
+	if (status != 200 || !json_is_object(j)) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot inspect container '%s': HTTP %ld %s", name,
+			status, docker_message(j));
+		json_decref(j);
+		return -1;
+	}
+	*ret = j;
+	return 0;
+}
+
+/*
+ * Our container id from /proc/self/mountinfo: the engine bind-mounts
+ * .../containers/<64 hex>/hostname on /etc/hostname. Only that mount point
+ * counts: on a host, other containers' mounts appear too.
+ */
+static bool id_from_mountinfo(char id[65])
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool found = false;
+
+	if (read_file_capped("/proc/self/mountinfo", 1u << 20, &sb) < 0) {
+		strbuf_release(&sb);
+		return false;
+	}
+	for (char *line = sb.buf; !found && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		/* Fields: id parent major:minor root mount-point ... */
+		char root[4096], point[4096];
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+		    !strcmp(point, "/etc/hostname")) {
+			const char *q = strstr(root, "/containers/");
+			if (q) {
+				q += 12;
+				if (strspn(q, "0123456789abcdef") == 64 &&
+				    !strcmp(q + 64, "/hostname")) {
+					memcpy(id, q, 64);
+					id[64] = '\0';
+					found = true;
+				}
+			}
+		}
+		line = nl ? nl + 1 : line + strlen(line);
+	}
+	strbuf_release(&sb);
+	return found;
+}
+
+int docker_self(struct docker *d, json_t **ret_inspect, struct err *e)
+{
+	char host[256] = "", id[65];
+	json_t *j = NULL;
+
+	if (gethostname(host, sizeof(host) - 1) == 0 && host[0] &&
+	    strspn(host, "0123456789abcdef") == strlen(host) && strlen(host) >= 12) {
+		if (docker_inspect(d, host, &j, e) < 0)
+			return -1;
+		const char *full = json_string_value(json_object_get(j, "Id"));
+		if (j && full && !strncmp(full, host, strlen(host))) {
+			*ret_inspect = j;
+			return 0;
+		}
+		json_decref(j);
+		j = NULL;
+	}
+	if (id_from_mountinfo(id)) {
+		if (docker_inspect(d, id, &j, e) < 0)
+			return -1;
+		if (j) {
+			*ret_inspect = j;
+			return 0;
+		}
+	}
+	return err_set(e, LB_EXIT_NOT_FOUND,
+		       "cannot find lifeboat's own container on the Docker engine at '%s' "
+		       "(neither the hostname '%s' nor /proc/self/mountinfo name one)",
+		       d->desc, host);
+}
+
+static const char *label_of(const json_t *inspect_or_list, const char *key)
+{
+	const json_t *labels = json_object_get(inspect_or_list, "Labels");
+	if (!labels)
+		labels = json_object_get(json_object_get(inspect_or_list, "Config"), "Labels");
+	return json_string_value(json_object_get(labels, key));
+}
+
+char *docker_self_project(struct docker *d, char **ret_self_id, struct err *e)
+{
+	json_t *self = NULL;
+	struct err se = ERR_INIT;
+
+	if (docker_self(d, &self, &se) < 0) {
+		if (se.code != LB_EXIT_NOT_FOUND)
+			err_set(e, se.code, "%s", se.msg);
+		return NULL;
+	}
+	const char *p = label_of(self, "com.docker.compose.project");
+	char *project = p && *p ? xstrdup(p) : NULL;
+	const char *id = json_string_value(json_object_get(self, "Id"));
+	if (ret_self_id)
+		*ret_self_id = id ? xstrdup(id) : NULL;
+	json_decref(self);
+	return project;
+}
+
+int docker_list(struct docker *d, const char *const labels[], bool all, json_t **ret_array,
+		struct err *e)
+{
+	json_t *f = json_pack("{s:[]}", "label"), *j = NULL;
+	long status = 0;
+
+	for (size_t i = 0; labels && labels[i]; i++)
+		json_array_append_new(json_object_get(f, "label"), json_string(labels[i]));
+	char *ftext = json_dumps(f, JSON_COMPACT);
+	char *esc = curl_easy_escape(d->h, ftext ? ftext : "{}", 0);
+	auto_free char *path =
+		xasprintf("/containers/json?all=%d&filters=%s", all ? 1 : 0, esc ? esc : "");
+	curl_free(esc);
+	free(ftext);
+	json_decref(f);
+	if (docker_request(d, "GET", path, NULL, &status, &j, e) < 0)
+		return -1;
+	if (status != 200 || !json_is_array(j)) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot list containers: HTTP %ld %s", status,
+			docker_message(j));
+		json_decref(j);
+		return -1;
+	}
+	*ret_array = j;
+	return 0;
+}
+
+int docker_find_container(struct docker *d, const char *service_or_name, char **ret_id,
+			  struct err *e)
+{
+	struct err pe = ERR_INIT;
+	json_t *list = NULL, *j = NULL;
+	char *project = docker_self_project(d, NULL, &pe);
+
+	if (err_isset(&pe))
+		return err_set(e, pe.code, "%s", pe.msg);
+	if (project) {
+		auto_free char *l1 = xasprintf("com.docker.compose.project=%s", project);
+		auto_free char *l2 = xasprintf("com.docker.compose.service=%s", service_or_name);
+		const char *labels[] = { l1, l2, NULL };
+		free(project);
+		if (docker_list(d, labels, true, &list, e) < 0)
+			return -1;
+		const char *pick = NULL;
+		size_t i;
+		json_t *c;
+		json_array_foreach (list, i, c) {
+			const char *id = json_string_value(json_object_get(c, "Id"));
+			const char *st = json_string_value(json_object_get(c, "State"));
+			if (id && (!pick || (st && !strcmp(st, "running"))))
+				pick = id;
+		}
+		if (pick) {
+			*ret_id = xstrdup(pick);
+			json_decref(list);
+			return 0;
+		}
+		json_decref(list);
+	}
+	if (docker_inspect(d, service_or_name, &j, e) < 0)
+		return -1;
+	const char *id = json_string_value(json_object_get(j, "Id"));
+	if (!id) {
+		json_decref(j);
+		return err_set(e, LB_EXIT_NOT_FOUND,
+			       "no Compose service or container named '%s' on the Docker engine",
+			       service_or_name);
+	}
+	*ret_id = xstrdup(id);
+	json_decref(j);
+	return 0;
+}
+
+/* POST /containers/{id}/ACTION: 204 done, 304 already so. */
+static int container_action(struct docker *d, const char *id, const char *action, struct err *e)
+{
+	auto_free char *path = xasprintf("/containers/%s/%s", id, action);
+	json_t *j = NULL;
+	long status = 0;
+
+	if (docker_request(d, "POST", path, NULL, &status, &j, e) < 0)
+		return -1;
+	if (status != 204 && status != 304) {
+		err_set(e, status == 404 ? LB_EXIT_NOT_FOUND : LB_EXIT_INTERNAL,
+			"cannot %s container %.12s: HTTP %ld %s", action, id, status,
+			docker_message(j));
+		json_decref(j);
+		return -1;
+	}
+	json_decref(j);
+	return 0;
+}
+
+int docker_stop(struct docker *d, const char *id, struct err *e)
+{
+	return container_action(d, id, "stop", e);
+}
+
+int docker_start(struct docker *d, const char *id, struct err *e)
+{
+	return container_action(d, id, "start", e);
+}
+
+static int service_get(struct docker *d, const char *service, json_t **ret, struct err *e)
+{
+	char *esc = curl_easy_escape(d->h, service, 0);
+	auto_free char *path = xasprintf("/services/%s", esc ? esc : "");
+	json_t *j = NULL;
+	long status = 0;
+
+	curl_free(esc);
+	if (docker_request(d, "GET", path, NULL, &status, &j, e) < 0)
+		return -1;
+	if (status != 200 || !json_is_object(j)) {
+		/* 503: this engine is not a Swarm manager, so there is no such service. */
+		err_set(e, status == 404 || status == 503 ? LB_EXIT_NOT_FOUND : LB_EXIT_INTERNAL,
+			"cannot inspect Swarm service '%s': HTTP %ld %s", service, status,
+			docker_message(j));
+		json_decref(j);
+		return -1;
+	}
+	*ret = j;
+	return 0;
+}
+
+static json_t *replicas_of(json_t *svc)
+{
+	return json_object_get(
+		json_object_get(json_object_get(json_object_get(svc, "Spec"), "Mode"),
+				"Replicated"),
+		"Replicas");
+}
+
+int docker_service_replicas(struct docker *d, const char *service, uint64_t *ret, struct err *e)
+{
+	json_t *svc = NULL;
+
+	if (service_get(d, service, &svc, e) < 0)
+		return -1;
+	json_t *r = replicas_of(svc);
+	if (!json_is_integer(r)) {
+		json_decref(svc);
+		return err_set(e, LB_EXIT_CONFIG,
+			       "Swarm service '%s' is not in replicated mode: it cannot be scaled "
+			       "down for the backup",
+			       service);
+	}
+	*ret = (uint64_t)json_integer_value(r);
+	json_decref(svc);
+	return 0;
+}
+
+int docker_service_scale(struct docker *d, const char *service, uint64_t replicas, struct err *e)
+{
+	json_t *svc = NULL, *ans = NULL;
+	char *path = NULL;
+	long status = 0;
+	int ret = -1;
+
+	if (service_get(d, service, &svc, e) < 0)
+		return -1;
+	json_t *spec = json_object_get(svc, "Spec");
+	json_int_t version =
+		json_integer_value(json_object_get(json_object_get(svc, "Version"), "Index"));
+	const char *id = json_string_value(json_object_get(svc, "ID"));
+	json_t *mode = json_object_get(json_object_get(spec, "Mode"), "Replicated");
+	if (!id || !json_is_object(mode)) {
+		err_set(e, LB_EXIT_CONFIG, "Swarm service '%s' is not in replicated mode", service);
+		goto out;
+	}
+	json_object_set_new(mode, "Replicas", json_integer((json_int_t)replicas));
+	path = xasprintf("/services/%s/update?version=%lld", id, (long long)version);
+	if (docker_request(d, "POST", path, spec, &status, &ans, e) < 0)
+		goto out;
+	if (status != 200) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot scale Swarm service '%s' to %llu: HTTP %ld %s",
+			service, (unsigned long long)replicas, status, docker_message(ans));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(path);
+	json_decref(ans);
+	json_decref(svc);
+	return ret;
+}
+
+int docker_service_wait_down(struct docker *d, const char *service, int timeout, struct err *e)
+{
+	json_t *svc = NULL;
+
+	if (service_get(d, service, &svc, e) < 0)
+		return -1;
+	auto_free char *label = xasprintf("com.docker.swarm.service.id=%s",
+					  json_string_value(json_object_get(svc, "ID")));
+	json_decref(svc);
+	const char *labels[] = { label, NULL };
+	for (int waited = 0;; waited++) {
+		json_t *list = NULL;
+		if (docker_list(d, labels, false, &list, e) < 0)
+			return -1;
+		size_t n = json_array_size(list);
+		json_decref(list);
+		if (!n)
+			return 0;
+		if (waited >= timeout * 4)
+			return err_set(e, LB_EXIT_INTERNAL,
+				       "Swarm service '%s' still has %zu running container%s after "
+				       "%d s",
+				       service, n, n == 1 ? "" : "s", timeout);
+		poll(NULL, 0, 250);
+	}
+}
+
+/* ---- exec ---- */
+
+static int connect_engine(struct docker *d, struct err *e)
+{
+	int fd = -1;
+
+	if (d->unix_path) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->unix_path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			err_set(e, LB_EXIT_CONFIG,
+				"cannot connect to the Docker socket '%s': %s; %s", d->unix_path,
+				strerror(errno), DOCKER_SOCKET_HINT);
+			close_fd(&fd);
+			return -1;
+		}
+		return fd;
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int r = getaddrinfo(d->tcp_host, d->tcp_port, &hints, &res);
+	if (r)
+		return err_set(e, LB_EXIT_CONFIG, "cannot resolve DOCKER_HOST '%s': %s", d->desc,
+			       gai_strerror(r));
+	int cerr = 0;
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		cerr = errno;
+		close_fd(&fd);
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return err_set(e, LB_EXIT_CONFIG, "cannot connect to DOCKER_HOST '%s': %s", d->desc,
+			       strerror(cerr));
+	return fd;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes: 1 done, 0 clean EOF before any byte, -errno or -EPIPE (short). */
+static int read_exact(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read_retry(fd, (char *)buf + got, len - got);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return got ? -EPIPE : 0;
+		got += (size_t)n;
+	}
+	return 1;
+}
+
+static void stream_fail(struct docker_exec *x, const char *what, int errnum)
+{
+	pthread_mutex_lock(&x->lock);
+	err_set(&x->stream_err, LB_EXIT_SOURCE, "%s: %s", what, strerror(errnum));
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* Thread: the multiplexed stream (8-byte headers: type, 0, 0, 0, size BE32) to out and tail. */
+static void *out_main(void *arg)
+{
+	struct docker_exec *x = arg;
+	unsigned char *buf = xmalloc(CHUNK);
+	bool discard = false;
+
+	for (;;) {
+		unsigned char hdr[8];
+		int r = read_exact(x->sock, hdr, sizeof(hdr));
+		if (r == 0)
+			break;
+		if (r < 0) {
+			stream_fail(x, "the exec output stream broke", -r);
+			break;
+		}
+		size_t left =
+			(size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 | (size_t)hdr[6] << 8 | hdr[7];
+		while (left) {
+			size_t want = left < CHUNK ? left : CHUNK;
+			r = read_exact(x->sock, buf, want);
+			if (r <= 0) {
+				stream_fail(x, "the exec output stream broke", r ? -r : EPIPE);
+				goto out;
+			}
+			left -= want;
+			if (hdr[0] == 1 && !discard) {
+				/* The reader went away (closed early): keep draining. */
+				if (write_all(x->out_w, buf, want) < 0)
+					discard = true;
+			} else if (hdr[0] == 2) {
+				pthread_mutex_lock(&x->lock);
+				strbuf_add(&x->err_tail, buf, want);
+				strbuf_keep_tail(&x->err_tail, ERR_TAIL);
+				pthread_mutex_unlock(&x->lock);
+			}
+		}
+	}
+out:
+	close_fd(&x->out_w);
+	free(buf);
+	return NULL;
+}
+
+/* Thread: the caller's stdin pipe to the socket; EOF half-closes, which ends the command's stdin. */
+static void *in_main(void *arg)
+{
+	struct docker_exec *x = arg;
+	unsigned char *buf = xmalloc(CHUNK);
+
+	for (;;) {
+		ssize_t n = read_retry(x->in_r, buf, CHUNK);
+		if (n <= 0) {
+			if (n < 0)
+				stream_fail(x, "cannot read the exec input", (int)-n);
+			break;
+		}
+		int r = send_all(x->sock, buf, (size_t)n);
+		if (r < 0) {
+			stream_fail(x, "cannot send the exec input", -r);
+			break;
+		}
+	}
+	shutdown(x->sock, SHUT_WR);
+	close_fd(&x->in_r);
+	free(buf);
+	return NULL;
+}
+
+/* Read the HTTP answer head byte by byte (so no stream byte is consumed); its status. */
+static int read_head(int fd, struct strbuf *head, struct err *e)
+{
+	char c;
+
+	while (head->len < 16384) {
+		ssize_t n = read_retry(fd, &c, 1);
+		if (n <= 0)
+			return err_set(e, LB_EXIT_INTERNAL,
+				       "the Docker engine closed the exec connection: %s",
+				       n < 0 ? strerror((int)-n) : "end of stream");
+		strbuf_addch(head, c);
+		if (head->len >= 4 && !memcmp(head->buf + head->len - 4, "\r\n\r\n", 4))
+			break;
+	}
+	int status = 0;
+	if (sscanf(head->buf, "HTTP/1.%*d %d", &status) != 1)
+		return err_set(e, LB_EXIT_INTERNAL, "the Docker engine's exec answer is not HTTP");
+	return status;
+}
+
+int docker_exec_start(struct docker *d, const char *container, char *const argv[],
+		      char *const env[], bool want_stdin, struct docker_exec *x, struct err *e)
+{
+	auto_free char *id = NULL;
+	json_t *ans = NULL;
+	long status = 0;
+	int pout[2] = { -1, -1 }, pin[2] = { -1, -1 };
+	struct strbuf req = STRBUF_INIT, head = STRBUF_INIT;
+	int ret = -1;
+
+	x->d = d;
+	if (!argv || !argv[0])
+		return err_set(e, LB_EXIT_INTERNAL, "docker_exec_start: empty command");
+	if (docker_find_container(d, container, &id, e) < 0)
+		return -1;
+	json_t *cmd = json_array(), *jenv = json_array();
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	for (size_t i = 0; env && env[i]; i++)
+		json_array_append_new(jenv, json_string(env[i]));
+	json_t *body =
+		json_pack("{s:b, s:b, s:b, s:b, s:o, s:o}", "AttachStdin", want_stdin,
+			  "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "Cmd", cmd, "Env", jenv);
+	auto_free char *path = xasprintf("/containers/%s/exec", id);
+	int r = body ? docker_request(d, "POST", path, body, &status, &ans, e)
+		     : err_set(e, LB_EXIT_INTERNAL, "cannot encode the exec request");
+	json_decref(body); /* Env may hold secrets: jansson frees, we cannot zero it. */
+	if (r < 0)
+		goto out;
+	const char *eid = json_string_value(json_object_get(ans, "Id"));
+	if (status != 201 || !eid) {
+		err_set(e, LB_EXIT_SOURCE, "cannot create an exec in container '%s': HTTP %ld %s",
+			container, status, docker_message(ans));
+		goto out;
+	}
+	x->exec_id = xstrdup(eid);
+
+	x->sock = connect_engine(d, e);
+	if (x->sock < 0)
+		goto out;
+	const char *sbody = "{\"Detach\":false,\"Tty\":false}";
+	strbuf_addf(&req,
+		    "POST /v%s/exec/%s/start HTTP/1.1\r\nHost: docker\r\n"
+		    "User-Agent: lifeboat/" LB_VERSION "\r\nContent-Type: application/json\r\n"
+		    "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n%s",
+		    d->api, x->exec_id, strlen(sbody), sbody);
+	r = send_all(x->sock, req.buf, req.len);
+	if (r < 0) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot start the exec: %s", strerror(-r));
+		goto out;
+	}
+	int hs = read_head(x->sock, &head, e);
+	if (hs < 0)
+		goto out;
+	if (hs != 101 && hs != 200) {
+		err_set(e, LB_EXIT_SOURCE, "cannot start the exec in container '%s': HTTP %d",
+			container, hs);
+		goto out;
+	}
+	if (pipe2(pout, O_CLOEXEC) < 0 || (want_stdin && pipe2(pin, O_CLOEXEC) < 0)) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	x->out_fd = pout[0];
+	x->out_w = pout[1];
+	pout[0] = pout[1] = -1;
+	if (pthread_create(&x->out_thread, NULL, out_main, x) != 0) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+		goto out;
+	}
+	x->out_running = true;
+	if (want_stdin) {
+		x->in_fd = pin[1];
+		x->in_r = pin[0];
+		pin[0] = pin[1] = -1;
+		if (pthread_create(&x->in_thread, NULL, in_main, x) != 0) {
+			err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+			goto out;
+		}
+		x->in_running = true;
+	}
+	ret = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&pout[i]);
+		close_fd(&pin[i]);
+	}
+	json_decref(ans);
+	strbuf_release(&req);
+	strbuf_release(&head);
+	return ret;
+}
+
+int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
+{
+	int ret = -1;
+
+	close_fd(&x->in_fd);
+	if (x->in_running) {
+		pthread_join(x->in_thread, NULL);
+		x->in_running = false;
+	}
+	close_fd(&x->out_fd);
+	if (x->out_running) {
+		pthread_join(x->out_thread, NULL);
+		x->out_running = false;
+	}
+	close_fd(&x->sock);
+	if (!x->exec_id)
+		return err_set(e, LB_EXIT_INTERNAL, "the exec never started");
+	if (err_isset(&x->stream_err))
+		return err_set(e, x->stream_err.code, "%s", x->stream_err.msg);
+	auto_free char *path = xasprintf("/exec/%s/json", x->exec_id);
+	/* The engine records the exit code just after the stream ends. */
+	for (int tries = 0; tries < 100; tries++) {
+		json_t *j = NULL;
+		long status = 0;
+		if (docker_request(x->d, "GET", path, NULL, &status, &j, e) < 0)
+			return -1;
+		if (status != 200) {
+			err_set(e, LB_EXIT_INTERNAL, "cannot inspect the exec: HTTP %ld %s", status,
+				docker_message(j));
+			json_decref(j);
+			return -1;
+		}
+		bool running = json_is_true(json_object_get(j, "Running"));
+		json_t *code = json_object_get(j, "ExitCode");
+		if (!running && json_is_integer(code)) {
+			*ret_exit_code = (int)json_integer_value(code);
+			json_decref(j);
+			ret = 0;
+			break;
+		}
+		json_decref(j);
+		poll(NULL, 0, 100);
+	}
+	if (ret < 0)
+		err_set(e, LB_EXIT_SOURCE,
+			"the command in the container still runs after its "
+			"output ended");
+	return ret;
+}
+
+const char *docker_exec_stderr(struct docker_exec *x)
+{
+	strbuf_rtrim(&x->err_tail);
+	return x->err_tail.buf;
+}
+
+void docker_exec_release(struct docker_exec *x)
+{
+	struct err ignored = ERR_INIT;
+	int code;
+
+	if (x->in_running || x->out_running) {
+		/* Never finished: end the streams so the threads stop. */
+		shutdown(x->sock, SHUT_RDWR);
+		docker_exec_finish(x, &code, &ignored);
+	}
+	close_fd(&x->sock);
+	close_fd(&x->in_fd);
+	close_fd(&x->out_fd);
+	close_fd(&x->out_w);
+	close_fd(&x->in_r);
+	free(x->exec_id);
+	x->exec_id = NULL;
+	strbuf_release(&x->err_tail);
+}
