@@ -15,7 +15,7 @@ say() { printf '\n==> %s\n' "$*"; }
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
-	libmongoc-dev libbson-dev)
+	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev)
 
 install_deps() {
 	local missing=()
@@ -96,6 +96,24 @@ start_minio() {
 	tail -20 "$MINIO_DATA.log" >&2
 	unset LB_S3_ENDPOINT
 	return 1
+}
+
+# PostgreSQL for the database tests: a private server (Debian's packages) on a free
+# loopback port, superuser password with characters that need percent-encoding.
+PG_DIR=
+start_postgres() {
+	PG_DIR=$(mktemp -d /tmp/lb-pg.XXXXXX)
+	chmod 755 "$PG_DIR"
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export LB_PG_HOST=127.0.0.1 LB_PG_PORT=$port LB_PG_USER=postgres
+	export LB_PG_PASSWORD="pg@:/$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+	scripts/pg-test-server.sh start "$PG_DIR/srv" "$port" "$LB_PG_PASSWORD" || return 1
+	echo "PostgreSQL is up at 127.0.0.1:$port"
+}
+stop_postgres() {
+	[ -n "$PG_DIR" ] && scripts/pg-test-server.sh stop "$PG_DIR/srv" && rm -rf "$PG_DIR"
+	return 0
 }
 
 install_deps
@@ -244,6 +262,7 @@ stop_docker() {
 cleanup() {
 	stop_minio
 	stop_ferretdb
+	stop_postgres
 	stop_docker
 }
 trap cleanup EXIT
@@ -286,6 +305,7 @@ stage "S3 server (MinIO)" start_minio
 stage "MongoDB server (FerretDB)" start_ferretdb
 stage "mongorestore (mongo-tools)" build_mongorestore
 export LB_MONGORESTORE_BIN=$MONGORESTORE_BIN
+stage "PostgreSQL server" start_postgres
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

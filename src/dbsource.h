@@ -55,7 +55,10 @@ struct db_ops {
 	int (*restore_begin)(const struct db_restore_req *req, void **ctx, struct err *e);
 	/* One logical member (parts already joined), in archive order. */
 	int (*restore_member)(void *ctx, const char *rel, struct member_reader *r, struct err *e);
-	/* After the last member (ok) or on failure (!ok): finish or undo; frees ctx. */
+	/*
+	 * After the last member (ok) or on failure (!ok): finish or undo; frees ctx.
+	 * Also called after a failed restore_begin, with whatever it left in *ctx.
+	 */
 	int (*restore_end)(void *ctx, bool ok, struct err *e);
 };
 

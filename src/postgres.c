@@ -1,36 +1,628 @@
-/* PostgreSQL sources: native dump and restore with libmongoc (being built). */
+/*
+ * PostgreSQL sources: pg_dump (custom format) streamed into the archive, and
+ * pg_restore fed from it. libpq answers the small questions (server version,
+ * which databases exist, creating a missing one); the password reaches the
+ * client programs through PGPASSWORD in their environment, never argv.
+ *
+ * Below postgres/NAME/ the archive holds DB.pgdump for each database (the
+ * name percent-encoded where it is not [A-Za-z0-9._-]) and, for a URI that
+ * names no database, globals.sql from pg_dumpall --globals-only (roles,
+ * tablespaces).
+ */
 #include "common.h"
 
+#include <ctype.h>
+#include <libpq-fe.h>
+
+#include "child.h"
 #include "dbsource.h"
+#include "dburi.h"
+#include "log.h"
+#include "signals.h"
+
+#define GLOBALS_MEMBER "globals.sql"
+#define DUMP_SUFFIX    ".pgdump"
+
+/* The first line of a libpq error, without its "FATAL:" noise. */
+static const char *pq_error_line(PGconn *c, char *buf, size_t len)
+{
+	const char *m = c ? PQerrorMessage(c) : "out of memory";
+	size_t n = strcspn(m, "\n");
+
+	snprintf(buf, len, "%.*s", (int)n, m);
+	return buf;
+}
+
+static int pg_connect(const struct dburi *u, const char *db, const char *redacted, PGconn **ret,
+		      struct err *e)
+{
+	char *dbname = dburi_build(u, false, db);
+	const char *keys[] = { "connect_timeout", "application_name", "dbname", "password", NULL };
+	const char *vals[] = { "15", "lifeboat", dbname, u->password, NULL };
+	char msg[512];
+
+	if (!u->password)
+		keys[3] = NULL;
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	free(dbname);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot connect%s%s: %s", redacted,
+			db ? " to database " : "", db ? db : "",
+			pq_error_line(c, msg, sizeof(msg)));
+		PQfinish(c);
+		return -1;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Connect for server-wide questions: the URI's database, else postgres, else template1. */
+static int pg_connect_any(const struct dburi *u, const char *redacted, PGconn **ret, struct err *e)
+{
+	struct err first = ERR_INIT, scratch = ERR_INIT;
+
+	if (u->database && pg_connect(u, NULL, redacted, ret, &first) == 0)
+		return 0;
+	if (u->database) /* the named database is what the user asked for */
+		return err_set(e, first.code, "%s", first.msg);
+	if (pg_connect(u, "postgres", redacted, ret, &first) == 0 ||
+	    pg_connect(u, "template1", redacted, ret, &scratch) == 0)
+		return 0;
+	return err_set(e, first.code, "%s", first.msg);
+}
+
+/* Major version of a client program ("pg_dump (PostgreSQL) 15.10" -> 15). */
+static int client_major(const char *prog, struct err *e)
+{
+	struct child c = CHILD_INIT;
+	char buf[256];
+	ssize_t n = 0, r;
+	int major = -1;
+
+	strvec_push(&c.args, prog);
+	strvec_push(&c.args, "--version");
+	c.out = CHILD_PIPE;
+	if (child_start(&c, LB_EXIT_SOURCE, e) < 0) {
+		child_release(&c);
+		return -1;
+	}
+	while ((size_t)n < sizeof(buf) - 1 &&
+	       (r = read_retry(c.out_fd, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+		n += r;
+	buf[n] = '\0';
+	int status = child_finish(&c);
+	child_release(&c);
+	const char *p = strstr(buf, "PostgreSQL) ");
+	if (status == 0 && p)
+		major = (int)strtol(p + 12, NULL, 10);
+	if (major <= 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot tell the version of '%s'", prog);
+	return major;
+}
+
+static int server_major(PGconn *c)
+{
+	int v = PQserverVersion(c);
+	return v >= 100000 ? v / 10000 : v / 100; /* 9.6 -> 906 */
+}
+
+/* The environment of pg_dump, pg_restore and psql: ours plus the password. */
+static void pg_child_env(struct child *c, const struct dburi *u)
+{
+	child_env_default(&c->env);
+	if (u->password)
+		strvec_pushf(&c->env, "PGPASSWORD=%s", u->password);
+	strvec_push(&c->env, "PGCONNECT_TIMEOUT=15");
+}
+
+static void pg_child_release(struct child *c)
+{
+	for (size_t i = 0; i < c->env.nr; i++)
+		if (!strncmp(c->env.v[i], "PGPASSWORD=", 11))
+			explicit_bzero(c->env.v[i], strlen(c->env.v[i]));
+	child_release(c);
+}
+
+static void encode_name(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || ch == '_' || ch == '-' || (ch == '.' && sb->len))
+			strbuf_addch(sb, (char)ch);
+		else
+			strbuf_addf(sb, "%%%02X", ch);
+	}
+}
+
+static char *decode_name(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1), *o = out;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned a, b;
+		if (s[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			a = (unsigned)(isdigit((unsigned char)s[i + 1])
+					       ? s[i + 1] - '0'
+					       : (tolower(s[i + 1]) - 'a' + 10));
+			b = (unsigned)(isdigit((unsigned char)s[i + 2])
+					       ? s[i + 2] - '0'
+					       : (tolower(s[i + 2]) - 'a' + 10));
+			*o++ = (char)(a * 16 + b);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Run a dump program and stream its stdout into the member `rel`. */
+static int run_dump(struct child *c, struct member_sink *sink, const char *rel, const char *what,
+		    struct err *e)
+{
+	unsigned char *buf = NULL;
+	int ret = -1;
+
+	c->out = CHILD_PIPE;
+	if (child_start(c, LB_EXIT_SOURCE, e) < 0)
+		return -1;
+	if (sink_begin(sink, rel, e) < 0)
+		goto out;
+	buf = xmalloc(256 * 1024);
+	for (;;) {
+		ssize_t n = read_retry(c->out_fd, buf, 256 * 1024);
+		if (n < 0) {
+			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", c->args.v[0],
+				strerror((int)-n));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (sink_write(sink, buf, (size_t)n, e) < 0)
+			goto out;
+	}
+	int status = child_finish(c);
+	if (status != 0) {
+		struct strbuf sum = STRBUF_INIT;
+		char sbuf[64];
+		err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
+			child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(c, &sum));
+		strbuf_release(&sum);
+		goto out;
+	}
+	ret = sink_end(sink, e);
+out:
+	if (ret < 0 && c->pid > 0)
+		child_kill(c);
+	free(buf);
+	return ret;
+}
+
+static int dump_database(const struct dburi *u, const char *db, const char *redacted,
+			 struct member_sink *sink, struct err *e)
+{
+	struct child c = CHILD_INIT;
+	struct strbuf rel = STRBUF_INIT;
+	char *uri = dburi_build(u, false, db);
+	char *what = xasprintf("pg_dump of database '%s' (%s)", db, redacted);
+
+	strvec_push(&c.args, "pg_dump");
+	strvec_push(&c.args, "--format=custom");
+	strvec_push(&c.args, "--compress=0"); /* the archive is compressed as a whole */
+	strvec_push(&c.args, "--no-password");
+	strvec_pushf(&c.args, "--dbname=%s", uri);
+	pg_child_env(&c, u);
+	encode_name(&rel, db);
+	strbuf_addstr(&rel, DUMP_SUFFIX);
+	log_info("dumping PostgreSQL database '%s'", db);
+	int r = run_dump(&c, sink, rel.buf, what, e);
+	pg_child_release(&c);
+	strbuf_release(&rel);
+	free(uri);
+	free(what);
+	return r;
+}
+
+static int dump_globals(const struct dburi *u, const char *redacted, struct member_sink *sink,
+			struct err *e)
+{
+	struct child c = CHILD_INIT;
+	char *uri = dburi_build(u, false, "postgres");
+	char *what = xasprintf("pg_dumpall --globals-only (%s)", redacted);
+
+	strvec_push(&c.args, "pg_dumpall");
+	strvec_push(&c.args, "--globals-only");
+	strvec_push(&c.args, "--no-password");
+	strvec_pushf(&c.args, "--dbname=%s", uri);
+	pg_child_env(&c, u);
+	int r = run_dump(&c, sink, GLOBALS_MEMBER, what, e);
+	pg_child_release(&c);
+	free(uri);
+	free(what);
+	return r;
+}
+
+/* The databases of a server-wide source: every one that accepts connections. */
+static int list_databases(PGconn *c, const char *redacted, struct strvec *dbs, struct err *e)
+{
+	char msg[512];
+	PGresult *r = PQexec(c, "SELECT datname FROM pg_catalog.pg_database "
+				"WHERE datallowconn AND NOT datistemplate ORDER BY datname");
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot list databases: %s", redacted,
+			pq_error_line(c, msg, sizeof(msg)));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		strvec_push(dbs, PQgetvalue(r, i, 0));
+	PQclear(r);
+	return 0;
+}
 
 static int postgres_backup(const struct config *cfg, const struct source_spec *s,
 			   struct member_sink *sink, struct err *e)
 {
+	struct dburi u;
+	struct strvec dbs = STRVEC_INIT;
+	PGconn *conn = NULL;
+	int ret = -1;
+
 	(void)cfg;
-	(void)sink;
-	return err_set(e, LB_EXIT_SOURCE, "PostgreSQL source '%s': not implemented yet", s->name);
+	if (dburi_parse(s->uri, "BACKUP_POSTGRES", &u, e) < 0)
+		return -1;
+	if (pg_connect_any(&u, s->path, &conn, e) < 0)
+		goto out;
+	int client = client_major("pg_dump", e);
+	if (client < 0)
+		goto out;
+	int server = server_major(conn);
+	if (server > client) {
+		err_set(e, LB_EXIT_SOURCE,
+			"PostgreSQL %s runs version %d, but this pg_dump is version %d and cannot "
+			"dump a newer server: use a lifeboat image with PostgreSQL %d client tools "
+			"(see the README, build argument PG_MAJOR)",
+			s->path, server, client, server);
+		goto out;
+	}
+	if (u.database) {
+		strvec_push(&dbs, u.database);
+	} else {
+		if (list_databases(conn, s->path, &dbs, e) < 0)
+			goto out;
+		if (dump_globals(&u, s->path, sink, e) < 0)
+			goto out;
+	}
+	PQfinish(conn);
+	conn = NULL;
+	for (size_t i = 0; i < dbs.nr; i++) {
+		if (dump_database(&u, dbs.v[i], s->path, sink, e) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	PQfinish(conn);
+	strvec_release(&dbs);
+	dburi_release(&u);
+	return ret;
 }
+
+/* ---- restore ---- */
+
+/*
+ * A database is restored like a directory: into a new database first, then
+ * swapped in by renaming, so a failed pg_restore leaves the original as it
+ * was and objects created after the backup do not survive the restore.
+ */
+struct staged {
+	char *target; /* the database to replace */
+	char *tmp;    /* where the backup was restored */
+	char *owner;  /* the replaced database's owner, NULL if it did not exist */
+};
+
+struct pg_restore_ctx {
+	struct dburi u;
+	char *redacted;
+	char *name;
+	PGconn *maint; /* server-wide work, never connected to a database being swapped */
+	struct staged *staged;
+	size_t nr_staged;
+};
 
 static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e)
 {
-	*ctx = NULL;
-	return err_set(e, LB_EXIT_SOURCE, "PostgreSQL source '%s': not implemented yet", req->name);
+	struct pg_restore_ctx *c = xcalloc(1, sizeof(*c));
+	struct err e1 = ERR_INIT, scratch = ERR_INIT;
+
+	*ctx = c;
+	c->redacted = xstrdup(req->target->path);
+	c->name = xstrdup(req->name);
+	if (dburi_parse(req->target->uri, "BACKUP_POSTGRES", &c->u, e) < 0)
+		return -1;
+	/* template1 always exists and is never restored from a dump. */
+	if (pg_connect(&c->u, "template1", c->redacted, &c->maint, &e1) == 0 ||
+	    pg_connect(&c->u, "postgres", c->redacted, &c->maint, &scratch) == 0)
+		return 0;
+	return err_set(e, e1.code, "%s", e1.msg);
 }
 
-static int postgres_restore_member(void *ctx, const char *rel, struct member_reader *r,
+static PGresult *exec_params(PGconn *c, const char *sql, const char *p1)
+{
+	const char *params[] = { p1 };
+	return PQexecParams(c, sql, p1 ? 1 : 0, NULL, params, NULL, NULL, 0);
+}
+
+/* Run "A id1 B id2" (identifiers quoted); id2 may be NULL. */
+static int exec_cmd(struct pg_restore_ctx *c, const char *what, const char *a, const char *id1,
+		    const char *b, const char *id2, struct err *e)
+{
+	char *q1 = PQescapeIdentifier(c->maint, id1, strlen(id1));
+	char *q2 = id2 ? PQescapeIdentifier(c->maint, id2, strlen(id2)) : NULL;
+	char *sql = xasprintf("%s%s%s%s", a, q1 ? q1 : "\"\"", b, q2 ? q2 : "");
+	PGresult *r = PQexec(c->maint, sql);
+	char msg[512];
+	int ret = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		ret = err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot %s: %s", c->redacted, what,
+			      pq_error_line(c->maint, msg, sizeof(msg)));
+	PQclear(r);
+	PQfreemem(q1);
+	PQfreemem(q2);
+	free(sql);
+	return ret;
+}
+
+static void drop_quietly(struct pg_restore_ctx *c, const char *db)
+{
+	struct err e = ERR_INIT;
+	if (exec_cmd(c, "drop a staging database", "DROP DATABASE IF EXISTS ", db, " WITH (FORCE)",
+		     NULL, &e) < 0)
+		log_warn("%s", e.msg);
+}
+
+/* Create the staging database, with the encoding and locale of the one it replaces. */
+static int create_stage(struct pg_restore_ctx *c, struct staged *st, struct err *e)
+{
+	PGresult *r = exec_params(c->maint,
+				  "SELECT pg_encoding_to_char(encoding), datcollate, datctype, "
+				  "pg_get_userbyid(datdba) FROM pg_catalog.pg_database "
+				  "WHERE datname = $1",
+				  st->target);
+	char msg[512];
+	unsigned char rnd[4];
+	int ret = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: %s", c->redacted,
+			pq_error_line(c->maint, msg, sizeof(msg)));
+		goto out;
+	}
+	if (getentropy(rnd, sizeof(rnd)) < 0)
+		memset(rnd, 0, sizeof(rnd));
+	st->tmp = xasprintf("lifeboat_restore_%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	struct strbuf sql = STRBUF_INIT;
+	char *q = PQescapeIdentifier(c->maint, st->tmp, strlen(st->tmp));
+	strbuf_addf(&sql, "CREATE DATABASE %s TEMPLATE template0", q ? q : "\"\"");
+	PQfreemem(q);
+	if (PQntuples(r) == 1) {
+		const char *vals[3] = { PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+					PQgetvalue(r, 0, 2) };
+		const char *keys[3] = { "ENCODING", "LC_COLLATE", "LC_CTYPE" };
+		for (int i = 0; i < 3; i++) {
+			char *lit = PQescapeLiteral(c->maint, vals[i], strlen(vals[i]));
+			strbuf_addf(&sql, " %s %s", keys[i], lit ? lit : "''");
+			PQfreemem(lit);
+		}
+		st->owner = xstrdup(PQgetvalue(r, 0, 3));
+	}
+	PGresult *cr = PQexec(c->maint, sql.buf);
+	if (PQresultStatus(cr) != PGRES_COMMAND_OK)
+		err_set(e, LB_EXIT_SOURCE,
+			"PostgreSQL %s: cannot create a database to restore "
+			"'%s' into: %s",
+			c->redacted, st->target, pq_error_line(c->maint, msg, sizeof(msg)));
+	else
+		ret = 0;
+	PQclear(cr);
+	strbuf_release(&sql);
+out:
+	PQclear(r);
+	return ret;
+}
+
+/* Run a client program with the member's bytes on its stdin. */
+static int feed(struct child *c, struct member_reader *rd, const char *what, struct err *e)
+{
+	unsigned char *buf = xmalloc(256 * 1024);
+	bool broken = false;
+	int ret = -1;
+
+	c->in = CHILD_PIPE;
+	if (child_start(c, LB_EXIT_SOURCE, e) < 0) {
+		free(buf);
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = member_read(rd, buf, 256 * 1024, e);
+		if (n < 0) {
+			child_kill(c);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		/* A client that stopped early explains itself in its exit status. */
+		if (!broken && write_all(c->in_fd, buf, (size_t)n) < 0)
+			broken = true;
+	}
+	int status = child_finish(c);
+	if (status != 0) {
+		struct strbuf sum = STRBUF_INIT;
+		char sbuf[64];
+		err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
+			child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(c, &sum));
+		strbuf_release(&sum);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static int restore_globals(struct pg_restore_ctx *c, struct member_reader *rd, struct err *e)
+{
+	struct child ch = CHILD_INIT;
+	char *uri = dburi_build(&c->u, false, PQdb(c->maint));
+
+	/* Roles that exist already (the one we connect as, at least) fail harmlessly. */
+	strvec_push(&ch.args, "psql");
+	strvec_push(&ch.args, "--no-psqlrc");
+	strvec_push(&ch.args, "--quiet");
+	strvec_push(&ch.args, "--no-password");
+	strvec_push(&ch.args, "--set=ON_ERROR_STOP=0");
+	strvec_pushf(&ch.args, "--dbname=%s", uri);
+	pg_child_env(&ch, &c->u);
+	ch.out = CHILD_NULL;
+	char *what = xasprintf("restoring roles with psql (%s)", c->redacted);
+	int r = feed(&ch, rd, what, e);
+	if (r == 0)
+		log_info("roles and tablespaces restored (those that existed already were kept)");
+	pg_child_release(&ch);
+	free(what);
+	free(uri);
+	return r;
+}
+
+static int restore_database(struct pg_restore_ctx *c, const char *db, struct member_reader *rd,
+			    struct err *e)
+{
+	struct child ch = CHILD_INIT;
+
+	for (size_t i = 0; i < c->nr_staged; i++)
+		if (!strcmp(c->staged[i].target, db))
+			return err_set(e, LB_EXIT_INTEGRITY,
+				       "PostgreSQL '%s' holds database '%s' twice", c->name, db);
+	c->staged = xrealloc(c->staged, (c->nr_staged + 1) * sizeof(*c->staged));
+	struct staged *st = &c->staged[c->nr_staged++];
+	*st = (struct staged){ .target = xstrdup(db) };
+	if (create_stage(c, st, e) < 0)
+		return -1;
+
+	char *uri = dburi_build(&c->u, false, st->tmp);
+	strvec_push(&ch.args, "pg_restore");
+	strvec_push(&ch.args, "--single-transaction");
+	strvec_push(&ch.args, "--exit-on-error");
+	strvec_push(&ch.args, "--no-password");
+	strvec_pushf(&ch.args, "--dbname=%s", uri);
+	pg_child_env(&ch, &c->u);
+	ch.out = CHILD_NULL;
+	char *what = xasprintf("pg_restore of database '%s' (%s)", db, c->redacted);
+	log_info("restoring PostgreSQL database '%s'", db);
+	int r = feed(&ch, rd, what, e);
+	pg_child_release(&ch);
+	free(what);
+	free(uri);
+	return r;
+}
+
+static int postgres_restore_member(void *ctx, const char *rel, struct member_reader *rd,
 				   struct err *e)
 {
-	(void)ctx;
-	(void)r;
-	return err_set(e, LB_EXIT_SOURCE, "PostgreSQL member '%s': not implemented yet", rel);
+	struct pg_restore_ctx *c = ctx;
+	size_t n = strlen(rel), sn = strlen(DUMP_SUFFIX);
+
+	if (!strcmp(rel, GLOBALS_MEMBER)) {
+		if (c->u.database) {
+			log_warn("PostgreSQL '%s': roles in the backup are not restored, because "
+				 "%s names one database",
+				 c->name, c->redacted);
+			return 0;
+		}
+		return restore_globals(c, rd, e);
+	}
+	if (n <= sn || strcmp(rel + n - sn, DUMP_SUFFIX) || strchr(rel, '/'))
+		return err_set(e, LB_EXIT_INTEGRITY,
+			       "unexpected member '%s' in PostgreSQL source '%s'", rel, c->name);
+	if (c->u.database) {
+		if (c->nr_staged)
+			return err_set(e, LB_EXIT_SOURCE,
+				       "PostgreSQL '%s' holds several databases, but %s names one: "
+				       "restore with a URI that names no database",
+				       c->name, c->redacted);
+		return restore_database(c, c->u.database, rd, e);
+	}
+	char *db = decode_name(rel, n - sn);
+	int r = restore_database(c, db, rd, e);
+	free(db);
+	return r;
+}
+
+/* Put one staged database in place of its target; the old one is dropped. */
+static int swap_database(struct pg_restore_ctx *c, struct staged *st, struct err *e)
+{
+	char old[64];
+	unsigned char rnd[4];
+
+	if (getentropy(rnd, sizeof(rnd)) < 0)
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(old, sizeof(old), "lifeboat_old_%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	if (st->owner && exec_cmd(c, "set the owner of the restored database", "ALTER DATABASE ",
+				  st->tmp, " OWNER TO ", st->owner, e) < 0)
+		return -1;
+	if (st->owner) {
+		/* Sessions on the old database would block the rename: end them. */
+		PGresult *r = exec_params(c->maint,
+					  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+					  "WHERE datname = $1 AND pid <> pg_backend_pid()",
+					  st->target);
+		PQclear(r);
+		if (exec_cmd(c, "move the old database aside", "ALTER DATABASE ", st->target,
+			     " RENAME TO ", old, e) < 0)
+			return -1;
+	}
+	if (exec_cmd(c, "rename the restored database", "ALTER DATABASE ", st->tmp, " RENAME TO ",
+		     st->target, e) < 0) {
+		struct err ignore = ERR_INIT;
+		if (st->owner)
+			exec_cmd(c, "put the old database back", "ALTER DATABASE ", old,
+				 " RENAME TO ", st->target, &ignore);
+		return -1;
+	}
+	free(st->tmp);
+	st->tmp = NULL;
+	if (st->owner)
+		drop_quietly(c, old);
+	return 0;
 }
 
 static int postgres_restore_end(void *ctx, bool ok, struct err *e)
 {
-	(void)ctx;
-	(void)ok;
-	(void)e;
-	return 0;
+	struct pg_restore_ctx *c = ctx;
+	int ret = 0;
+
+	if (!c)
+		return 0;
+	for (size_t i = 0; i < c->nr_staged; i++) {
+		struct staged *st = &c->staged[i];
+		if (ok && !ret && st->tmp && swap_database(c, st, e) < 0)
+			ret = -1;
+		if (st->tmp && c->maint)
+			drop_quietly(c, st->tmp);
+		free(st->target);
+		free(st->tmp);
+		free(st->owner);
+	}
+	free(c->staged);
+	PQfinish(c->maint);
+	dburi_release(&c->u);
+	free(c->redacted);
+	free(c->name);
+	free(c);
+	return ret;
 }
 
 const struct db_ops postgres_ops = {

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "crypt.h"
+#include "dbsource.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
@@ -39,6 +40,9 @@ struct rsource {
 	struct strvec moved_side;   /* SQLite: suffixes of -wal/-shm/-journal files moved aside */
 	bool sqlite;
 	bool swapped;
+	const struct source_spec *cfgsrc; /* databases: the configured target, or NULL */
+	void *db_ctx;			  /* databases: the module's restore state */
+	bool db_begun;
 	struct timespec target_times[2]; /* the directory's times before the swap */
 	struct strvec seen;		 /* DRY_RUN: relative paths present in the archive */
 };
@@ -46,6 +50,8 @@ struct rsource {
 struct rjob {
 	const struct config *cfg;
 	const struct restore_opts *opts;
+	struct store *store;
+	const struct store_entry *entry;
 	const char *file;
 	struct manifest m;
 	struct rsource *src;
@@ -195,6 +201,19 @@ static int setup_sources(struct rjob *j, struct err *e)
 		s->moved_side = (struct strvec)STRVEC_INIT;
 		s->sqlite = ms->sqlite;
 		s->seen = (struct strvec)STRVEC_INIT;
+		if (source_is_db(s->kind)) {
+			s->cfgsrc = cs;
+			if (!cs && j->opts->mode == RESTORE_APPLY)
+				return err_set(
+					e, LB_EXIT_CONFIG,
+					"the backup holds %s source '%s' (%s), but %s has no URI "
+					"named '%s' now: add it (names come from the URI's "
+					"database, "
+					"or its host when it names none)",
+					source_kind_str(s->kind), s->name, ms->path,
+					source_var(s->kind), s->name);
+			continue;
+		}
 		if (j->opts->mode == RESTORE_VERIFY)
 			continue;
 		if (cs && strcmp(cs->path, ms->path))
@@ -290,7 +309,7 @@ static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
 
 /* Read the current entry's data: hash it, and write it to `disk` when given. */
 static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HEX_LEN + 1],
-			   struct err *e)
+			   bool to_disk, struct err *e)
 {
 	static const unsigned char zeros[4096];
 	struct sha256 h;
@@ -318,7 +337,7 @@ static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HE
 		}
 		sha256_update(&h, buf, n);
 		pos += (la_int64_t)n;
-		if (j->disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
+		if (to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
 			sha256_release(&h);
 			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", apath,
 				       archive_error_string(j->disk));
@@ -473,6 +492,17 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		return err_set(e, LB_EXIT_INTEGRITY,
 			       "the archive holds '%s', which belongs to no source in its manifest",
 			       path);
+	if (source_is_db(s->kind)) {
+		/* Only checked here; a second pass feeds databases after the verification. */
+		if (type != AE_IFREG || !*rel)
+			return err_set(e, LB_EXIT_INTEGRITY,
+				       "unexpected entry '%s' for database source '%s'", path,
+				       s->name);
+		if (copy_entry_data(j, path, hex, false, e) < 0)
+			return -1;
+		sums_add(&j->computed, hex, path);
+		return 0;
+	}
 	if (s->kind == SOURCE_FILE && (type != AE_IFREG || !*rel || strchr(rel, '/')))
 		return err_set(e, LB_EXIT_INTEGRITY, "unexpected entry '%s' for file source '%s'",
 			       path, s->name);
@@ -508,7 +538,7 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 				       s->stage, archive_error_string(j->disk));
 	}
 	if (type == AE_IFREG) {
-		if (copy_entry_data(j, path, hex, e) < 0)
+		if (copy_entry_data(j, path, hex, j->opts->mode == RESTORE_APPLY, e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);
 	}
@@ -806,7 +836,9 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	fprintf(stderr, "lifeboat: backup '%s' verified; it will replace:\n", j->file);
 	for (size_t i = 0; i < j->nr_src; i++)
 		fprintf(stderr, "  %s%s\n", j->src[i].target,
-			j->src[i].kind == SOURCE_DIR ? "/ (whole directory)" : "");
+			j->src[i].kind == SOURCE_DIR   ? "/ (whole directory)"
+			: source_is_db(j->src[i].kind) ? " (the objects in the backup)"
+						       : "");
 	for (int left = seconds; left > 0; left--) {
 		fprintf(stderr, "\rrestoring in %2d s, press Ctrl-C to cancel ", left);
 		fflush(stderr);
@@ -824,16 +856,242 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	return 0;
 }
 
+/* Open the archive for reading: the store's stream, through gpg when encrypted. */
+static int open_input(struct rjob *j, struct crypt *crypt, int *fd, struct archive **in,
+		      struct err *e)
+{
+	int in_fd;
+
+	if (j->store->ops->get_open(j->store, j->entry->file, fd, e) < 0)
+		return -1;
+	in_fd = *fd;
+	if (j->entry->id.encrypted) {
+		if (crypt_decrypt_start(crypt, &j->cfg->key, *fd, e) < 0)
+			return -1;
+		close_fd(fd);
+		in_fd = crypt->gpg.out_fd;
+	}
+	*in = archive_read_new();
+	archive_read_support_filter_all(*in);
+	archive_read_support_format_tar(*in);
+	if (archive_read_open_fd(*in, in_fd, 256 * 1024) != ARCHIVE_OK)
+		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
+			       j->entry->file, archive_error_string(*in));
+	return 0;
+}
+
+/* "REL.000042": a part of a member cut by the backup's member sink. */
+static bool part_index(const char *rel, unsigned *idx)
+{
+	size_t n = strlen(rel);
+
+	if (n <= DB_PART_SUFFIX_LEN || rel[n - DB_PART_SUFFIX_LEN] != '.')
+		return false;
+	const char *d = rel + n - DB_PART_SUFFIX_LEN + 1;
+	if (strspn(d, "0123456789") != DB_PART_SUFFIX_LEN - 1)
+		return false;
+	*idx = (unsigned)strtoul(d, NULL, 10);
+	return true;
+}
+
+struct member_reader {
+	struct archive *in;
+	const char *prefix;
+	char *base; /* the logical member, without a part suffix */
+	bool parted;
+	unsigned next_part;
+	bool eof;
+	struct archive_entry *pending; /* a header read past the member's last part */
+	bool archive_eof;
+};
+
+ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e)
+{
+	if (r->eof)
+		return 0;
+	for (;;) {
+		if (signals_pending())
+			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+				       signals_pending());
+		la_ssize_t n = archive_read_data(r->in, buf, len);
+		if (n < 0)
+			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
+				       r->base, archive_error_string(r->in));
+		if (n > 0)
+			return n;
+		r->eof = true;
+		if (!r->parted)
+			return 0;
+		struct archive_entry *ent;
+		int rc = archive_read_next_header(r->in, &ent);
+		if (rc == ARCHIVE_EOF) {
+			r->archive_eof = true;
+			return 0;
+		}
+		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+			return err_set(e, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
+				       archive_error_string(r->in));
+		char *want = xasprintf("%s/%s.%06u", r->prefix, r->base, r->next_part);
+		bool more = !strcmp(archive_entry_pathname(ent), want);
+		free(want);
+		if (!more) {
+			r->pending = ent;
+			return 0;
+		}
+		r->next_part++;
+		r->eof = false;
+	}
+}
+
+/*
+ * The second pass: after the whole archive verified, stream each database
+ * member to its module. Members of files and directories are skipped.
+ */
+static int db_pass(struct rjob *j, struct err *e)
+{
+	struct crypt crypt = CRYPT_INIT;
+	struct archive *in = NULL;
+	struct archive_entry *ent = NULL;
+	struct err rerr = ERR_INIT;
+	int fd = -1, ret = -1;
+
+	if (open_input(j, &crypt, &fd, &in, &rerr) < 0)
+		goto out;
+	for (;;) {
+		if (!ent) {
+			int r = archive_read_next_header(in, &ent);
+			if (r == ARCHIVE_EOF)
+				break;
+			if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+				err_set(&rerr, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
+					archive_error_string(in));
+				goto out;
+			}
+		}
+		char *path = xstrdup(archive_entry_pathname(ent));
+		ent = NULL;
+		const char *rel;
+		struct rsource *s = find_source(j, path, &rel);
+		if (!s || !source_is_db(s->kind) || !*rel) {
+			free(path);
+			continue;
+		}
+		struct member_reader rd = { .in = in, .prefix = s->prefix };
+		unsigned idx;
+		if (part_index(rel, &idx) && idx == 0) {
+			rd.base = xstrndup(rel, strlen(rel) - DB_PART_SUFFIX_LEN);
+			rd.parted = true;
+			rd.next_part = 1;
+		} else {
+			rd.base = xstrdup(rel);
+		}
+		free(path);
+		int r = db_ops_for(s->kind)->restore_member(s->db_ctx, rd.base, &rd, &rerr);
+		if (r == 0) {
+			/* What the module did not read (it may stop early) is skipped. */
+			char buf[65536];
+			ssize_t n;
+			while ((n = member_read(&rd, buf, sizeof(buf), &rerr)) > 0)
+				;
+			r = n < 0 ? -1 : 0;
+		}
+		free(rd.base);
+		if (r < 0)
+			goto out;
+		if (rd.archive_eof)
+			break;
+		ent = rd.pending;
+	}
+	ret = 0;
+out:
+	if (in)
+		archive_read_free(in);
+	if (j->entry->id.encrypted && crypt.gpg.pid > 0) {
+		if (ret < 0) {
+			child_kill(&crypt.gpg);
+		} else {
+			char buf[65536];
+			while (read_retry(crypt.gpg.out_fd, buf, sizeof(buf)) > 0)
+				;
+			if (crypt_finish(&crypt, j->entry->file, &rerr) < 0)
+				ret = -1;
+		}
+	}
+	crypt_release(&crypt);
+	close_fd(&fd);
+	if (ret < 0)
+		err_set(e, rerr.code, "%s", rerr.msg);
+	return ret;
+}
+
+static int db_begin_all(struct rjob *j, struct err *e)
+{
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		if (!source_is_db(s->kind))
+			continue;
+		struct db_restore_req req = { .cfg = j->cfg, .target = s->cfgsrc, .name = s->name };
+		s->db_begun = true; /* restore_end frees what a failed begin left */
+		if (db_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int db_end_all(struct rjob *j, bool ok, struct err *e)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		if (!s->db_begun)
+			continue;
+		s->db_begun = false;
+		if (db_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
+			ret = -1;
+		s->db_ctx = NULL;
+		if (ok && !ret)
+			log_info("restored %s '%s' into %s", source_kind_str(s->kind), s->name,
+				 s->target);
+	}
+	return ret;
+}
+
+static bool has_db(const struct rjob *j)
+{
+	for (size_t i = 0; i < j->nr_src; i++)
+		if (source_is_db(j->src[i].kind))
+			return true;
+	return false;
+}
+
 static int apply(struct rjob *j, struct err *e)
 {
 	int ret = 0;
 	size_t i;
 
-	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0)
+	/* Connect to every database first: a wrong target fails before anything changes. */
+	if (db_begin_all(j, e) < 0) {
+		db_end_all(j, false, e);
 		return -1;
+	}
+	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0) {
+		db_end_all(j, false, e);
+		return -1;
+	}
+	/* Databases first, each in its own transaction where the server allows. */
+	if (has_db(j)) {
+		int r = db_pass(j, e);
+		if (db_end_all(j, r == 0, e) < 0 || r < 0) {
+			log_error("restore stopped: files and directories were not changed");
+			return -1;
+		}
+	}
 	/* From here a signal waits: half a swap would be worse than a late exit. */
 	signals_defer(true);
 	for (i = 0; i < j->nr_src; i++) {
+		if (source_is_db(j->src[i].kind))
+			continue;
 		if (swap_in(&j->src[i], e) < 0) {
 			ret = -1;
 			break;
@@ -845,6 +1103,8 @@ static int apply(struct rjob *j, struct err *e)
 		log_error("restore rolled back: the data is as it was before");
 	} else {
 		for (i = 0; i < j->nr_src; i++) {
+			if (source_is_db(j->src[i].kind))
+				continue;
 			finish_source(&j->src[i]);
 			log_info("restored %s '%s' to '%s'", source_kind_str(j->src[i].kind),
 				 j->src[i].name, j->src[i].target);
@@ -868,6 +1128,8 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 {
 	struct rjob j = { .cfg = cfg,
 			  .opts = opts,
+			  .store = store,
+			  .entry = entry,
 			  .file = entry->file,
 			  .m = MANIFEST_INIT,
 			  .disk_src = -1,
@@ -876,29 +1138,15 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			  .computed = STRBUF_INIT };
 	struct crypt crypt = CRYPT_INIT;
 	struct err rerr = ERR_INIT;
-	int fd = -1, in_fd, rc = -1;
+	int fd = -1, rc = -1;
 
 	j.cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j.cwd_fd < 0)
 		j.cwd_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (store->ops->get_open(store, entry->file, &fd, e) < 0)
-		goto out;
-	in_fd = fd;
-	if (entry->id.encrypted) {
-		if (crypt_decrypt_start(&crypt, &cfg->key, fd, e) < 0)
-			goto out;
-		close_fd(&fd);
-		in_fd = crypt.gpg.out_fd;
-	}
-	j.in = archive_read_new();
-	archive_read_support_filter_all(j.in);
-	archive_read_support_format_tar(j.in);
-	if (archive_read_open_fd(j.in, in_fd, 256 * 1024) != ARCHIVE_OK) {
-		err_set(&rerr, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
-			entry->file, archive_error_string(j.in));
-	} else {
+	if (open_input(&j, &crypt, &fd, &j.in, &rerr) == 0)
 		read_archive(&j, &rerr);
-	}
+	else if (!j.in)
+		goto pass_failed;
 	if (j.disk)
 		close_disk(&j, &rerr);
 
@@ -919,6 +1167,7 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			}
 		}
 	}
+pass_failed:
 	if (err_isset(&rerr)) {
 		err_set(e, rerr.code, "%s", rerr.msg);
 		goto out;
@@ -940,6 +1189,21 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 	if (opts->mode == RESTORE_DRY_RUN) {
 		for (size_t i = 0; i < j.nr_src; i++) {
 			struct rsource *s = &j.src[i];
+			if (source_is_db(s->kind)) {
+				char *what =
+					s->cfgsrc
+						? xasprintf("%s (%s '%s': the objects in the "
+							    "backup are dropped and recreated)",
+							    s->target, source_kind_str(s->kind),
+							    s->name)
+						: xasprintf(
+							  "%s '%s': not configured now, a restore "
+							  "would fail",
+							  source_kind_str(s->kind), s->name);
+				plan_line(&j, "restore", what);
+				free(what);
+				continue;
+			}
 			if (s->kind != SOURCE_DIR)
 				continue;
 			qsort(s->seen.v, s->seen.nr, sizeof(char *), cmp_str);
