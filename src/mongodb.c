@@ -906,19 +906,6 @@ static int mongodb_restore_end(void *ctx, bool ok, struct err *e)
 	return ret;
 }
 
-/*
- * TEMPORARY, until restore.c on main provides the member reader: a weak
- * definition so that the binary links. The real one replaces it at link time.
- */
-__attribute__((weak)) ssize_t member_read(struct member_reader *r, void *buf, size_t len,
-					  struct err *e)
-{
-	(void)r;
-	(void)buf;
-	(void)len;
-	return err_set(e, LB_EXIT_INTERNAL, "database restores are not available yet");
-}
-
 const struct db_ops mongodb_ops = {
 	.kind = SOURCE_MONGODB,
 	.backup = mongodb_backup,
