@@ -465,7 +465,8 @@ static int mongodb_backup(const struct config *cfg, const struct source_spec *s,
 			goto out;
 	ret = 0;
 out:
-	bson_strfreev(names);
+	if (names)
+		bson_strfreev(names);
 	mongoc_client_destroy(d.client);
 	mongoc_uri_destroy(uri);
 	return ret;
