@@ -7,7 +7,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config \
       libarchive-dev libssl-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
-      libmongoc-dev libbson-dev \
+      libpq-dev libmongoc-dev libbson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -17,11 +17,26 @@ RUN meson setup /build -Dtests=disabled -Dbuildtype=release -Db_ndebug=if-releas
  && strip /build/lifeboat
 
 FROM debian:bookworm-slim
+# PostgreSQL client tools: Debian's (15) by default; PG_MAJOR=16/17 takes them from
+# PostgreSQL's own apt repository instead (pg_dump must be at least the server's version).
+ARG PG_MAJOR=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 \
+      libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 libpq5 \
       libmongoc-1.0-0 libbson-1.0-0 \
       gpg gpg-agent gpgconf tzdata ca-certificates \
+ && if [ -z "$PG_MAJOR" ]; then \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client; \
+    else \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl \
+      && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+           | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
+      && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+           > /etc/apt/sources.list.d/pgdg.list \
+      && apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "postgresql-client-$PG_MAJOR" \
+      && apt-get purge -y curl && apt-get autoremove -y; \
+    fi \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/lifeboat /usr/local/bin/lifeboat
 COPY backup-scripts/ /backup-scripts/
