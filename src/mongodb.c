@@ -15,6 +15,8 @@
 #define MONGO_BATCH_BYTES  (16u * 1024 * 1024)
 #define MONGO_MAX_METADATA (16u * 1024 * 1024)
 #define MONGO_NS_NOT_FOUND 26
+/* A restore builds each collection under this prefix, then renames it over the original. */
+#define MONGO_STAGE_PREFIX "lifeboat-restore-"
 
 static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
 
@@ -393,8 +395,10 @@ static int dump_database(struct mongo_dump *d, const char *dbname, struct err *e
 			dump_fail(d, e, NULL, "a collection of '%s' has no name", dbname);
 			goto out;
 		}
-		/* The server's own collections (system.views, system.profile, ...). */
-		if (!strncmp(name, "system.", 7))
+		/* The server's own collections (system.views, system.profile, ...), and what
+		 * a restore that was killed outright left behind. */
+		if (!strncmp(name, "system.", 7) ||
+		    !strncmp(name, MONGO_STAGE_PREFIX, strlen(MONGO_STAGE_PREFIX)))
 			continue;
 		bool view = !strcmp(type, "view");
 		if (!view && strcmp(type, "collection")) {
@@ -479,6 +483,11 @@ struct mongo_view {
 	bson_t *options;
 };
 
+/* A collection restored under a staging name, to be renamed over `final` at the end. */
+struct mongo_staged {
+	char *db, *tmp, *final; /* tmp: NULL once renamed (or kept after a failed rename) */
+};
+
 struct mongo_restore {
 	const struct source_spec *target;
 	const char *name; /* the source's name in the archive */
@@ -486,10 +495,13 @@ struct mongo_restore {
 	mongoc_uri_t *uri;
 	char *target_db; /* the database the target URI names, or NULL */
 	char *first_db;	 /* the first database of the archive (with target_db) */
-	/* The collection whose metadata came last: created, its indexes still to build. */
-	char *cur_db, *cur_coll;
+	/* The collection being restored: created (staged), its indexes still to build. */
+	char *cur_db, *cur_coll, *cur_final;
 	bson_t *cur_indexes; /* an array, NULL when none are pending */
 	bool cur_has_data;
+	struct mongo_staged *staged;
+	size_t nr_staged, alloc_staged;
+	unsigned next_stage;
 	struct mongo_view *views;
 	size_t nr_views, alloc_views;
 	unsigned char *buf; /* documents being reassembled, MONGO_MAX_DOC + MONGO_READ_CHUNK */
@@ -603,7 +615,7 @@ static int flush_indexes(struct mongo_restore *m, struct err *e)
 		mongoc_database_destroy(db);
 		if (!ok)
 			ret = restore_fail(m, e, &be, "cannot create the indexes of '%s.%s'",
-					   m->cur_db, m->cur_coll);
+					   m->cur_db, m->cur_final);
 	}
 out:
 	bson_destroy(&cmd);
@@ -612,7 +624,8 @@ out:
 	m->cur_indexes = NULL;
 	free(m->cur_db);
 	free(m->cur_coll);
-	m->cur_db = m->cur_coll = NULL;
+	free(m->cur_final);
+	m->cur_db = m->cur_coll = m->cur_final = NULL;
 	m->cur_has_data = false;
 	return ret;
 }
@@ -649,6 +662,45 @@ static bson_t *subdoc_copy(const bson_t *doc, const char *key, bool array)
 	return bson_new_from_data(data, len);
 }
 
+/*
+ * Create the staging collection for `db.final` with `options` (may be NULL) and make it
+ * the current one, with `indexes` (taken over, may be NULL) to build after its data.
+ */
+static int stage_collection(struct mongo_restore *m, const char *db, const char *final,
+			    const bson_t *options, bson_t *indexes, struct err *e)
+{
+	char *tmp = xasprintf(MONGO_STAGE_PREFIX "%ld-%u", (long)getpid(), m->next_stage++);
+	bson_error_t be = { 0 };
+
+	if (drop_collection(m, db, tmp, e) < 0)
+		goto fail;
+	mongoc_database_t *d = mongoc_client_get_database(m->client, db);
+	mongoc_collection_t *c = mongoc_database_create_collection(d, tmp, options, &be);
+	mongoc_database_destroy(d);
+	if (!c) {
+		restore_fail(m, e, &be, "cannot create '%s.%s'", db, final);
+		goto fail;
+	}
+	mongoc_collection_destroy(c);
+	if (m->nr_staged == m->alloc_staged) {
+		m->alloc_staged = m->alloc_staged ? 2 * m->alloc_staged : 16;
+		m->staged = xrealloc(m->staged, m->alloc_staged * sizeof(*m->staged));
+	}
+	m->staged[m->nr_staged++] = (struct mongo_staged){ .db = xstrdup(db),
+							   .tmp = xstrdup(tmp),
+							   .final = xstrdup(final) };
+	m->cur_db = xstrdup(db);
+	m->cur_coll = tmp;
+	m->cur_final = xstrdup(final);
+	m->cur_indexes = indexes;
+	return 0;
+fail:
+	free(tmp);
+	if (indexes)
+		bson_destroy(indexes);
+	return -1;
+}
+
 static int restore_metadata(struct mongo_restore *m, const char *rel, const char *db,
 			    const char *coll, struct member_reader *r, struct err *e)
 {
@@ -681,20 +733,7 @@ static int restore_metadata(struct mongo_restore *m, const char *rel, const char
 		ret = 0;
 		goto out;
 	}
-	if (drop_collection(m, db, coll, e) < 0)
-		goto out;
-	mongoc_database_t *d = mongoc_client_get_database(m->client, db);
-	mongoc_collection_t *c = mongoc_database_create_collection(d, coll, options, &be);
-	mongoc_database_destroy(d);
-	if (!c) {
-		restore_fail(m, e, &be, "cannot create '%s.%s'", db, coll);
-		goto out;
-	}
-	mongoc_collection_destroy(c);
-	m->cur_db = xstrdup(db);
-	m->cur_coll = xstrdup(coll);
-	m->cur_indexes = subdoc_copy(&meta, "indexes", true);
-	ret = 0;
+	ret = stage_collection(m, db, coll, options, subdoc_copy(&meta, "indexes", true), e);
 out:
 	if (options)
 		bson_destroy(options);
@@ -742,16 +781,16 @@ static int restore_documents(struct mongo_restore *m, const char *rel, const cha
 	uint64_t offset = 0; /* of buf[0] in the member, for messages */
 	int ret = -1;
 
-	/* Data without its metadata (or of another collection) replaces the collection. */
-	if (!m->cur_coll || strcmp(m->cur_db, db) || strcmp(m->cur_coll, name) || m->cur_has_data) {
-		if (flush_indexes(m, e) < 0 || drop_collection(m, db, name, e) < 0)
+	/* Data without its metadata (or of another collection) gets a plain collection. */
+	if (!m->cur_coll || strcmp(m->cur_db, db) || strcmp(m->cur_final, name) ||
+	    m->cur_has_data) {
+		if (flush_indexes(m, e) < 0 || stage_collection(m, db, name, NULL, NULL, e) < 0)
 			goto out;
-	} else {
-		m->cur_has_data = true;
 	}
+	m->cur_has_data = true;
 	if (!m->buf)
 		m->buf = xmalloc(cap);
-	coll = mongoc_client_get_collection(m->client, db, name);
+	coll = mongoc_client_get_collection(m->client, db, m->cur_coll);
 	for (;;) {
 		ssize_t n = member_read(r, m->buf + have, cap - have, e);
 		if (n < 0)
@@ -801,7 +840,7 @@ static int restore_documents(struct mongo_restore *m, const char *rel, const cha
 	}
 	ret = batch_flush(m, coll, b, db, name, e);
 	/* The indexes once the data is in: one build instead of one update per insert. */
-	if (!ret && m->cur_has_data)
+	if (!ret)
 		ret = flush_indexes(m, e);
 out:
 	for (size_t i = 0; i < b->nr; i++)
@@ -860,6 +899,44 @@ out:
 	return ret;
 }
 
+/* Replace each original collection by its restored copy: drop, then rename. */
+static int swap_in(struct mongo_restore *m, struct err *e)
+{
+	for (size_t i = 0; i < m->nr_staged; i++) {
+		struct mongo_staged *st = &m->staged[i];
+		bson_error_t be = { 0 };
+		if (drop_collection(m, st->db, st->final, e) < 0)
+			return -1;
+		mongoc_collection_t *c = mongoc_client_get_collection(m->client, st->db, st->tmp);
+		bool ok =
+			mongoc_collection_rename_with_opts(c, st->db, st->final, false, NULL, &be);
+		mongoc_collection_destroy(c);
+		if (!ok) {
+			/* The original is gone: keep the restored copy for the user to rename. */
+			restore_fail(
+				m, e, &be,
+				"cannot rename '%s.%s' to '%s' (the restored data stays there)",
+				st->db, st->tmp, st->final);
+			free(st->tmp);
+			st->tmp = NULL;
+			return -1;
+		}
+		free(st->tmp);
+		st->tmp = NULL;
+	}
+	return 0;
+}
+
+/* After a failure: the staging collections go, the originals were not touched. */
+static void drop_staged(struct mongo_restore *m)
+{
+	for (size_t i = 0; i < m->nr_staged; i++) {
+		struct err ignored = ERR_INIT;
+		if (m->staged[i].tmp)
+			drop_collection(m, m->staged[i].db, m->staged[i].tmp, &ignored);
+	}
+}
+
 static int create_views(struct mongo_restore *m, struct err *e)
 {
 	for (size_t i = 0; i < m->nr_views; i++) {
@@ -886,12 +963,20 @@ static int mongodb_restore_end(void *ctx, bool ok, struct err *e)
 
 	if (!m)
 		return 0;
-	if (ok)
-		ret = flush_indexes(m, e) < 0 || create_views(m, e) < 0 ? -1 : 0;
+	if (ok && (flush_indexes(m, e) < 0 || swap_in(m, e) < 0 || create_views(m, e) < 0))
+		ret = -1;
+	drop_staged(m);
 	if (m->cur_indexes)
 		bson_destroy(m->cur_indexes);
 	free(m->cur_db);
 	free(m->cur_coll);
+	free(m->cur_final);
+	for (size_t i = 0; i < m->nr_staged; i++) {
+		free(m->staged[i].db);
+		free(m->staged[i].tmp);
+		free(m->staged[i].final);
+	}
+	free(m->staged);
 	for (size_t i = 0; i < m->nr_views; i++) {
 		free(m->views[i].db);
 		free(m->views[i].name);

@@ -325,3 +325,54 @@ def test_bad_source_fails_the_run(lb, mongo, case):
     if log.exists():
         assert mongo.password not in log.read_text(errors="replace")
     assert_no_archive(lb)
+
+
+def test_failed_restore_leaves_the_collections_as_they_were(lb, mongo, tmp_path):
+    """Each collection is built under a staging name and renamed over the original only at
+    the end: a document the server refuses half-way leaves every collection untouched."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    db = mongo.new_db()
+    d = mongo.client[db]
+    d.a.insert_many([{"_id": i} for i in range(10)])
+    d.b.insert_many([{"_id": i} for i in range(10)])
+    env = mongo_env([mongo.uri(db)], BACKUP_ENCRYPTION="none")
+    ts = lb.run(["backup"], env).stdout.strip()
+    archive = lb.archive(ts, suffix=".tar.gz")
+
+    # The server refuses this document (FerretDB 1.24 has no decimal128): put it into b.bson
+    # of the archive, with a matching SHA256SUMS, so that the restore fails at 'b' after 'a'.
+    bad = bson.encode({"_id": 99, "d": bson.Decimal128("1.5")})
+    member = f"mongodb/{db}/{db}/b.bson"
+    src = tarfile.open(archive, "r:gz")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for ti in src:
+            data = src.extractfile(ti).read() if ti.isfile() else None
+            if ti.name == member:
+                old = hashlib.sha256(data).hexdigest()
+                data += bad
+                new = hashlib.sha256(data).hexdigest()
+            if ti.name == "SHA256SUMS":
+                lines = data.decode().splitlines(True)
+                data = "".join(l.replace(old, new) if l.rstrip("\n").endswith(member) else l
+                               for l in lines).encode()
+            if data is not None:
+                ti.size = len(data)
+                dst.addfile(ti, io.BytesIO(data))
+            else:
+                dst.addfile(ti)
+    src.close()
+    archive.write_bytes(gzip.compress(out.getvalue()))
+
+    d.a.delete_many({"_id": {"$gte": 5}})
+    d.b.delete_many({"_id": {"$gte": 5}})
+    res = lb.restore(ts, env, check=EXIT_SOURCE)
+    assert any("error:" in l and f"cannot insert into '{db}.b'" in l
+               for l in res.stderr_lines()), res
+    assert sorted(x["_id"] for x in d.a.find()) == list(range(5))
+    assert sorted(x["_id"] for x in d.b.find()) == list(range(5))
+    assert sorted(d.list_collection_names()) == ["a", "b"]
