@@ -305,6 +305,7 @@ stage "S3 server (MinIO)" start_minio
 stage "MongoDB server (FerretDB)" start_ferretdb
 stage "mongorestore (mongo-tools)" build_mongorestore
 export LB_MONGORESTORE_BIN=$MONGORESTORE_BIN
+export LB_FERRETDB_BIN=$FERRETDB_BIN # the end-to-end tests put it in an image
 stage "PostgreSQL server" start_postgres
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1

@@ -1,6 +1,8 @@
 /* lifeboat run: the container's entrypoint; scheduled backups in-process, or idle. */
 #include "common.h"
 
+#include <sys/stat.h>
+
 #include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,9 +82,17 @@ static int run(int argc, char **argv)
 		return LB_EXIT_USAGE;
 	}
 	/* The whole configuration, now: a typo must not wait for 2 AM. */
-	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES_AT_START | NEED_KEY);
 	if (rc)
 		goto out;
+	for (size_t i = 0; i < cfg.nr_sources; i++) {
+		struct stat st;
+		if (cfg.sources[i].kind == SOURCE_FILE && stat(cfg.sources[i].path, &st) < 0)
+			log_warn(
+				"BACKUP_FILES: '%s' (%s) does not exist yet; backups fail until it "
+				"does",
+				cfg.sources[i].path, cfg.sources[i].name);
+	}
 	log_open_file(cfg.log_file);
 	webhook_init(); /* curl_global_init before the metrics thread exists */
 	if (cfg.metrics_addr) {

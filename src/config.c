@@ -947,7 +947,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 			e, LB_EXIT_CONFIG,
 			"BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
 			"or set BACKUP_ENCRYPTION=none to store unencrypted archives");
-	if (need & NEED_SOURCES) {
+	if (need & (NEED_SOURCES | NEED_SOURCES_AT_START)) {
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "nothing to back up: set BACKUP_DIRS, BACKUP_FILES, "
@@ -957,9 +957,22 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 			const char *var = source_var(s->kind);
 			if (source_is_db(s->kind))
 				continue;
-			if (stat(s->path, &st) < 0)
+			if (stat(s->path, &st) < 0) {
+				int saved = errno;
+				if ((need & NEED_SOURCES_AT_START) && s->kind == SOURCE_FILE &&
+				    saved == ENOENT) {
+					/* The application may create it later: its directory must
+					 * exist (a mounted volume). */
+					char *dir = xstrndup(
+						s->path, (size_t)(strrchr(s->path, '/') - s->path));
+					int r = stat(*dir ? dir : "/", &st);
+					free(dir);
+					if (r == 0 && S_ISDIR(st.st_mode))
+						continue;
+				}
 				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var, s->path,
-					       s->name, strerror(errno));
+					       s->name, strerror(saved));
+			}
 			if (s->kind == SOURCE_DIR && !S_ISDIR(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_DIRS: '%s' (%s) is not a directory (use "

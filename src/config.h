@@ -74,6 +74,12 @@ enum config_need {
 	NEED_STORE = 1 << 0,   /* a destination to read or write archives */
 	NEED_SOURCES = 1 << 1, /* every source path must exist now (backup) */
 	NEED_KEY = 1 << 2,     /* a key, unless BACKUP_ENCRYPTION=none */
+	/*
+	 * The daemon's start: like NEED_SOURCES, but a BACKUP_FILES file may be missing
+	 * while its directory exists (the application may create it later); each such
+	 * file is added to cfg->warnings' caller through `missing_files`.
+	 */
+	NEED_SOURCES_AT_START = 1 << 3,
 };
 
 /*

@@ -76,6 +76,8 @@ def test_bad_configuration_fails_with_one_clear_line(image, tmp_path):
 def test_image_has_what_lifeboat_calls(image):
     p = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
                "command -v gpg && command -v gpgconf && command -v gpg-agent "
+               "&& pg_dump --version && pg_restore --version && psql --version "
+               "&& pg_dumpall --version "
                "&& test -f /usr/share/zoneinfo/Europe/Berlin && lifeboat version",
                check=False)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -273,6 +273,32 @@ def test_bad_config_found_at_start(lb):
     res = lb.run(["run"], {"BACKUP_DIRS": f"{lb.tmp}/missing:x", "BACKUP_SCHEDULE": "@daily"},
                  check=EXIT_CONFIG, timeout=30)
     assert "BACKUP_DIRS" in res.stderr
+    # A file's directory must exist too (a volume that is not mounted).
+    res = lb.run(["run"], {"BACKUP_FILES": f"{lb.tmp}/nodir/app.db:db",
+                           "BACKUP_SCHEDULE": "@daily"}, check=EXIT_CONFIG, timeout=30)
+    assert "BACKUP_FILES" in res.stderr
+
+
+def test_file_created_later_by_the_app_is_a_warning_at_start(lb):
+    """The sidecar may start before the application has created its database file: the
+    daemon starts (with a warning), and backs it up once it exists."""
+    later = lb.tmp / "appdir" / "created-later.db"
+    later.parent.mkdir()
+    proc = lb.popen(["run"], {"BACKUP_FILES": f"{later}:later",
+                              "BACKUP_SCHEDULE": "*/2 * * * * *"},
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        later.write_bytes(b"now it exists\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not archives(lb):
+            time.sleep(0.3)
+        assert archives(lb), "no backup once the file existed"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert b"does not exist yet" in err
 
 
 # --------------------------------------------------------------------------

@@ -378,3 +378,33 @@ def test_one_gigabyte_roundtrip(lb, pg):
     pg.psql(db, "DELETE FROM pgbench_accounts WHERE aid % 2 = 0; DROP VIEW shop.expensive")
     lb.run(["restore", ts, "--yes"], env, timeout=3600)
     assert fingerprint(pg, db) == before
+
+
+def test_password_never_in_a_command_line(lb, pg):
+    """While pg_dump runs, no process shows the password (plain or encoded) in argv."""
+    need_tool("pgbench")
+    db = pg.new_db()
+    p = subprocess.run(["pgbench", "-i", "-q", "-s", "4", "-h", pg.host, "-p", pg.port,
+                        "-U", pg.user, db], capture_output=True, text=True, env=pg.env(),
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    needles = [pg.password.encode(), urllib.parse.quote(pg.password, safe="").encode()]
+    proc = lb.popen(["backup"], pg_env(lb, pg, [pg.uri(db)]), stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+    hits, saw_dump, scans = [], False, 0
+    while proc.poll() is None:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"pg_dump\0--format=custom" in cmd:  # also behind Debian's pg_wrapper
+                saw_dump = True
+                assert b"--dbname=postgresql://" in cmd
+            hits += [(pid, cmd[:200]) for n in needles if n in cmd]
+        scans += 1
+    assert proc.returncode == 0
+    assert saw_dump, f"pg_dump never observed in {scans} scans: the check proved nothing"
+    assert not hits, hits
