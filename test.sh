@@ -3,7 +3,8 @@
 # configuration, runs the cmocka unit tests (also under valgrind), a short libFuzzer run
 # of the cron and environment parsers, and the pytest integration tests against the real
 # binary (S3 ones against a MinIO server built with `go install` into .cache/bin and
-# started here) and end-to-end tests of the image, then prints "N passed, N failed".
+# started here; MongoDB ones against FerretDB, and MongoDB's own mongorestore, both built
+# from their Go modules) and end-to-end tests of the image, then prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -14,7 +15,7 @@ say() { printf '\n==> %s\n' "$*"; }
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
-	libpq-dev postgresql postgresql-client)
+	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev)
 
 install_deps() {
 	local missing=()
@@ -30,7 +31,7 @@ install_deps() {
 			{ echo "test.sh: cannot install ${missing[*]}" >&2; exit 1; }
 	fi
 	local mod
-	for mod in pytest boto3; do
+	for mod in pytest boto3 pymongo; do
 		if ! python3 -c "import $mod" 2>/dev/null; then
 			say "installing $mod"
 			python3 -m pip install -q "$mod" 2>/dev/null ||
@@ -117,6 +118,122 @@ stop_postgres() {
 
 install_deps
 
+# FerretDB (MongoDB wire protocol over SQLite), the MongoDB server of the integration
+# tests, and mongorestore from MongoDB's Go module mongo-tools (the compatibility test):
+# built from their Go modules into .cache/bin once, pinned, and reused.
+FERRETDB_VERSION=v1.24.2
+FERRETDB_BIN=$ROOT/.cache/bin/ferretdb
+# mongo-tools tags are not Go versions: a pseudo-version of master (100.12.x, July 2025).
+MONGO_TOOLS_VERSION=v0.0.0-20250715155915-887641268977
+MONGO_TOOLS_SUM=h1:J9wFLko0N7sbovyHahuRw1NyfMUsNhaauLK87wQ3ruc=
+MONGORESTORE_BIN=$ROOT/.cache/bin/mongorestore
+FERRET_DATA=
+FERRET_PIDFILE=
+
+go_bin() {
+	command -v go || echo /usr/local/go/bin/go
+}
+
+# Download a module into the module cache; print its directory, or fail when its
+# checksum is not `want` (when given).
+go_module_dir() { # MODULE@VERSION [WANT_SUM]
+	local go json
+	go=$(go_bin)
+	json=$("$go" mod download -json "$1") || { echo "test.sh: cannot download $1" >&2; return 1; }
+	python3 - "$1" "${2:-}" "$json" <<'PY'
+import json, sys
+mod, want, d = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if d.get("Error"):
+    sys.exit(f"test.sh: {mod}: {d['Error']}")
+if want and d.get("Sum") != want:
+    sys.exit(f"test.sh: {mod}: checksum {d.get('Sum')} is not the pinned {want}")
+print(d["Dir"])
+PY
+}
+
+build_ferretdb() {
+	[ -x "$FERRETDB_BIN" ] && return 0
+	local go dir tmp
+	go=$(go_bin)
+	[ -x "$go" ] || { echo "test.sh: Go is needed to build FerretDB (install Go 1.24+)" >&2; return 1; }
+	say "building FerretDB $FERRETDB_VERSION (a minute or two the first time)"
+	dir=$(go_module_dir "github.com/FerretDB/FerretDB@$FERRETDB_VERSION") || return 1
+	# `go install` leaves out build/version/version.txt, without which FerretDB panics.
+	tmp=$(mktemp -d /tmp/lb-ferretdb-src.XXXXXX)
+	cp -r "$dir/." "$tmp" && chmod -R u+w "$tmp" &&
+		echo "$FERRETDB_VERSION" >"$tmp/build/version/version.txt" &&
+		mkdir -p "$ROOT/.cache/bin" &&
+		(cd "$tmp" && GOFLAGS=-buildvcs=false "$go" build -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) &&
+		mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+	local rc=$?
+	rm -rf "$tmp"
+	return $rc
+}
+
+build_mongorestore() {
+	[ -x "$MONGORESTORE_BIN" ] && return 0
+	local go dir tmp
+	go=$(go_bin)
+	[ -x "$go" ] || { echo "test.sh: Go is needed to build mongorestore (install Go 1.24+)" >&2; return 1; }
+	say "building mongorestore (mongo-tools $MONGO_TOOLS_VERSION; a minute or two the first time)"
+	# The checksum database has no entry for this pseudo-version: the pinned sum checks it.
+	dir=$(GONOSUMDB=github.com/mongodb/mongo-tools go_module_dir \
+		"github.com/mongodb/mongo-tools@$MONGO_TOOLS_VERSION" "$MONGO_TOOLS_SUM") || return 1
+	# Its vendor/ directory is incomplete in the module zip: build from go.sum instead.
+	tmp=$(mktemp -d /tmp/lb-mongo-tools-src.XXXXXX)
+	cp -r "$dir/." "$tmp" && chmod -R u+w "$tmp" && rm -rf "$tmp/vendor" &&
+		mkdir -p "$ROOT/.cache/bin" &&
+		(cd "$tmp" && GOFLAGS="-mod=mod -buildvcs=false" "$go" build -o "$MONGORESTORE_BIN.tmp" ./mongorestore/main) &&
+		mv "$MONGORESTORE_BIN.tmp" "$MONGORESTORE_BIN"
+	local rc=$?
+	rm -rf "$tmp"
+	return $rc
+}
+
+stop_ferretdb() {
+	if [ -n "$FERRET_PIDFILE" ] && [ -s "$FERRET_PIDFILE" ]; then
+		local pid
+		pid=$(cat "$FERRET_PIDFILE")
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	[ -n "$FERRET_DATA" ] && rm -rf "$FERRET_DATA" "$FERRET_DATA.log" "$FERRET_PIDFILE"
+	return 0
+}
+
+# Start FerretDB on 127.0.0.1 with the SQLite backend, authentication on and a fresh
+# user whose password needs percent-encoding; export the URI and tools for pytest.
+start_ferretdb() {
+	build_ferretdb || return 1
+	FERRET_DATA=$(mktemp -d /tmp/lb-ferretdb.XXXXXX)
+	FERRET_PIDFILE=$FERRET_DATA.pid
+	local port pass
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	pass="p@ss:w/rd%$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+	export LB_MONGO_USER=lbroot LB_MONGO_PASSWORD=$pass LB_MONGO_HOSTPORT=127.0.0.1:$port
+	export LB_MONGO_URI="mongodb://lbroot:$(python3 -c 'import os, urllib.parse; print(urllib.parse.quote(os.environ["LB_MONGO_PASSWORD"], safe=""))')@127.0.0.1:$port/?authSource=admin"
+	mkdir -p "$FERRET_DATA/db"
+	FERRETDB_SETUP_PASSWORD=$pass setsid "$FERRETDB_BIN" --handler=sqlite \
+		--sqlite-url="file:$FERRET_DATA/db/" --state-dir="$FERRET_DATA" \
+		--listen-addr="127.0.0.1:$port" --debug-addr=- --telemetry=disable --log-level=warn \
+		--test-enable-new-auth --setup-database=admin --setup-username=lbroot \
+		>"$FERRET_DATA.log" 2>&1 </dev/null &
+	echo $! >"$FERRET_PIDFILE"
+	for _ in $(seq 150); do
+		if python3 -c 'import os, pymongo; pymongo.MongoClient(os.environ["LB_MONGO_URI"], serverSelectionTimeoutMS=500).admin.command("ping")' 2>/dev/null; then
+			echo "FerretDB is up at 127.0.0.1:$port"
+			return 0
+		fi
+		kill -0 "$(cat "$FERRET_PIDFILE")" 2>/dev/null || break
+		sleep 0.2
+	done
+	echo "test.sh: FerretDB did not start:" >&2
+	tail -20 "$FERRET_DATA.log" >&2
+	unset LB_MONGO_URI
+	return 1
+}
+
 # A Docker engine for the end-to-end tests: start one when none answers.
 STARTED_DOCKERD=
 ensure_docker() {
@@ -149,6 +266,7 @@ stop_docker() {
 }
 cleanup() {
 	stop_minio
+	stop_ferretdb
 	stop_postgres
 	stop_docker
 }
@@ -189,6 +307,10 @@ stage "format (clang-format)" bash -c 'clang-format --dry-run --Werror src/*.[ch
 stage "fuzz (libFuzzer+ASan+UBSan, cron and env parsers, ${FUZZ_SECONDS:-15} s each)" tests/fuzz/build.sh
 
 stage "S3 server (MinIO)" start_minio
+stage "MongoDB server (FerretDB)" start_ferretdb
+stage "mongorestore (mongo-tools)" build_mongorestore
+export LB_MONGORESTORE_BIN=$MONGORESTORE_BIN
+export LB_FERRETDB_BIN=$FERRETDB_BIN # the end-to-end tests put it in an image
 stage "PostgreSQL server" start_postgres
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
