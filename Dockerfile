@@ -7,7 +7,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config \
       libarchive-dev libssl-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
-      zlib1g-dev \
+      zlib1g-dev libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -19,7 +19,7 @@ RUN meson setup /build -Dtests=disabled -Dbuildtype=release -Db_ndebug=if-releas
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 zlib1g \
+      libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 zlib1g libzstd1 \
       gpg gpg-agent gpgconf tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/lifeboat /usr/local/bin/lifeboat

@@ -21,6 +21,7 @@
 #include "signals.h"
 #include "sqlite.h"
 #include "stores/store.h"
+#include "zst.h"
 
 #define CHUNK (256 * 1024)
 
@@ -45,6 +46,7 @@ struct job {
 	struct err pump_err;
 	struct archive *a;
 	struct pgzip *gz;    /* parallel gzip between libarchive and gpg, when gzip */
+	struct zst *zs;	     /* libzstd with worker threads, when zstd */
 	struct err arch_err; /* set by the write callback */
 	bool discard;	     /* the run failed: drop further archive output */
 	struct strbuf sums;
@@ -118,7 +120,7 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 	return fanout_write(j, buf, len, e);
 }
 
-/* pgzip's output callback: runs on its writer thread, so it reports through `e` only. */
+/* pgzip's (on its writer thread) and zst's output callback: reports through `e` only. */
 static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	return deliver(ctx, buf, len, e);
@@ -140,6 +142,8 @@ static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, siz
 		return (la_ssize_t)len;
 	if (j->gz)
 		pgzip_write(j->gz, buf, len, &j->arch_err);
+	else if (j->zs)
+		zst_write(j->zs, buf, len, &j->arch_err);
 	else
 		deliver(j, buf, len, &j->arch_err);
 	return (la_ssize_t)len;
@@ -460,29 +464,20 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 }
 
 /*
- * gzip: libarchive writes plain tar and pgzip compresses on worker threads.
- * zstd: libarchive's filter with its own worker threads. none: plain tar.
+ * libarchive writes plain tar; the write callback compresses it: gzip with
+ * pgzip's worker threads, zstd with libzstd's (small jobs, bounded memory).
  */
 static int set_compression(struct job *j, struct err *e)
 {
 	const struct config *cfg = j->cfg;
-	char v[16];
 
 	switch (cfg->compression) {
 	case COMPRESSION_GZIP:
 		return pgzip_new(cfg->compression_level, cfg->compression_threads, gz_out, j,
 				 &j->gz, e);
 	case COMPRESSION_ZSTD:
-		if (archive_write_add_filter_zstd(j->a) != ARCHIVE_OK)
-			return arch_fail(j, "the header", e);
-		snprintf(v, sizeof(v), "%d", cfg->compression_level);
-		if (archive_write_set_filter_option(j->a, "zstd", "compression-level", v) !=
-		    ARCHIVE_OK)
-			return arch_fail(j, "the header", e);
-		snprintf(v, sizeof(v), "%u", cfg->compression_threads);
-		if (archive_write_set_filter_option(j->a, "zstd", "threads", v) != ARCHIVE_OK)
-			return arch_fail(j, "the header", e);
-		return 0;
+		return zst_new(cfg->compression_level, cfg->compression_threads, gz_out, j, &j->zs,
+			       e);
 	case COMPRESSION_NONE:
 		return 0;
 	}
@@ -523,7 +518,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		goto out;
 	}
 	/* Every compressed byte has reached gpg (or the stores) when this returns. */
-	if (j->gz && pgzip_finish(j->gz, &j->arch_err) < 0) {
+	if ((j->gz && pgzip_finish(j->gz, &j->arch_err) < 0) ||
+	    (j->zs && zst_finish(j->zs, &j->arch_err) < 0)) {
 		arch_fail(j, "the end of the archive", e);
 		goto out;
 	}
@@ -689,6 +685,7 @@ fail:
 	merge_errors(&j, &merr, e);
 out:
 	pgzip_free(j.gz);
+	zst_free(j.zs);
 	if (j.pump_running) {
 		close_fd(&j.crypt.gpg.in_fd);
 		pthread_join(j.pump, NULL);
