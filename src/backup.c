@@ -120,7 +120,7 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 	return fanout_write(j, buf, len, e);
 }
 
-/* pgzip's (on its writer thread) and zst's output callback: reports through `e` only. */
+/* pgzip's and zst's output callback, on their writer threads: reports through `e` only. */
 static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	return deliver(ctx, buf, len, e);
@@ -669,13 +669,16 @@ int backup_run(const struct config *cfg, struct backup_result *ret, struct err *
 fail:
 	if (j.encrypt) {
 		/*
-		 * Stop gpg first so the pump sees EOF (and pgzip's writer, which may
-		 * be writing to gpg, returns), then judge who failed first.
+		 * Stop gpg first so the pump sees EOF (and the compressor's writer
+		 * thread, which may be writing to gpg, returns), then judge who
+		 * failed first.
 		 */
 		if (j.crypt.gpg.pid > 0 && err_isset(&merr))
 			kill(j.crypt.gpg.pid, SIGTERM);
 		pgzip_free(j.gz);
 		j.gz = NULL;
+		zst_free(j.zs);
+		j.zs = NULL;
 		close_fd(&j.crypt.gpg.in_fd);
 		if (j.pump_running) {
 			pthread_join(j.pump, NULL);
