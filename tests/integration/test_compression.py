@@ -204,3 +204,26 @@ def test_zstd_level_range(lb):
 def test_check_describes_compression(lb):
     res = lb.run(["check"], {"BACKUP_COMPRESSION": "zstd", "BACKUP_COMPRESSION_THREADS": "2"})
     assert "zstd, level 3, 2 threads" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("comp,suffix", [("gzip", ".tar.gz"), ("zstd", ".tar.zst")])
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_compressed_stream(lb, comp, suffix, damage):
+    """Damage in the compressed stream fails the restore (exit 7) and changes nothing."""
+    big_file(lb)
+    env = {"BACKUP_ENCRYPTION": "none", "BACKUP_ENCRYPTION_KEY_FILE": None,
+           "BACKUP_COMPRESSION": comp}
+    ts = lb.backup(env)
+    arch = lb.archive(ts, suffix)
+    data = bytearray(arch.read_bytes())
+    if damage == "truncate":
+        data = data[:len(data) * 2 // 3]
+    else:
+        data[len(data) // 2] ^= 0x55
+    arch.write_bytes(bytes(data))
+    wreck_tree(lb.src)
+    before = lb.snap_all()
+    res = lb.restore(ts, env, check=7)
+    err = res.stderr.lower()
+    assert "damaged" in err or "truncated" in err or "corrupt" in err or "crc" in err, res
+    assert lb.snap_all() == before
