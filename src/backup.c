@@ -1,4 +1,4 @@
-/* The backup pipeline: tar.gz from libarchive into gpg; a pump thread fans gpg's output out. */
+/* The backup pipeline: tar from libarchive, compressed, into gpg; a pump thread fans out. */
 #include "common.h"
 
 #include <archive.h>
@@ -12,14 +12,17 @@
 #include <time.h>
 
 #include "backup.h"
+#include "compress.h"
 #include "crypt.h"
 #include "dbsource.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
+#include "pgzip.h"
 #include "signals.h"
 #include "sqlite.h"
 #include "stores/store.h"
+#include "zst.h"
 
 #define CHUNK (256 * 1024)
 
@@ -43,6 +46,8 @@ struct job {
 	bool pump_running;
 	struct err pump_err;
 	struct archive *a;
+	struct pgzip *gz;    /* parallel gzip between libarchive and gpg, when gzip */
+	struct zst *zs;	     /* libzstd with worker threads, when zstd */
 	struct err arch_err; /* set by the write callback */
 	bool discard;	     /* the run failed: drop further archive output */
 	struct strbuf sums;
@@ -102,11 +107,33 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+/* Compressed bytes to gpg's stdin, or straight to the stores when not encrypting. */
+static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
+{
+	if (signals_pending())
+		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+			       signals_pending());
+	if (j->encrypt) {
+		int r = write_all(j->crypt.gpg.in_fd, buf, len);
+		if (r < 0)
+			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
+		return 0;
+	}
+	return fanout_write(j, buf, len, e);
+}
+
+/* pgzip's and zst's output callback, on their writer threads: reports through `e` only. */
+static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
+{
+	return deliver(ctx, buf, len, e);
+}
+
 /*
  * libarchive's write callback. It never reports failure to libarchive: a failed
- * archive cannot be closed cleanly (its gzip state would leak), so after the
+ * archive cannot be closed cleanly (its filter state would leak), so after the
  * first error it records the cause in arch_err and discards the rest; every
- * caller checks arch_err after each libarchive call.
+ * caller checks arch_err after each libarchive call. With gzip the bytes go to
+ * pgzip's queue (no copy beyond that), whose errors surface on a later write.
  */
 static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -115,17 +142,12 @@ static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, siz
 	(void)a;
 	if (j->discard || err_isset(&j->arch_err))
 		return (la_ssize_t)len;
-	if (signals_pending()) {
-		err_set(&j->arch_err, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-			signals_pending());
-	} else if (j->encrypt) {
-		int r = write_all(j->crypt.gpg.in_fd, buf, len);
-		if (r < 0)
-			err_set(&j->arch_err, LB_EXIT_CRYPTO, "gpg stopped reading: %s",
-				strerror(-r));
-	} else {
-		fanout_write(j, buf, len, &j->arch_err);
-	}
+	if (j->gz)
+		pgzip_write(j->gz, buf, len, &j->arch_err);
+	else if (j->zs)
+		zst_write(j->zs, buf, len, &j->arch_err);
+	else
+		deliver(j, buf, len, &j->arch_err);
 	return (la_ssize_t)len;
 }
 
@@ -557,7 +579,7 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	m->timestamp = xstrdup(id->timestamp);
 	m->created = xstrdup(created);
 	m->host = xstrdup(host);
-	m->compression = xstrdup("gzip");
+	m->compression = xstrdup(compression_name(cfg->compression));
 	m->encryption = xstrdup(cfg->encrypt ? "gpg" : "none");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		manifest_add_source(m, cfg->sources[i].kind, cfg->sources[i].name,
@@ -572,7 +594,7 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 	for (int tries = 0;; tries++) {
 		time_t now = time(NULL);
 		bool taken = false;
-		*id = (struct backup_id){ .compression = COMPRESSION_GZIP,
+		*id = (struct backup_id){ .compression = j->cfg->compression,
 					  .encrypted = j->encrypt,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
@@ -588,15 +610,40 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 	}
 }
 
+/*
+ * libarchive writes plain tar; the write callback compresses it: gzip with
+ * pgzip's worker threads, zstd with libzstd's (small jobs, bounded memory).
+ */
+static int set_compression(struct job *j, struct err *e)
+{
+	const struct config *cfg = j->cfg;
+
+	switch (cfg->compression) {
+	case COMPRESSION_GZIP:
+		return pgzip_new(cfg->compression_level, cfg->compression_threads, gz_out, j,
+				 &j->gz, e);
+	case COMPRESSION_ZSTD:
+		return zst_new(cfg->compression_level, cfg->compression_threads, gz_out, j, &j->zs,
+			       e);
+	case COMPRESSION_NONE:
+		return 0;
+	}
+	return err_set(e, LB_EXIT_INTERNAL, "unknown compression");
+}
+
 static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 {
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
 	j->a = archive_write_new();
-	if (archive_write_set_format_pax(j->a) != ARCHIVE_OK ||
-	    archive_write_add_filter_gzip(j->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
+	if (archive_write_set_format_pax(j->a) != ARCHIVE_OK) {
+		arch_fail(j, "the header", e);
+		goto out;
+	}
+	if (set_compression(j, e) < 0)
+		goto out;
+	if (archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(j->a, j, NULL, archive_out, NULL, NULL) != ARCHIVE_OK) {
 		arch_fail(j, "the header", e);
 		goto out;
@@ -616,6 +663,12 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)
 		goto out;
 	if (archive_write_close(j->a) != ARCHIVE_OK || err_isset(&j->arch_err)) {
+		arch_fail(j, "the end of the archive", e);
+		goto out;
+	}
+	/* Every compressed byte has reached gpg (or the stores) when this returns. */
+	if ((j->gz && pgzip_finish(j->gz, &j->arch_err) < 0) ||
+	    (j->zs && zst_finish(j->zs, &j->arch_err) < 0)) {
 		arch_fail(j, "the end of the archive", e);
 		goto out;
 	}
@@ -774,10 +827,18 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 
 fail:
 	if (j.encrypt) {
-		/* Stop gpg first so the pump sees EOF, then judge who failed first. */
-		close_fd(&j.crypt.gpg.in_fd);
+		/*
+		 * Stop gpg first so the pump sees EOF (and the compressor's writer
+		 * thread, which may be writing to gpg, returns), then judge who
+		 * failed first.
+		 */
 		if (j.crypt.gpg.pid > 0 && err_isset(&merr))
 			kill(j.crypt.gpg.pid, SIGTERM);
+		pgzip_free(j.gz);
+		j.gz = NULL;
+		zst_free(j.zs);
+		j.zs = NULL;
+		close_fd(&j.crypt.gpg.in_fd);
 		if (j.pump_running) {
 			pthread_join(j.pump, NULL);
 			j.pump_running = false;
@@ -785,6 +846,8 @@ fail:
 	}
 	merge_errors(&j, &merr, e);
 out:
+	pgzip_free(j.gz);
+	zst_free(j.zs);
 	if (j.pump_running) {
 		close_fd(&j.crypt.gpg.in_fd);
 		pthread_join(j.pump, NULL);

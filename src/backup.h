@@ -1,4 +1,4 @@
-/* One backup run: sources -> tar (libarchive) -> gzip -> gpg -> every store, as one stream. */
+/* One backup run: sources -> tar (libarchive) -> gzip/zstd -> gpg -> every store, as one stream. */
 #ifndef LB_BACKUP_H
 #define LB_BACKUP_H
 

@@ -41,7 +41,8 @@ const struct command cmd_backup = {
 	.summary = "back up every configured source now",
 	.usage = "usage: lifeboat backup\n\n"
 		 "Backs up BACKUP_DIRS and BACKUP_FILES into one archive,\n"
-		 "BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg (time in TZ), streamed to every\n"
+		 "BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg (time in TZ; .tar.zst.gpg or\n"
+		 ".tar.gpg with BACKUP_COMPRESSION=zstd or none), streamed to every\n"
 		 "store (BACKUP_LOCAL_PATH/BACKUP_NAME/, s3://BACKUP_S3_BUCKET/BACKUP_NAME/),\n"
 		 "and prints its timestamp on stdout. A failed run leaves no archive behind;\n"
 		 "when one store fails and another succeeds, the archive is kept where it\n"

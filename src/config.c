@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <sys/stat.h>
 
+#include "compress.h"
 #include "config.h"
 #include "dburi.h"
 
@@ -27,6 +28,9 @@ static const struct var_def vars[] = {
 	{ "BACKUP_LOCAL_PATH", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_ENCRYPTION_KEY", VAR_SUPPORTED, true, NULL },
 	{ "BACKUP_ENCRYPTION", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_COMPRESSION", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_COMPRESSION_LEVEL", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_COMPRESSION_THREADS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_DIRS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_FILES", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_DEBUG", VAR_SUPPORTED, false, NULL },
@@ -641,6 +645,52 @@ static int parse_count(char *const *envp, const char *var, int *ret, struct err 
 	return 0;
 }
 
+/* BACKUP_COMPRESSION, its level (range per algorithm) and thread count. */
+static int parse_compression(struct config *cfg, char *const *envp, struct err *e)
+{
+	const char *c = env_get(envp, "BACKUP_COMPRESSION");
+	const char *lv = env_get(envp, "BACKUP_COMPRESSION_LEVEL");
+	const char *th = env_get(envp, "BACKUP_COMPRESSION_THREADS");
+	int lo, hi;
+	char *end;
+	long n;
+
+	cfg->compression = COMPRESSION_GZIP;
+	if (c && !compression_parse(c, &cfg->compression))
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_COMPRESSION '%s' is invalid: expected 'gzip', 'zstd' or 'none'", c);
+	cfg->compression_level = compression_default_level(cfg->compression);
+	compression_level_range(cfg->compression, &lo, &hi);
+	if (lv && cfg->compression == COMPRESSION_NONE) {
+		strvec_pushf(&cfg->warnings,
+			     "BACKUP_COMPRESSION_LEVEL is ignored because BACKUP_COMPRESSION=none");
+	} else if (lv) {
+		errno = 0;
+		n = strtol(lv, &end, 10);
+		if (errno || end == lv || *end || n < lo || n > hi)
+			return err_set(
+				e, LB_EXIT_CONFIG,
+				"BACKUP_COMPRESSION_LEVEL '%s' is invalid: expected %d to %d "
+				"for %s",
+				lv, lo, hi, compression_name(cfg->compression));
+		cfg->compression_level = (int)n;
+	}
+	cfg->compression_threads = compress_available_cpus();
+	if (th) {
+		errno = 0;
+		n = strtol(th, &end, 10);
+		if (errno || end == th || *end || n < 1 || n > 256)
+			return err_set(
+				e, LB_EXIT_CONFIG,
+				"BACKUP_COMPRESSION_THREADS '%s' is invalid: expected a whole "
+				"number from 1 to 256",
+				th);
+		cfg->compression_threads = (unsigned)n;
+	}
+	return 0;
+}
+
 /* "90", "90s", "30m", "2h" into seconds. */
 static int parse_duration(const char *var, const char *v, unsigned *ret, struct err *e)
 {
@@ -915,6 +965,9 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION=none",
 			     cfg->key_origin);
 
+	if (parse_compression(cfg, envp, e) < 0)
+		goto out;
+
 	const char *dirs = env_get(envp, "BACKUP_DIRS");
 	if (dirs && parse_sources(cfg, "BACKUP_DIRS", dirs, SOURCE_DIR, e) < 0)
 		goto out;
@@ -1090,6 +1143,12 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 					       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
 					       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
 				    : "(unset)");
+	if (cfg->compression == COMPRESSION_NONE)
+		strbuf_addf(out, "BACKUP_COMPRESSION   none\n");
+	else
+		strbuf_addf(out, "BACKUP_COMPRESSION   %s, level %d, %u thread%s\n",
+			    compression_name(cfg->compression), cfg->compression_level,
+			    cfg->compression_threads, cfg->compression_threads == 1 ? "" : "s");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
 		char *prefix = source_archive_prefix(s->kind, s->name);

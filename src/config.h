@@ -6,6 +6,7 @@
 
 #include "cron.h"
 #include "err.h"
+#include "naming.h"
 #include "retention.h"
 #include "util.h"
 
@@ -35,7 +36,10 @@ struct config {
 	char *local_path; /* NULL when unset */
 	bool encrypt;	  /* false only with BACKUP_ENCRYPTION=none */
 	struct strbuf key;
-	const char *key_origin; /* which variable the key came from, or NULL */
+	const char *key_origin;	      /* which variable the key came from, or NULL */
+	enum compression compression; /* BACKUP_COMPRESSION, default gzip */
+	int compression_level;	      /* BACKUP_COMPRESSION_LEVEL, or the algorithm's default */
+	unsigned compression_threads; /* BACKUP_COMPRESSION_THREADS, or the CPUs we may use */
 	struct source_spec *sources;
 	size_t nr_sources;
 	bool debug;

@@ -7,7 +7,7 @@ secs=${FUZZ_SECONDS:-15}
 mkdir -p "$out"
 flags=(-std=c17 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
 clang "${flags[@]}" -o "$out/fuzz-cron" tests/fuzz/fuzz-cron.c src/cron.c src/err.c
-clang "${flags[@]}" -o "$out/fuzz-config" tests/fuzz/fuzz-config.c src/config.c src/cron.c \
+clang "${flags[@]}" -o "$out/fuzz-config" tests/fuzz/fuzz-config.c src/config.c src/compress.c src/cron.c \
 	src/retention.c src/err.c src/util.c src/dburi.c
 clang "${flags[@]}" -o "$out/fuzz-dburi" tests/fuzz/fuzz-dburi.c src/dburi.c src/err.c src/util.c
 for t in cron config dburi; do

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "compress.h"
 #include "config.h"
 #include "dburi.h"
 
@@ -590,6 +591,85 @@ static void test_encryption_mode(void **state LB_UNUSED)
 	assert_true(has_warning(&cfg, "BACKUP_ENCRYPTION_KEY"));
 	assert_no_warning_contains(&cfg, KEY);
 	config_release(&cfg);
+}
+
+static void test_compression(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct strbuf d = STRBUF_INIT;
+	struct err e;
+
+	/* Default: gzip level 6 on every CPU we may use. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
+	assert_int_equal(cfg.compression, COMPRESSION_GZIP);
+	assert_int_equal(cfg.compression_level, 6);
+	assert_int_equal(cfg.compression_threads, compress_available_cpus());
+	assert_true(cfg.compression_threads >= 1);
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "BACKUP_COMPRESSION   gzip, level 6");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=ZSTD"));
+	assert_int_equal(cfg.compression, COMPRESSION_ZSTD);
+	assert_int_equal(cfg.compression_level, 3);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=zstd",
+			    "BACKUP_COMPRESSION_LEVEL=19", "BACKUP_COMPRESSION_THREADS=3"));
+	assert_int_equal(cfg.compression_level, 19);
+	assert_int_equal(cfg.compression_threads, 3);
+	assert_int_equal(cfg.warnings.nr, 0);
+	config_release(&cfg);
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=gzip",
+			    "BACKUP_COMPRESSION_LEVEL=1", "BACKUP_COMPRESSION_THREADS=1"));
+	assert_int_equal(cfg.compression_level, 1);
+	assert_int_equal(cfg.compression_threads, 1);
+	config_release(&cfg);
+
+	/* A level with none is ignored with a warning. */
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=none", "BACKUP_COMPRESSION_LEVEL=5"));
+	assert_int_equal(cfg.compression, COMPRESSION_NONE);
+	assert_true(has_warning(&cfg, "BACKUP_COMPRESSION_LEVEL"));
+	config_describe(&cfg, &d);
+	assert_contains(d.buf, "BACKUP_COMPRESSION   none");
+	strbuf_release(&d);
+	config_release(&cfg);
+
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=bzip2"), "BACKUP_COMPRESSION", &e);
+	assert_contains(e.msg, "'bzip2'");
+	assert_null(strchr(e.msg, '\n'));
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=gz"), "BACKUP_COMPRESSION", NULL);
+	/* Levels are checked against the algorithm's range. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_LEVEL=10"),
+		   "BACKUP_COMPRESSION_LEVEL '10' is invalid: expected 1 to 9 for gzip", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_LEVEL=0"),
+		   "BACKUP_COMPRESSION_LEVEL", NULL);
+	expect_err(
+		ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=zstd", "BACKUP_COMPRESSION_LEVEL=20"),
+		"expected 1 to 19 for zstd", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_LEVEL=6x"),
+		   "BACKUP_COMPRESSION_LEVEL", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_THREADS=0"),
+		   "BACKUP_COMPRESSION_THREADS '0' is invalid", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_THREADS=-2"),
+		   "BACKUP_COMPRESSION_THREADS", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_THREADS=two"),
+		   "BACKUP_COMPRESSION_THREADS", NULL);
+}
+
+static void test_cpu_max(void **state LB_UNUSED)
+{
+	assert_int_equal(compress_parse_cpu_max("max 100000\n"), 0);
+	assert_int_equal(compress_parse_cpu_max("200000 100000\n"), 2);
+	assert_int_equal(compress_parse_cpu_max("150000 100000"), 2);
+	assert_int_equal(compress_parse_cpu_max("50000 100000"), 1);
+	assert_int_equal(compress_parse_cpu_max(""), 0);
+	assert_int_equal(compress_parse_cpu_max("junk"), 0);
+	assert_int_equal(compress_parse_cpu_max("-1 100000"), 0);
+	assert_true(compress_available_cpus() >= 1);
 }
 
 static void test_require_key(void **state LB_UNUSED)
@@ -1385,6 +1465,8 @@ int main(void)
 		cmocka_unit_test(test_key_file_errors),
 		cmocka_unit_test(test_key_never_printed),
 		cmocka_unit_test(test_encryption_mode),
+		cmocka_unit_test(test_compression),
+		cmocka_unit_test(test_cpu_max),
 		cmocka_unit_test(test_require_key),
 		cmocka_unit_test(test_debug),
 		cmocka_unit_test(test_sources_non_utf8),

@@ -1,0 +1,204 @@
+/* Unit tests for pgzip.c: the output is one gzip member that zlib inflates to the input. */
+#include "common.h"
+
+#include <setjmp.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "pgzip.h"
+#include "util.h"
+
+struct sink {
+	unsigned char *buf;
+	size_t len, cap;
+	size_t calls;
+	size_t fail_after; /* fail on this call (1-based); 0: never */
+};
+
+static int sink_out(void *ctx, const void *buf, size_t len, struct err *e)
+{
+	struct sink *s = ctx;
+
+	if (s->fail_after && ++s->calls >= s->fail_after)
+		return err_set(e, LB_EXIT_STORE, "sink is full");
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2;
+		s->buf = realloc(s->buf, s->cap);
+		assert_non_null(s->buf);
+	}
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+/* Mixed content: runs of text (compressible, back-references across blocks) and noise. */
+static unsigned char *make_input(size_t n, unsigned seed)
+{
+	static const char words[] = "the quick brown fox jumps over the lazy dog lifeboat ";
+	unsigned char *p = xmalloc(n ? n : 1);
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		if ((i / 50000) % 3 == 2)
+			p[i] = (unsigned char)(x >> 16);
+		else
+			p[i] = (unsigned char)words[(i + (x >> 28)) % (sizeof(words) - 1)];
+	}
+	return p;
+}
+
+/* Inflate a gzip stream (zlib's own reader, checking CRC and length) and compare. */
+static void expect_inflates_to(const struct sink *s, const unsigned char *want, size_t n)
+{
+	z_stream z = { 0 };
+	unsigned char *got = xmalloc(n + 1);
+
+	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+	z.next_in = s->buf;
+	z.avail_in = (uInt)s->len;
+	z.next_out = got;
+	z.avail_out = (uInt)(n + 1);
+	int r = inflate(&z, Z_FINISH);
+	if (r != Z_STREAM_END)
+		fail_msg("inflate returned %d (%s) for %zu input bytes", r, z.msg ? z.msg : "", n);
+	assert_int_equal(z.total_out, n);
+	assert_int_equal(z.avail_in, 0); /* exactly one member, nothing after it */
+	assert_memory_equal(got, want, n);
+	inflateEnd(&z);
+	free(got);
+}
+
+static void roundtrip(size_t n, unsigned threads, int level, size_t chunk)
+{
+	unsigned char *in = make_input(n, (unsigned)n + threads);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+
+	assert_int_equal(pgzip_new(level, threads, sink_out, &s, &z, &e), 0);
+	for (size_t off = 0; off < n; off += chunk)
+		assert_int_equal(pgzip_write(z, in + off, n - off < chunk ? n - off : chunk, &e),
+				 0);
+	assert_int_equal(pgzip_finish(z, &e), 0);
+	assert_int_equal(pgzip_bytes_in(z), n);
+	pgzip_free(z);
+	/* A standard header: magic, deflate, no flags, OS unix. */
+	assert_true(s.len >= 18);
+	assert_int_equal(s.buf[0], 0x1f);
+	assert_int_equal(s.buf[1], 0x8b);
+	assert_int_equal(s.buf[2], 8);
+	assert_int_equal(s.buf[3], 0);
+	expect_inflates_to(&s, in, n);
+	free(s.buf);
+	free(in);
+}
+
+static void test_sizes_around_blocks(void **state LB_UNUSED)
+{
+	const size_t B = PGZIP_BLOCK;
+	const size_t sizes[] = { 0,	    1,	       2,     100,	 32767,	       32768,
+				 32769,	    B - 1,     B,     B + 1,	 2 * B - 1,    2 * B,
+				 2 * B + 1, 5 * B + 7, 9 * B, B + 32768, 3 * B + 32767 };
+
+	for (unsigned t = 1; t <= 4; t++)
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+			roundtrip(sizes[i], t, 6, 10240);
+}
+
+static void test_chunk_shapes(void **state LB_UNUSED)
+{
+	/* One byte at a time across a block edge, and one call with everything. */
+	roundtrip(PGZIP_BLOCK + 300, 2, 6, 1);
+	roundtrip(7 * PGZIP_BLOCK + 5, 3, 6, 7 * PGZIP_BLOCK + 5);
+	roundtrip(3 * PGZIP_BLOCK, 2, 6, 65537);
+}
+
+static void test_levels(void **state LB_UNUSED)
+{
+	for (int level = 1; level <= 9; level++)
+		roundtrip(3 * PGZIP_BLOCK + 11, 2, level, 10240);
+}
+
+static void test_many_blocks(void **state LB_UNUSED)
+{
+	/* More blocks than the ring holds, so buffers are reused many times. */
+	roundtrip(40 * PGZIP_BLOCK + 123, 4, 1, 10240);
+	roundtrip(40 * PGZIP_BLOCK + 123, 1, 1, 10240);
+}
+
+/* Compressible data shrinks: the dictionary carries matches across blocks. */
+static void test_dictionary_helps(void **state LB_UNUSED)
+{
+	size_t n = 16 * PGZIP_BLOCK;
+	unsigned char *in = xmalloc(n);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+
+	/* A 20 kB random pattern repeated: without a dictionary each block costs ~20 kB. */
+	unsigned char *pat = make_input(150000, 9) + 100000;
+	for (size_t i = 0; i < n; i++)
+		in[i] = pat[i % 20000];
+	free(pat - 100000);
+	assert_int_equal(pgzip_new(6, 2, sink_out, &s, &z, &e), 0);
+	assert_int_equal(pgzip_write(z, in, n, &e), 0);
+	assert_int_equal(pgzip_finish(z, &e), 0);
+	pgzip_free(z);
+	expect_inflates_to(&s, in, n);
+	assert_true(s.len < 20000 + 16 * 2000);
+	free(s.buf);
+	free(in);
+}
+
+static void test_output_failure(void **state LB_UNUSED)
+{
+	size_t n = 20 * PGZIP_BLOCK;
+	unsigned char *in = make_input(n, 3);
+	struct sink s = { .fail_after = 3 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+	int r = 0;
+
+	assert_int_equal(pgzip_new(1, 2, sink_out, &s, &z, &e), 0);
+	for (size_t off = 0; off < n && r == 0; off += 10240)
+		r = pgzip_write(z, in + off, 10240, &e);
+	if (r == 0)
+		r = pgzip_finish(z, &e);
+	assert_int_equal(r, -1);
+	assert_int_equal(e.code, LB_EXIT_STORE);
+	assert_string_equal(e.msg, "sink is full");
+	pgzip_free(z);
+	free(s.buf);
+	free(in);
+}
+
+static void test_abandon(void **state LB_UNUSED)
+{
+	/* Freed in the middle of a stream: threads stop, nothing leaks. */
+	unsigned char *in = make_input(5 * PGZIP_BLOCK, 4);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+
+	assert_int_equal(pgzip_new(6, 3, sink_out, &s, &z, &e), 0);
+	assert_int_equal(pgzip_write(z, in, 5 * PGZIP_BLOCK, &e), 0);
+	pgzip_free(z);
+	free(s.buf);
+	free(in);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes_around_blocks),
+		cmocka_unit_test(test_chunk_shapes),
+		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_many_blocks),
+		cmocka_unit_test(test_dictionary_helps),
+		cmocka_unit_test(test_output_failure),
+		cmocka_unit_test(test_abandon),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

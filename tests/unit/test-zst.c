@@ -1,0 +1,107 @@
+/* Unit tests for zst.c: one zstd frame that libzstd decompresses to the input. */
+#include "common.h"
+
+#include <setjmp.h>
+#include <zstd.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+#include "zst.h"
+
+struct sink {
+	unsigned char *buf;
+	size_t len, cap;
+	bool fail;
+};
+
+static int sink_out(void *ctx, const void *buf, size_t len, struct err *e)
+{
+	struct sink *s = ctx;
+
+	if (s->fail)
+		return err_set(e, LB_EXIT_STORE, "sink is full");
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2;
+		s->buf = realloc(s->buf, s->cap);
+		assert_non_null(s->buf);
+	}
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+static unsigned char *make_input(size_t n)
+{
+	unsigned char *p = xmalloc(n ? n : 1);
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (i / 70000) % 2 ? (unsigned char)(x >> 16)
+				       : (unsigned char)("lifeboat "[i % 9]);
+	}
+	return p;
+}
+
+static void roundtrip(size_t n, unsigned threads, int level)
+{
+	unsigned char *in = make_input(n), *got = xmalloc(n + 1);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct zst *z = NULL;
+
+	assert_int_equal(zst_new(level, threads, sink_out, &s, &z, &e), 0);
+	for (size_t off = 0; off < n; off += 10240)
+		assert_int_equal(zst_write(z, in + off, n - off < 10240 ? n - off : 10240, &e), 0);
+	assert_int_equal(zst_finish(z, &e), 0);
+	zst_free(z);
+	/* One frame, and nothing after it. */
+	assert_int_equal(ZSTD_findFrameCompressedSize(s.buf, s.len), s.len);
+	size_t r = ZSTD_decompress(got, n + 1, s.buf, s.len);
+	assert_false(ZSTD_isError(r));
+	assert_int_equal(r, n);
+	assert_memory_equal(got, in, n);
+	free(s.buf);
+	free(got);
+	free(in);
+}
+
+static void test_roundtrip(void **state LB_UNUSED)
+{
+	const size_t sizes[] = { 0, 1, 4096, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 5 << 20 };
+
+	for (unsigned t = 1; t <= 3; t++)
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+			roundtrip(sizes[i], t, 3);
+	roundtrip(3 << 20, 2, 1);
+	roundtrip(3 << 20, 2, 19);
+}
+
+static void test_output_failure(void **state LB_UNUSED)
+{
+	unsigned char *in = make_input(4 << 20);
+	struct sink s = { .fail = true };
+	struct err e = ERR_INIT;
+	struct zst *z = NULL;
+	int r = 0;
+
+	assert_int_equal(zst_new(3, 2, sink_out, &s, &z, &e), 0);
+	for (size_t off = 0; off < (4 << 20) && r == 0; off += 10240)
+		r = zst_write(z, in + off, 10240, &e);
+	if (r == 0)
+		r = zst_finish(z, &e);
+	assert_int_equal(r, -1);
+	assert_string_equal(e.msg, "sink is full");
+	zst_free(z);
+	free(in);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_output_failure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
