@@ -36,6 +36,7 @@ static const struct var_def vars[] = {
 	{ "BACKUP_DEBUG", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_POSTGRES", VAR_SUPPORTED, true, NULL },
 	{ "BACKUP_MONGODB", VAR_SUPPORTED, true, NULL },
+	{ "BACKUP_POSTGRES_DUMP", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_BUCKET", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_ENDPOINT", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_REGION", VAR_SUPPORTED, false, NULL },
@@ -981,6 +982,18 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (origin && parse_db_sources(cfg, origin, v.buf, SOURCE_POSTGRES, e) < 0)
 		goto out;
 	strbuf_release_secret(&v);
+	const char *pgd = env_get(envp, "BACKUP_POSTGRES_DUMP");
+	if (!pgd || !strcasecmp(pgd, "auto")) {
+		cfg->pg_dump_mode = PG_DUMP_AUTO;
+	} else if (!strcasecmp(pgd, "local")) {
+		cfg->pg_dump_mode = PG_DUMP_LOCAL;
+	} else if (!strcasecmp(pgd, "exec")) {
+		cfg->pg_dump_mode = PG_DUMP_EXEC;
+	} else {
+		err_set(e, LB_EXIT_CONFIG,
+			"BACKUP_POSTGRES_DUMP '%s' is invalid: expected auto, local or exec", pgd);
+		goto out;
+	}
 	if (get_value(envp, var_def("BACKUP_MONGODB"), &v, &origin, e) < 0)
 		goto out;
 	if (origin && parse_db_sources(cfg, origin, v.buf, SOURCE_MONGODB, e) < 0)

@@ -71,6 +71,12 @@ struct config {
 	unsigned stop_wait;	     /* BACKUP_STOP_WAIT seconds, default 2 */
 	unsigned start_wait;	     /* BACKUP_START_WAIT seconds, default 3 */
 	char *docker_host;	     /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
+	/* Where pg_dump / pg_restore run: BACKUP_POSTGRES_DUMP. */
+	enum pg_dump_mode {
+		PG_DUMP_AUTO,  /* here, or in the database's container when its server is newer */
+		PG_DUMP_LOCAL, /* always here */
+		PG_DUMP_EXEC,  /* always in the database's container (Docker exec) */
+	} pg_dump_mode;
 };
 #define CONFIG_INIT                                                                             \
 	{                                                                                       \

@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "child.h"
+#include "docker.h"
 #include "dbsource.h"
 #include "dburi.h"
 #include "log.h"
@@ -106,21 +107,203 @@ static int server_major(PGconn *c)
 	return v >= 100000 ? v / 10000 : v / 100; /* 9.6 -> 906 */
 }
 
-/* The environment of pg_dump, pg_restore and psql: ours plus the password. */
-static void pg_child_env(struct child *c, const struct dburi *u)
+/*
+ * Where the client programs run: here (fork/exec), or inside the database's own
+ * container through the Docker Engine API's exec (BACKUP_POSTGRES_DUMP=exec, or
+ * automatically when the server is newer than our client tools).
+ */
+struct runner {
+	const struct dburi *u;
+	const char *redacted;
+	struct docker *d; /* exec: the engine */
+	char *container;  /* exec: the container serving the URI's host */
+};
+
+static void runner_release(struct runner *r)
 {
-	child_env_default(&c->env);
-	if (u->password)
-		strvec_pushf(&c->env, "PGPASSWORD=%s", u->password);
-	strvec_push(&c->env, "PGCONNECT_TIMEOUT=15");
+	docker_free(r->d);
+	free(r->container);
+	*r = (struct runner){ 0 };
 }
 
-static void pg_child_release(struct child *c)
+/* Find the container of the URI's host (a Compose service or a container name). */
+static int runner_exec(struct runner *r, const struct config *cfg, struct err *e)
 {
-	for (size_t i = 0; i < c->env.nr; i++)
-		if (!strncmp(c->env.v[i], "PGPASSWORD=", 11))
-			explicit_bzero(c->env.v[i], strlen(c->env.v[i]));
-	child_release(c);
+	struct err de = ERR_INIT;
+
+	if (docker_open(cfg->docker_host, &r->d, &de) < 0 ||
+	    docker_find_container(r->d, r->u->host, &r->container, &de) < 0) {
+		docker_free(r->d);
+		r->d = NULL;
+		return err_set(e, LB_EXIT_SOURCE,
+			       "PostgreSQL %s: cannot run the client tools in the database's "
+			       "container '%s': %s",
+			       r->redacted, r->u->host, de.msg);
+	}
+	log_info("PostgreSQL %s: running the client tools in container '%s'", r->redacted,
+		 r->u->host);
+	return 0;
+}
+
+/*
+ * Choose where `prog` runs for this server. `mode` is BACKUP_POSTGRES_DUMP.
+ * pg_dump cannot dump, and pg_restore cannot read the dumps of, a newer server.
+ */
+static int runner_pick(struct runner *r, const struct config *cfg, int server, const char *prog,
+		       struct err *e)
+{
+	if (cfg->pg_dump_mode == PG_DUMP_EXEC)
+		return runner_exec(r, cfg, e);
+	int client = client_major(prog, e);
+	if (client < 0)
+		return -1;
+	if (server <= client)
+		return 0;
+	if (cfg->pg_dump_mode == PG_DUMP_LOCAL)
+		return err_set(
+			e, LB_EXIT_SOURCE,
+			"PostgreSQL %s runs version %d, but this %s is version %d and "
+			"cannot handle a newer server: use a lifeboat image with PostgreSQL "
+			"%d client tools (build argument PG_MAJOR), or BACKUP_POSTGRES_DUMP=exec "
+			"to run it in the database's container",
+			r->redacted, server, prog, client, server);
+	struct err xe = ERR_INIT;
+	if (runner_exec(r, cfg, &xe) == 0) {
+		log_info("PostgreSQL %s runs version %d, newer than this %s (%d)", r->redacted,
+			 server, prog, client);
+		return 0;
+	}
+	return err_set(e, LB_EXIT_SOURCE,
+		       "PostgreSQL %s runs version %d, but this %s is version %d and cannot "
+		       "handle a newer server, and running it in the database's container failed "
+		       "(%s): use a lifeboat image with PostgreSQL %d client tools (build argument "
+		       "PG_MAJOR), or mount the Docker socket",
+		       r->redacted, server, prog, client, xe.msg, server);
+}
+
+/* The URI the client programs get: no password; in the container, its own loopback. */
+static char *runner_uri(const struct runner *r, const char *db)
+{
+	if (!r->container)
+		return dburi_build(r->u, false, db);
+	struct dburi local = *r->u;
+	char *hosts = xasprintf("127.0.0.1:%s", r->u->port ? r->u->port : "5432");
+	local.hosts = hosts;
+	char *uri = dburi_build(&local, false, db);
+	free(hosts);
+	return uri;
+}
+
+/* One client program, here or in the container. */
+struct proc {
+	bool exec;
+	struct child c;
+	struct docker_exec x;
+	struct strvec env; /* exec */
+	int out_fd, in_fd;
+};
+
+static void proc_init(struct proc *p)
+{
+	*p = (struct proc){ .c = CHILD_INIT,
+			    .x = DOCKER_EXEC_INIT,
+			    .env = STRVEC_INIT,
+			    .out_fd = -1,
+			    .in_fd = -1 };
+}
+
+static void scrub_env(struct strvec *env)
+{
+	for (size_t i = 0; i < env->nr; i++)
+		if (!strncmp(env->v[i], "PGPASSWORD=", 11))
+			explicit_bzero(env->v[i], strlen(env->v[i]));
+}
+
+/* Start argv (its password in PGPASSWORD, never argv); stdout and/or stdin as pipes. */
+static int proc_start(struct proc *p, const struct runner *r, struct strvec *args, bool out,
+		      bool in, struct err *e)
+{
+	if (r->container) {
+		p->exec = true;
+		if (r->u->password)
+			strvec_pushf(&p->env, "PGPASSWORD=%s", r->u->password);
+		strvec_push(&p->env, "PGCONNECT_TIMEOUT=15");
+		if (docker_exec_start(r->d, r->container, args->v, p->env.v, in, &p->x, e) < 0)
+			return -1;
+		if (!out)
+			close_fd(&p->x.out_fd);
+		p->out_fd = p->x.out_fd;
+		p->in_fd = p->x.in_fd;
+		return 0;
+	}
+	for (size_t i = 0; i < args->nr; i++)
+		strvec_push(&p->c.args, args->v[i]);
+	child_env_default(&p->c.env);
+	if (r->u->password)
+		strvec_pushf(&p->c.env, "PGPASSWORD=%s", r->u->password);
+	strvec_push(&p->c.env, "PGCONNECT_TIMEOUT=15");
+	p->c.out = out ? CHILD_PIPE : CHILD_NULL;
+	p->c.in = in ? CHILD_PIPE : CHILD_NULL;
+	if (child_start(&p->c, LB_EXIT_SOURCE, e) < 0)
+		return -1;
+	p->out_fd = p->c.out_fd;
+	p->in_fd = p->c.in_fd;
+	return 0;
+}
+
+/* Close our ends, wait, and judge the exit status; `what` names it in errors. */
+static int proc_finish(struct proc *p, const char *what, struct err *e)
+{
+	if (p->exec) {
+		int code = -1;
+		if (p->x.in_fd >= 0)
+			close_fd(&p->x.in_fd);
+		if (docker_exec_finish(&p->x, &code, e) < 0)
+			return -1;
+		if (code == 0)
+			return 0;
+		const char *tail = docker_exec_stderr(&p->x);
+		size_t n = strlen(tail);
+		while (n && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
+			n--;
+		const char *line = tail + n;
+		while (line > tail && line[-1] != '\n')
+			line--;
+		return err_set(e, LB_EXIT_SOURCE,
+			       "%s failed (exit status %d in the container): %.*s", what, code,
+			       (int)(tail + n - line), line);
+	}
+	int status = child_finish(&p->c);
+	if (status == 0)
+		return 0;
+	struct strbuf sum = STRBUF_INIT;
+	char sbuf[64];
+	err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
+		child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(&p->c, &sum));
+	strbuf_release(&sum);
+	return -1;
+}
+
+static void proc_kill(struct proc *p)
+{
+	if (p->exec) {
+		struct err ignore = ERR_INIT;
+		int code;
+		close_fd(&p->x.out_fd);
+		close_fd(&p->x.in_fd);
+		docker_exec_finish(&p->x, &code, &ignore);
+	} else if (p->c.pid > 0) {
+		child_kill(&p->c);
+	}
+}
+
+static void proc_release(struct proc *p)
+{
+	scrub_env(&p->env);
+	strvec_release(&p->env);
+	docker_exec_release(&p->x);
+	scrub_env(&p->c.env);
+	child_release(&p->c);
 }
 
 static void encode_name(struct strbuf *sb, const char *s)
@@ -159,22 +342,23 @@ static char *decode_name(const char *s, size_t n)
 }
 
 /* Run a dump program and stream its stdout into the member `rel`. */
-static int run_dump(struct child *c, struct member_sink *sink, const char *rel, const char *what,
-		    struct err *e)
+static int run_dump(const struct runner *r, struct strvec *args, struct member_sink *sink,
+		    const char *rel, const char *what, struct err *e)
 {
 	unsigned char *buf = NULL;
+	struct proc p;
 	int ret = -1;
 
-	c->out = CHILD_PIPE;
-	if (child_start(c, LB_EXIT_SOURCE, e) < 0)
-		return -1;
+	proc_init(&p);
+	if (proc_start(&p, r, args, true, false, e) < 0)
+		goto out;
 	if (sink_begin(sink, rel, e) < 0)
 		goto out;
 	buf = xmalloc(256 * 1024);
 	for (;;) {
-		ssize_t n = read_retry(c->out_fd, buf, 256 * 1024);
+		ssize_t n = read_retry(p.out_fd, buf, 256 * 1024);
 		if (n < 0) {
-			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", c->args.v[0],
+			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", args->v[0],
 				strerror((int)-n));
 			goto out;
 		}
@@ -183,65 +367,58 @@ static int run_dump(struct child *c, struct member_sink *sink, const char *rel, 
 		if (sink_write(sink, buf, (size_t)n, e) < 0)
 			goto out;
 	}
-	int status = child_finish(c);
-	if (status != 0) {
-		struct strbuf sum = STRBUF_INIT;
-		char sbuf[64];
-		err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
-			child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(c, &sum));
-		strbuf_release(&sum);
-		goto out;
-	}
+	p.out_fd = -1; /* closed by finish */
+	if (proc_finish(&p, what, e) < 0)
+		goto done;
 	ret = sink_end(sink, e);
+	goto done;
 out:
-	if (ret < 0 && c->pid > 0)
-		child_kill(c);
+	proc_kill(&p);
+done:
+	proc_release(&p);
 	free(buf);
 	return ret;
 }
 
-static int dump_database(const struct dburi *u, const char *db, const char *redacted,
-			 struct member_sink *sink, struct err *e)
+static int dump_database(const struct runner *r, const char *db, struct member_sink *sink,
+			 struct err *e)
 {
-	struct child c = CHILD_INIT;
+	struct strvec args = STRVEC_INIT;
 	struct strbuf rel = STRBUF_INIT;
-	char *uri = dburi_build(u, false, db);
-	char *what = xasprintf("pg_dump of database '%s' (%s)", db, redacted);
+	char *uri = runner_uri(r, db);
+	char *what = xasprintf("pg_dump of database '%s' (%s)", db, r->redacted);
 
-	strvec_push(&c.args, "pg_dump");
-	strvec_push(&c.args, "--format=custom");
-	strvec_push(&c.args, "--compress=0"); /* the archive is compressed as a whole */
-	strvec_push(&c.args, "--no-password");
-	strvec_pushf(&c.args, "--dbname=%s", uri);
-	pg_child_env(&c, u);
+	strvec_push(&args, "pg_dump");
+	strvec_push(&args, "--format=custom");
+	strvec_push(&args, "--compress=0"); /* the archive is compressed as a whole */
+	strvec_push(&args, "--no-password");
+	strvec_pushf(&args, "--dbname=%s", uri);
 	encode_name(&rel, db);
 	strbuf_addstr(&rel, DUMP_SUFFIX);
 	log_info("dumping PostgreSQL database '%s'", db);
-	int r = run_dump(&c, sink, rel.buf, what, e);
-	pg_child_release(&c);
+	int ret = run_dump(r, &args, sink, rel.buf, what, e);
+	strvec_release(&args);
 	strbuf_release(&rel);
 	free(uri);
 	free(what);
-	return r;
+	return ret;
 }
 
-static int dump_globals(const struct dburi *u, const char *redacted, struct member_sink *sink,
-			struct err *e)
+static int dump_globals(const struct runner *r, struct member_sink *sink, struct err *e)
 {
-	struct child c = CHILD_INIT;
-	char *uri = dburi_build(u, false, "postgres");
-	char *what = xasprintf("pg_dumpall --globals-only (%s)", redacted);
+	struct strvec args = STRVEC_INIT;
+	char *uri = runner_uri(r, "postgres");
+	char *what = xasprintf("pg_dumpall --globals-only (%s)", r->redacted);
 
-	strvec_push(&c.args, "pg_dumpall");
-	strvec_push(&c.args, "--globals-only");
-	strvec_push(&c.args, "--no-password");
-	strvec_pushf(&c.args, "--dbname=%s", uri);
-	pg_child_env(&c, u);
-	int r = run_dump(&c, sink, GLOBALS_MEMBER, what, e);
-	pg_child_release(&c);
+	strvec_push(&args, "pg_dumpall");
+	strvec_push(&args, "--globals-only");
+	strvec_push(&args, "--no-password");
+	strvec_pushf(&args, "--dbname=%s", uri);
+	int ret = run_dump(r, &args, sink, GLOBALS_MEMBER, what, e);
+	strvec_release(&args);
 	free(uri);
 	free(what);
-	return r;
+	return ret;
 }
 
 /* The databases of a server-wide source: every one that accepts connections. */
@@ -271,40 +448,31 @@ static int postgres_backup(const struct config *cfg, const struct source_spec *s
 	PGconn *conn = NULL;
 	int ret = -1;
 
-	(void)cfg;
 	if (dburi_parse(s->uri, "BACKUP_POSTGRES", &u, e) < 0)
 		return -1;
+	struct runner r = { .u = &u, .redacted = s->path };
 	if (pg_connect_any(&u, s->path, &conn, e) < 0)
 		goto out;
-	int client = client_major("pg_dump", e);
-	if (client < 0)
+	if (runner_pick(&r, cfg, server_major(conn), "pg_dump", e) < 0)
 		goto out;
-	int server = server_major(conn);
-	if (server > client) {
-		err_set(e, LB_EXIT_SOURCE,
-			"PostgreSQL %s runs version %d, but this pg_dump is version %d and cannot "
-			"dump a newer server: use a lifeboat image with PostgreSQL %d client tools "
-			"(see the README, build argument PG_MAJOR)",
-			s->path, server, client, server);
-		goto out;
-	}
 	if (u.database) {
 		strvec_push(&dbs, u.database);
 	} else {
 		if (list_databases(conn, s->path, &dbs, e) < 0)
 			goto out;
-		if (dump_globals(&u, s->path, sink, e) < 0)
+		if (dump_globals(&r, sink, e) < 0)
 			goto out;
 	}
 	PQfinish(conn);
 	conn = NULL;
 	for (size_t i = 0; i < dbs.nr; i++) {
-		if (dump_database(&u, dbs.v[i], s->path, sink, e) < 0)
+		if (dump_database(&r, dbs.v[i], sink, e) < 0)
 			goto out;
 	}
 	ret = 0;
 out:
 	PQfinish(conn);
+	runner_release(&r);
 	strvec_release(&dbs);
 	dburi_release(&u);
 	return ret;
@@ -325,6 +493,7 @@ struct staged {
 
 struct pg_restore_ctx {
 	struct dburi u;
+	struct runner r;
 	char *redacted;
 	char *name;
 	PGconn *maint; /* server-wide work, never connected to a database being swapped */
@@ -343,10 +512,11 @@ static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, 
 	if (dburi_parse(req->target->uri, "BACKUP_POSTGRES", &c->u, e) < 0)
 		return -1;
 	/* template1 always exists and is never restored from a dump. */
-	if (pg_connect(&c->u, "template1", c->redacted, &c->maint, &e1) == 0 ||
-	    pg_connect(&c->u, "postgres", c->redacted, &c->maint, &scratch) == 0)
-		return 0;
-	return err_set(e, e1.code, "%s", e1.msg);
+	if (pg_connect(&c->u, "template1", c->redacted, &c->maint, &e1) < 0 &&
+	    pg_connect(&c->u, "postgres", c->redacted, &c->maint, &scratch) < 0)
+		return err_set(e, e1.code, "%s", e1.msg);
+	c->r = (struct runner){ .u = &c->u, .redacted = c->redacted };
+	return runner_pick(&c->r, req->cfg, server_major(c->maint), "pg_restore", e);
 }
 
 static PGresult *exec_params(PGconn *c, const char *sql, const char *p1)
@@ -435,63 +605,58 @@ out:
 }
 
 /* Run a client program with the member's bytes on its stdin. */
-static int feed(struct child *c, struct member_reader *rd, const char *what, struct err *e)
+static int feed(const struct runner *r, struct strvec *args, struct member_reader *rd,
+		const char *what, struct err *e)
 {
 	unsigned char *buf = xmalloc(256 * 1024);
 	bool broken = false;
+	struct proc p;
 	int ret = -1;
 
-	c->in = CHILD_PIPE;
-	if (child_start(c, LB_EXIT_SOURCE, e) < 0) {
-		free(buf);
-		return -1;
-	}
+	proc_init(&p);
+	if (proc_start(&p, r, args, false, true, e) < 0)
+		goto fail;
 	for (;;) {
 		ssize_t n = member_read(rd, buf, 256 * 1024, e);
-		if (n < 0) {
-			child_kill(c);
-			goto out;
-		}
+		if (n < 0)
+			goto fail;
 		if (n == 0)
 			break;
 		/* A client that stopped early explains itself in its exit status. */
-		if (!broken && write_all(c->in_fd, buf, (size_t)n) < 0)
+		if (!broken && write_all(p.in_fd, buf, (size_t)n) < 0)
 			broken = true;
 	}
-	int status = child_finish(c);
-	if (status != 0) {
-		struct strbuf sum = STRBUF_INIT;
-		char sbuf[64];
-		err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
-			child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(c, &sum));
-		strbuf_release(&sum);
-		goto out;
-	}
-	ret = 0;
+	if (p.exec)
+		close_fd(&p.x.in_fd);
+	else
+		close_fd(&p.c.in_fd);
+	ret = proc_finish(&p, what, e);
+	goto out;
+fail:
+	proc_kill(&p);
 out:
+	proc_release(&p);
 	free(buf);
 	return ret;
 }
 
 static int restore_globals(struct pg_restore_ctx *c, struct member_reader *rd, struct err *e)
 {
-	struct child ch = CHILD_INIT;
-	char *uri = dburi_build(&c->u, false, PQdb(c->maint));
+	struct strvec args = STRVEC_INIT;
+	char *uri = runner_uri(&c->r, PQdb(c->maint));
 
 	/* Roles that exist already (the one we connect as, at least) fail harmlessly. */
-	strvec_push(&ch.args, "psql");
-	strvec_push(&ch.args, "--no-psqlrc");
-	strvec_push(&ch.args, "--quiet");
-	strvec_push(&ch.args, "--no-password");
-	strvec_push(&ch.args, "--set=ON_ERROR_STOP=0");
-	strvec_pushf(&ch.args, "--dbname=%s", uri);
-	pg_child_env(&ch, &c->u);
-	ch.out = CHILD_NULL;
+	strvec_push(&args, "psql");
+	strvec_push(&args, "--no-psqlrc");
+	strvec_push(&args, "--quiet");
+	strvec_push(&args, "--no-password");
+	strvec_push(&args, "--set=ON_ERROR_STOP=0");
+	strvec_pushf(&args, "--dbname=%s", uri);
 	char *what = xasprintf("restoring roles with psql (%s)", c->redacted);
-	int r = feed(&ch, rd, what, e);
+	int r = feed(&c->r, &args, rd, what, e);
 	if (r == 0)
 		log_info("roles and tablespaces restored (those that existed already were kept)");
-	pg_child_release(&ch);
+	strvec_release(&args);
 	free(what);
 	free(uri);
 	return r;
@@ -500,7 +665,7 @@ static int restore_globals(struct pg_restore_ctx *c, struct member_reader *rd, s
 static int restore_database(struct pg_restore_ctx *c, const char *db, struct member_reader *rd,
 			    struct err *e)
 {
-	struct child ch = CHILD_INIT;
+	struct strvec args = STRVEC_INIT;
 
 	for (size_t i = 0; i < c->nr_staged; i++)
 		if (!strcmp(c->staged[i].target, db))
@@ -512,18 +677,16 @@ static int restore_database(struct pg_restore_ctx *c, const char *db, struct mem
 	if (create_stage(c, st, e) < 0)
 		return -1;
 
-	char *uri = dburi_build(&c->u, false, st->tmp);
-	strvec_push(&ch.args, "pg_restore");
-	strvec_push(&ch.args, "--single-transaction");
-	strvec_push(&ch.args, "--exit-on-error");
-	strvec_push(&ch.args, "--no-password");
-	strvec_pushf(&ch.args, "--dbname=%s", uri);
-	pg_child_env(&ch, &c->u);
-	ch.out = CHILD_NULL;
+	char *uri = runner_uri(&c->r, st->tmp);
+	strvec_push(&args, "pg_restore");
+	strvec_push(&args, "--single-transaction");
+	strvec_push(&args, "--exit-on-error");
+	strvec_push(&args, "--no-password");
+	strvec_pushf(&args, "--dbname=%s", uri);
 	char *what = xasprintf("pg_restore of database '%s' (%s)", db, c->redacted);
 	log_info("restoring PostgreSQL database '%s'", db);
-	int r = feed(&ch, rd, what, e);
-	pg_child_release(&ch);
+	int r = feed(&c->r, &args, rd, what, e);
+	strvec_release(&args);
 	free(what);
 	free(uri);
 	return r;
@@ -617,6 +780,7 @@ static int postgres_restore_end(void *ctx, bool ok, struct err *e)
 		free(st->owner);
 	}
 	free(c->staged);
+	runner_release(&c->r);
 	PQfinish(c->maint);
 	dburi_release(&c->u);
 	free(c->redacted);

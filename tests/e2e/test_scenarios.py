@@ -489,3 +489,67 @@ def test_scenario_4_disaster_recovery_from_s3(full_stack):
     assert any(l.startswith(ts) and "s3" in l for l in listing.splitlines()), listing
     s.exec("backup", "/backup-scripts/restore.sh", ts, "--yes")
     assert full_state(s) == before
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL through docker exec (issue 5): forced, and the automatic switch
+# --------------------------------------------------------------------------
+
+def pg_stack(tmp_path, **extra):
+    pg_uri = "postgresql://postgres:" + pg_quote(DB_PASSWORD) + "@db:5432/app"
+    env = {"BACKUP_NAME": "pgexec", "BACKUP_LOCAL_PATH": "/backups-local",
+           "BACKUP_ENCRYPTION_KEY": "e2e exec passphrase", "BACKUP_POSTGRES": pg_uri,
+           "TZ": "UTC", **extra}
+    return Stack(tmp_path, REPO / "docker-compose.example.yml", env)
+
+
+def roundtrip_pg(s):
+    wait_for(lambda: int(psql(s, "SELECT count(*) FROM events") or 0) >= 3,
+             "the app to write to PostgreSQL", stack=s)
+    s.run("stop", "app")
+    before = psql(s, "SELECT count(*) || ':' || md5(string_agg(id || note, ',' ORDER BY id)) "
+                     "FROM events")
+    b = s.exec("backup", "/backup-scripts/backup-now.sh")
+    ts = b.stdout.strip().splitlines()[-1]
+    psql(s, "DELETE FROM events WHERE id % 2 = 0")
+    r = s.exec("backup", "/backup-scripts/restore.sh", ts, "--yes")
+    assert psql(s, "SELECT count(*) || ':' || md5(string_agg(id || note, ',' ORDER BY id)) "
+                   "FROM events") == before
+    return b.stderr + r.stderr
+
+
+def test_pg_dump_exec_in_the_database_container(image, tmp_path):
+    s = pg_stack(tmp_path, BACKUP_POSTGRES_DUMP="exec")
+    try:
+        s.run("up", "-d", "--build", timeout=1800)
+        logs = roundtrip_pg(s)
+        assert "running the client tools in container 'db'" in logs, logs
+        assert DB_PASSWORD not in logs and pg_quote(DB_PASSWORD) not in logs
+    finally:
+        s.down()
+
+
+def test_pg_client_older_than_server_switches_to_exec(image, tmp_path):
+    """The sidecar's pg_dump/pg_restore claim version 9.6 (wrappers in front of the real
+    ones that refuse to do anything else): with the default BACKUP_POSTGRES_DUMP=auto the
+    backup and the restore must run in the database's container instead."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for prog in ("pg_dump", "pg_restore"):
+        f = extra / prog
+        f.write_text("#!/bin/sh\n"
+                     f"if [ \"$1\" = --version ]; then echo '{prog} (PostgreSQL) 9.6.24'; "
+                     "exit 0; fi\n"
+                     "echo 'the old local client must not be used' >&2; exit 1\n")
+        f.chmod(0o755)
+    s = pg_stack(tmp_path, PATH="/opt/lifeboat-extra:/usr/local/sbin:/usr/local/bin:"
+                                "/usr/sbin:/usr/bin:/sbin:/bin")
+    s.proc_env["LIFEBOAT_EXTRA_DIR"] = str(extra)
+    try:
+        s.run("up", "-d", "--build", timeout=1800)
+        assert s.exec("backup", "pg_dump", "--version").stdout.strip().endswith("9.6.24")
+        logs = roundtrip_pg(s)
+        assert "newer than this pg_dump (9)" in logs, logs
+        assert "newer than this pg_restore (9)" in logs, logs
+    finally:
+        s.down()

@@ -408,3 +408,24 @@ def test_password_never_in_a_command_line(lb, pg):
     assert proc.returncode == 0
     assert saw_dump, f"pg_dump never observed in {scans} scans: the check proved nothing"
     assert not hits, hits
+
+
+def test_dump_mode_local_names_both_versions_and_bad_mode(lb, pg, tmp_path):
+    real = shutil.which("pg_dump")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 9.6.24'; exit 0; fi\n"
+        f"exec {real} \"$@\"\n")
+    os.chmod(fake / "pg_dump", 0o755)
+    db = pg.new_db()
+    env = pg_env(lb, pg, [pg.uri(db)], PATH=f"{fake}:{os.environ['PATH']}",
+                 BACKUP_POSTGRES_DUMP="local")
+    res = lb.run(["backup"], env, check=EXIT_SOURCE)
+    msg = [l for l in res.stderr_lines() if "error:" in l]
+    assert len(msg) == 1 and "version 9" in msg[0] and "BACKUP_POSTGRES_DUMP=exec" in msg[0]
+    assert_no_archive(lb)
+    res = lb.run(["backup"], pg_env(lb, pg, [pg.uri(db)], BACKUP_POSTGRES_DUMP="docker"),
+                 check=EXIT_CONFIG)
+    assert "BACKUP_POSTGRES_DUMP" in res.stderr
