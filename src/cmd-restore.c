@@ -74,11 +74,15 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	int r = 0;
 	bool restored = false;
 	if (store_set_open(&cfg, &set, &e) < 0 || (from && store_set_only(&set, from, &e) < 0) ||
-	    restore_find(&set, what, &entry, &store, &e) < 0 ||
-	    restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0)
+	    restore_find(&set, what, &entry, &store, &e) < 0) {
 		r = -1;
-	else
-		restored = true;
+	} else {
+		log_info("reading backup '%s' from the %s store", entry.file, store->ops->kind);
+		if (restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0)
+			r = -1;
+		else
+			restored = true;
+	}
 	/* Every path, a signal included: what was stopped starts again. */
 	if (svc && services_restart(svc, &se) < 0) {
 		if (r == 0)
