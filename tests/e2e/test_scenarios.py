@@ -554,3 +554,102 @@ def test_pg_client_older_than_server_switches_to_exec(image, tmp_path):
         assert "newer than this pg_restore (9)" in logs, logs
     finally:
         s.down()
+
+
+# --------------------------------------------------------------------------
+# scenario 2: SQLite app stopped by container_name
+# --------------------------------------------------------------------------
+
+def inspect_state(name):
+    import json
+    return json.loads(docker_ok("inspect", name))[0]["State"]
+
+
+def sqlite_rows(path):
+    import sqlite3
+    db = sqlite3.connect(str(path))
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return db.execute("SELECT id, note FROM events ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_scenario_2_sqlite_app_stopped_by_container_name(image, tmp_path):
+    from conftest import docker as _d  # noqa: F401  (engine checked by `image`)
+    import subprocess as sp
+    app_name = "lbapp" + uuid.uuid4().hex[:8]
+    env = {"BACKUP_NAME": "sqliteapp", "BACKUP_LOCAL_PATH": "/backups-local",
+           "BACKUP_ENCRYPTION_KEY": "scenario two", "BACKUP_FILES": "/app/db/app.db:appdb",
+           "BACKUP_STOP_SERVICES": app_name, "BACKUP_STOP_WAIT": "1",
+           "BACKUP_START_WAIT": "1", "TZ": "UTC"}
+    s = Stack(tmp_path, REPO / "tests" / "e2e" / "scenario2.yml", env)
+    s.proc_env.update(APP_NAME=app_name, LIFEBOAT_IMAGE=image)
+    try:
+        s.run("up", "-d", "--build", timeout=1800)
+        wait_for(lambda: "started" in docker_ok("logs", app_name) or
+                 "started" in sp.run(["docker", "logs", app_name], capture_output=True,
+                                     text=True).stdout, "the app", stack=s)
+        time.sleep(2)
+        before = inspect_state(app_name)
+        b = s.exec("backup", "/backup-scripts/backup-now.sh")
+        ts = b.stdout.strip().splitlines()[-1]
+        after = inspect_state(app_name)
+        # Stopped and started again by the backup, and running now.
+        assert after["Running"], after
+        assert after["StartedAt"] > before["StartedAt"], (before, after)
+        assert before["StartedAt"] < after["FinishedAt"] < after["StartedAt"], after
+        assert f"stopping" in b.stderr.lower() and app_name in b.stderr, b.stderr
+
+        # The archive's database, read with standard tools.
+        out = gpg_tar_x(s.backups / "sqliteapp" / f"sqliteapp-{ts}.tar.gz.gpg",
+                        "scenario two", tmp_path / "x")
+        backed_up = sqlite_rows(out / "files" / "appdb" / "app.db")
+        assert len(backed_up) >= 3
+
+        # Wreck the live database, then restore (the sidecar stops the app around it).
+        s.exec("backup", "sh", "-c", "echo garbage > /app/db/app.db; rm -f /app/db/app.db-wal")
+        r = s.exec("backup", "/backup-scripts/restore.sh", ts, "--yes")
+        assert app_name in r.stderr, r.stderr
+        wait_for(lambda: inspect_state(app_name)["Running"], "the app running again", 60)
+        s.run("stop", "app")
+        restored = sqlite_rows_from_volume(s)
+        n = len(backed_up)
+        assert restored[:n] == backed_up
+        assert [i for i, _ in restored[n:]] == list(range(backed_up[-1][0] + 1,
+                                                          backed_up[-1][0] + 1 +
+                                                          len(restored) - n))
+    finally:
+        s.down()
+
+
+def gpg_tar_x(archive, passphrase, dest):
+    """gpg -d ARCHIVE | tar xz -C DEST, as a user would."""
+    import tempfile
+    home = tempfile.mkdtemp(prefix="g", dir="/tmp")
+    os.chmod(home, 0o700)
+    dest.mkdir()
+    pw = dest.parent / "pw"
+    pw.write_text(passphrase + "\n")
+    try:
+        g = subprocess.Popen(["gpg", "--homedir", home, "--batch", "--pinentry-mode",
+                              "loopback", "--passphrase-file", str(pw), "-d", str(archive)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t = subprocess.run(["tar", "xz", "-C", str(dest)], stdin=g.stdout, capture_output=True)
+        g.stdout.close()
+        assert g.wait() == 0 and t.returncode == 0, (g.stderr.read(), t.stderr)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"],
+                       capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+    return dest
+
+
+def sqlite_rows_from_volume(s):
+    p = s.run("run", "--rm", "--no-deps", "app", "python3", "-c",
+              "import sqlite3, json; d = sqlite3.connect('/app/db/app.db'); "
+              "assert d.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'; "
+              "print(json.dumps(d.execute('SELECT id, note FROM events ORDER BY id')"
+              ".fetchall()))")
+    import json
+    return [tuple(r) for r in json.loads(p.stdout.strip().splitlines()[-1])]
