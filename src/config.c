@@ -626,24 +626,36 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 	}
 }
 
-/* A non-negative count such as BACKUP_KEEP_DAILY; unset is 0 (rule off). */
-static int parse_count(char *const *envp, const char *var, int *ret, struct err *e)
+/*
+ * A whole number from 0 to `max` (unset: `def`); the error says what it counts, e.g.
+ * "whole seconds" for BACKUP_STOP_WAIT or "a whole number" for BACKUP_KEEP_DAILY.
+ */
+static int parse_uint(char *const *envp, const char *var, long def, long max, const char *what,
+		      long *ret, struct err *e)
 {
 	const char *v = env_get(envp, var);
 	char *end;
 	long n;
 
-	*ret = 0;
+	*ret = def;
 	if (!v)
 		return 0;
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 0 || n > 1000000)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "%s '%s' is invalid: expected a whole number from 0 to 1000000", var,
-			       v);
-	*ret = (int)n;
+	if (errno || end == v || *end || n < 0 || n > max)
+		return err_set(e, LB_EXIT_CONFIG, "%s '%s' is invalid: expected %s from 0 to %ld",
+			       var, v, what, max);
+	*ret = n;
 	return 0;
+}
+
+/* A non-negative count such as BACKUP_KEEP_DAILY; unset is 0 (rule off). */
+static int parse_count(char *const *envp, const char *var, int *ret, struct err *e)
+{
+	long n;
+	int r = parse_uint(envp, var, 0, 1000000, "a whole number", &n, e);
+	*ret = (int)n;
+	return r;
 }
 
 /* BACKUP_COMPRESSION, its level (range per algorithm) and thread count. */
@@ -777,21 +789,10 @@ static int load_webhook(char *const *envp, const char *var, char **ret, struct e
 static int parse_wait(char *const *envp, const char *var, unsigned def, unsigned *ret,
 		      struct err *e)
 {
-	const char *v = env_get(envp, var);
-	char *end;
 	long n;
-
-	*ret = def;
-	if (!v)
-		return 0;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 0 || n > 86400)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "%s '%s' is invalid: expected whole seconds from 0 to 86400", var,
-			       v);
+	int r = parse_uint(envp, var, def, 86400, "whole seconds", &n, e);
 	*ret = (unsigned)n;
-	return 0;
+	return r;
 }
 
 /* Container names (Docker's rule) or Compose service names, comma separated. */

@@ -110,6 +110,27 @@ SELECT lo_from_bytea(0, '\\x00ff00ff'::bytea);
 """)
 
 
+def pgbench_init(pg, db, scale, timeout=600):
+    need_tool("pgbench")
+    p = subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", pg.host, "-p", pg.port,
+                        "-U", pg.user, db], capture_output=True, text=True, env=pg.env(),
+                       timeout=timeout)
+    assert p.returncode == 0, p.stderr
+
+
+def fake_old_pg_dump(tmp_path):
+    """A pg_dump that claims version 9.6 and otherwise runs the real one."""
+    real = shutil.which("pg_dump")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 9.6.24'; exit 0; fi\n"
+        f"exec {real} \"$@\"\n")
+    os.chmod(fake / "pg_dump", 0o755)
+    return f"{fake}:{os.environ['PATH']}"
+
+
 FINGERPRINT_SQL = r"""
 SELECT 'table ' || format('%I.%I', schemaname, tablename) FROM pg_tables
   WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1;
@@ -211,12 +232,8 @@ def test_archive_restores_with_plain_tools(lb, pg):
 
 def test_large_dump_streams_in_parts(lb, pg):
     """A dump over 16 MiB is cut into tar members; both lifeboat and cat | pg_restore read it."""
-    need_tool("pgbench")
     db = pg.new_db()
-    p = subprocess.run(["pgbench", "-i", "-q", "-s", "3", "-h", pg.host, "-p", pg.port,
-                        "-U", pg.user, db], capture_output=True, text=True, env=pg.env(),
-                       timeout=600)
-    assert p.returncode == 0, p.stderr
+    pgbench_init(pg, db, 3, timeout=600)
     pg.psql(db, "UPDATE pgbench_accounts SET abalance = aid % 977, filler = md5(aid::text)")
     before = fingerprint(pg, db)
     env = pg_env(lb, pg, [pg.uri(db)])
@@ -342,17 +359,10 @@ def test_bad_source_fails_the_run(lb, pg, case):
 
 def test_server_newer_than_pg_dump_is_refused(lb, pg, tmp_path):
     """The version check: a pg_dump older than the server is refused with both versions."""
-    real = shutil.which("pg_dump")
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "pg_dump").write_text(
-        "#!/bin/sh\n"
-        "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 9.6.24'; exit 0; fi\n"
-        f"exec {real} \"$@\"\n")
-    os.chmod(fake / "pg_dump", 0o755)
+    path = fake_old_pg_dump(tmp_path)
     db = pg.new_db()
     server = pg.psql(db, "SHOW server_version_num")
-    env = pg_env(lb, pg, [pg.uri(db)], PATH=f"{fake}:{os.environ['PATH']}")
+    env = pg_env(lb, pg, [pg.uri(db)], PATH=path)
     res = lb.run(["backup"], env, check=EXIT_SOURCE)
     msg = [l for l in res.stderr_lines() if "error:" in l and "pg_dump" in l]
     assert len(msg) == 1, res
@@ -363,13 +373,9 @@ def test_server_newer_than_pg_dump_is_refused(lb, pg, tmp_path):
 @pytest.mark.slow
 def test_one_gigabyte_roundtrip(lb, pg):
     """~1 GB of pgbench rows (plus the rich objects) through backup and restore."""
-    need_tool("pgbench")
     db = pg.new_db("big")
     populate(pg, db, rows=2000)
-    p = subprocess.run(["pgbench", "-i", "-q", "-s", "70", "-h", pg.host, "-p", pg.port,
-                        "-U", pg.user, db], capture_output=True, text=True, env=pg.env(),
-                       timeout=1800)
-    assert p.returncode == 0, p.stderr
+    pgbench_init(pg, db, 70, timeout=1800)
     size = int(pg.psql(db, "SELECT pg_database_size(current_database())"))
     assert size > 1_000_000_000, size
     before = fingerprint(pg, db)
@@ -382,12 +388,8 @@ def test_one_gigabyte_roundtrip(lb, pg):
 
 def test_password_never_in_a_command_line(lb, pg):
     """While pg_dump runs, no process shows the password (plain or encoded) in argv."""
-    need_tool("pgbench")
     db = pg.new_db()
-    p = subprocess.run(["pgbench", "-i", "-q", "-s", "4", "-h", pg.host, "-p", pg.port,
-                        "-U", pg.user, db], capture_output=True, text=True, env=pg.env(),
-                       timeout=600)
-    assert p.returncode == 0, p.stderr
+    pgbench_init(pg, db, 4, timeout=600)
     needles = [pg.password.encode(), urllib.parse.quote(pg.password, safe="").encode()]
     proc = lb.popen(["backup"], pg_env(lb, pg, [pg.uri(db)]), stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
@@ -411,16 +413,9 @@ def test_password_never_in_a_command_line(lb, pg):
 
 
 def test_dump_mode_local_names_both_versions_and_bad_mode(lb, pg, tmp_path):
-    real = shutil.which("pg_dump")
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "pg_dump").write_text(
-        "#!/bin/sh\n"
-        "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 9.6.24'; exit 0; fi\n"
-        f"exec {real} \"$@\"\n")
-    os.chmod(fake / "pg_dump", 0o755)
+    path = fake_old_pg_dump(tmp_path)
     db = pg.new_db()
-    env = pg_env(lb, pg, [pg.uri(db)], PATH=f"{fake}:{os.environ['PATH']}",
+    env = pg_env(lb, pg, [pg.uri(db)], PATH=path,
                  BACKUP_POSTGRES_DUMP="local")
     res = lb.run(["backup"], env, check=EXIT_SOURCE)
     msg = [l for l in res.stderr_lines() if "error:" in l and "version" in l]
