@@ -166,6 +166,21 @@ static int open_docker(struct services *s, struct err *e)
 }
 
 /* One BACKUP_STOP_SERVICES name: Compose service, container name, or Swarm service. */
+static const struct source_spec *serves_database(const struct config *cfg, const json_t *c);
+
+/* A database must run while it is dumped: stopping its container is a contradiction. */
+static int check_not_database(struct services *s, const char *name, const json_t *c, struct err *e)
+{
+	const struct source_spec *db = serves_database(s->cfg, c);
+
+	if (!db)
+		return 0;
+	return err_set(e, LB_EXIT_CONFIG,
+		       "BACKUP_STOP_SERVICES names '%s', which serves %s source '%s' (%s): a "
+		       "database must run while it is dumped; nothing was stopped",
+		       name, source_var(db->kind), db->name, db->path);
+}
+
 static int resolve_one(struct services *s, const char *project, const char *name, struct err *e)
 {
 	json_t *list = NULL, *c = NULL;
@@ -183,7 +198,7 @@ static int resolve_one(struct services *s, const char *project, const char *name
 			if (!is_running(it))
 				continue;
 			running++;
-			if (add_container(s, it, e) < 0) {
+			if (check_not_database(s, name, it, e) < 0 || add_container(s, it, e) < 0) {
 				json_decref(list);
 				return -1;
 			}
@@ -200,8 +215,8 @@ static int resolve_one(struct services *s, const char *project, const char *name
 	if (docker_inspect(s->d, name, &c, e) < 0)
 		return -1;
 	if (c) {
-		int r = 0;
-		if (is_running(c))
+		int r = check_not_database(s, name, c, e);
+		if (!r && is_running(c))
 			r = add_container(s, c, e);
 		else
 			log_info("container '%s' is not running: nothing to stop", name);

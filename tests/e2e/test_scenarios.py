@@ -653,3 +653,21 @@ def sqlite_rows_from_volume(s):
               ".fetchall()))")
     import json
     return [tuple(r) for r in json.loads(p.stdout.strip().splitlines()[-1])]
+
+
+def test_stopping_the_database_being_dumped_is_refused(image, tmp_path):
+    s = pg_stack(tmp_path, BACKUP_STOP_SERVICES="app,db")
+    try:
+        s.run("up", "-d", "--build", timeout=1800)
+        wait_for(lambda: psql(s, "SELECT 1") == "1", "PostgreSQL", stack=s)
+        r = s.exec("backup", "/backup-scripts/backup-now.sh", check=False)
+        assert r.returncode == 3, r.stderr
+        err = [l for l in r.stderr.splitlines() if "error:" in l and "BACKUP_STOP_SERVICES" in l]
+        assert len(err) == 1 and "'db'" in err[0] and "***" in err[0], r.stderr
+        assert DB_PASSWORD not in r.stderr and pg_quote(DB_PASSWORD) not in r.stderr
+        for svc in ("app", "db"):
+            assert s.container_state(svc) == "running", svc
+        store = s.backups / "pgexec"
+        assert not store.exists() or not list(store.iterdir())
+    finally:
+        s.down()
