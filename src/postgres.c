@@ -19,12 +19,11 @@
 #include "dbsource.h"
 #include "dburi.h"
 #include "log.h"
-#include "signals.h"
 
 #define GLOBALS_MEMBER "globals.sql"
 #define DUMP_SUFFIX    ".pgdump"
 
-/* The first line of a libpq error, without its "FATAL:" noise. */
+/* The first line of a libpq error message (it never holds the password). */
 static const char *pq_error_line(PGconn *c, char *buf, size_t len)
 {
 	const char *m = c ? PQerrorMessage(c) : "out of memory";
