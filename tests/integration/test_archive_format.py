@@ -7,7 +7,7 @@ import re
 import subprocess
 import tarfile
 
-from conftest import (assert_same_tree, entry_info, gpg_decrypt, gpg_decrypt_pipe_tar,
+from conftest import (GpgHome, assert_same_tree, entry_info, gpg_decrypt, gpg_decrypt_pipe_tar,
                       need_tool, read_json_list, snapshot, wreck_tree)
 
 SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -143,3 +143,16 @@ def test_key_from_env_readable_with_gpg(lb, tmp_path):
     kf.write_text(key + "\n", encoding="utf-8")
     dest = gpg_decrypt_pipe_tar(lb.archive(ts), kf, tmp_path / "x")
     assert json.loads((dest / "manifest.json").read_text())["timestamp"] == ts
+
+
+def test_passphrase_key_uses_the_strongest_s2k_count(lb):
+    """AES-256 with SHA-512 S2K at the largest iteration count OpenPGP encodes, the same on
+    every machine (gpg's own calibration would cost a second per run and vary)."""
+    ts = lb.backup()
+    with GpgHome() as home:
+        p = subprocess.run(["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback",
+                            "--passphrase-file", str(lb.keyfile), "--list-packets",
+                            str(lb.archive(ts))], capture_output=True, text=True, timeout=120)
+    out = p.stdout + p.stderr
+    assert "cipher 9" in out and "hash 10" in out, out[:2000]
+    assert "count 65011712" in out, out[:2000]
