@@ -209,6 +209,12 @@ static void trim(const char **start, const char **end)
 		(*end)--;
 }
 
+static void push_source(struct config *cfg, struct source_spec src)
+{
+	cfg->sources = xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
+	cfg->sources[cfg->nr_sources++] = src;
+}
+
 /* Parse "/path:name,/path2:name2" (commas or newlines) into cfg->sources. */
 static int parse_sources(struct config *cfg, const char *var, const char *value,
 			 enum source_kind kind, struct err *e)
@@ -266,13 +272,8 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 				return -1;
 			}
 		}
-		cfg->sources =
-			xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
-		cfg->sources[cfg->nr_sources++] = (struct source_spec){
-			.kind = kind,
-			.path = item,
-			.name = xstrdup(name),
-		};
+		push_source(cfg, (struct source_spec){
+					 .kind = kind, .path = item, .name = xstrdup(name) });
 	}
 	return 0;
 }
@@ -405,14 +406,9 @@ static int parse_db_sources(struct config *cfg, const char *var, const char *val
 			free(item);
 			return -1;
 		}
-		cfg->sources =
-			xrealloc(cfg->sources, (cfg->nr_sources + 1) * sizeof(*cfg->sources));
-		cfg->sources[cfg->nr_sources++] = (struct source_spec){
-			.kind = kind,
-			.path = redacted,
-			.name = name,
-			.uri = item,
-		};
+		push_source(cfg,
+			    (struct source_spec){
+				    .kind = kind, .path = redacted, .name = name, .uri = item });
 	}
 	return 0;
 }
