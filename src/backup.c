@@ -588,7 +588,7 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	}
 }
 
-/* Pick a timestamp no existing archive uses (two runs in one second wait a second). */
+/* Pick a timestamp no existing archive uses (two runs in one second: the second waits). */
 static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 {
 	for (int tries = 0;; tries++) {
@@ -598,14 +598,32 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 					  .encrypted = j->encrypt,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
-		char *file = naming_file(j->cfg->name, id);
-		for (size_t i = 0; i < j->nr_dests; i++)
-			taken |= j->dests[i].store->ops->exists(j->dests[i].store, file);
-		free(file);
+		/* Whatever its compression or encryption: a timestamp names one backup. */
+		for (int c = COMPRESSION_GZIP; c <= COMPRESSION_NONE && !taken; c++) {
+			for (int enc = 0; enc < 2 && !taken; enc++) {
+				struct backup_id any = *id;
+				any.compression = (enum compression)c;
+				any.encrypted = enc;
+				char *file = naming_file(j->cfg->name, &any);
+				for (size_t i = 0; i < j->nr_dests && !taken; i++)
+					taken = j->dests[i].store->ops->exists(j->dests[i].store,
+									       file);
+				free(file);
+			}
+		}
 		*ret_now = now;
-		if (!taken || tries >= 3)
+		if (!taken || tries >= 5)
 			return;
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 250 * 1000 * 1000 };
+		/* Taken: wait for the next second (a little past it, against clock skew). */
+		struct timespec cur;
+		clock_gettime(CLOCK_REALTIME, &cur);
+		struct timespec ts = {
+			.tv_sec = 0, .tv_nsec = 1000 * 1000 * 1000 - cur.tv_nsec + 10 * 1000 * 1000
+		};
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec = 1;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
 		nanosleep(&ts, NULL);
 	}
 }

@@ -227,3 +227,14 @@ def test_damaged_compressed_stream(lb, comp, suffix, damage):
     err = res.stderr.lower()
     assert "damaged" in err or "truncated" in err or "corrupt" in err or "crc" in err, res
     assert lb.snap_all() == before
+
+
+def test_one_timestamp_names_one_backup_whatever_its_kind(lb):
+    """Back-to-back backups of different kinds (fast enough to share a second) still get
+    different timestamps: restore and retention address a backup by its timestamp."""
+    seen = set()
+    for comp in ("gzip", "none", "zstd", "none"):
+        ts = lb.backup({"BACKUP_COMPRESSION": comp})
+        assert ts not in seen, (comp, ts, sorted(seen), sorted(os.listdir(lb.backup_dir)))
+        seen.add(ts)
+    assert len(os.listdir(lb.backup_dir)) == 4
