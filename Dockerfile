@@ -43,6 +43,10 @@ COPY backup-scripts/ /backup-scripts/
 RUN mkdir -p /var/lib/lifeboat && chmod 700 /var/lib/lifeboat
 # `lifeboat run` schedules backups (BACKUP_SCHEDULE) or idles in manual mode; as PID 1 it
 # reaps orphaned children itself.
+# Debian's libmongoc initialises itself when loaded and creates /dev/shm/mongoc-PID for its
+# counters; a process killed outright leaves it behind, and a later process with the same
+# PID then prints a warning. Lifeboat does not use the counters.
+ENV MONGOC_DISABLE_SHM=1
 ENTRYPOINT ["lifeboat"]
 CMD ["run"]
 # Unhealthy when the last scheduled run failed or a run is overdue.

@@ -9,6 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 export LC_ALL=C.UTF-8
+# libmongoc's load-time counters in /dev/shm: off, as in the image (see the Dockerfile).
+export MONGOC_DISABLE_SHM=1
 
 say() { printf '\n==> %s\n' "$*"; }
 

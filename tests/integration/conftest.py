@@ -362,6 +362,8 @@ class Lifeboat:
             # Lock, state file and log of this test only (defaults are /var/...).
             "BACKUP_STATE_DIR": str(self.tmp / "state"),
             "BACKUP_LOG_FILE": str(self.tmp / "backup.log"),
+            # As in the image (see the Dockerfile): no libmongoc counters in /dev/shm.
+            "MONGOC_DISABLE_SHM": "1",
         }
 
     def env(self, env_extra=None):
