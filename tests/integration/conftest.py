@@ -452,6 +452,13 @@ class Lifeboat:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def assert_no_archive(lb):
+    """A failed run leaves nothing in the store directory: no archive, no .partial."""
+    if lb.backup_dir.exists():
+        left = sorted(os.listdir(lb.backup_dir))
+        assert left == [], f"a failed run left files behind: {left}"
+
+
 def parse_ts_stdout(res):
     lines = [l for l in res.stdout.splitlines() if l.strip()]
     assert len(lines) == 1, f"backup stdout must be exactly the timestamp line: {res!r}"

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXIT_CONFIG, EXIT_SOURCE, IN_CI, gpg_decrypt_pipe_tar
+from conftest import (EXIT_CONFIG, EXIT_SOURCE, IN_CI, assert_no_archive,
+                      gpg_decrypt_pipe_tar)
 
 import bson  # ships with pymongo (./test.sh installs it)
 import bson.json_util
@@ -135,12 +136,6 @@ def mongo_env(uris, **extra):
     env = {"BACKUP_MONGODB": "\n".join(uris), "BACKUP_DIRS": None, "BACKUP_FILES": None}
     env.update(extra)
     return env
-
-
-def assert_no_archive(lb):
-    if lb.backup_dir.exists():
-        left = sorted(os.listdir(lb.backup_dir))
-        assert left == [], f"a failed run left files behind: {left}"
 
 
 def extract(lb, ts, tmp_path):

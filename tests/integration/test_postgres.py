@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_CONFIG, EXIT_SOURCE, IN_CI, gpg_decrypt_pipe_tar,
-                      need_tool, parse_ts_stdout)
+from conftest import (EXIT_CONFIG, EXIT_SOURCE, IN_CI, assert_no_archive,
+                      gpg_decrypt_pipe_tar, need_tool, parse_ts_stdout)
 
 
 class Pg:
@@ -186,12 +186,6 @@ def pg_env(lb, pg, uris, **extra):
     env = {"BACKUP_POSTGRES": "\n".join(uris), "BACKUP_DIRS": None, "BACKUP_FILES": None}
     env.update(extra)
     return env
-
-
-def assert_no_archive(lb):
-    if lb.backup_dir.exists():
-        left = sorted(os.listdir(lb.backup_dir))
-        assert left == [], f"a failed run left files behind: {left}"
 
 
 def test_roundtrip_rich_database(lb, pg):
