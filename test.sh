@@ -297,8 +297,8 @@ setup() { # setup DIR ARGS...
 RESULTS=$ROOT/build-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 
-stage "build (gcc -Werror)" bash -c "$(declare -f setup); setup build -Dtests=enabled && ninja -C build"
-stage "build (ASan+UBSan)" bash -c "$(declare -f setup); setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug && ninja -C build-asan"
+stage "build (gcc -Werror)" bash -c "$(declare -f setup); setup build -Dtests=enabled -Dfault_points=true && ninja -C build"
+stage "build (ASan+UBSan)" bash -c "$(declare -f setup); setup build-asan -Dtests=enabled -Dfault_points=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug && ninja -C build-asan"
 
 if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 	echo "test.sh: build failed" >&2
