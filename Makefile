@@ -4,6 +4,12 @@ EXAMPLE := $(COMPOSE) -f docker-compose.example.yml
 
 .PHONY: example example-down build test
 
+# Without a Docker engine and Compose, one line says what to install or start.
+ifneq ($(filter example example-down,$(MAKECMDGOALS)),)
+DOCKER_PROBLEM := $(shell scripts/require-docker.sh 2>&1)
+$(if $(DOCKER_PROBLEM),$(error $(DOCKER_PROBLEM)))
+endif
+
 # Bring the example stack up and take a first backup.
 example:
 	scripts/docker-base-image.sh

@@ -37,7 +37,7 @@ void strbuf_add(struct strbuf *sb, const void *data, size_t len);
 void strbuf_addstr(struct strbuf *sb, const char *s);
 void strbuf_addch(struct strbuf *sb, char c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) LB_PRINTF(2, 3);
-void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) LB_PRINTF(2, 0);
 /* Keep only the last `keep` bytes (a log tail). */
 void strbuf_keep_tail(struct strbuf *sb, size_t keep);
 /* Remove trailing whitespace. */

@@ -42,7 +42,7 @@ def probe(*args, stdin_file=None, env=()):
 
 
 @pytest.fixture(scope="module")
-def box():
+def box(engine):
     need_engine()
     name = f"lb-exec-{uuid.uuid4().hex[:8]}"
     docker("run", "-d", "--name", name, "debian:bookworm-slim", "sleep", "3600")

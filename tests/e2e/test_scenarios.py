@@ -307,24 +307,13 @@ def test_scenario_6_unreachable_database_reports_through_the_webhook(image, hook
 # scenarios 3 and 4: PostgreSQL + MongoDB + dirs + files, S3 and local, webhooks
 # --------------------------------------------------------------------------
 
-def go_binary(name, var):
-    path = os.environ.get(var) or str(REPO / ".cache" / "bin" / name)
-    if not os.access(path, os.X_OK):
-        msg = f"{name} binary not found ({var} or .cache/bin/{name}; ./test.sh builds it)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
 @pytest.fixture(scope="session")
-def service_images(image, hooks_image, tmp_path_factory):
-    """MinIO and FerretDB images from the binaries ./test.sh built with Go."""
-    for name, var, tag in (("minio", "LB_MINIO_BIN", "lifeboat-e2e-minio"),
-                           ("ferretdb", "LB_FERRETDB_BIN", "lifeboat-e2e-ferretdb")):
+def service_images(image, hooks_image, go_binaries, tmp_path_factory):
+    """MinIO and FerretDB images from the binaries built with Go into the test cache."""
+    for name, tag in (("minio", "lifeboat-e2e-minio"), ("ferretdb", "lifeboat-e2e-ferretdb")):
         ctx = tmp_path_factory.mktemp(name)
         shutil.copy(REPO / "tests" / "e2e" / "images" / name / "Dockerfile", ctx)
-        shutil.copy(go_binary(name, var), ctx / name)
+        shutil.copy(go_binaries[name], ctx / name)
         docker_ok("build", "-q", "-t", tag, str(ctx), timeout=1800)
     return image
 

@@ -7,6 +7,10 @@ unless a test overrides it, and no BACKUP_* variable of the caller leaks in.
 
 Under ``CI=true`` a missing external tool (gpg, tar, sha256sum, ...) or a
 missing binary is a test failure, never a skip.
+
+The servers (MinIO, FerretDB, PostgreSQL) are session fixtures from ``tests/lbservers.py``:
+started on first use on free loopback ports (one set per pytest worker), stopped at the
+end, so any test file runs alone.
 """
 
 import hashlib
@@ -17,6 +21,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +29,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+import lbservers  # noqa: E402
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{6}$")
 
@@ -45,6 +52,40 @@ MTIME_BASE_NS = 1_600_000_000_123_456_789
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: long-running test (still run by default)")
+
+
+# --------------------------------------------------------------------------
+# servers (session-scoped: one of each per pytest worker, started on first use)
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def minio_server():
+    """MinIO on a free loopback port; also exports LB_S3_* and LB_MINIO_*."""
+    with lbservers.running(lbservers.make(lbservers.Minio)) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server():
+    """FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*."""
+    with lbservers.running(lbservers.make(lbservers.FerretDB)) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A private PostgreSQL server; also exports LB_PG_*."""
+    with lbservers.running(lbservers.make(lbservers.Postgres)) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def mongorestore_path():
+    """MongoDB's own mongorestore, built from mongo-tools into the test cache."""
+    try:
+        return str(lbservers.mongorestore_bin())
+    except lbservers.Unavailable as e:
+        lbservers.unavailable(str(e))
 
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_CONFIG, EXIT_SOURCE, IN_CI, assert_no_archive,
+from conftest import (EXIT_CONFIG, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar)
 
 import bson  # ships with pymongo (./test.sh installs it)
@@ -63,27 +63,12 @@ class Mongo:
 
 
 @pytest.fixture
-def mongo():
-    if not os.environ.get("LB_MONGO_URI"):
-        msg = "no MongoDB server (./test.sh starts FerretDB and sets LB_MONGO_*)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+def mongo(ferretdb_server):
     m = Mongo()
     try:
         yield m
     finally:
         m.cleanup()
-
-
-def mongorestore_bin():
-    path = os.environ.get("LB_MONGORESTORE_BIN", "")
-    if not (path and os.access(path, os.X_OK)):
-        msg = f"mongorestore not found ({path!r}; ./test.sh builds it from mongo-tools)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def populate(m, db, n=300):
@@ -142,12 +127,12 @@ def extract(lb, ts, tmp_path):
     return gpg_decrypt_pipe_tar(lb.archive(ts), lb.keyfile, tmp_path / "x")
 
 
-def run_mongorestore(m, tmp_path, args):
+def run_mongorestore(m, tmp_path, binary, args):
     """mongorestore with the URI in a config file (no password in argv)."""
     cfg = tmp_path / "mongorestore.yaml"
     cfg.write_text(f'uri: "{m.base}"\n')
     os.chmod(cfg, 0o600)
-    p = subprocess.run([mongorestore_bin(), f"--config={cfg}", *args],
+    p = subprocess.run([binary, f"--config={cfg}", *args],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, f"mongorestore failed:\n{p.stderr[-4000:]}"
     return p
@@ -196,7 +181,7 @@ def test_archive_layout_and_metadata(lb, mongo, tmp_path):
     assert [doc["_id"] for doc in docs] == list(range(20))
 
 
-def test_mongorestore_restores_a_lifeboat_dump(lb, mongo, tmp_path):
+def test_mongorestore_restores_a_lifeboat_dump(lb, mongo, tmp_path, mongorestore_path):
     """MongoDB's own mongorestore reads the dump (documents and collection options).
 
     Indexes are left to Lifeboat's restore: mongorestore always adds the legacy
@@ -209,7 +194,7 @@ def test_mongorestore_restores_a_lifeboat_dump(lb, mongo, tmp_path):
     ts = lb.run(["backup"], mongo_env([mongo.uri(db)])).stdout.strip()
     dump = extract(lb, ts, tmp_path) / "mongodb" / db
     fresh = mongo.new_db("lbmr")
-    run_mongorestore(mongo, tmp_path, ["--dir", str(dump), "--nsFrom", f"{db}.*",
+    run_mongorestore(mongo, tmp_path, mongorestore_path, ["--dir", str(dump), "--nsFrom", f"{db}.*",
                                        "--nsTo", f"{fresh}.*", "--noIndexRestore"])
     after = fingerprint(mongo, fresh)
     assert sorted(after) == sorted(before)
@@ -249,7 +234,7 @@ def test_restore_target_that_fails_touches_nothing(lb, mongo):
 
 
 @pytest.mark.slow
-def test_collection_over_16_mib_streams_in_parts(lb, mongo, tmp_path):
+def test_collection_over_16_mib_streams_in_parts(lb, mongo, tmp_path, mongorestore_path):
     """A 20 MiB collection: two parts in the archive, joined again on restore."""
     db = mongo.new_db()
     d = mongo.client[db]
@@ -275,7 +260,7 @@ def test_collection_over_16_mib_streams_in_parts(lb, mongo, tmp_path):
             out.write((root / p).read_bytes())
             (root / p).unlink()
     fresh = mongo.new_db("lbmr")
-    run_mongorestore(mongo, tmp_path, ["--dir", str(root.parent), "--nsFrom", f"{db}.*",
+    run_mongorestore(mongo, tmp_path, mongorestore_path, ["--dir", str(root.parent), "--nsFrom", f"{db}.*",
                                        "--nsTo", f"{fresh}.*", "--noIndexRestore"])
     assert fingerprint(mongo, fresh)["big"][0] == before["big"][0]
 

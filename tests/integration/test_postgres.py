@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_CONFIG, EXIT_SOURCE, IN_CI, assert_no_archive,
+from conftest import (EXIT_CONFIG, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar, need_tool, parse_ts_stdout)
 
 
@@ -66,15 +66,10 @@ class Pg:
 
 
 @pytest.fixture
-def pg():
+def pg(pg_server):
     need_tool("psql")
     need_tool("pg_dump")
     need_tool("pg_restore")
-    if not os.environ.get("LB_PG_PORT"):
-        msg = "no PostgreSQL server (./test.sh starts one and sets LB_PG_*)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
     p = Pg()
     try:
         yield p
