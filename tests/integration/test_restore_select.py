@@ -11,12 +11,15 @@
 
 import json
 import os
+import re
 import stat
 
 import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_USAGE, assert_same_tree,
                       assert_untouched, entry_info, snapshot, wreck_tree)
+from test_mongodb import fingerprint as mongo_fingerprint
+from test_mongodb import mongo, populate, run_mongorestore  # noqa: F401  (mongo: a fixture)
 from test_postgres import fingerprint, pg  # noqa: F401  (pg is a fixture)
 
 
@@ -270,6 +273,31 @@ def test_to_database_dump_restores_with_pg_restore(lb, pg, tmp_path):
                        capture_output=True, text=True, env=pg.env(), timeout=600)
     assert p.returncode == 0, p.stderr
     assert fingerprint(pg, fresh) == before
+
+
+def test_to_mongodb_dump_restores_with_mongorestore(lb, mongo, tmp_path):
+    """A collection over 16 MiB is stored in parts; --to joins them for mongorestore."""
+    import bson
+    db = mongo.new_db()
+    populate(mongo, db, n=50)
+    for i in range(18):
+        mongo.client[db].big.insert_one({"_id": i, "blob": bson.Binary(os.urandom(1 << 20), 0)})
+    before = mongo_fingerprint(mongo, db)
+    env = {"BACKUP_MONGODB": mongo.uri(db), "BACKUP_DIRS": None, "BACKUP_FILES": None}
+    ts = lb.backup(env, timeout=600)
+
+    out = tmp_path / "out"
+    lb.run(["restore", ts, "--only", db, "--to", str(out)], env, timeout=600)
+    files = sorted(os.listdir(out / "mongodb" / db / db))
+    assert "big.bson" in files and not any(re.search(r"\.\d{6}$", f) for f in files), files
+    assert (out / "mongodb" / db / db / "big.bson").stat().st_size > 16 << 20
+    fresh = mongo.new_db("lbto")
+    run_mongorestore(mongo, tmp_path, ["--dir", str(out / "mongodb" / db), "--nsFrom",
+                                       f"{db}.*", "--nsTo", f"{fresh}.*", "--noIndexRestore"])
+    after = mongo_fingerprint(mongo, fresh)
+    assert sorted(after) == sorted(before)
+    for name in before:
+        assert after[name][0] == before[name][0], f"documents of {name} differ"
 
 
 # --------------------------------------------------------------------------
