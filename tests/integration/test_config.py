@@ -104,7 +104,8 @@ def test_encryption_none_needs_no_key(lb):
 
 @pytest.mark.parametrize("args", [["version"], ["--help"], ["backup", "--help"],
                                   ["restore", "--help"], ["list", "--help"],
-                                  ["verify", "--help"], ["check", "--help"]])
+                                  ["verify", "--help"], ["check", "--help"],
+                                  ["ls", "--help"]])
 def test_help_and_version(lb, args):
     # help must work and do nothing, even with no configuration at all
     res = lb.run(args, {k: None for k in lb.base_env() if k.startswith("BACKUP_")})
@@ -115,7 +116,10 @@ def test_help_and_version(lb, args):
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["restore"], ["verify"],
-                                  ["backup", "--no-such-flag"], ["list", "--no-such-flag"]])
+                                  ["backup", "--no-such-flag"], ["list", "--no-such-flag"],
+                                  ["ls"], ["ls", "--no-such-flag"],
+                                  ["restore", "2026-01-01-000000", "--only", ""],
+                                  ["restore", "2026-01-01-000000", "--to"]])
 def test_usage_errors(lb, args):
     before = lb.snap_all()
     lb.run(args, check=EXIT_USAGE)
