@@ -268,8 +268,8 @@ const struct command cmd_ls = {
 		 "  --json        a JSON array, one object per entry: path, source, kind, type\n"
 		 "                (file, dir, symlink), size, mode (\"0644\"), uid, gid, mtime\n"
 		 "                (UTC, ISO 8601 with nanoseconds), mtime_ns, link (symlinks);\n"
-		 "                a name that is not UTF-8 has its bytes escaped as \\xNN, and\n"
-		 "                path_hex holds them all\n"
+		 "                a name that is not UTF-8 has its bytes above 0x7f and its\n"
+		 "                backslashes escaped as \\xNN, and path_hex holds them all\n"
 		 "  --from STORE  read the backup from 'local' or 's3' only\n",
 	.run = run,
 };
