@@ -116,10 +116,7 @@ def test_help_and_version(lb, args):
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["restore"], ["verify"],
-                                  ["backup", "--no-such-flag"], ["list", "--no-such-flag"],
-                                  ["ls"], ["ls", "--no-such-flag"],
-                                  ["restore", "2026-01-01-000000", "--only", ""],
-                                  ["restore", "2026-01-01-000000", "--to"]])
+                                  ["backup", "--no-such-flag"], ["list", "--no-such-flag"]])
 def test_usage_errors(lb, args):
     before = lb.snap_all()
     lb.run(args, check=EXIT_USAGE)
