@@ -17,6 +17,30 @@ static int stop_project(void *ctx, struct err *e)
 	return services_stop(ctx, e);
 }
 
+/* --only NAME[,NAME...]: append each name (repeating --only adds more). */
+static int parse_only(const char *list, struct strvec *only)
+{
+	const char *p = list;
+
+	do {
+		size_t n = strcspn(p, ",");
+		char *name = xstrndup(p, n);
+		if (!config_name_valid(name)) {
+			fprintf(stderr,
+				"lifeboat restore: --only '%s': '%s' is not a source name (names "
+				"as in BACKUP_DIRS, BACKUP_FILES or a database's, comma "
+				"separated)\n",
+				list, name);
+			free(name);
+			return -1;
+		}
+		strvec_push(only, name);
+		free(name);
+		p += n;
+	} while (*p++ == ',');
+	return 0;
+}
+
 static int run_mode(int argc, char **argv, const struct command *c, bool is_restore)
 {
 	struct restore_opts opts = { .mode = is_restore ? RESTORE_APPLY : RESTORE_VERIFY,
@@ -29,6 +53,8 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct err e = ERR_INIT, se = ERR_INIT;
 	struct services *svc = NULL;
 	const char *what = NULL, *from = NULL;
+	struct strvec only = STRVEC_INIT;
+	bool dry_run = false;
 	char size[32];
 	int rc, lock_fd = -1;
 
@@ -36,7 +62,26 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		if (is_restore && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))) {
 			opts.countdown = 0;
 		} else if (is_restore && !strcmp(argv[i], "--dry-run")) {
-			opts.mode = RESTORE_DRY_RUN;
+			dry_run = true;
+		} else if (is_restore &&
+			   (!strcmp(argv[i], "--only") || !strncmp(argv[i], "--only=", 7))) {
+			const char *list = argv[i][6] == '=' ? argv[i] + 7
+					   : i + 1 < argc    ? argv[++i]
+							     : "";
+			if (parse_only(list, &only) < 0) {
+				strvec_release(&only);
+				return LB_EXIT_USAGE;
+			}
+			opts.only = &only;
+		} else if (is_restore &&
+			   (!strcmp(argv[i], "--to") || !strncmp(argv[i], "--to=", 5))) {
+			opts.to = argv[i][4] == '=' ? argv[i] + 5 : i + 1 < argc ? argv[++i] : "";
+			if (!*opts.to) {
+				fprintf(stderr, "lifeboat restore: --to takes a directory\n%s",
+					c->usage);
+				strvec_release(&only);
+				return LB_EXIT_USAGE;
+			}
 		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
 			if (strcmp(from, "local") && strcmp(from, "s3")) {
@@ -47,16 +92,25 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		} else if (argv[i][0] == '-' || what) {
 			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name,
 				argv[i], c->usage);
+			strvec_release(&only);
 			return LB_EXIT_USAGE;
 		} else {
 			what = argv[i];
 		}
 	}
-	if (!what) {
-		fprintf(stderr, "lifeboat %s: which backup? give its TIMESTAMP\n%s", c->name,
-			c->usage);
+	if (!what || (dry_run && opts.to)) {
+		fprintf(stderr,
+			!what ? "lifeboat %s: which backup? give its TIMESTAMP\n%s"
+			      : "lifeboat %s: --dry-run previews a restore in place; --to changes "
+				"nothing but its directory: give one of them\n%s",
+			c->name, c->usage);
+		strvec_release(&only);
 		return LB_EXIT_USAGE;
 	}
+	if (opts.to)
+		opts.mode = RESTORE_EXTRACT;
+	else if (dry_run)
+		opts.mode = RESTORE_DRY_RUN;
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
@@ -107,7 +161,11 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	else if (opts.mode == RESTORE_APPLY)
 		log_info("restore of '%s' done: %zu sources, %llu files, %s", entry.file,
 			 stats.sources, (unsigned long long)stats.files, size);
+	else if (opts.mode == RESTORE_EXTRACT)
+		log_info("extracted %zu sources of '%s' to '%s'", stats.sources, entry.file,
+			 opts.to);
 out:
+	strvec_release(&only);
 	job_unlock(&lock_fd);
 	free(entry.file);
 	store_set_release(&set);
@@ -127,17 +185,32 @@ static int run_verify(int argc, char **argv)
 
 const struct command cmd_restore = {
 	.name = "restore",
-	.summary = "restore a backup over the configured paths",
-	.usage = "usage: lifeboat restore TIMESTAMP [--yes] [--dry-run] [--from local|s3]\n\n"
+	.summary = "restore a backup over the configured paths, or extract it",
+	.usage = "usage: lifeboat restore TIMESTAMP [--only NAME[,NAME...]] [--yes] [--dry-run]\n"
+		 "                        [--from local|s3]\n"
+		 "       lifeboat restore TIMESTAMP --to DIR [--only NAME[,NAME...]] [--from "
+		 "local|s3]\n\n"
 		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
 		 "(files created since are removed). A failed restore changes nothing.\n\n"
+		 "Sources are restored to the paths configured now under the same name. A\n"
+		 "source of the backup that is not configured now is skipped with a warning:\n"
+		 "an archive never chooses where a restore writes (extract it with --to).\n\n"
 		 "With the Docker socket mounted and the sidecar in a Compose project, the\n"
 		 "project's other running containers are stopped for the swap (after the\n"
 		 "checks) and started again afterwards, on every path.\n\n"
 		 "The local copy is used when there is one, else the S3 copy (streamed, never\n"
 		 "downloaded to disk first).\n\n"
+		 "  --only NAMES  restore only these sources (comma separated, or --only again):\n"
+		 "                directories, files or databases by their name; the whole\n"
+		 "                backup is still verified. A name the backup lacks exits 8;\n"
+		 "                one not configured now exits 3 (extract it with --to)\n"
+		 "  --to DIR      extract the sources (all of the backup's, or --only's) under\n"
+		 "                DIR/<dirs|files|postgres|mongodb>/NAME/ instead: after full\n"
+		 "                verification, nothing swapped, no container stopped. DIR must\n"
+		 "                be empty or new (else exit 2). Database dumps come out as the\n"
+		 "                files pg_restore and mongorestore read (parts joined)\n"
 		 "  --yes         skip the 10 second warning\n"
 		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
 		 "  --from STORE  read the backup from 'local' or 's3' only\n",

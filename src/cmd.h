@@ -16,6 +16,8 @@ struct command {
 };
 
 extern const struct command cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_check, cmd_version;
+/* Looking inside a backup (issue 12). */
+extern const struct command cmd_ls;
 /* The daemon (issue 6). */
 extern const struct command cmd_run, cmd_status, cmd_prune;
 

@@ -11,8 +11,8 @@
 extern char **environ;
 
 static const struct command *const commands[] = {
-	&cmd_backup,  &cmd_list, &cmd_restore, &cmd_verify, &cmd_check,
-	&cmd_version, &cmd_run,	 &cmd_status,  &cmd_prune,
+	&cmd_backup, &cmd_list,	   &cmd_ls,  &cmd_restore, &cmd_verify,
+	&cmd_check,  &cmd_version, &cmd_run, &cmd_status,  &cmd_prune,
 };
 
 static void usage(FILE *out)

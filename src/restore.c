@@ -26,6 +26,7 @@
 #define SUMS_MAX     (512u * 1024 * 1024)
 #define STAGE_PREFIX ".lifeboat-restore."
 #define OLD_PREFIX   ".lifeboat-old."
+#define XTR_PREFIX   ".lifeboat-extract."
 
 struct rsource {
 	enum source_kind kind;
@@ -54,10 +55,14 @@ struct rjob {
 	const struct store_entry *entry;
 	const char *file;
 	struct manifest m;
+	/*
+	 * src[0, nr_src) are the sources this run restores; src[nr_src, nr_all) are
+	 * in the archive too but only verified (not selected, or not configured now).
+	 */
 	struct rsource *src;
-	size_t nr_src;
+	size_t nr_src, nr_all;
 	struct archive *in;
-	struct archive *disk; /* APPLY: writer for the current source */
+	struct archive *disk; /* APPLY: writer for the current source; EXTRACT: for all */
 	ssize_t disk_src;
 	int cwd_fd;
 	struct strbuf recorded; /* SHA256SUMS from the archive */
@@ -65,6 +70,16 @@ struct rjob {
 	bool sums_seen;
 	struct restore_stats stats;
 	unsigned changes; /* DRY_RUN */
+	/* A database member cut in parts (REL.000000, ...) being read: its name, next part. */
+	struct rsource *part_src;
+	char *part_base;
+	unsigned part_next;
+	/* EXTRACT: opts->to (absolute), its staging directory, the member being written. */
+	char *xto;
+	char *xstage;
+	char *xname; /* the database file being written, below xstage and xto */
+	int xto_fd, xstage_fd, xfd;
+	bool xto_made;
 };
 
 static void rsource_release(struct rsource *s)
@@ -185,47 +200,143 @@ static int make_stage(struct rsource *s, struct err *e)
 	return 0;
 }
 
+/* APPLY and DRY_RUN put sources back where they are configured now. */
+static bool in_place(const struct rjob *j)
+{
+	return j->opts->mode == RESTORE_APPLY || j->opts->mode == RESTORE_DRY_RUN;
+}
+
+static bool only_has(const struct strvec *only, const char *name)
+{
+	for (size_t i = 0; i < only->nr; i++)
+		if (!strcmp(only->v[i], name))
+			return true;
+	return false;
+}
+
+/* Is this source of the backup restored by this run? Never an unconfigured one in place. */
+static bool source_selected(const struct rjob *j, const struct manifest_source *ms,
+			    const struct source_spec *cs)
+{
+	if (j->opts->mode == RESTORE_VERIFY || j->opts->mode == RESTORE_LIST)
+		return true;
+	if (in_place(j) && !cs)
+		return false;
+	return j->opts->only ? only_has(j->opts->only, ms->name) : true;
+}
+
+/* Every --only name is a source of the backup, and configured now to be restored in place. */
+static int check_only(const struct rjob *j, struct err *e)
+{
+	const struct strvec *only = j->opts->only;
+
+	for (size_t k = 0; only && k < only->nr; k++) {
+		bool found = false;
+		for (size_t i = 0; i < j->m.nr_sources; i++) {
+			const struct manifest_source *ms = &j->m.sources[i];
+			if (strcmp(ms->name, only->v[k]))
+				continue;
+			found = true;
+			if (in_place(j) && !config_find_source(j->cfg, ms->kind, ms->name))
+				return err_set(e, LB_EXIT_CONFIG,
+					       "--only '%s': the backup's %s source '%s' (from "
+					       "'%s') is not configured now: add it to %s to "
+					       "restore it in place, or extract it with --to DIR",
+					       only->v[k], source_kind_str(ms->kind), ms->name,
+					       ms->path, source_var(ms->kind));
+		}
+		if (found)
+			continue;
+		struct strbuf names = STRBUF_INIT;
+		for (size_t i = 0; i < j->m.nr_sources && i < 20; i++)
+			strbuf_addf(&names, "%s'%s'", i ? ", " : "", j->m.sources[i].name);
+		if (j->m.nr_sources > 20)
+			strbuf_addstr(&names, ", ...");
+		err_set(e, LB_EXIT_NOT_FOUND,
+			"--only '%s': backup '%s' has no source of that name%s%s%s", only->v[k],
+			j->file, j->m.nr_sources ? " (it has " : "", names.buf,
+			j->m.nr_sources ? ")" : "");
+		strbuf_release(&names);
+		return -1;
+	}
+	return 0;
+}
+
+/* A source of the backup that is not configured now is never restored in place. */
+static void report_unconfigured(const struct rjob *j, const struct manifest_source *ms)
+{
+	log_warn("the backup's %s source '%s' (from '%s') is not configured now: skipped (to get "
+		 "it back: lifeboat restore %s --only %s --to DIR)",
+		 source_kind_str(ms->kind), ms->name, ms->path, j->entry->id.timestamp, ms->name);
+	if (j->opts->mode == RESTORE_DRY_RUN)
+		printf("%-8s %s '%s' (from '%s'): not configured now, not restored\n", "skip",
+		       source_kind_str(ms->kind), ms->name, ms->path);
+}
+
+static void rsource_init(struct rsource *s, const struct manifest_source *ms, char *target)
+{
+	s->kind = ms->kind;
+	s->name = xstrdup(ms->name);
+	s->target = target;
+	s->prefix = source_archive_prefix(ms->kind, ms->name);
+	s->moved_old = (struct strvec)STRVEC_INIT;
+	s->moved_new = (struct strvec)STRVEC_INIT;
+	s->moved_side = (struct strvec)STRVEC_INIT;
+	s->sqlite = ms->sqlite;
+	s->seen = (struct strvec)STRVEC_INIT;
+}
+
+static int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e);
+
 static int setup_sources(struct rjob *j, struct err *e)
 {
+	if (check_only(j, e) < 0)
+		return -1;
 	j->src = xcalloc(j->m.nr_sources ? j->m.nr_sources : 1, sizeof(*j->src));
-	for (size_t i = 0; i < j->m.nr_sources; i++) {
-		const struct manifest_source *ms = &j->m.sources[i];
-		const struct source_spec *cs = config_find_source(j->cfg, ms->kind, ms->name);
-		struct rsource *s = &j->src[j->nr_src++];
-		s->kind = ms->kind;
-		s->name = xstrdup(ms->name);
-		s->target = xstrdup(cs ? cs->path : ms->path);
-		s->prefix = source_archive_prefix(ms->kind, ms->name);
-		s->moved_old = (struct strvec)STRVEC_INIT;
-		s->moved_new = (struct strvec)STRVEC_INIT;
-		s->moved_side = (struct strvec)STRVEC_INIT;
-		s->sqlite = ms->sqlite;
-		s->seen = (struct strvec)STRVEC_INIT;
-		if (source_is_db(s->kind)) {
+	/* The sources this run restores first, then those it only verifies. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < j->m.nr_sources; i++) {
+			const struct manifest_source *ms = &j->m.sources[i];
+			const struct source_spec *cs =
+				config_find_source(j->cfg, ms->kind, ms->name);
+			bool sel = source_selected(j, ms, cs);
+			if (sel != (pass == 0))
+				continue;
+			struct rsource *s = &j->src[j->nr_all++];
+			char *prefix = source_archive_prefix(ms->kind, ms->name);
+			rsource_init(s, ms,
+				     j->opts->mode == RESTORE_EXTRACT
+					     ? xasprintf("%s/%s", j->xto, prefix)
+					     : xstrdup(cs ? cs->path : ms->path));
+			free(prefix);
 			s->cfgsrc = cs;
-			if (!cs && j->opts->mode == RESTORE_APPLY)
-				return err_set(
-					e, LB_EXIT_CONFIG,
-					"the backup holds %s source '%s' (%s), but %s has no URI "
-					"named '%s' now: add it (names come from the URI's "
-					"database, "
-					"or its host when it names none)",
-					source_kind_str(s->kind), s->name, ms->path,
-					source_var(s->kind), s->name);
-			continue;
+			if (!sel) {
+				if (in_place(j) && !cs)
+					report_unconfigured(j, ms);
+				continue;
+			}
+			j->nr_src++;
+			if (!in_place(j) || source_is_db(s->kind))
+				continue;
+			if (strcmp(cs->path, ms->path))
+				log_info("%s '%s' was backed up from '%s'; restoring to '%s' as "
+					 "configured now",
+					 source_kind_str(s->kind), s->name, ms->path, cs->path);
 		}
-		if (j->opts->mode == RESTORE_VERIFY)
-			continue;
-		if (cs && strcmp(cs->path, ms->path))
-			log_info("%s '%s' was backed up from '%s'; restoring to '%s' as configured "
-				 "now",
-				 source_kind_str(s->kind), s->name, ms->path, cs->path);
-		else if (!cs)
-			log_info("%s '%s' is not configured now; restoring to '%s' as recorded in "
-				 "the "
-				 "backup",
-				 source_kind_str(s->kind), s->name, s->target);
-		if (j->opts->mode == RESTORE_APPLY && make_stage(s, e) < 0)
+	}
+	if (in_place(j) && !j->nr_src && j->nr_all)
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"none of the sources of backup '%s' is configured now: nothing to "
+			"restore (configure them under the same names, or extract the backup "
+			"with --to DIR)",
+			j->file);
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		if (j->opts->mode == RESTORE_APPLY && !source_is_db(s->kind) &&
+		    make_stage(s, e) < 0)
+			return -1;
+		if (j->opts->mode == RESTORE_EXTRACT && extract_make_source_dir(j, s, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -234,7 +345,7 @@ static int setup_sources(struct rjob *j, struct err *e)
 /* Split an archive path into its source and the path relative to that source. */
 static struct rsource *find_source(struct rjob *j, const char *path, const char **ret_rel)
 {
-	for (size_t i = 0; i < j->nr_src; i++) {
+	for (size_t i = 0; i < j->nr_all; i++) {
 		size_t n = strlen(j->src[i].prefix);
 		if (strncmp(path, j->src[i].prefix, n))
 			continue;
@@ -307,6 +418,9 @@ static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
 	return 0;
 }
 
+static int extract_write(struct rjob *j, const char *apath, const void *buf, size_t n,
+			 struct err *e);
+
 /* Read the current entry's data: hash it, and write it to `disk` when given. */
 static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HEX_LEN + 1],
 			   bool to_disk, struct err *e)
@@ -334,9 +448,18 @@ static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HE
 									 : (size_t)(off - pos);
 			sha256_update(&h, zeros, z);
 			pos += (la_int64_t)z;
+			if (j->xfd >= 0 && extract_write(j, apath, zeros, z, e) < 0) {
+				sha256_release(&h);
+				return -1;
+			}
 		}
 		sha256_update(&h, buf, n);
 		pos += (la_int64_t)n;
+		/* EXTRACT: a database member goes to its file (parts joined). */
+		if (j->xfd >= 0 && extract_write(j, apath, buf, n, e) < 0) {
+			sha256_release(&h);
+			return -1;
+		}
 		if (to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
 			sha256_release(&h);
 			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", apath,
@@ -460,6 +583,322 @@ static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
 	free(dir);
 }
 
+/*
+ * restore --to (EXTRACT) and lifeboat ls (LIST) are modes of the same read
+ * pass as a restore: the same checks, every checksum verified before anything
+ * is shown or becomes visible.
+ */
+
+static bool part_index(const char *rel, unsigned *idx);
+
+/*
+ * A database member cut in parts (REL.000000, REL.000001, ...) is one file to
+ * ls and --to: the member's name, and whether this entry continues the last one.
+ */
+static bool db_part_continues(struct rjob *j, struct rsource *s, const char *rel, char **ret_name)
+{
+	unsigned idx;
+
+	if (part_index(rel, &idx)) {
+		size_t n = strlen(rel) - DB_PART_SUFFIX_LEN;
+		if (idx > 0 && j->part_src == s && idx == j->part_next &&
+		    strlen(j->part_base) == n && !strncmp(rel, j->part_base, n)) {
+			j->part_next++;
+			*ret_name = xstrdup(j->part_base);
+			return true;
+		}
+		if (idx == 0) {
+			free(j->part_base);
+			j->part_base = xstrndup(rel, n);
+			j->part_src = s;
+			j->part_next = 1;
+			*ret_name = xstrdup(j->part_base);
+			return false;
+		}
+	}
+	free(j->part_base);
+	j->part_base = NULL;
+	j->part_src = NULL;
+	*ret_name = xstrdup(rel);
+	return false;
+}
+
+void restore_listing_release(struct restore_listing *l)
+{
+	for (size_t i = 0; i < l->nr_sources; i++) {
+		free(l->sources[i].name);
+		free(l->sources[i].path);
+	}
+	free(l->sources);
+	for (size_t i = 0; i < l->nr; i++) {
+		free(l->v[i].path);
+		free(l->v[i].link);
+	}
+	free(l->v);
+	*l = (struct restore_listing){ 0 };
+}
+
+/* LIST: record the entry; shown only once the whole archive verified. */
+static void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,
+		       struct archive_entry *ent)
+{
+	struct restore_listing *l = j->opts->listing;
+	uint64_t size = archive_entry_size_is_set(ent) && archive_entry_size(ent) > 0
+				? (uint64_t)archive_entry_size(ent)
+				: 0;
+	char *name = NULL;
+
+	if (source_is_db(s->kind) && *rel && db_part_continues(j, s, rel, &name) && l->nr) {
+		l->v[l->nr - 1].size += size;
+		free(name);
+		return;
+	}
+	if (l->nr == l->alloc) {
+		l->alloc = l->alloc ? 2 * l->alloc : 256;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	struct restore_item *it = &l->v[l->nr++];
+	*it = (struct restore_item){
+		.path = name ? xasprintf("%s/%s", s->prefix, name) : xstrdup(path),
+		.source = (size_t)(s - j->src),
+		.mode = archive_entry_mode(ent),
+		.size = archive_entry_filetype(ent) == AE_IFREG ? size : 0,
+		.uid = archive_entry_uid(ent),
+		.gid = archive_entry_gid(ent),
+		.mtime = { .tv_sec = archive_entry_mtime(ent),
+			   .tv_nsec = archive_entry_mtime_nsec(ent) },
+		.link = archive_entry_symlink(ent) ? xstrdup(archive_entry_symlink(ent)) : NULL,
+	};
+	free(name);
+}
+
+/* LIST: hand the manifest's sources over with the entries (ls shows both). */
+static void list_sources(struct rjob *j)
+{
+	struct restore_listing *l = j->opts->listing;
+
+	l->sources = xcalloc(j->m.nr_sources ? j->m.nr_sources : 1, sizeof(*l->sources));
+	for (size_t i = 0; i < j->nr_all; i++) {
+		const struct manifest_source *ms = &j->m.sources[i];
+		l->sources[i] = (struct manifest_source){ .kind = ms->kind,
+							  .name = xstrdup(ms->name),
+							  .path = xstrdup(ms->path),
+							  .sqlite = ms->sqlite };
+	}
+	l->nr_sources = j->nr_all;
+}
+
+/* mkdir -p of the parents of `rel` below `dfd`; 0 or -errno. */
+static int mkdirat_parents(int dfd, const char *rel)
+{
+	char *p = xstrdup(rel);
+	int r = 0;
+
+	for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdirat(dfd, p, 0755) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = '/';
+		if (r)
+			break;
+	}
+	free(p);
+	return r;
+}
+
+/*
+ * EXTRACT, before the archive is opened: the directory must be empty or new.
+ * Everything goes into a staging directory inside it, moved into place only
+ * after the whole archive verified.
+ */
+static int extract_prepare(struct rjob *j, struct err *e)
+{
+	const char *to = j->opts->to;
+	int r = mkdir_parents(to, 0755);
+
+	if (!r && mkdir(to, 0700) == 0)
+		j->xto_made = true;
+	else if (!r && errno != EEXIST)
+		r = -errno;
+	if (r)
+		return err_set(e, LB_EXIT_SOURCE, "cannot create directory '%s': %s", to,
+			       strerror(-r));
+	j->xto_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->xto_fd < 0)
+		return err_set(e, errno == ENOTDIR ? LB_EXIT_USAGE : LB_EXIT_SOURCE,
+			       "--to '%s': %s", to, strerror(errno));
+	DIR *d = fdopendir(dup(j->xto_fd));
+	struct dirent *de;
+	bool empty = true;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	if (!empty)
+		return err_set(
+			e, LB_EXIT_USAGE,
+			"--to '%s': the directory is not empty (extract into an empty or new "
+			"directory)",
+			to);
+	j->xto = realpath(to, NULL);
+	if (!j->xto)
+		return err_set(e, LB_EXIT_SOURCE, "cannot resolve '%s': %s", to, strerror(errno));
+	j->xstage = xasprintf("%s/" XTR_PREFIX "XXXXXX", j->xto);
+	if (!mkdtemp(j->xstage)) {
+		int saved = errno;
+		free(j->xstage);
+		j->xstage = NULL;
+		return err_set(e, LB_EXIT_SOURCE, "cannot create a staging directory in '%s': %s",
+			       j->xto, strerror(saved));
+	}
+	j->xstage_fd = open(j->xstage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->xstage_fd < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", j->xstage,
+			       strerror(errno));
+	return 0;
+}
+
+/*
+ * EXTRACT: KIND/NAME exists for every selected source, even one with no entries.
+ * A directory's own entry creates it (with its mode and times, which libarchive
+ * does not fix up on a directory that already exists).
+ */
+static int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e)
+{
+	char *kind = xstrndup(s->prefix, strcspn(s->prefix, "/"));
+	int r = 0;
+
+	if ((mkdirat(j->xstage_fd, kind, 0755) < 0 && errno != EEXIST) ||
+	    (s->kind != SOURCE_DIR && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 &&
+	     errno != EEXIST))
+		r = err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xstage, s->prefix,
+			    strerror(errno));
+	free(kind);
+	return r;
+}
+
+/* EXTRACT: a file or directory entry goes to STAGE/KIND/NAME/REL, as in the archive. */
+static int extract_header(struct rjob *j, struct rsource *s, const char *path,
+			  struct archive_entry *ent, struct err *e)
+{
+	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+	if (!j->disk) {
+		if (geteuid() == 0)
+			flags |= ARCHIVE_EXTRACT_OWNER;
+		if (fchdir(j->xstage_fd) < 0)
+			return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", j->xstage,
+				       strerror(errno));
+		j->disk = archive_write_disk_new();
+		archive_write_disk_set_options(j->disk, flags);
+	}
+	j->disk_src = s - j->src;
+	archive_entry_set_pathname(ent, path);
+	archive_entry_set_uname(ent, NULL);
+	archive_entry_set_gname(ent, NULL);
+	int r = archive_write_header(j->disk, ent);
+	if (r == ARCHIVE_WARN)
+		log_warn("'%s': %s", path, archive_error_string(j->disk));
+	else if (r != ARCHIVE_OK)
+		return err_set(e, LB_EXIT_SOURCE, "cannot extract '%s' into '%s': %s", path,
+			       j->xstage, archive_error_string(j->disk));
+	return 0;
+}
+
+/* EXTRACT: a database member (or its first part) opens its file; later parts append. */
+static int extract_db_member(struct rjob *j, struct rsource *s, const char *rel, struct err *e)
+{
+	char *name;
+	bool cont = db_part_continues(j, s, rel, &name);
+
+	if (cont && j->xfd >= 0) {
+		free(name);
+		return 0;
+	}
+	close_fd(&j->xfd);
+	char *file = xasprintf("%s/%s", s->prefix, name);
+	free(name);
+	int r = mkdirat_parents(j->xstage_fd, file);
+	if (!r) {
+		j->xfd = openat(j->xstage_fd, file,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (j->xfd < 0)
+			r = -errno;
+	}
+	if (r)
+		err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xto, file, strerror(-r));
+	free(j->xname);
+	j->xname = file;
+	return r ? -1 : 0;
+}
+
+static int extract_write(struct rjob *j, const char *apath, const void *buf, size_t n,
+			 struct err *e)
+{
+	int r = write_all(j->xfd, buf, n);
+
+	if (r < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot write '%s/%s' (from '%s'): %s", j->xto,
+			       j->xname, apath, strerror(-r));
+	return 0;
+}
+
+/* EXTRACT, after verification: move KIND/ from the staging directory into place. */
+static int extract_commit(struct rjob *j, struct err *e)
+{
+	DIR *d = fdopendir(dup(j->xstage_fd));
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d)
+		return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", j->xstage,
+			       strerror(errno));
+	while (!ret && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* Never over something that appeared in the directory meanwhile. */
+		if (renameat2(j->xstage_fd, de->d_name, j->xto_fd, de->d_name, RENAME_NOREPLACE) <
+			    0 &&
+		    (errno != EINVAL ||
+		     faccessat(j->xto_fd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+		     renameat(j->xstage_fd, de->d_name, j->xto_fd, de->d_name) < 0))
+			ret = err_set(e, LB_EXIT_SOURCE, "cannot move '%s/%s' into '%s': %s",
+				      j->xstage, de->d_name, j->xto,
+				      errno == EINVAL ? strerror(EEXIST) : strerror(errno));
+	}
+	closedir(d);
+	if (ret)
+		return ret;
+	if (fsync(j->xto_fd) < 0)
+		log_warn("cannot sync '%s': %s", j->xto, strerror(errno));
+	if (rmdir(j->xstage) < 0)
+		log_warn("cannot remove '%s': %s", j->xstage, strerror(errno));
+	free(j->xstage);
+	j->xstage = NULL;
+	for (size_t i = 0; i < j->nr_src; i++)
+		log_info("extracted %s '%s' to '%s'", source_kind_str(j->src[i].kind),
+			 j->src[i].name, j->src[i].target);
+	return 0;
+}
+
+/* EXTRACT, on every path: a failure leaves the directory as it was (or absent). */
+static void extract_release(struct rjob *j, bool ok)
+{
+	close_fd(&j->xfd);
+	if (j->xstage)
+		remove_tree(j->xstage);
+	if (!ok && j->xto_made && rmdir(j->xto ? j->xto : j->opts->to) < 0)
+		log_warn("cannot remove '%s': %s", j->opts->to, strerror(errno));
+	close_fd(&j->xstage_fd);
+	close_fd(&j->xto_fd);
+	free(j->xstage);
+	free(j->xto);
+	free(j->xname);
+	free(j->part_base);
+}
+
 static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char *path,
 			   struct err *e)
 {
@@ -492,12 +931,18 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		return err_set(e, LB_EXIT_INTEGRITY,
 			       "the archive holds '%s', which belongs to no source in its manifest",
 			       path);
+	/* Sources this run does not restore are verified all the same. */
+	enum restore_mode mode = (size_t)(s - j->src) < j->nr_src ? j->opts->mode : RESTORE_VERIFY;
+	if (mode == RESTORE_LIST)
+		list_entry(j, s, rel, path, ent);
 	if (source_is_db(s->kind)) {
 		/* Only checked here; a second pass feeds databases after the verification. */
 		if (type != AE_IFREG || !*rel)
 			return err_set(e, LB_EXIT_INTEGRITY,
 				       "unexpected entry '%s' for database source '%s'", path,
 				       s->name);
+		if (mode == RESTORE_EXTRACT && extract_db_member(j, s, rel, e) < 0)
+			return -1;
 		if (copy_entry_data(j, path, hex, false, e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);
@@ -513,7 +958,10 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive",
 			       path);
 
-	if (j->opts->mode == RESTORE_APPLY) {
+	close_fd(&j->xfd);
+	if (mode == RESTORE_EXTRACT && extract_header(j, s, path, ent, e) < 0)
+		return -1;
+	if (mode == RESTORE_APPLY) {
 		if (s->kind == SOURCE_DIR && !*rel) {
 			/* The directory itself: applied to the target after the swap. */
 			if (s->root)
@@ -538,18 +986,19 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 				       s->stage, archive_error_string(j->disk));
 	}
 	if (type == AE_IFREG) {
-		if (copy_entry_data(j, path, hex, j->opts->mode == RESTORE_APPLY, e) < 0)
+		if (copy_entry_data(j, path, hex, mode == RESTORE_APPLY || mode == RESTORE_EXTRACT,
+				    e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);
 	}
-	if (j->opts->mode == RESTORE_APPLY) {
+	if (mode == RESTORE_APPLY || mode == RESTORE_EXTRACT) {
 		int r = archive_write_finish_entry(j->disk);
 		if (r == ARCHIVE_WARN)
 			log_warn("'%s': %s", path, archive_error_string(j->disk));
 		else if (r != ARCHIVE_OK)
 			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", path,
 				       archive_error_string(j->disk));
-	} else if (j->opts->mode == RESTORE_DRY_RUN) {
+	} else if (mode == RESTORE_DRY_RUN) {
 		preview_entry(j, s, rel, ent, hex);
 	}
 	return 0;
@@ -972,7 +1421,7 @@ static int db_pass(struct rjob *j, struct err *e)
 		ent = NULL;
 		const char *rel;
 		struct rsource *s = find_source(j, path, &rel);
-		if (!s || !source_is_db(s->kind) || !*rel) {
+		if (!s || !source_is_db(s->kind) || !*rel || (size_t)(s - j->src) >= j->nr_src) {
 			free(path);
 			continue;
 		}
@@ -1140,7 +1589,10 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			  .disk_src = -1,
 			  .cwd_fd = -1,
 			  .recorded = STRBUF_INIT,
-			  .computed = STRBUF_INIT };
+			  .computed = STRBUF_INIT,
+			  .xto_fd = -1,
+			  .xstage_fd = -1,
+			  .xfd = -1 };
 	struct crypt crypt = CRYPT_INIT;
 	struct err rerr = ERR_INIT;
 	int fd = -1, rc = -1;
@@ -1148,6 +1600,8 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 	j.cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j.cwd_fd < 0)
 		j.cwd_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (opts->mode == RESTORE_EXTRACT && extract_prepare(&j, &rerr) < 0)
+		goto pass_failed;
 	if (open_input(&j, &crypt, &fd, &j.in, &rerr) == 0)
 		read_archive(&j, &rerr);
 	else if (!j.in)
@@ -1196,15 +1650,9 @@ pass_failed:
 			struct rsource *s = &j.src[i];
 			if (source_is_db(s->kind)) {
 				char *what =
-					s->cfgsrc
-						? xasprintf("%s (%s '%s': the objects in the "
-							    "backup are dropped and recreated)",
-							    s->target, source_kind_str(s->kind),
-							    s->name)
-						: xasprintf(
-							  "%s '%s': not configured now, a restore "
-							  "would fail",
-							  source_kind_str(s->kind), s->name);
+					xasprintf("%s (%s '%s': the objects in the backup are "
+						  "dropped and recreated)",
+						  s->target, source_kind_str(s->kind), s->name);
 				plan_line(&j, "restore", what);
 				free(what);
 				continue;
@@ -1218,6 +1666,10 @@ pass_failed:
 			printf("no changes: the data already equals backup '%s'\n", entry->file);
 	} else if (opts->mode == RESTORE_APPLY && apply(&j, e) < 0) {
 		goto out;
+	} else if (opts->mode == RESTORE_EXTRACT && extract_commit(&j, e) < 0) {
+		goto out;
+	} else if (opts->mode == RESTORE_LIST) {
+		list_sources(&j);
 	}
 	j.stats.sources = j.nr_src;
 	*ret = j.stats;
@@ -1232,10 +1684,11 @@ out:
 	if (j.in)
 		archive_read_free(j.in);
 	cleanup_stages(&j);
+	extract_release(&j, rc == 0);
 	crypt_release(&crypt);
 	close_fd(&fd);
 	close_fd(&j.cwd_fd);
-	for (size_t i = 0; i < j.nr_src; i++)
+	for (size_t i = 0; i < j.nr_all; i++)
 		rsource_release(&j.src[i]);
 	free(j.src);
 	manifest_release(&j.m);

@@ -4,15 +4,39 @@
 
 #include "common.h"
 
+#include <time.h>
+
 #include "config.h"
 #include "err.h"
+#include "manifest.h"
 #include "stores/store.h"
 
 enum restore_mode {
 	RESTORE_VERIFY,	 /* decrypt and check every checksum; touch nothing */
 	RESTORE_DRY_RUN, /* print what a restore would change; touch nothing */
 	RESTORE_APPLY,	 /* stage next to each target, verify, then swap in */
+	RESTORE_EXTRACT, /* verify, then move the selected sources under opts->to: no swap */
+	RESTORE_LIST,	 /* verify, and hand every entry back in opts->listing (lifeboat ls) */
 };
+
+/* One entry of a backup, as `lifeboat ls` shows it. */
+struct restore_item {
+	char *path;    /* KIND/NAME[/REL] as in the archive; a database's parts joined */
+	size_t source; /* index into restore_listing.sources */
+	mode_t mode;   /* type and permission bits */
+	uint64_t size; /* regular files */
+	int64_t uid, gid;
+	struct timespec mtime;
+	char *link; /* symlinks: the target */
+};
+
+struct restore_listing {
+	struct manifest_source *sources; /* copies of the manifest's sources */
+	size_t nr_sources;
+	struct restore_item *v;
+	size_t nr, alloc;
+};
+void restore_listing_release(struct restore_listing *l);
 
 struct restore_opts {
 	enum restore_mode mode;
@@ -20,6 +44,15 @@ struct restore_opts {
 	/* APPLY: called after verification and the countdown, before the swap (may be NULL). */
 	int (*before_swap)(void *ctx, struct err *e);
 	void *ctx;
+	/*
+	 * Which sources, by name (NULL: APPLY and DRY_RUN take the sources configured
+	 * now, EXTRACT every source of the backup). Every name must be in the backup
+	 * (else LB_EXIT_NOT_FOUND); APPLY and DRY_RUN also need it configured now
+	 * (else LB_EXIT_CONFIG). All checked before anything changes.
+	 */
+	const struct strvec *only;
+	const char *to;			 /* EXTRACT: an empty or new directory */
+	struct restore_listing *listing; /* LIST: filled after verification */
 };
 
 struct restore_stats {

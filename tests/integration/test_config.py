@@ -104,7 +104,8 @@ def test_encryption_none_needs_no_key(lb):
 
 @pytest.mark.parametrize("args", [["version"], ["--help"], ["backup", "--help"],
                                   ["restore", "--help"], ["list", "--help"],
-                                  ["verify", "--help"], ["check", "--help"]])
+                                  ["verify", "--help"], ["check", "--help"],
+                                  ["ls", "--help"]])
 def test_help_and_version(lb, args):
     # help must work and do nothing, even with no configuration at all
     res = lb.run(args, {k: None for k in lb.base_env() if k.startswith("BACKUP_")})

@@ -174,7 +174,7 @@ def test_restore_deleted_source_dir_and_file(lb):
     assert entry_info(lb.single) == orig["single"]
 
 
-def test_restore_uses_configured_path_else_recorded(lb, tmp_path):
+def test_restore_uses_configured_path_never_recorded(lb, tmp_path):
     orig = lb.snap()
     ts = lb.backup()
     wreck_tree(lb.src)
@@ -185,9 +185,9 @@ def test_restore_uses_configured_path_else_recorded(lb, tmp_path):
     lb.restore(ts, {"BACKUP_DIRS": f"{new}:data"})
     assert_same_tree(orig["src"], snapshot(new), "restore into the configured path")
     assert_same_tree(wrecked, snapshot(lb.src), "old path must not be touched")
-    # 2) name 'data' not configured -> path recorded in the backup
+    # 2) name 'data' not configured -> skipped: the path recorded in the backup is untouched
     lb.restore(ts, {"BACKUP_DIRS": None})
-    assert_same_tree(orig["src"], snapshot(lb.src), "restore into the recorded path")
+    assert_same_tree(wrecked, snapshot(lb.src), "the recorded path of an unconfigured source")
 
 
 def test_two_backups_newest_first_restore_older(lb):
