@@ -275,7 +275,7 @@ def test_to_database_dump_restores_with_pg_restore(lb, pg, tmp_path):
     assert fingerprint(pg, fresh) == before
 
 
-def test_to_mongodb_dump_restores_with_mongorestore(lb, mongo, tmp_path):
+def test_to_mongodb_dump_restores_with_mongorestore(lb, mongo, tmp_path, mongorestore_path):
     """A collection over 16 MiB is stored in parts; --to joins them for mongorestore."""
     import bson
     db = mongo.new_db()
@@ -292,8 +292,9 @@ def test_to_mongodb_dump_restores_with_mongorestore(lb, mongo, tmp_path):
     assert "big.bson" in files and not any(re.search(r"\.\d{6}$", f) for f in files), files
     assert (out / "mongodb" / db / db / "big.bson").stat().st_size > 16 << 20
     fresh = mongo.new_db("lbto")
-    run_mongorestore(mongo, tmp_path, ["--dir", str(out / "mongodb" / db), "--nsFrom",
-                                       f"{db}.*", "--nsTo", f"{fresh}.*", "--noIndexRestore"])
+    run_mongorestore(mongo, tmp_path, mongorestore_path,
+                     ["--dir", str(out / "mongodb" / db), "--nsFrom", f"{db}.*", "--nsTo",
+                      f"{fresh}.*", "--noIndexRestore"])
     after = mongo_fingerprint(mongo, fresh)
     assert sorted(after) == sorted(before)
     for name in before:
