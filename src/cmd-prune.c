@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
+#include "recover.h"
 
 static int run(int argc, char **argv)
 {
@@ -31,7 +32,9 @@ static int run(int argc, char **argv)
 	}
 	if (!dry_run) {
 		log_open_file(cfg.log_file);
-		if (job_lock(&cfg, &lock_fd, &e) < 0) {
+		/* A killed restore is finished or undone before anything else. */
+		if (job_lock(&cfg, &lock_fd, &e) < 0 || recover_pending(&cfg, &e) < 0) {
+			job_unlock(&lock_fd);
 			rc = cmd_fail(&e);
 			goto out;
 		}

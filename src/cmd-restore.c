@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
+#include "recover.h"
 #include "restore.h"
 #include "services.h"
 
@@ -62,7 +63,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		goto out;
 	if (opts.mode == RESTORE_APPLY) {
 		/* No backup runs meanwhile, and containers a killed run left stopped come back. */
-		if (job_lock(&cfg, &lock_fd, &e) < 0) {
+		if (job_lock(&cfg, &lock_fd, &e) < 0 || recover_pending(&cfg, &e) < 0) {
 			rc = cmd_fail(&e);
 			goto out;
 		}
@@ -133,6 +134,10 @@ const struct command cmd_restore = {
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
 		 "(files created since are removed). A failed restore changes nothing.\n\n"
+		 "The swap is recorded first in BACKUP_STATE_DIR/NAME.restore.json: if the\n"
+		 "restore is killed (SIGKILL, power loss), the next 'run', 'backup', 'restore'\n"
+		 "or 'prune' finishes it when every staged copy was complete, else undoes it,\n"
+		 "so every target is wholly old or wholly new.\n\n"
 		 "With the Docker socket mounted and the sidecar in a Compose project, the\n"
 		 "project's other running containers are stopped for the swap (after the\n"
 		 "checks) and started again afterwards, on every path.\n\n"
