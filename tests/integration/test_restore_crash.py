@@ -25,6 +25,7 @@ import pytest
 
 from conftest import (EXIT_NOT_FOUND, EXIT_SOURCE, MTIME_BASE_NS, entry_info, parse_ts_stdout,
                       snapshot)
+from test_mongodb import mongo  # noqa: F401  (the fixture)
 from test_postgres import pg  # noqa: F401  (the fixture)
 
 POINTS = ("restore.swap", "journal.write", "restore.finish")
@@ -305,4 +306,47 @@ def test_postgres_restore_killed_at_every_rename(lb, pg):
         assert rows == (new_rows if files == "new" else old_rows), \
             f"{point}@{k}: files are {files} but the database holds {rows}"
         assert pg_leftovers(pg) in ("", None), f"{point}@{k}: left {pg_leftovers(pg)}"
+        assert not c.journal.exists()
+
+
+# --------------------------------------------------------------------------
+# MongoDB
+# --------------------------------------------------------------------------
+
+def mongo_docs(m, db):
+    return {c: sorted((d["_id"], d["v"]) for d in m.client[db][c].find())
+            for c in sorted(m.client[db].list_collection_names())}
+
+
+def test_mongodb_restore_killed_at_every_rename(lb, mongo):
+    db = mongo.new_db("lbcrash")
+
+    def fill(v):
+        mongo.client.drop_database(db)
+        mongo.client[db]["a"].insert_many([{"_id": 1, "v": v}, {"_id": 2, "v": v}])
+        mongo.client[db]["b"].insert_many([{"_id": 1, "v": v}])
+
+    fill("new")
+    c = Crash(lb, {"BACKUP_MONGODB": mongo.uri(db)})
+    new_docs = mongo_docs(mongo, db)
+    fill("old")
+    old_docs = mongo_docs(mongo, db)
+
+    cases = crash_cases(c, lb.tmp, points=("mongo.swap", "journal.write", "restore.swap"))
+    assert mongo_docs(mongo, db) == new_docs
+    cases = [(p, k) for p, k in cases if p != "restore.swap" or k in (1, 5)]
+    commands = ("backup", "restore", "prune")
+    for i, (point, k) in enumerate(cases):
+        c.reset()
+        fill("old")
+        res = c.restore(fault=f"{point}@{k}:kill", check=False)
+        assert res.returncode == -signal.SIGKILL, f"{point}@{k} did not kill: {res!r}"
+        how = commands[i % len(commands)]
+        lb.run(["backup"] if how == "backup" else ["prune"] if how == "prune" else
+               ["restore", "2001-01-01-000000", "--yes"], c.env,
+               check=EXIT_NOT_FOUND if how == "restore" else True)
+        files = c.assert_one_version(f"killed at {point}@{k}, then {how}")
+        docs = mongo_docs(mongo, db)  # no lifeboat-restore-* / lifeboat-old-* left either
+        assert docs == (new_docs if files == "new" else old_docs), \
+            f"{point}@{k}: files are {files} but the database holds {docs}"
         assert not c.journal.exists()
