@@ -83,9 +83,35 @@ static int move_entries(const char *from, const char *to, struct err *e)
 	return ret;
 }
 
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * Record the next phase, once the renames of this one are on disk: after a
+ * power loss the file system is then never behind the journal by more than
+ * the phase under way, whose steps are all restartable.
+ */
 static int set_phase(struct journal *j, struct journal_target *t, enum journal_phase p,
 		     struct err *e)
 {
+	auto_free char *parent = NULL;
+
+	if (t->kind == SOURCE_FILE) {
+		const char *slash = strrchr(t->target, '/');
+		parent = !slash || slash == t->target
+				 ? xstrdup("/")
+				 : xstrndup(t->target, (size_t)(slash - t->target));
+	}
+	const char *dirs[] = { parent ? parent : t->target, t->stage, t->old };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		int r = dirs[i] && exists(dirs[i]) ? fsync_dir(dirs[i]) : 0;
+		if (r < 0)
+			return err_set(e, LB_EXIT_SOURCE, "cannot flush '%s' to disk: %s", dirs[i],
+				       strerror(-r));
+	}
 	t->phase = p;
 	return journal_write(j, e);
 }
@@ -139,12 +165,6 @@ static bool is_staged_file(const struct journal_target *t, const char *path)
 	struct stat st;
 	return lstat(path, &st) == 0 && (uint64_t)st.st_ino == t->ino &&
 	       (uint64_t)st.st_dev == t->dev;
-}
-
-static bool exists(const char *path)
-{
-	struct stat st;
-	return lstat(path, &st) == 0;
 }
 
 static int do_rename(const char *from, const char *to, struct err *e)
@@ -281,6 +301,17 @@ static int db_step(const struct config *cfg, const struct journal_db *d, enum db
 			       "be swapped",
 			       source_kind_str(d->kind), d->source, source_var(d->kind));
 	return db_ops_for(d->kind)->swap(cfg, spec, d, step, e);
+}
+
+int recover_flush_staged(const struct journal *j, struct err *e)
+{
+	for (size_t i = 0; i < j->nr_t; i++) {
+		auto_close int fd = open(j->t[i].stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || syncfs(fd) < 0)
+			return err_set(e, LB_EXIT_SOURCE, "cannot flush '%s' to disk: %s",
+				       j->t[i].stage, strerror(errno));
+	}
+	return 0;
 }
 
 int recover_swap(const struct config *cfg, struct journal *j, bool forward, struct err *e)

@@ -22,6 +22,13 @@
 int recover_swap(const struct config *cfg, struct journal *j, bool forward, struct err *e);
 
 /*
+ * Flush every staged copy the journal names to disk (syncfs of its file
+ * system), before the journal may say "swapping": after a power loss, a swap
+ * rolled forward then finds complete files.
+ */
+int recover_flush_staged(const struct journal *j, struct err *e);
+
+/*
  * For every command that touches data (run, backup, restore, prune), under the
  * run lock: if a killed restore left its journal, finish its swap (state
  * "swapping") or undo it (otherwise) and log which; then remove any staging

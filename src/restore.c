@@ -975,7 +975,8 @@ static int apply(struct rjob *j, struct err *e)
 		goto out;
 	}
 	jr.state = has_db(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
-	if (plan_swap(j, &jr, e) < 0 || journal_write(&jr, e) < 0) {
+	if (plan_swap(j, &jr, e) < 0 || recover_flush_staged(&jr, e) < 0 ||
+	    journal_write(&jr, e) < 0) {
 		db_end_all(j, false, e);
 		for (size_t i = 0; i < jr.nr_t; i++)
 			if (jr.t[i].old)

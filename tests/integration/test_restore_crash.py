@@ -25,8 +25,16 @@ import pytest
 
 from conftest import (EXIT_NOT_FOUND, EXIT_SOURCE, MTIME_BASE_NS, entry_info, parse_ts_stdout,
                       snapshot)
-from test_mongodb import mongo  # noqa: F401  (the fixture)
 from test_postgres import pg  # noqa: F401  (the fixture)
+
+try:
+    from test_mongodb import mongo  # noqa: F401  (the fixture; needs pymongo)
+except ImportError as exc:
+    _no_pymongo = str(exc)
+
+    @pytest.fixture
+    def mongo():
+        pytest.fail(f"cannot run the MongoDB case: {_no_pymongo}")
 
 POINTS = ("restore.swap", "journal.write", "restore.finish")
 
