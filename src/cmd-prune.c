@@ -60,6 +60,7 @@ const struct command cmd_prune = {
 		 "every store (a backup is kept when any rule keeps it; each store's newest\n"
 		 "archive is always kept; only this BACKUP_NAME's archives are considered).\n"
 		 "Prints one line per archive deleted. With --dry-run (-n), deletes nothing and\n"
-		 "prints what would go. Takes the run lock like 'lifeboat backup'.\n",
+		 "prints what would go. Takes the run lock like 'lifeboat backup', and like it\n"
+		 "first finishes or undoes a restore that was killed.\n",
 	.run = run,
 };
