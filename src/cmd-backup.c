@@ -51,6 +51,8 @@ const struct command cmd_backup = {
 		 "to BACKUP_LOCK_TIMEOUT, then exits 9. After a success, applies the retention\n"
 		 "rules to every store; sends the webhooks and records the run for 'status'.\n\n"
 		 "BACKUP_STOP_SERVICES containers are stopped while the sources are read and\n"
-		 "started again right after, whatever happens to the run.\n",
+		 "started again right after, whatever happens to the run.\n\n"
+		 "A restore that was killed is first finished or undone (see 'lifeboat restore\n"
+		 "--help'); if that fails, the backup exits 4 naming it and archives nothing.\n",
 	.run = run,
 };

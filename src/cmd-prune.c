@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
+#include "recover.h"
 
 static int run(int argc, char **argv)
 {
@@ -31,7 +32,9 @@ static int run(int argc, char **argv)
 	}
 	if (!dry_run) {
 		log_open_file(cfg.log_file);
-		if (job_lock(&cfg, &lock_fd, &e) < 0) {
+		/* A killed restore is finished or undone before anything else. */
+		if (job_lock(&cfg, &lock_fd, &e) < 0 || recover_pending(&cfg, &e) < 0) {
+			job_unlock(&lock_fd);
 			rc = cmd_fail(&e);
 			goto out;
 		}
@@ -57,6 +60,7 @@ const struct command cmd_prune = {
 		 "every store (a backup is kept when any rule keeps it; each store's newest\n"
 		 "archive is always kept; only this BACKUP_NAME's archives are considered).\n"
 		 "Prints one line per archive deleted. With --dry-run (-n), deletes nothing and\n"
-		 "prints what would go. Takes the run lock like 'lifeboat backup'.\n",
+		 "prints what would go. Takes the run lock like 'lifeboat backup', and like it\n"
+		 "first finishes or undoes a restore that was killed.\n",
 	.run = run,
 };

@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
+#include "recover.h"
 #include "restore.h"
 #include "services.h"
 
@@ -116,7 +117,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		goto out;
 	if (opts.mode == RESTORE_APPLY) {
 		/* No backup runs meanwhile, and containers a killed run left stopped come back. */
-		if (job_lock(&cfg, &lock_fd, &e) < 0) {
+		if (job_lock(&cfg, &lock_fd, &e) < 0 || recover_pending(&cfg, &e) < 0) {
 			rc = cmd_fail(&e);
 			goto out;
 		}
@@ -197,6 +198,10 @@ const struct command cmd_restore = {
 		 "Sources are restored to the paths configured now under the same name. A\n"
 		 "source of the backup that is not configured now is skipped with a warning:\n"
 		 "an archive never chooses where a restore writes (extract it with --to).\n\n"
+		 "The swap is recorded first in BACKUP_STATE_DIR/NAME.restore.json: if the\n"
+		 "restore is killed (SIGKILL, power loss), the next 'run', 'backup', 'restore'\n"
+		 "or 'prune' finishes it when every staged copy was complete, else undoes it,\n"
+		 "so every target is wholly old or wholly new.\n\n"
 		 "With the Docker socket mounted and the sidecar in a Compose project, the\n"
 		 "project's other running containers are stopped for the swap (after the\n"
 		 "checks) and started again afterwards, on every path.\n\n"

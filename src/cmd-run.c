@@ -102,7 +102,8 @@ static int run(int argc, char **argv)
 		}
 		log_info("metrics on http://%s/metrics", cfg.metrics_addr);
 	}
-	/* Containers a killed run (SIGKILL, OOM) left stopped come back first. */
+	/* A killed restore is finished or undone, and containers a killed run left stopped come
+	 * back. */
 	job_recover_services(&cfg);
 
 	if (!cfg.schedule) {
@@ -158,7 +159,8 @@ const struct command cmd_run = {
 		 "'lifeboat backup' can be run by hand in the container. SIGTERM or SIGINT stop\n"
 		 "it: at once when idle; a backup in progress is aborted and leaves no archive\n"
 		 "(exit 130). With BACKUP_METRICS_ADDR it serves /metrics and /healthz.\n"
-		 "At startup, containers that a killed run left stopped (BACKUP_STOP_SERVICES)\n"
-		 "are started again.\n",
+		 "At startup, a restore that was killed is finished or undone (see 'lifeboat\n"
+		 "restore --help'), and containers that a killed run left stopped\n"
+		 "(BACKUP_STOP_SERVICES) are started again.\n",
 	.run = run,
 };

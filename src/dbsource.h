@@ -39,11 +39,27 @@ struct member_reader;
 /* Up to `len` bytes; 0 at the end of the member; -1 with `e` set on error. */
 ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e);
 
+struct journal_db;
+
 /* What a restore of a database source is asked to do. */
 struct db_restore_req {
 	const struct config *cfg;
 	const struct source_spec *target; /* from the current configuration */
 	const char *name;		  /* the source's name in the archive */
+	/*
+	 * Before the module creates a staging object, it names it (and where the
+	 * object it replaces will wait) here: the restore's journal records it
+	 * durably, so a restore killed at any point can find it (see journal.h).
+	 */
+	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
+	void *record_ctx;
+};
+
+/* The steps of a database swap, as the journal drives them (see recover.h). */
+enum db_swap_step {
+	DB_SWAP_FORWARD, /* staged object into the target's place; the old one kept aside */
+	DB_SWAP_FINISH,	 /* after every target swapped: drop the old object */
+	DB_SWAP_BACK,	 /* the old object back in place; the staged one dropped */
 };
 
 struct db_ops {
@@ -56,10 +72,19 @@ struct db_ops {
 	/* One logical member (parts already joined), in archive order. */
 	int (*restore_member)(void *ctx, const char *rel, struct member_reader *r, struct err *e);
 	/*
-	 * After the last member (ok) or on failure (!ok): finish or undo; frees ctx.
+	 * After the last member (ok): finish staging, keeping every staged object
+	 * for `swap`; on failure (!ok): drop the staged objects. Frees ctx.
 	 * Also called after a failed restore_begin, with whatever it left in *ctx.
 	 */
 	int (*restore_end)(void *ctx, bool ok, struct err *e);
+	/*
+	 * One step of the swap of a recorded object, on the server `target`
+	 * names. Each step looks at which of target, staged and old exist, so it
+	 * completes whatever a killed process left half done; the restore runs its
+	 * own swap with it too (after restore_end(ok) kept the staged objects).
+	 */
+	int (*swap)(const struct config *cfg, const struct source_spec *target,
+		    const struct journal_db *d, enum db_swap_step step, struct err *e);
 };
 
 extern const struct db_ops postgres_ops;

@@ -11,6 +11,7 @@
 #include "job.h"
 #include "log.h"
 #include "naming.h"
+#include "recover.h"
 #include "retention.h"
 #include "services.h"
 #include "signals.h"
@@ -351,6 +352,9 @@ void job_recover_services(const struct config *cfg)
 		log_debug("not checking for stopped containers now: %s", e.msg);
 		return;
 	}
+	/* A killed restore's data first, then the containers that must see it. */
+	if (recover_pending(cfg, &e) < 0)
+		log_error("%s", e.msg);
 	services_recover(cfg);
 	job_unlock(&fd);
 }
@@ -376,8 +380,11 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
 	notify(cfg, cfg->webhook_start, "BACKUP_START_WEBHOOK", &ev);
+	/* Never archive a half-swapped target: a killed restore is finished or undone first. */
+	r = recover_pending(cfg, e);
 	services_recover(cfg);
-	r = services_resolve_named(svc, e);
+	if (r == 0)
+		r = services_resolve_named(svc, e);
 	if (r == 0)
 		r = backup_run_hooks(cfg, &hooks, ret, e);
 	/* Every path: a failed source or store, a signal. A no-op when the hook did it. */

@@ -21,8 +21,9 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	       struct err *e);
 
 /*
- * At startup: if a killed run left containers stopped (services.c's state
- * file), start them again and log it. Skipped while another run holds the lock.
+ * At startup: finish or undo the swap of a killed restore (recover.h), then,
+ * if a killed run left containers stopped (services.c's state file), start
+ * them again and log it. Skipped while another run holds the lock.
  */
 void job_recover_services(const struct config *cfg);
 

@@ -6,6 +6,8 @@
 
 #include "dbsource.h"
 #include "dburi.h"
+#include "fault.h"
+#include "journal.h"
 #include "util.h"
 
 /* The largest document a server stores is 16 MiB; internal documents may be a little larger. */
@@ -17,6 +19,8 @@
 #define MONGO_NS_NOT_FOUND 26
 /* A restore builds each collection under this prefix, then renames it over the original. */
 #define MONGO_STAGE_PREFIX "lifeboat-restore-"
+/* ... and keeps the original under this one until every target of the restore swapped. */
+#define MONGO_OLD_PREFIX "lifeboat-old-"
 
 static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
 
@@ -398,7 +402,8 @@ static int dump_database(struct mongo_dump *d, const char *dbname, struct err *e
 		/* The server's own collections (system.views, system.profile, ...), and what
 		 * a restore that was killed outright left behind. */
 		if (!strncmp(name, "system.", 7) ||
-		    !strncmp(name, MONGO_STAGE_PREFIX, strlen(MONGO_STAGE_PREFIX)))
+		    !strncmp(name, MONGO_STAGE_PREFIX, strlen(MONGO_STAGE_PREFIX)) ||
+		    !strncmp(name, MONGO_OLD_PREFIX, strlen(MONGO_OLD_PREFIX)))
 			continue;
 		bool view = !strcmp(type, "view");
 		if (!view && strcmp(type, "collection")) {
@@ -505,6 +510,8 @@ struct mongo_restore {
 	struct mongo_view *views;
 	size_t nr_views, alloc_views;
 	unsigned char *buf; /* documents being reassembled, MONGO_MAX_DOC + MONGO_READ_CHUNK */
+	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
+	void *record_ctx;
 };
 
 static int restore_fail(struct mongo_restore *m, struct err *e, const bson_error_t *be,
@@ -530,6 +537,8 @@ static int mongodb_restore_begin(const struct db_restore_req *req, void **ctx, s
 	*ctx = NULL;
 	m->target = req->target;
 	m->name = req->name;
+	m->record = req->record;
+	m->record_ctx = req->record_ctx;
 	if (mongo_connect(req->name, req->target->path, req->target->uri, &m->client, &m->uri, e) <
 	    0) {
 		free(m);
@@ -669,12 +678,27 @@ static bson_t *subdoc_copy(const bson_t *doc, const char *key, bool array)
 static int stage_collection(struct mongo_restore *m, const char *db, const char *final,
 			    const bson_t *options, bson_t *indexes, struct err *e)
 {
-	char *tmp = xasprintf(MONGO_STAGE_PREFIX "%ld-%u", (long)getpid(), m->next_stage++);
+	unsigned n = m->next_stage++;
+	char *tmp = xasprintf(MONGO_STAGE_PREFIX "%ld-%u", (long)getpid(), n);
+	char *old = xasprintf(MONGO_OLD_PREFIX "%ld-%u", (long)getpid(), n);
 	bson_error_t be = { 0 };
 
-	if (drop_collection(m, db, tmp, e) < 0)
-		goto fail;
 	mongoc_database_t *d = mongoc_client_get_database(m->client, db);
+	bool existed = mongoc_database_has_collection(d, final, &be);
+	/* Named in the journal before it exists, so a killed restore's copy is found. */
+	struct journal_db jd = { .kind = SOURCE_MONGODB,
+				 .source = (char *)m->name,
+				 .db = (char *)db,
+				 .target = (char *) final,
+				 .staged = tmp,
+				 .old = old,
+				 .existed = existed };
+	int rr = m->record ? m->record(m->record_ctx, &jd, e) : 0;
+	free(old);
+	if (rr < 0 || drop_collection(m, db, tmp, e) < 0) {
+		mongoc_database_destroy(d);
+		goto fail;
+	}
 	mongoc_collection_t *c = mongoc_database_create_collection(d, tmp, options, &be);
 	mongoc_database_destroy(d);
 	if (!c) {
@@ -899,34 +923,6 @@ out:
 	return ret;
 }
 
-/* Replace each original collection by its restored copy: drop, then rename. */
-static int swap_in(struct mongo_restore *m, struct err *e)
-{
-	for (size_t i = 0; i < m->nr_staged; i++) {
-		struct mongo_staged *st = &m->staged[i];
-		bson_error_t be = { 0 };
-		if (drop_collection(m, st->db, st->final, e) < 0)
-			return -1;
-		mongoc_collection_t *c = mongoc_client_get_collection(m->client, st->db, st->tmp);
-		bool ok =
-			mongoc_collection_rename_with_opts(c, st->db, st->final, false, NULL, &be);
-		mongoc_collection_destroy(c);
-		if (!ok) {
-			/* The original is gone: keep the restored copy for the user to rename. */
-			restore_fail(
-				m, e, &be,
-				"cannot rename '%s.%s' to '%s' (the restored data stays there)",
-				st->db, st->tmp, st->final);
-			free(st->tmp);
-			st->tmp = NULL;
-			return -1;
-		}
-		free(st->tmp);
-		st->tmp = NULL;
-	}
-	return 0;
-}
-
 /* After a failure: the staging collections go, the originals were not touched. */
 static void drop_staged(struct mongo_restore *m)
 {
@@ -963,9 +959,11 @@ static int mongodb_restore_end(void *ctx, bool ok, struct err *e)
 
 	if (!m)
 		return 0;
-	if (ok && (flush_indexes(m, e) < 0 || swap_in(m, e) < 0 || create_views(m, e) < 0))
+	/* ok: the journal's swap renames the staged collections in (mongodb_swap). */
+	if (ok && (flush_indexes(m, e) < 0 || create_views(m, e) < 0))
 		ret = -1;
-	drop_staged(m);
+	if (!ok)
+		drop_staged(m);
 	if (m->cur_indexes)
 		bson_destroy(m->cur_indexes);
 	free(m->cur_db);
@@ -992,10 +990,89 @@ static int mongodb_restore_end(void *ctx, bool ok, struct err *e)
 	return ret;
 }
 
+static int has_collection(struct mongo_restore *m, const char *db, const char *name, struct err *e)
+{
+	mongoc_database_t *d = mongoc_client_get_database(m->client, db);
+	bson_error_t be = { 0 };
+	bool yes = mongoc_database_has_collection(d, name, &be);
+
+	mongoc_database_destroy(d);
+	if (!yes && be.code)
+		return restore_fail(m, e, &be, "cannot look for '%s.%s'", db, name);
+	return yes;
+}
+
+static int rename_collection(struct mongo_restore *m, const char *db, const char *from,
+			     const char *to, struct err *e)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(m->client, db, from);
+	bson_error_t be = { 0 };
+	/* fail: as if the server had refused the rename */
+	bool ok = !FAULT("mongo.swap") &&
+		  mongoc_collection_rename_with_opts(c, db, to, false, NULL, &be);
+
+	mongoc_collection_destroy(c);
+	return ok ? 0 : restore_fail(m, e, &be, "cannot rename '%s.%s' to '%s'", db, from, to);
+}
+
+/* The same steps as PostgreSQL's (dbsource.h), with collections. */
+static int mongodb_swap(const struct config *cfg, const struct source_spec *target,
+			const struct journal_db *d, enum db_swap_step step, struct err *e)
+{
+	struct mongo_restore m = { .target = target, .name = d->source };
+	int ret = -1;
+
+	(void)cfg;
+	if (!d->db || !d->old)
+		return err_set(e, LB_EXIT_SOURCE,
+			       "MongoDB source '%s': the journal names no database", d->source);
+	if (mongo_connect(d->source, target->path, target->uri, &m.client, &m.uri, e) < 0)
+		return -1;
+	int has_staged = has_collection(&m, d->db, d->staged, e);
+	int has_target = has_staged < 0 ? -1 : has_collection(&m, d->db, d->target, e);
+	int has_old = has_target < 0 ? -1 : has_collection(&m, d->db, d->old, e);
+	if (has_old < 0)
+		goto out;
+	switch (step) {
+	case DB_SWAP_FORWARD:
+		if (!has_staged)
+			break; /* renamed in already */
+		if (has_target && has_old) {
+			restore_fail(&m, e, NULL, "cannot move '%s.%s' aside: '%s' exists already",
+				     d->db, d->target, d->old);
+			goto out;
+		}
+		if (has_target && rename_collection(&m, d->db, d->target, d->old, e) < 0)
+			goto out;
+		if (rename_collection(&m, d->db, d->staged, d->target, e) < 0)
+			goto out;
+		break;
+	case DB_SWAP_FINISH:
+		if (has_old && drop_collection(&m, d->db, d->old, e) < 0)
+			goto out;
+		break;
+	case DB_SWAP_BACK:
+		if (!has_staged && has_target && (has_old || !d->existed) &&
+		    rename_collection(&m, d->db, d->target, d->staged, e) < 0)
+			goto out;
+		if (has_old && rename_collection(&m, d->db, d->old, d->target, e) < 0)
+			goto out;
+		if (drop_collection(&m, d->db, d->staged, e) < 0)
+			goto out;
+		break;
+	}
+	ret = 0;
+out:
+	mongoc_client_destroy(m.client);
+	mongoc_uri_destroy(m.uri);
+	return ret;
+}
+
 const struct db_ops mongodb_ops = {
 	.kind = SOURCE_MONGODB,
 	.backup = mongodb_backup,
 	.restore_begin = mongodb_restore_begin,
 	.restore_member = mongodb_restore_member,
 	.restore_end = mongodb_restore_end,
+	.swap = mongodb_swap,
 };

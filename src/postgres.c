@@ -18,6 +18,8 @@
 #include "docker.h"
 #include "dbsource.h"
 #include "dburi.h"
+#include "fault.h"
+#include "journal.h"
 #include "log.h"
 
 #define GLOBALS_MEMBER "globals.sql"
@@ -490,6 +492,9 @@ struct staged {
 	char *owner;  /* the replaced database's owner, NULL if it did not exist */
 };
 
+#define PG_STAGE_PREFIX "lifeboat_restore_"
+#define PG_OLD_PREFIX	"lifeboat_old_"
+
 struct pg_restore_ctx {
 	struct dburi u;
 	struct runner r;
@@ -498,6 +503,8 @@ struct pg_restore_ctx {
 	PGconn *maint; /* server-wide work, never connected to a database being swapped */
 	struct staged *staged;
 	size_t nr_staged;
+	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
+	void *record_ctx;
 };
 
 static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e)
@@ -508,6 +515,8 @@ static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, 
 	*ctx = c;
 	c->redacted = xstrdup(req->target->path);
 	c->name = xstrdup(req->name);
+	c->record = req->record;
+	c->record_ctx = req->record_ctx;
 	if (dburi_parse(req->target->uri, "BACKUP_POSTGRES", &c->u, e) < 0)
 		return -1;
 	/* template1 always exists and is never restored from a dump. */
@@ -572,7 +581,8 @@ static int create_stage(struct pg_restore_ctx *c, struct staged *st, struct err 
 	}
 	if (getentropy(rnd, sizeof(rnd)) < 0)
 		memset(rnd, 0, sizeof(rnd));
-	st->tmp = xasprintf("lifeboat_restore_%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	st->tmp = xasprintf(PG_STAGE_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	char *old = xasprintf(PG_OLD_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 	struct strbuf sql = STRBUF_INIT;
 	char *q = PQescapeIdentifier(c->maint, st->tmp, strlen(st->tmp));
 	strbuf_addf(&sql, "CREATE DATABASE %s TEMPLATE template0", q ? q : "\"\"");
@@ -587,6 +597,22 @@ static int create_stage(struct pg_restore_ctx *c, struct staged *st, struct err 
 			PQfreemem(lit);
 		}
 		st->owner = xstrdup(PQgetvalue(r, 0, 3));
+	}
+	/* Named in the journal before it exists, so a killed restore's copy is found. */
+	struct journal_db jd = { .kind = SOURCE_POSTGRES,
+				 .source = c->name,
+				 .target = st->target,
+				 .staged = st->tmp,
+				 .old = old,
+				 .owner = st->owner,
+				 .existed = st->owner != NULL };
+	int rr = c->record ? c->record(c->record_ctx, &jd, e) : 0;
+	free(old);
+	if (rr < 0) {
+		strbuf_release(&sql);
+		free(st->tmp);
+		st->tmp = NULL;
+		goto out;
 	}
 	PGresult *cr = PQexec(c->maint, sql.buf);
 	if (PQresultStatus(cr) != PGRES_COMMAND_OK)
@@ -723,44 +749,6 @@ static int postgres_restore_member(void *ctx, const char *rel, struct member_rea
 	return r;
 }
 
-/* Put one staged database in place of its target; the old one is dropped. */
-static int swap_database(struct pg_restore_ctx *c, struct staged *st, struct err *e)
-{
-	char old[64];
-	unsigned char rnd[4];
-
-	if (getentropy(rnd, sizeof(rnd)) < 0)
-		memset(rnd, 0, sizeof(rnd));
-	snprintf(old, sizeof(old), "lifeboat_old_%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
-	if (st->owner && exec_cmd(c, "set the owner of the restored database", "ALTER DATABASE ",
-				  st->tmp, " OWNER TO ", st->owner, e) < 0)
-		return -1;
-	if (st->owner) {
-		/* Sessions on the old database would block the rename: end them. */
-		PGresult *r = exec_params(c->maint,
-					  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-					  "WHERE datname = $1 AND pid <> pg_backend_pid()",
-					  st->target);
-		PQclear(r);
-		if (exec_cmd(c, "move the old database aside", "ALTER DATABASE ", st->target,
-			     " RENAME TO ", old, e) < 0)
-			return -1;
-	}
-	if (exec_cmd(c, "rename the restored database", "ALTER DATABASE ", st->tmp, " RENAME TO ",
-		     st->target, e) < 0) {
-		struct err ignore = ERR_INIT;
-		if (st->owner)
-			exec_cmd(c, "put the old database back", "ALTER DATABASE ", old,
-				 " RENAME TO ", st->target, &ignore);
-		return -1;
-	}
-	free(st->tmp);
-	st->tmp = NULL;
-	if (st->owner)
-		drop_quietly(c, old);
-	return 0;
-}
-
 static int postgres_restore_end(void *ctx, bool ok, struct err *e)
 {
 	struct pg_restore_ctx *c = ctx;
@@ -768,11 +756,11 @@ static int postgres_restore_end(void *ctx, bool ok, struct err *e)
 
 	if (!c)
 		return 0;
+	(void)e;
 	for (size_t i = 0; i < c->nr_staged; i++) {
 		struct staged *st = &c->staged[i];
-		if (ok && !ret && st->tmp && swap_database(c, st, e) < 0)
-			ret = -1;
-		if (st->tmp && c->maint)
+		/* ok: the journal's swap takes the staged database from here. */
+		if (!ok && st->tmp && c->maint)
 			drop_quietly(c, st->tmp);
 		free(st->target);
 		free(st->tmp);
@@ -788,10 +776,115 @@ static int postgres_restore_end(void *ctx, bool ok, struct err *e)
 	return ret;
 }
 
+/* Does database `db` exist? 1, 0, or -1 with `e` set. */
+static int db_exists(struct pg_restore_ctx *c, const char *db, struct err *e)
+{
+	PGresult *r = exec_params(c->maint,
+				  "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", db);
+	char msg[512];
+	int ret = PQresultStatus(r) != PGRES_TUPLES_OK
+			  ? err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: %s", c->redacted,
+				    pq_error_line(c->maint, msg, sizeof(msg)))
+			  : PQntuples(r) > 0;
+	PQclear(r);
+	return ret;
+}
+
+/* Rename a database, ending the sessions that would block it. */
+static int rename_db(struct pg_restore_ctx *c, const char *what, const char *from, const char *to,
+		     struct err *e)
+{
+	PGresult *r = exec_params(c->maint,
+				  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+				  "WHERE datname = $1 AND pid <> pg_backend_pid()",
+				  from);
+	PQclear(r);
+	/* fail: as if the server had refused the rename */
+	if (FAULT("pg.swap"))
+		return err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot %s: (fault injected)",
+			       c->redacted, what);
+	return exec_cmd(c, what, "ALTER DATABASE ", from, " RENAME TO ", to, e);
+}
+
+static int postgres_swap(const struct config *cfg, const struct source_spec *target,
+			 const struct journal_db *d, enum db_swap_step step, struct err *e)
+{
+	struct pg_restore_ctx c = { .redacted = target->path };
+	struct err e1 = ERR_INIT, scratch = ERR_INIT;
+	int ret = -1;
+
+	(void)cfg;
+	if (dburi_parse(target->uri, "BACKUP_POSTGRES", &c.u, e) < 0)
+		return -1;
+	if (pg_connect(&c.u, "template1", c.redacted, &c.maint, &e1) < 0 &&
+	    pg_connect(&c.u, "postgres", c.redacted, &c.maint, &scratch) < 0) {
+		err_set(e, e1.code, "%s", e1.msg);
+		goto out;
+	}
+	int has_staged = db_exists(&c, d->staged, e);
+	int has_target = has_staged < 0 ? -1 : db_exists(&c, d->target, e);
+	int has_old = has_target < 0 ? -1 : d->old ? db_exists(&c, d->old, e) : 0;
+	if (has_old < 0)
+		goto out;
+	switch (step) {
+	case DB_SWAP_FORWARD:
+		if (!has_staged) {
+			/* Already renamed in: the target is the restored database. */
+			if (!has_target) {
+				err_set(e, LB_EXIT_SOURCE,
+					"PostgreSQL %s: neither '%s' nor its restored copy '%s' "
+					"exists",
+					c.redacted, d->target, d->staged);
+				goto out;
+			}
+			break;
+		}
+		if (d->owner &&
+		    exec_cmd(&c, "set the owner of the restored database", "ALTER DATABASE ",
+			     d->staged, " OWNER TO ", d->owner, e) < 0)
+			goto out;
+		if (has_target && (has_old || !d->old)) {
+			err_set(e, LB_EXIT_SOURCE,
+				"PostgreSQL %s: cannot move '%s' aside: '%s' exists already",
+				c.redacted, d->target, d->old ? d->old : "?");
+			goto out;
+		}
+		if (has_target &&
+		    rename_db(&c, "move the old database aside", d->target, d->old, e) < 0)
+			goto out;
+		if (rename_db(&c, "rename the restored database", d->staged, d->target, e) < 0)
+			goto out;
+		break;
+	case DB_SWAP_FINISH:
+		if (has_old &&
+		    exec_cmd(&c, "drop the replaced database", "DROP DATABASE IF EXISTS ", d->old,
+			     " WITH (FORCE)", NULL, e) < 0)
+			goto out;
+		break;
+	case DB_SWAP_BACK:
+		/* The staged copy gone and the old one aside (or none before): it is in place. */
+		if (!has_staged && has_target && (has_old || !d->existed) &&
+		    rename_db(&c, "move the restored database out", d->target, d->staged, e) < 0)
+			goto out;
+		if (has_old && rename_db(&c, "put the old database back", d->old, d->target, e) < 0)
+			goto out;
+		if (exec_cmd(&c, "drop a staging database", "DROP DATABASE IF EXISTS ", d->staged,
+			     " WITH (FORCE)", NULL, e) < 0)
+			goto out;
+		break;
+	}
+	ret = 0;
+out:
+	PQfinish(c.maint);
+	dburi_release(&c.u);
+	return ret;
+}
+
 const struct db_ops postgres_ops = {
 	.kind = SOURCE_POSTGRES,
 	.backup = postgres_backup,
 	.restore_begin = postgres_restore_begin,
 	.restore_member = postgres_restore_member,
 	.restore_end = postgres_restore_end,
+	.swap = postgres_swap,
 };

@@ -17,15 +17,17 @@
 #include "crypt.h"
 #include "dbsource.h"
 #include "hash.h"
+#include "journal.h"
 #include "log.h"
 #include "manifest.h"
+#include "recover.h"
 #include "restore.h"
 #include "signals.h"
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
-#define STAGE_PREFIX ".lifeboat-restore."
-#define OLD_PREFIX   ".lifeboat-old."
+#define STAGE_PREFIX RESTORE_STAGE_PREFIX
+#define OLD_PREFIX   RESTORE_OLD_PREFIX
 #define XTR_PREFIX   ".lifeboat-extract."
 
 struct rsource {
@@ -36,16 +38,12 @@ struct rsource {
 	char *stage;		    /* APPLY: staging directory */
 	char *old;		    /* APPLY: where displaced entries wait until commit */
 	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
-	struct strvec moved_old;    /* names moved from target into old */
-	struct strvec moved_new;    /* names moved from stage into target */
-	struct strvec moved_side;   /* SQLite: suffixes of -wal/-shm/-journal files moved aside */
 	bool sqlite;
-	bool swapped;
+	bool swapped;			  /* APPLY: the journal owns the staging copy from here */
 	const struct source_spec *cfgsrc; /* databases: the configured target, or NULL */
 	void *db_ctx;			  /* databases: the module's restore state */
 	bool db_begun;
-	struct timespec target_times[2]; /* the directory's times before the swap */
-	struct strvec seen;		 /* DRY_RUN: relative paths present in the archive */
+	struct strvec seen; /* DRY_RUN: relative paths present in the archive */
 };
 
 struct rjob {
@@ -91,9 +89,6 @@ static void rsource_release(struct rsource *s)
 	free(s->old);
 	if (s->root)
 		archive_entry_free(s->root);
-	strvec_release(&s->moved_old);
-	strvec_release(&s->moved_new);
-	strvec_release(&s->moved_side);
 	strvec_release(&s->seen);
 }
 
@@ -279,9 +274,6 @@ static void rsource_init(struct rsource *s, const struct manifest_source *ms, ch
 	s->name = xstrdup(ms->name);
 	s->target = target;
 	s->prefix = source_archive_prefix(ms->kind, ms->name);
-	s->moved_old = (struct strvec)STRVEC_INIT;
-	s->moved_new = (struct strvec)STRVEC_INIT;
-	s->moved_side = (struct strvec)STRVEC_INIT;
 	s->sqlite = ms->sqlite;
 	s->seen = (struct strvec)STRVEC_INIT;
 }
@@ -1092,194 +1084,6 @@ static int read_archive(struct rjob *j, struct err *e)
 	return close_disk(j, e);
 }
 
-/* Move every entry of `from` (but `skip1`/`skip2`) into `to`, recording names. */
-static int move_all(const char *from, const char *to, const char *skip1, const char *skip2,
-		    struct strvec *moved, struct err *e)
-{
-	DIR *d = opendir(from);
-	struct dirent *de;
-	int ret = 0;
-
-	if (!d)
-		return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", from, strerror(errno));
-	auto_close int tofd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tofd < 0) {
-		closedir(d);
-		return err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", to, strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    (skip1 && !strcmp(de->d_name, skip1)) || (skip2 && !strcmp(de->d_name, skip2)))
-			continue;
-		if (renameat(dirfd(d), de->d_name, tofd, de->d_name) < 0) {
-			ret = err_set(e, LB_EXIT_SOURCE, "cannot move '%s/%s' to '%s': %s", from,
-				      de->d_name, to, strerror(errno));
-			break;
-		}
-		strvec_push(moved, de->d_name);
-	}
-	closedir(d);
-	return ret;
-}
-
-/* Move the recorded names back from `from` to `to` (rollback). */
-static void move_back(const char *from, const char *to, struct strvec *names)
-{
-	auto_close int ffd = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	auto_close int tfd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	for (size_t i = 0; ffd >= 0 && tfd >= 0 && i < names->nr; i++)
-		if (renameat(ffd, names->v[i], tfd, names->v[i]) < 0)
-			log_error("rollback: cannot move '%s/%s' back to '%s': %s", from,
-				  names->v[i], to, strerror(errno));
-	strvec_release(names);
-}
-
-static const char *base_of(const char *p)
-{
-	return strrchr(p, '/') + 1;
-}
-
-static const char *const sqlite_sidecars[] = { "-wal", "-shm", "-journal" };
-
-/*
- * The old database's WAL, shared-memory and journal files would be replayed
- * into the restored database: move them aside with the old file.
- */
-static int move_sidecars(struct rsource *s, struct err *e)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(sqlite_sidecars); i++) {
-		char *from = xasprintf("%s%s", s->target, sqlite_sidecars[i]);
-		char *to = xasprintf("%s/" OLD_PREFIX "side%s", s->stage, sqlite_sidecars[i]);
-		int r = rename(from, to);
-		int saved = errno;
-		free(to);
-		if (r == 0) {
-			strvec_push(&s->moved_side, sqlite_sidecars[i]);
-		} else if (saved != ENOENT) {
-			err_set(e, LB_EXIT_SOURCE, "cannot move '%s' aside: %s", from,
-				strerror(saved));
-			free(from);
-			return -1;
-		}
-		free(from);
-	}
-	return 0;
-}
-
-static void put_back_sidecars(struct rsource *s)
-{
-	for (size_t i = 0; i < s->moved_side.nr; i++) {
-		char *from = xasprintf("%s/" OLD_PREFIX "side%s", s->stage, s->moved_side.v[i]);
-		char *to = xasprintf("%s%s", s->target, s->moved_side.v[i]);
-		if (rename(from, to) < 0)
-			log_error("rollback: cannot put '%s' back: %s", to, strerror(errno));
-		free(from);
-		free(to);
-	}
-	strvec_release(&s->moved_side);
-}
-
-static void swap_back(struct rsource *s)
-{
-	if (!s->swapped)
-		return;
-	if (s->kind == SOURCE_FILE) {
-		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
-		if (rename(s->target, staged) < 0)
-			log_error("rollback: cannot move '%s' aside: %s", s->target,
-				  strerror(errno));
-		if (s->moved_old.nr && rename(s->moved_old.v[0], s->target) < 0)
-			log_error("rollback: cannot put '%s' back: %s", s->target, strerror(errno));
-		put_back_sidecars(s);
-		free(staged);
-	} else {
-		move_back(s->target, s->stage, &s->moved_new);
-		move_back(s->old, s->target, &s->moved_old);
-		if (rmdir(s->old) < 0)
-			log_error("rollback: cannot remove '%s': %s", s->old, strerror(errno));
-		/* Moving entries touched the directory's times: put them back too. */
-		if (s->target_times[1].tv_sec || s->target_times[1].tv_nsec)
-			utimensat(AT_FDCWD, s->target, s->target_times, 0);
-	}
-	s->swapped = false;
-}
-
-static int swap_in(struct rsource *s, struct err *e)
-{
-	if (s->kind == SOURCE_FILE) {
-		char *staged = xasprintf("%s/%s", s->stage, base_of(s->target));
-		char *keep = xasprintf("%s/" OLD_PREFIX "file", s->stage);
-		int ret = s->sqlite ? move_sidecars(s, e) : 0;
-		if (ret == 0 && rename(s->target, keep) == 0)
-			strvec_push(&s->moved_old, keep);
-		else if (ret == 0 && errno != ENOENT)
-			ret = err_set(e, LB_EXIT_SOURCE, "cannot replace '%s': %s%s", s->target,
-				      strerror(errno),
-				      errno == EBUSY ? " (it is a mount point: mount its directory "
-						       "instead of the single file)"
-						     : "");
-		if (!ret && rename(staged, s->target) < 0) {
-			ret = err_set(e, LB_EXIT_SOURCE, "cannot move '%s' to '%s': %s", staged,
-				      s->target, strerror(errno));
-			if (s->moved_old.nr && rename(keep, s->target) == 0)
-				strvec_release(&s->moved_old);
-		}
-		if (ret < 0)
-			put_back_sidecars(s);
-		s->swapped = !ret;
-		free(staged);
-		free(keep);
-		return ret;
-	}
-	s->old = xasprintf("%s/" OLD_PREFIX "XXXXXX", s->target);
-	if (!mkdtemp(s->old)) {
-		int saved = errno;
-		free(s->old);
-		s->old = NULL;
-		return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
-			       s->target, strerror(saved));
-	}
-	struct stat st;
-	if (stat(s->target, &st) == 0) {
-		s->target_times[0] = st.st_atim;
-		s->target_times[1] = st.st_mtim;
-	}
-	if (move_all(s->target, s->old, base_of(s->stage), base_of(s->old), &s->moved_old, e) < 0 ||
-	    move_all(s->stage, s->target, NULL, NULL, &s->moved_new, e) < 0) {
-		s->swapped = true;
-		swap_back(s);
-		return -1;
-	}
-	s->swapped = true;
-	return 0;
-}
-
-/* After every source swapped: drop the old content and set the directory's own metadata. */
-static void finish_source(struct rsource *s)
-{
-	if (s->old)
-		remove_tree(s->old);
-	remove_tree(s->stage);
-	if (s->kind == SOURCE_DIR && s->root) {
-		struct timespec ts[2] = {
-			{ .tv_sec = archive_entry_atime(s->root),
-			  .tv_nsec = archive_entry_atime_nsec(s->root) },
-			{ .tv_sec = archive_entry_mtime(s->root),
-			  .tv_nsec = archive_entry_mtime_nsec(s->root) },
-		};
-		if (!archive_entry_atime_is_set(s->root))
-			ts[0] = ts[1];
-		if (geteuid() == 0 && chown(s->target, (uid_t)archive_entry_uid(s->root),
-					    (gid_t)archive_entry_gid(s->root)) < 0)
-			log_warn("cannot set the owner of '%s': %s", s->target, strerror(errno));
-		if (chmod(s->target, archive_entry_perm(s->root) & 07777) < 0)
-			log_warn("cannot set the mode of '%s': %s", s->target, strerror(errno));
-		if (utimensat(AT_FDCWD, s->target, ts, 0) < 0)
-			log_warn("cannot set the time of '%s': %s", s->target, strerror(errno));
-	}
-}
-
 static int countdown(const struct rjob *j, int seconds, struct err *e)
 {
 	fprintf(stderr, "lifeboat: backup '%s' verified; it will replace:\n", j->file);
@@ -1473,13 +1277,26 @@ out:
 	return ret;
 }
 
-static int db_begin_all(struct rjob *j, struct err *e)
+/* A database module names a staging object: into the journal, durably, before it exists. */
+static int record_db(void *ctx, const struct journal_db *d, struct err *e)
+{
+	struct journal *jr = ctx;
+
+	journal_add_db(jr, d);
+	return journal_write(jr, e);
+}
+
+static int db_begin_all(struct rjob *j, struct journal *jr, struct err *e)
 {
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
 		if (!source_is_db(s->kind))
 			continue;
-		struct db_restore_req req = { .cfg = j->cfg, .target = s->cfgsrc, .name = s->name };
+		struct db_restore_req req = { .cfg = j->cfg,
+					      .target = s->cfgsrc,
+					      .name = s->name,
+					      .record = record_db,
+					      .record_ctx = jr };
 		s->db_begun = true; /* restore_end frees what a failed begin left */
 		if (db_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
 			return -1;
@@ -1499,9 +1316,6 @@ static int db_end_all(struct rjob *j, bool ok, struct err *e)
 		if (db_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
 			ret = -1;
 		s->db_ctx = NULL;
-		if (ok && !ret)
-			log_info("restored %s '%s' into %s", source_kind_str(s->kind), s->name,
-				 s->target);
 	}
 	return ret;
 }
@@ -1514,57 +1328,143 @@ static bool has_db(const struct rjob *j)
 	return false;
 }
 
+/*
+ * Name every file and directory target in the journal with its staged copy
+ * and the directory its old content will wait in (created now, empty).
+ */
+static int plan_swap(struct rjob *j, struct journal *jr, struct err *e)
+{
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		struct stat st;
+		if (source_is_db(s->kind))
+			continue;
+		struct journal_target *t =
+			journal_add_target(jr, s->kind, s->name, s->target, s->stage);
+		if (s->kind == SOURCE_FILE) {
+			auto_free char *staged =
+				xasprintf("%s/%s", s->stage, strrchr(s->target, '/') + 1);
+			if (lstat(staged, &st) < 0)
+				return err_set(e, LB_EXIT_SOURCE,
+					       "cannot find the staged copy '%s': %s", staged,
+					       strerror(errno));
+			t->sqlite = s->sqlite;
+			t->ino = (uint64_t)st.st_ino;
+			t->dev = (uint64_t)st.st_dev;
+			continue;
+		}
+		s->old = xasprintf("%s/" OLD_PREFIX "XXXXXX", s->target);
+		if (!mkdtemp(s->old)) {
+			int saved = errno;
+			free(s->old);
+			s->old = NULL;
+			return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
+				       s->target, strerror(saved));
+		}
+		t->old = xstrdup(s->old);
+		if (stat(s->target, &st) == 0) {
+			t->times[0] = st.st_atim;
+			t->times[1] = st.st_mtim;
+		}
+		if (s->root) {
+			t->root = (struct journal_meta){
+				.set = true,
+				.mode = archive_entry_perm(s->root),
+				.uid = (uid_t)archive_entry_uid(s->root),
+				.gid = (gid_t)archive_entry_gid(s->root),
+				.atime = { archive_entry_atime(s->root),
+					   archive_entry_atime_nsec(s->root) },
+				.mtime = { archive_entry_mtime(s->root),
+					   archive_entry_mtime_nsec(s->root) },
+			};
+			if (!archive_entry_atime_is_set(s->root))
+				t->root.atime = t->root.mtime;
+		}
+	}
+	return 0;
+}
+
+/* Undo what the journal records; a failure leaves the journal for the next command. */
+static void roll_back(struct rjob *j, struct journal *jr, const char *done)
+{
+	struct err e = ERR_INIT;
+
+	jr->state = JOURNAL_ROLLING_BACK;
+	if (journal_write(jr, &e) < 0 || recover_swap(j->cfg, jr, false, &e) < 0)
+		log_error("rollback stopped: %s; the next lifeboat command (run, backup, restore, "
+			  "prune) completes it before anything else",
+			  e.msg);
+	else if (done)
+		log_error("%s", done);
+}
+
+/*
+ * The swap, recorded in the journal (journal.h) before anything changes and
+ * at every phase, so that a restore killed at any instant is finished or
+ * undone by the next command: see recover.h.
+ */
 static int apply(struct rjob *j, struct err *e)
 {
-	int ret = 0;
-	size_t i;
+	struct journal jr;
+	int ret = -1;
 
+	journal_init(&jr, j->cfg, j->file);
 	/* Connect to every database first: a wrong target fails before anything changes. */
-	if (db_begin_all(j, e) < 0) {
+	if (db_begin_all(j, &jr, e) < 0) {
 		db_end_all(j, false, e);
-		return -1;
+		goto out;
 	}
 	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0) {
 		db_end_all(j, false, e);
-		return -1;
+		goto out;
 	}
 	/* Stop the application (the project's containers) now that the backup is verified. */
 	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0) {
 		db_end_all(j, false, e);
-		return -1;
+		goto out;
 	}
-	/* Databases first, each staged and swapped in by its module. */
+	jr.state = has_db(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
+	if (plan_swap(j, &jr, e) < 0 || recover_flush_staged(&jr, e) < 0 ||
+	    journal_write(&jr, e) < 0) {
+		db_end_all(j, false, e);
+		for (size_t i = 0; i < jr.nr_t; i++)
+			if (jr.t[i].old)
+				rmdir(jr.t[i].old);
+		goto out;
+	}
+	for (size_t i = 0; i < j->nr_src; i++)
+		j->src[i].swapped = !source_is_db(j->src[i].kind);
+	/* Databases are staged now, each into a new object its module names in the journal. */
 	if (has_db(j)) {
 		int r = db_pass(j, e);
 		if (db_end_all(j, r == 0, e) < 0 || r < 0) {
-			log_error("restore stopped: files and directories were not changed");
-			return -1;
+			roll_back(j, &jr, "restore stopped: nothing was changed");
+			goto out;
 		}
 	}
-	/* From here a signal waits: half a swap would be worse than a late exit. */
+	/* From here a signal waits: the swap runs to its end, forward or back. */
 	signals_defer(true);
-	for (i = 0; i < j->nr_src; i++) {
-		if (source_is_db(j->src[i].kind))
-			continue;
-		if (swap_in(&j->src[i], e) < 0) {
-			ret = -1;
-			break;
+	if (jr.state == JOURNAL_STAGING) {
+		jr.state = JOURNAL_SWAPPING; /* every staged copy is complete */
+		if (journal_write(&jr, e) < 0) {
+			roll_back(j, &jr, "restore stopped: nothing was changed");
+			signals_defer(false);
+			goto out;
 		}
 	}
-	if (ret < 0) {
-		while (i-- > 0)
-			swap_back(&j->src[i]);
-		log_error("restore rolled back: the data is as it was before");
-	} else {
-		for (i = 0; i < j->nr_src; i++) {
-			if (source_is_db(j->src[i].kind))
-				continue;
-			finish_source(&j->src[i]);
-			log_info("restored %s '%s' to '%s'", source_kind_str(j->src[i].kind),
-				 j->src[i].name, j->src[i].target);
-		}
+	if (recover_swap(j->cfg, &jr, true, e) < 0) {
+		roll_back(j, &jr, "restore rolled back: the data is as it was before");
+		signals_defer(false);
+		goto out;
 	}
+	for (size_t i = 0; i < j->nr_src; i++)
+		log_info("restored %s '%s' %s '%s'", source_kind_str(j->src[i].kind),
+			 j->src[i].name, source_is_db(j->src[i].kind) ? "into" : "to",
+			 j->src[i].target);
 	signals_defer(false);
+	ret = 0;
+out:
+	journal_release(&jr);
 	return ret;
 }
 
