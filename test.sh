@@ -153,7 +153,7 @@ if [ ! -x build/lifeboat ] || [ ! -x build-asan/lifeboat ]; then
 	exit 1
 fi
 
-stage "format (clang-format)" - bash -c 'clang-format --dry-run --Werror src/*.[ch] src/*/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/e2e/*.c'
+stage "format (clang-format)" - bash -c 'clang-format --dry-run --Werror src/*.[ch] src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/e2e/*.c'
 stage "fuzz (libFuzzer+ASan+UBSan, ${FUZZ_RUNS:-500000} inputs each)" "$RESULTS/fuzz.json" \
 	bash -c 'meson test -C build-fuzz --suite fuzz --print-errorlogs; rc=$?; cp build-fuzz/meson-logs/testlog.json "$0"; exit $rc' "$RESULTS/fuzz.json"
 stage "test servers (Go builds, cached in $LB_TEST_CACHE)" - python3 tests/lbservers.py build

@@ -63,6 +63,15 @@ unsigned compress_parse_cpu_max(const char *text)
 	return quota_cpus(quota, period);
 }
 
+unsigned compress_cgroup_cpus(const char *cpu_max, const char *cfs_quota, const char *cfs_period)
+{
+	if (cpu_max)
+		return compress_parse_cpu_max(cpu_max);
+	if (cfs_quota && cfs_period)
+		return quota_cpus(strtoll(cfs_quota, NULL, 10), strtoll(cfs_period, NULL, 10));
+	return 0;
+}
+
 static bool read_small(const char *path, char *buf, size_t size)
 {
 	FILE *f = fopen(path, "re");
@@ -87,12 +96,12 @@ unsigned compress_available_cpus(void)
 		n = c > 0 ? (unsigned)c : 1;
 	}
 	if (read_small("/sys/fs/cgroup/cpu.max", buf, sizeof(buf))) {
-		quota = compress_parse_cpu_max(buf);
+		quota = compress_cgroup_cpus(buf, NULL, NULL);
 	} else {
 		char p[64];
 		if (read_small("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", buf, sizeof(buf)) &&
 		    read_small("/sys/fs/cgroup/cpu/cpu.cfs_period_us", p, sizeof(p)))
-			quota = quota_cpus(strtoll(buf, NULL, 10), strtoll(p, NULL, 10));
+			quota = compress_cgroup_cpus(NULL, buf, p);
 	}
 	if (quota && quota < n)
 		n = quota;

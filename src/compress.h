@@ -31,4 +31,12 @@ unsigned compress_available_cpus(void);
  */
 unsigned compress_parse_cpu_max(const char *text);
 
+/*
+ * The cgroup quota as CPUs rounded up (at most 4096), 0 when unlimited: from the
+ * v2 cpu.max text when given (non-NULL), else from the v1 cpu.cfs_quota_us and
+ * cpu.cfs_period_us texts (a quota of -1 is unlimited); NULL for a file that
+ * could not be read. Pure, for tests.
+ */
+unsigned compress_cgroup_cpus(const char *cpu_max, const char *cfs_quota, const char *cfs_period);
+
 #endif

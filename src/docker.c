@@ -134,6 +134,19 @@ const char *docker_api_version(const struct docker *d)
 	return d->api;
 }
 
+int docker_api_negotiate(const json_t *version, char *ret_api, size_t len)
+{
+	const char *api = json_string_value(json_object_get(version, "ApiVersion"));
+	unsigned major = 0, minor = 0;
+
+	if (!api || sscanf(api, "%u.%u", &major, &minor) != 2)
+		return -EPROTO;
+	if (major != 1 || minor < API_MIN_MINOR)
+		return -ENOTSUP;
+	snprintf(ret_api, len, "1.%u", minor > API_MAX_MINOR ? API_MAX_MINOR : minor);
+	return 0;
+}
+
 static int parse_host(struct docker *d, const char *host, struct err *e)
 {
 	if (!host || !*host)
@@ -200,21 +213,20 @@ int docker_open(const char *host, struct docker **ret, struct err *e)
 	}
 	if (raw_request(d, "GET", "/version", NULL, &status, &v, e) < 0)
 		goto fail;
-	const char *api = json_string_value(json_object_get(v, "ApiVersion"));
-	unsigned major = 0, minor = 0;
-	if (status != 200 || !api || sscanf(api, "%u.%u", &major, &minor) != 2) {
+	int r = status == 200 ? docker_api_negotiate(v, d->api, sizeof(d->api)) : -EPROTO;
+	if (r == -EPROTO) {
 		err_set(e, LB_EXIT_CONFIG,
 			"'%s' does not answer like a Docker engine (GET /version: HTTP %ld)",
 			d->desc, status);
 		goto fail;
 	}
-	if (major != 1 || minor < API_MIN_MINOR) {
+	if (r < 0) {
 		err_set(e, LB_EXIT_CONFIG,
 			"the Docker engine at '%s' speaks API %s; lifeboat needs 1.%d or newer",
-			d->desc, api, API_MIN_MINOR);
+			d->desc, json_string_value(json_object_get(v, "ApiVersion")),
+			API_MIN_MINOR);
 		goto fail;
 	}
-	snprintf(d->api, sizeof(d->api), "1.%u", minor > API_MAX_MINOR ? API_MAX_MINOR : minor);
 	json_decref(v);
 	*ret = d;
 	return 0;
@@ -263,41 +275,44 @@ int docker_inspect(struct docker *d, const char *name, json_t **ret, struct err 
 	return 0;
 }
 
-/*
- * Our container id from /proc/self/mountinfo: the engine bind-mounts
- * .../containers/<64 hex>/hostname on /etc/hostname. Only that mount point
- * counts: on a host, other containers' mounts appear too.
- */
-static bool id_from_mountinfo(char id[65])
+bool docker_mountinfo_id(const char *mountinfo, char ret_id[65])
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf line = STRBUF_INIT;
 	bool found = false;
 
-	if (read_file_capped("/proc/self/mountinfo", 1u << 20, &sb) < 0) {
-		strbuf_release(&sb);
-		return false;
-	}
-	for (char *line = sb.buf; !found && *line;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
+	for (const char *p = mountinfo; !found && *p;) {
+		const char *nl = strchrnul(p, '\n');
+		strbuf_reset(&line);
+		strbuf_add(&line, p, (size_t)(nl - p));
 		/* Fields: id parent major:minor root mount-point ... */
 		char root[4096], point[4096];
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+		if (sscanf(line.buf, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
 		    !strcmp(point, "/etc/hostname")) {
 			const char *q = strstr(root, "/containers/");
 			if (q) {
 				q += 12;
 				if (strspn(q, "0123456789abcdef") == 64 &&
 				    !strcmp(q + 64, "/hostname")) {
-					memcpy(id, q, 64);
-					id[64] = '\0';
+					memcpy(ret_id, q, 64);
+					ret_id[64] = '\0';
 					found = true;
 				}
 			}
 		}
-		line = nl ? nl + 1 : line + strlen(line);
+		p = *nl ? nl + 1 : nl;
 	}
+	strbuf_release(&line);
+	return found;
+}
+
+/* Our container id from /proc/self/mountinfo (see docker_mountinfo_id). */
+static bool id_from_mountinfo(char id[65])
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool found = false;
+
+	if (read_file_capped("/proc/self/mountinfo", 1u << 20, &sb) == 0)
+		found = docker_mountinfo_id(sb.buf, id);
 	strbuf_release(&sb);
 	return found;
 }
@@ -333,12 +348,43 @@ int docker_self(struct docker *d, json_t **ret_inspect, struct err *e)
 		       d->desc, host);
 }
 
-static const char *label_of(const json_t *inspect_or_list, const char *key)
+const char *docker_label(const json_t *inspect_or_list, const char *key)
 {
 	const json_t *labels = json_object_get(inspect_or_list, "Labels");
 	if (!labels)
 		labels = json_object_get(json_object_get(inspect_or_list, "Config"), "Labels");
 	return json_string_value(json_object_get(labels, key));
+}
+
+const char *docker_container_name(const json_t *inspect_or_list)
+{
+	const char *n = json_string_value(json_object_get(inspect_or_list, "Name"));
+	if (!n)
+		n = json_string_value(json_array_get(json_object_get(inspect_or_list, "Names"), 0));
+	return n && *n == '/' ? n + 1 : n;
+}
+
+bool docker_container_running(const json_t *inspect_or_list)
+{
+	const char *st = json_string_value(json_object_get(inspect_or_list, "State"));
+	if (st)
+		return !strcmp(st, "running");
+	return json_is_true(json_object_get(json_object_get(inspect_or_list, "State"), "Running"));
+}
+
+const char *docker_list_pick(const json_t *list)
+{
+	const char *pick = NULL;
+	size_t i;
+	json_t *c;
+
+	json_array_foreach (list, i, c) {
+		const char *id = json_string_value(json_object_get(c, "Id"));
+		const char *st = json_string_value(json_object_get(c, "State"));
+		if (id && (!pick || (st && !strcmp(st, "running"))))
+			pick = id;
+	}
+	return pick;
 }
 
 char *docker_self_project(struct docker *d, char **ret_self_id, struct err *e)
@@ -351,7 +397,7 @@ char *docker_self_project(struct docker *d, char **ret_self_id, struct err *e)
 			err_set(e, se.code, "%s", se.msg);
 		return NULL;
 	}
-	const char *p = label_of(self, "com.docker.compose.project");
+	const char *p = docker_label(self, "com.docker.compose.project");
 	char *project = p && *p ? xstrdup(p) : NULL;
 	const char *id = json_string_value(json_object_get(self, "Id"));
 	if (ret_self_id)
@@ -403,15 +449,7 @@ int docker_find_container(struct docker *d, const char *service_or_name, char **
 		free(project);
 		if (docker_list(d, labels, true, &list, e) < 0)
 			return -1;
-		const char *pick = NULL;
-		size_t i;
-		json_t *c;
-		json_array_foreach (list, i, c) {
-			const char *id = json_string_value(json_object_get(c, "Id"));
-			const char *st = json_string_value(json_object_get(c, "State"));
-			if (id && (!pick || (st && !strcmp(st, "running"))))
-				pick = id;
-		}
+		const char *pick = docker_list_pick(list);
 		if (pick) {
 			*ret_id = xstrdup(pick);
 			json_decref(list);
@@ -485,12 +523,17 @@ static int service_get(struct docker *d, const char *service, json_t **ret, stru
 	return 0;
 }
 
-static json_t *replicas_of(json_t *svc)
+bool docker_swarm_replicas(const json_t *svc, uint64_t *ret)
 {
-	return json_object_get(
+	const json_t *r = json_object_get(
 		json_object_get(json_object_get(json_object_get(svc, "Spec"), "Mode"),
 				"Replicated"),
 		"Replicas");
+
+	if (!json_is_integer(r))
+		return false;
+	*ret = (uint64_t)json_integer_value(r);
+	return true;
 }
 
 int docker_service_replicas(struct docker *d, const char *service, uint64_t *ret, struct err *e)
@@ -499,15 +542,13 @@ int docker_service_replicas(struct docker *d, const char *service, uint64_t *ret
 
 	if (service_get(d, service, &svc, e) < 0)
 		return -1;
-	json_t *r = replicas_of(svc);
-	if (!json_is_integer(r)) {
+	if (!docker_swarm_replicas(svc, ret)) {
 		json_decref(svc);
 		return err_set(e, LB_EXIT_CONFIG,
 			       "Swarm service '%s' is not in replicated mode: it cannot be scaled "
 			       "down for the backup",
 			       service);
 	}
-	*ret = (uint64_t)json_integer_value(r);
 	json_decref(svc);
 	return 0;
 }
@@ -835,6 +876,16 @@ out:
 	return ret;
 }
 
+bool docker_exec_ended(const json_t *inspect, int *ret_exit_code)
+{
+	const json_t *code = json_object_get(inspect, "ExitCode");
+
+	if (json_is_true(json_object_get(inspect, "Running")) || !json_is_integer(code))
+		return false;
+	*ret_exit_code = (int)json_integer_value(code);
+	return true;
+}
+
 int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
 {
 	int ret = -1;
@@ -867,10 +918,7 @@ int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
 			json_decref(j);
 			return -1;
 		}
-		bool running = json_is_true(json_object_get(j, "Running"));
-		json_t *code = json_object_get(j, "ExitCode");
-		if (!running && json_is_integer(code)) {
-			*ret_exit_code = (int)json_integer_value(code);
+		if (docker_exec_ended(j, ret_exit_code)) {
 			json_decref(j);
 			ret = 0;
 			break;

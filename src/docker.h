@@ -130,4 +130,37 @@ int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
 const char *docker_exec_stderr(struct docker_exec *x);
 void docker_exec_release(struct docker_exec *x);
 
+/*
+ * Pure parsers of the engine's JSON answers (any JSON, even of the wrong type: they never
+ * fail on shape). Strings returned point into the json_t given.
+ */
+
+/*
+ * The API version to use from a GET /version answer: its "ApiVersion" capped at
+ * 1.45 into `ret_api`. -EPROTO when there is no "MAJOR.MINOR" ApiVersion (not an
+ * engine), -ENOTSUP when it is older than 1.41 (ret_api untouched on failure).
+ */
+int docker_api_negotiate(const json_t *version, char *ret_api, size_t len);
+
+/*
+ * Our container id from the text of /proc/self/mountinfo: the engine bind-mounts
+ * .../containers/<64 hex>/hostname on /etc/hostname. Only that mount point
+ * counts: on a host, other containers' mounts appear too. ret_id is written
+ * (NUL-terminated) only when found.
+ */
+bool docker_mountinfo_id(const char *mountinfo, char ret_id[65]);
+
+/* A label of a container (inspect: Config.Labels; list entry: Labels), or NULL. */
+const char *docker_label(const json_t *inspect_or_list, const char *key);
+/* A container's name (inspect: Name; list entry: Names[0]) without the leading '/', or NULL. */
+const char *docker_container_name(const json_t *inspect_or_list);
+/* Is it running (list entry: State "running"; inspect: State.Running)? */
+bool docker_container_running(const json_t *inspect_or_list);
+/* From a container list: the last running one's Id, else the first Id; NULL when none. */
+const char *docker_list_pick(const json_t *list);
+/* A Swarm service's Spec.Mode.Replicated.Replicas; false when not in replicated mode. */
+bool docker_swarm_replicas(const json_t *service, uint64_t *ret);
+/* From GET /exec/{id}/json: true with the exit code once it no longer runs and has one. */
+bool docker_exec_ended(const json_t *inspect, int *ret_exit_code);
+
 #endif

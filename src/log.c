@@ -58,6 +58,19 @@ bool log_debug_enabled(void)
 	return debug_on;
 }
 
+void log_escape(struct strbuf *out, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\n')
+			strbuf_addstr(out, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			strbuf_addf(out, "\\x%02x", c);
+		else
+			strbuf_addch(out, (char)c);
+	}
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "debug", "info", "warning", "error" };
@@ -77,15 +90,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	strbuf_addf(&line, "%s lifeboat[%d] %s: ", stamp, (int)getpid(), names[level]);
-	for (size_t i = 0; i < raw.len; i++) {
-		unsigned char c = (unsigned char)raw.buf[i];
-		if (c == '\n')
-			strbuf_addstr(&line, "\\n");
-		else if (c < 0x20 || c == 0x7f)
-			strbuf_addf(&line, "\\x%02x", c);
-		else
-			strbuf_addch(&line, (char)c);
-	}
+	log_escape(&line, raw.buf, raw.len);
 	strbuf_addch(&line, '\n');
 	pthread_mutex_lock(&log_lock);
 	fwrite(line.buf, 1, line.len, stderr);

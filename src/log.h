@@ -13,6 +13,13 @@ bool log_debug_enabled(void);
 void log_msg(enum log_level level, const char *fmt, ...) LB_PRINTF(2, 3);
 
 /*
+ * Append `len` bytes of `s` as log_msg writes them on one line: a newline as
+ * "\n", other control bytes (below 0x20, and 0x7f) as "\xHH"; the rest (UTF-8
+ * too) as is. Pure, for tests.
+ */
+void log_escape(struct strbuf *out, const char *s, size_t len);
+
+/*
  * Also append every line to `path` (opened once, O_APPEND). When it cannot be
  * opened, one warning goes to stderr and logging carries on there only.
  */

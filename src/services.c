@@ -67,23 +67,6 @@ static struct target *add_target(struct services *s, const char *id, const char 
 	return t;
 }
 
-/* A container's name without Docker's leading '/'. */
-static const char *container_name(const json_t *c)
-{
-	const char *n = json_string_value(json_object_get(c, "Name"));
-	if (!n)
-		n = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-	return n && *n == '/' ? n + 1 : n;
-}
-
-static const char *labels_get(const json_t *c, const char *key)
-{
-	const json_t *l = json_object_get(c, "Labels");
-	if (!l)
-		l = json_object_get(json_object_get(c, "Config"), "Labels");
-	return json_string_value(json_object_get(l, key));
-}
-
 /* Add a Swarm service (by id or name) with its current replica count. */
 static int add_swarm(struct services *s, const char *service, const char *label, struct err *e)
 {
@@ -107,33 +90,26 @@ static int add_swarm(struct services *s, const char *service, const char *label,
 static int add_container(struct services *s, const json_t *c, struct err *e)
 {
 	const char *id = json_string_value(json_object_get(c, "Id"));
-	const char *swarm = labels_get(c, "com.docker.swarm.service.id");
-	const char *sname = labels_get(c, "com.docker.swarm.service.name");
+	const char *swarm = docker_label(c, "com.docker.swarm.service.id");
+	const char *sname = docker_label(c, "com.docker.swarm.service.name");
 
 	if (!id)
 		return 0;
 	if (s->self && !strcmp(id, s->self)) {
-		log_warn("'%s' is lifeboat's own container: not stopping it", container_name(c));
+		log_warn("'%s' is lifeboat's own container: not stopping it",
+			 docker_container_name(c));
 		return 0;
 	}
 	if (swarm)
 		return add_swarm(s, swarm, sname ? sname : swarm, e);
-	struct target *t = add_target(s, id, container_name(c));
+	struct target *t = add_target(s, id, docker_container_name(c));
 	if (t) {
-		const char *svc = labels_get(c, "com.docker.compose.service");
-		const char *dep = labels_get(c, "com.docker.compose.depends_on");
+		const char *svc = docker_label(c, "com.docker.compose.service");
+		const char *dep = docker_label(c, "com.docker.compose.depends_on");
 		t->service = svc ? xstrdup(svc) : NULL;
 		t->depends = dep ? xstrdup(dep) : NULL;
 	}
 	return 0;
-}
-
-static bool is_running(const json_t *c)
-{
-	const char *st = json_string_value(json_object_get(c, "State"));
-	if (st)
-		return !strcmp(st, "running");
-	return json_is_true(json_object_get(json_object_get(c, "State"), "Running"));
 }
 
 /* Put the targets in start order: dependencies first. */
@@ -195,7 +171,7 @@ static int resolve_one(struct services *s, const char *project, const char *name
 		size_t i, running = 0;
 		json_t *it;
 		json_array_foreach (list, i, it) {
-			if (!is_running(it))
+			if (!docker_container_running(it))
 				continue;
 			running++;
 			if (check_not_database(s, name, it, e) < 0 || add_container(s, it, e) < 0) {
@@ -216,7 +192,7 @@ static int resolve_one(struct services *s, const char *project, const char *name
 		return -1;
 	if (c) {
 		int r = check_not_database(s, name, c, e);
-		if (!r && is_running(c))
+		if (!r && docker_container_running(c))
 			r = add_container(s, c, e);
 		else
 			log_info("container '%s' is not running: nothing to stop", name);
@@ -258,8 +234,8 @@ int services_resolve_named(struct services *s, struct err *e)
 /* Does `host` (from a URI, maybe "name:port") name this container or its Compose service? */
 static bool host_matches(const json_t *c, const char *host, size_t n)
 {
-	const char *svc = labels_get(c, "com.docker.compose.service");
-	const char *name = container_name(c);
+	const char *svc = docker_label(c, "com.docker.compose.service");
+	const char *name = docker_container_name(c);
 
 	if (n && host[0] == '[')
 		return false;
@@ -326,12 +302,12 @@ int services_resolve_project(struct services *s)
 		if (id && s->self && !strcmp(id, s->self))
 			continue;
 		const struct source_spec *db = serves_database(s->cfg, c);
-		if (db && is_running(c)) {
+		if (db && docker_container_running(c)) {
 			log_info("keeping '%s' running: the restore of %s '%s' needs it",
-				 container_name(c), source_kind_str(db->kind), db->name);
+				 docker_container_name(c), source_kind_str(db->kind), db->name);
 			continue;
 		}
-		if (is_running(c) && add_container(s, c, &e) < 0)
+		if (docker_container_running(c) && add_container(s, c, &e) < 0)
 			goto out;
 	}
 	sort_targets(s);

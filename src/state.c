@@ -217,21 +217,17 @@ static void fmt_time(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
 }
 
-bool state_healthy(const struct config *cfg, const struct state *st, time_t now, char *why,
-		   size_t len)
+bool state_health_verdict(const struct state *st, bool running, time_t now, char *why, size_t len)
 {
 	char when[64];
 
 	why[0] = '\0';
-	if (!cfg->schedule)
-		return true;
 	if (!strcmp(st->last_scheduled.status, "failure")) {
 		fmt_time(st->last_scheduled.finished, when, sizeof(when));
 		snprintf(why, len, "the last scheduled backup failed at %s: %s", when,
 			 st->last_scheduled.error);
 		return false;
 	}
-	bool running = st->running_pid > 0 && (kill(st->running_pid, 0) == 0 || errno == EPERM);
 	if (st->next_run && now > st->next_run + OVERDUE_GRACE && !running) {
 		fmt_time(st->next_run, when, sizeof(when));
 		snprintf(why, len,
@@ -241,4 +237,14 @@ bool state_healthy(const struct config *cfg, const struct state *st, time_t now,
 		return false;
 	}
 	return true;
+}
+
+bool state_healthy(const struct config *cfg, const struct state *st, time_t now, char *why,
+		   size_t len)
+{
+	why[0] = '\0';
+	if (!cfg->schedule)
+		return true;
+	bool running = st->running_pid > 0 && (kill(st->running_pid, 0) == 0 || errno == EPERM);
+	return state_health_verdict(st, running, now, why, len);
 }

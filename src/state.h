@@ -71,4 +71,12 @@ int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ct
 bool state_healthy(const struct config *cfg, const struct state *st, time_t now, char *why,
 		   size_t len);
 
+/*
+ * state_healthy's verdict for a scheduled configuration, given whether the
+ * recorded run (running_pid) is alive: unhealthy when the last scheduled run
+ * failed, or when next_run is over 5 minutes past and no run is going on.
+ * Times in `why` are in the current TZ. Pure, for tests.
+ */
+bool state_health_verdict(const struct state *st, bool running, time_t now, char *why, size_t len);
+
 #endif

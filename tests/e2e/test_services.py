@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -249,7 +250,7 @@ def test_sigkill_then_sidecar_restart_recovers(stack):
 
 
 def test_sigkill_then_manual_backup_recovers(stack):
-    app, backup = stack.cid("app"), stack.cid("backup")
+    app = stack.cid("app")
     env = big_source(stack)
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -260,12 +261,29 @@ def test_sigkill_then_manual_backup_recovers(stack):
         run.communicate(timeout=60)
     finally:
         run.kill()
-    assert not state(app)["running"]
-    p = stack.lifeboat("backup")
+    down = state(app)
+    assert not down["running"]
+    t0 = time.time()
+    p = stack.lifeboat("backup")  # without BACKUP_STOP_SERVICES: it stops nothing itself
+    t1 = time.time()
     assert p.returncode == 0, p.stderr
     assert "was killed while containers were stopped" in p.stderr
-    assert state(app)["running"]
-    assert backup
+    # The engine saw the app start again during this run, after the killed run stopped it:
+    # only the recovery can have started it (the stack has no restart policy).
+    up = state(app)
+    assert up["running"], (down, up)
+    assert down["finished"] <= up["started"] and t0 - 1 <= up["started"] <= t1 + 1, \
+        (down, up, t0, t1)
+    # The record is gone, so the next start does not touch the app again.
+    assert "stopped" not in stack.sh("ls /var/lib/lifeboat").stdout
+    # The run then made a whole backup: the killed run's .partial file is gone and the one
+    # archive left holds the app's data.
+    stamp = p.stdout.strip()
+    names = stack.archives()
+    assert len(names) == 1 and stamp in names[0], names
+    with tarfile.open(stack.backups / "e2e" / names[0], "r:*") as t:
+        members = [os.path.normpath(n) for n in t.getnames()]
+    assert "dirs/app-data/ticks" in members, members
 
 
 def test_a_recorded_container_removed_meanwhile_is_dropped(stack):

@@ -1,6 +1,7 @@
 """Configuration validation, `check`, and the command-line surface."""
 
 import os
+import re
 
 import pytest
 
@@ -72,9 +73,22 @@ def test_unknown_variable_warns(lb):
     assert "BACKUP_FOO" not in res.stderr
 
 
+DEBUG_LINE = re.compile(r"^\S+ \S+ lifeboat\[\d+\] debug: ", re.M)
+
+
 def test_valid_debug_values(lb):
     for v in ("true", "false"):
         lb.run(["check"], {"BACKUP_DEBUG": v})
+    # false: a whole backup logs no debug line; true: a run that starts gpg says so at debug
+    # level (the line no other level prints).
+    res = lb.run(["backup"], {"BACKUP_DEBUG": "false"})
+    assert res.stderr.strip() and not DEBUG_LINE.search(res.stderr), res.stderr
+    ts = res.stdout.strip()
+    res = lb.run(["verify", ts], {"BACKUP_DEBUG": "true"})
+    assert re.search(r"^\S+ \S+ lifeboat\[\d+\] debug: started 'gpg' as pid \d+$",
+                     res.stderr, re.M), res.stderr
+    res = lb.run(["verify", ts])
+    assert not DEBUG_LINE.search(res.stderr), res.stderr
 
 
 def test_check_redacts_key(lb):
@@ -102,17 +116,27 @@ def test_encryption_none_needs_no_key(lb):
     lb.run(["check"], {"BACKUP_ENCRYPTION": "none", "BACKUP_ENCRYPTION_KEY_FILE": None})
 
 
-@pytest.mark.parametrize("args", [["version"], ["--help"], ["backup", "--help"],
-                                  ["restore", "--help"], ["list", "--help"],
-                                  ["verify", "--help"], ["check", "--help"],
-                                  ["ls", "--help"]])
-def test_help_and_version(lb, args):
-    # help must work and do nothing, even with no configuration at all
-    res = lb.run(args, {k: None for k in lb.base_env() if k.startswith("BACKUP_")})
-    assert res.stdout.strip() or res.stderr.strip()
-    assert non_dir_entries(lb.store) == []
-    res = lb.run(args)
-    assert non_dir_entries(lb.store) == [], f"{args} did real work"
+COMMANDS = ["backup", "list", "restore", "verify", "check", "version", "run", "status",
+            "prune", "ls"]
+
+
+@pytest.mark.parametrize("args,want", [
+    (["version"], r"lifeboat \d+\.\d+\.\d+ \("),
+    (["--version"], r"lifeboat \d+\.\d+\.\d+ \("),
+    (["--help"], r"usage: lifeboat <command> \[options\]\n"),
+    (["help", "restore"], r"usage: lifeboat restore TIMESTAMP "),
+    *[([c, "--help"], rf"usage: lifeboat {c}[ \n]") for c in COMMANDS]])
+def test_help_and_version(lb, args, want):
+    # help must work and do nothing, even with no configuration at all: its own text on
+    # stdout, nothing on stderr (no error, no warning), exit 0
+    for env in ({k: None for k in lb.base_env() if k.startswith("BACKUP_")}, {}):
+        res = lb.run(args, env)
+        assert re.match(want, res.stdout), repr(res)
+        assert res.stderr == "", repr(res)
+        assert non_dir_entries(lb.store) == [], f"{args} did real work"
+    if args == ["--help"]:
+        for c in COMMANDS:
+            assert re.search(rf"^  {c} ", res.stdout, re.M), (c, res.stdout)
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["restore"], ["verify"],

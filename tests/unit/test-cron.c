@@ -1,18 +1,7 @@
 /* Unit tests for cron.c: parsing, errors, next fire times over fixed dates, DST, leap days. */
-#include "common.h"
-
-#include <setjmp.h>
-#include <time.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "cron.h"
-
-static void set_tz(const char *tz)
-{
-	assert_int_equal(setenv("TZ", tz, 1), 0);
-	tzset();
-}
 
 /* "YYYY-MM-DD HH:MM:SS +HHMM" to an instant. */
 static time_t at(const char *s)

@@ -1,19 +1,9 @@
 /* Unit tests for manifest.c: manifest.json round trip and errors, SHA256SUMS lines. */
-#include "common.h"
+#include "unit.h"
 
-#include <setjmp.h>
-
-#include <cmocka.h>
 #include <jansson.h>
 
 #include "manifest.h"
-
-#define assert_contains(hay, needle)                                    \
-	do {                                                            \
-		const char *h_ = (hay), *n_ = (needle);                 \
-		if (!strstr(h_, n_))                                    \
-			fail_msg("'%s' does not contain '%s'", h_, n_); \
-	} while (0)
 
 /* sha256("x"), as printed by `printf x | sha256sum`. */
 #define HEX_X "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"

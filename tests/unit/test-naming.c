@@ -1,18 +1,7 @@
 /* Unit tests for naming.c: timestamps in TZ, archive file names and parsing them back. */
-#include "common.h"
-
-#include <setjmp.h>
-#include <time.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "naming.h"
-
-static void set_tz(const char *tz)
-{
-	assert_int_equal(setenv("TZ", tz, 1), 0);
-	tzset();
-}
 
 static void expect_timestamp(const char *tz, time_t t, const char *want)
 {

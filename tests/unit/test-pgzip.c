@@ -1,13 +1,9 @@
 /* Unit tests for pgzip.c: the output is one gzip member that zlib inflates to the input. */
-#include "common.h"
+#include "unit.h"
 
-#include <setjmp.h>
 #include <zlib.h>
 
-#include <cmocka.h>
-
 #include "pgzip.h"
-#include "util.h"
 
 struct sink {
 	unsigned char *buf;

@@ -1,13 +1,7 @@
 /* Unit tests for retention.c over simulated histories: days, keep-last, GFS, mixed, safety. */
-#include "common.h"
-
-#include <setjmp.h>
-#include <time.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "retention.h"
-#include "util.h"
 
 static time_t utc(int y, int mo, int d, int h)
 {

@@ -1,13 +1,8 @@
 /* Unit tests for s3xml.c (ListObjectsV2 pages, uploads, error bodies) and s3_part_size. */
-#include "common.h"
-
-#include <setjmp.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "stores/s3.h"
 #include "stores/s3xml.h"
-#include "util.h"
 
 static void test_list_page(void **state LB_UNUSED)
 {

@@ -1,9 +1,5 @@
 /* Unit tests for services.c's pure part: start order from Compose depends_on labels. */
-#include "common.h"
-
-#include <setjmp.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "services.h"
 

@@ -5,11 +5,7 @@
  * the S3 examples of "Authenticating Requests: Using the Authorization Header"
  * (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html).
  */
-#include "common.h"
-
-#include <setjmp.h>
-
-#include <cmocka.h>
+#include "unit.h"
 
 #include "sigv4.h"
 

@@ -1,13 +1,8 @@
 /* Unit tests for util.c: strbuf, strvec, parse_bool, format_size, remove_tree, read_file_capped. */
-#include "common.h"
+#include "unit.h"
 
 #include <fcntl.h>
-#include <setjmp.h>
 #include <sys/stat.h>
-
-#include <cmocka.h>
-
-#include "util.h"
 
 /* A string of `n` copies of `c` (caller frees). */
 static char *repeat(char c, size_t n)

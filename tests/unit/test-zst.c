@@ -1,12 +1,8 @@
 /* Unit tests for zst.c: one zstd frame that libzstd decompresses to the input. */
-#include "common.h"
+#include "unit.h"
 
-#include <setjmp.h>
 #include <zstd.h>
 
-#include <cmocka.h>
-
-#include "util.h"
 #include "zst.h"
 
 struct sink {
