@@ -18,11 +18,10 @@
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
-#include "pgzip.h"
 #include "signals.h"
 #include "sqlite.h"
 #include "stores/store.h"
-#include "zst.h"
+#include "stream/compressor.h"
 
 #define CHUNK (256 * 1024)
 
@@ -46,10 +45,9 @@ struct job {
 	bool pump_running;
 	struct err pump_err;
 	struct archive *a;
-	struct pgzip *gz;    /* parallel gzip between libarchive and gpg, when gzip */
-	struct zst *zs;	     /* libzstd with worker threads, when zstd */
-	struct err arch_err; /* set by the write callback */
-	bool discard;	     /* the run failed: drop further archive output */
+	struct compressor comp; /* between libarchive and gpg (or the stores) */
+	struct err arch_err;	/* set by the write callback */
+	bool discard;		/* the run failed: drop further archive output */
 	struct strbuf sums;
 	uint64_t files, content_bytes;
 	size_t cur_source;   /* index of the source being archived */
@@ -122,8 +120,8 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 	return fanout_write(j, buf, len, e);
 }
 
-/* pgzip's and zst's output callback, on their writer threads: reports through `e` only. */
-static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
+/* The compressor's output (on its writer thread, or ours for none): reports through `e` only. */
+static int compressed_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	return deliver(ctx, buf, len, e);
 }
@@ -132,8 +130,8 @@ static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
  * libarchive's write callback. It never reports failure to libarchive: a failed
  * archive cannot be closed cleanly (its filter state would leak), so after the
  * first error it records the cause in arch_err and discards the rest; every
- * caller checks arch_err after each libarchive call. With gzip the bytes go to
- * pgzip's queue (no copy beyond that), whose errors surface on a later write.
+ * caller checks arch_err after each libarchive call. The bytes go to the
+ * compressor's queue (no copy beyond that), whose errors surface on a later write.
  */
 static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -142,12 +140,7 @@ static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, siz
 	(void)a;
 	if (j->discard || err_isset(&j->arch_err))
 		return (la_ssize_t)len;
-	if (j->gz)
-		pgzip_write(j->gz, buf, len, &j->arch_err);
-	else if (j->zs)
-		zst_write(j->zs, buf, len, &j->arch_err);
-	else
-		deliver(j, buf, len, &j->arch_err);
+	compressor_write(&j->comp, buf, len, &j->arch_err);
 	return (la_ssize_t)len;
 }
 
@@ -628,27 +621,6 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 	}
 }
 
-/*
- * libarchive writes plain tar; the write callback compresses it: gzip with
- * pgzip's worker threads, zstd with libzstd's (small jobs, bounded memory).
- */
-static int set_compression(struct job *j, struct err *e)
-{
-	const struct config *cfg = j->cfg;
-
-	switch (cfg->compression) {
-	case COMPRESSION_GZIP:
-		return pgzip_new(cfg->compression_level, cfg->compression_threads, gz_out, j,
-				 &j->gz, e);
-	case COMPRESSION_ZSTD:
-		return zst_new(cfg->compression_level, cfg->compression_threads, gz_out, j, &j->zs,
-			       e);
-	case COMPRESSION_NONE:
-		return 0;
-	}
-	return err_set(e, LB_EXIT_INTERNAL, "unknown compression");
-}
-
 static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 {
 	struct strbuf text = STRBUF_INIT;
@@ -659,7 +631,9 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		arch_fail(j, "the header", e);
 		goto out;
 	}
-	if (set_compression(j, e) < 0)
+	/* libarchive writes plain tar; its write callback feeds the compressor. */
+	if (compressor_open(j->cfg->compression, j->cfg->compression_level,
+			    j->cfg->compression_threads, compressed_out, j, &j->comp, e) < 0)
 		goto out;
 	if (archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(j->a, j, NULL, archive_out, NULL, NULL) != ARCHIVE_OK) {
@@ -685,8 +659,7 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		goto out;
 	}
 	/* Every compressed byte has reached gpg (or the stores) when this returns. */
-	if ((j->gz && pgzip_finish(j->gz, &j->arch_err) < 0) ||
-	    (j->zs && zst_finish(j->zs, &j->arch_err) < 0)) {
+	if (compressor_finish(&j->comp, &j->arch_err) < 0) {
 		arch_fail(j, "the end of the archive", e);
 		goto out;
 	}
@@ -852,10 +825,7 @@ fail:
 		 */
 		if (j.crypt.gpg.pid > 0 && err_isset(&merr))
 			kill(j.crypt.gpg.pid, SIGTERM);
-		pgzip_free(j.gz);
-		j.gz = NULL;
-		zst_free(j.zs);
-		j.zs = NULL;
+		compressor_close(&j.comp);
 		close_fd(&j.crypt.gpg.in_fd);
 		if (j.pump_running) {
 			pthread_join(j.pump, NULL);
@@ -864,8 +834,7 @@ fail:
 	}
 	merge_errors(&j, &merr, e);
 out:
-	pgzip_free(j.gz);
-	zst_free(j.zs);
+	compressor_close(&j.comp);
 	if (j.pump_running) {
 		close_fd(&j.crypt.gpg.in_fd);
 		pthread_join(j.pump, NULL);

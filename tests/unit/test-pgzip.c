@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "pgzip.h"
+#include "stream/pgzip.h"
 #include "util.h"
 
 struct sink {

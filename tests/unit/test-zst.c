@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "util.h"
-#include "zst.h"
+#include "stream/zst.h"
 
 struct sink {
 	unsigned char *buf;
