@@ -22,23 +22,15 @@
 #include "sqlite.h"
 #include "stores/store.h"
 #include "stream/compressor.h"
+#include "stream/fanout.h"
 
 #define CHUNK (256 * 1024)
-
-struct dest {
-	struct store *store;
-	struct store_put put;
-	bool open;
-	bool failed;
-	struct err err;
-};
 
 struct job {
 	const struct config *cfg;
 	bool *sqlite; /* per configured source: an SQLite database file */
 	struct store_set stores;
-	struct dest *dests; /* one per store */
-	size_t nr_dests;
+	struct fanout out; /* the archive's bytes to every store */
 	struct crypt crypt;
 	bool encrypt;
 	pthread_t pump;
@@ -57,30 +49,6 @@ struct job {
 	const struct backup_hooks *hooks;
 };
 
-/* Write to every destination still healthy; fails only when none is left. */
-static int fanout_write(struct job *j, const void *buf, size_t len, struct err *e)
-{
-	size_t healthy = 0;
-
-	for (size_t i = 0; i < j->nr_dests; i++) {
-		struct dest *d = &j->dests[i];
-		if (d->failed)
-			continue;
-		if (d->store->ops->put_write(&d->put, buf, len, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		healthy++;
-	}
-	if (!healthy) {
-		for (size_t i = 0; i < j->nr_dests; i++)
-			if (err_isset(&j->dests[i].err))
-				return err_set(e, j->dests[i].err.code, "%s", j->dests[i].err.msg);
-		return err_set(e, LB_EXIT_STORE, "no destination left to write to");
-	}
-	return 0;
-}
-
 /* Thread: gpg's stdout to the stores. Closing the pipe early makes gpg (and then us) stop. */
 static void *pump_main(void *arg)
 {
@@ -96,7 +64,7 @@ static void *pump_main(void *arg)
 		}
 		if (n == 0)
 			break;
-		if (fanout_write(j, buf, (size_t)n, &j->pump_err) < 0)
+		if (fanout_write(&j->out, buf, (size_t)n, &j->pump_err) < 0)
 			break;
 	}
 	if (err_isset(&j->pump_err))
@@ -117,7 +85,7 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
 		return 0;
 	}
-	return fanout_write(j, buf, len, e);
+	return fanout_write(&j->out, buf, len, e);
 }
 
 /* The compressor's output (on its writer thread, or ours for none): reports through `e` only. */
@@ -598,9 +566,8 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 				any.compression = (enum compression)c;
 				any.encrypted = enc;
 				char *file = naming_file(j->cfg->name, &any);
-				for (size_t i = 0; i < j->nr_dests && !taken; i++)
-					taken = j->dests[i].store->ops->exists(j->dests[i].store,
-									       file);
+				for (size_t i = 0; i < j->stores.nr && !taken; i++)
+					taken = j->stores.v[i]->ops->exists(j->stores.v[i], file);
 				free(file);
 			}
 		}
@@ -669,15 +636,6 @@ out:
 	return ret;
 }
 
-/* The first failed destination's error, when every destination failed. */
-static int first_dest_error(struct job *j, struct err *e)
-{
-	for (size_t i = 0; i < j->nr_dests; i++)
-		if (err_isset(&j->dests[i].err))
-			return err_set(e, j->dests[i].err.code, "%s", j->dests[i].err.msg);
-	return err_set(e, LB_EXIT_STORE, "no destination left to write to");
-}
-
 /* Prefer the root cause: a store failure seen by the pump explains a gpg EPIPE. */
 static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 {
@@ -713,10 +671,6 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	j.src_bytes = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_bytes));
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
-	j.dests = xcalloc(j.stores.nr, sizeof(*j.dests));
-	for (size_t i = 0; i < j.stores.nr; i++)
-		j.dests[i].store = j.stores.v[i];
-	j.nr_dests = j.stores.nr;
 
 	choose_id(&j, &id, &now);
 	file = naming_file(cfg->name, &id);
@@ -728,21 +682,9 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 
-	/* A destination that cannot start is reported at the end; the others go on. */
-	size_t started = 0;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		d->open = true;
-		started++;
-	}
-	if (!started) {
-		first_dest_error(&j, e);
+	/* A store that cannot start is reported at the end; the others go on. */
+	if (fanout_begin(&j.out, &j.stores, file, e) < 0)
 		goto out;
-	}
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
 			goto fail;
@@ -773,47 +715,22 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 		if (crypt_finish(&j.crypt, file, e) < 0)
 			goto out;
 	}
-	/* Commit every healthy destination: an archive that completed is kept. */
-	struct strbuf kept = STRBUF_INIT;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (d->failed)
-			continue;
-		uint64_t bytes = d->put.bytes;
-		if (d->store->ops->put_commit(&d->put, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		d->open = false;
-		ret->archive_bytes = bytes;
-		strbuf_addf(&kept, "%s%s", kept.len ? ", " : "", d->store->ops->kind);
-	}
-	if (!kept.len) {
-		strbuf_release(&kept);
-		first_dest_error(&j, e);
+	/* Commit every healthy store: an archive that completed is kept. */
+	char *kept = NULL;
+	uint64_t bytes = 0;
+	int cr = fanout_commit(&j.out, &kept, &bytes, e);
+	if (!kept)
 		goto out;
-	}
+	ret->archive_bytes = bytes;
 	ret->id = id;
 	ret->file = TAKE_PTR(file);
 	ret->files = j.files;
 	ret->content_bytes = j.content_bytes;
-	ret->kept_in = strbuf_detach(&kept, NULL);
+	ret->kept_in = kept;
 	ret->nr_sources = cfg->nr_sources;
 	ret->source_files = TAKE_PTR(j.src_files);
 	ret->source_bytes = TAKE_PTR(j.src_bytes);
-	rc = 0;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (!d->failed)
-			continue;
-		/* Abort now, so the failure is reported after its clean-up. */
-		if (d->open)
-			d->store->ops->put_abort(&d->put);
-		d->open = false;
-		err_set(e, LB_EXIT_STORE, "the %s copy failed (kept in %s): %s",
-			d->store->ops->kind, ret->kept_in, d->err.msg);
-		rc = -1;
-	}
+	rc = cr;
 	goto out;
 
 fail:
@@ -840,12 +757,8 @@ out:
 		pthread_join(j.pump, NULL);
 	}
 	crypt_release(&j.crypt);
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		if (j.dests[i].open)
-			j.dests[i].store->ops->put_abort(&j.dests[i].put);
-	}
+	fanout_release(&j.out);
 	store_set_release(&j.stores);
-	free(j.dests);
 	free(j.sqlite);
 	free(j.src_files);
 	free(j.src_bytes);
