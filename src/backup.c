@@ -1,8 +1,6 @@
 /* The backup pipeline: tar from libarchive, compressed, into gpg; a pump thread fans out. */
 #include "common.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,7 +13,6 @@
 #include "compress.h"
 #include "crypt.h"
 #include "dbsource.h"
-#include "hash.h"
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
@@ -23,6 +20,7 @@
 #include "stores/store.h"
 #include "stream/compressor.h"
 #include "stream/fanout.h"
+#include "stream/tar-writer.h"
 
 #define CHUNK (256 * 1024)
 
@@ -36,16 +34,10 @@ struct job {
 	pthread_t pump;
 	bool pump_running;
 	struct err pump_err;
-	struct archive *a;
-	struct compressor comp; /* between libarchive and gpg (or the stores) */
-	struct err arch_err;	/* set by the write callback */
-	bool discard;		/* the run failed: drop further archive output */
-	struct strbuf sums;
-	uint64_t files, content_bytes;
-	size_t cur_source;   /* index of the source being archived */
-	uint64_t *src_files; /* per source */
+	struct tar_writer tar;	/* the archive, hashed member by member */
+	struct compressor comp; /* between the tar writer and gpg (or the stores) */
+	uint64_t *src_files;	/* per source */
 	uint64_t *src_bytes;
-	unsigned char *buf;
 	const struct backup_hooks *hooks;
 };
 
@@ -94,177 +86,17 @@ static int compressed_out(void *ctx, const void *buf, size_t len, struct err *e)
 	return deliver(ctx, buf, len, e);
 }
 
-/*
- * libarchive's write callback. It never reports failure to libarchive: a failed
- * archive cannot be closed cleanly (its filter state would leak), so after the
- * first error it records the cause in arch_err and discards the rest; every
- * caller checks arch_err after each libarchive call. The bytes go to the
- * compressor's queue (no copy beyond that), whose errors surface on a later write.
- */
-static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, size_t len)
+/* The tar writer's output: into the compressor (whose errors surface on a later write). */
+static int tar_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	struct job *j = ctx;
 
-	(void)a;
-	if (j->discard || err_isset(&j->arch_err))
-		return (la_ssize_t)len;
-	compressor_write(&j->comp, buf, len, &j->arch_err);
-	return (la_ssize_t)len;
-}
-
-static int arch_fail(struct job *j, const char *what, struct err *e)
-{
-	if (err_isset(&j->arch_err))
-		return err_set(e, j->arch_err.code, "%s", j->arch_err.msg);
-	return err_set(e, LB_EXIT_INTERNAL, "cannot write %s to the archive: %s", what,
-		       archive_error_string(j->a) ? archive_error_string(j->a) : "unknown error");
-}
-
-/* Write an in-memory file (manifest, sums) as a regular entry. */
-static int add_buffer(struct job *j, const char *path, const struct strbuf *data, bool hashed,
-		      struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_set_pathname(ent, path);
-	archive_entry_set_filetype(ent, AE_IFREG);
-	archive_entry_set_perm(ent, 0600);
-	archive_entry_set_size(ent, (la_int64_t)data->len);
-	archive_entry_set_mtime(ent, time(NULL), 0);
-	if (archive_write_header(j->a, ent) != ARCHIVE_OK ||
-	    archive_write_data(j->a, data->buf, data->len) != (la_ssize_t)data->len ||
-	    err_isset(&j->arch_err))
-		ret = arch_fail(j, path, e);
-	archive_entry_free(ent);
-	if (!ret && hashed) {
-		struct sha256 h;
-		char hex[SHA256_HEX_LEN + 1];
-		sha256_init(&h);
-		sha256_update(&h, data->buf, data->len);
-		sha256_final_hex(&h, hex);
-		sums_add(&j->sums, hex, path);
-	}
-	return ret;
-}
-
-/* Copy an open regular file's first `size` bytes into the archive, hashing them. */
-static int copy_data(struct job *j, int fd, const char *src, const char *apath, int64_t size,
-		     struct err *e)
-{
-	struct sha256 h;
-	char hex[SHA256_HEX_LEN + 1];
-	int64_t pos = 0;
-	bool shrank = false;
-
-	sha256_init(&h);
-	while (pos < size) {
-		size_t want = size - pos > CHUNK ? CHUNK : (size_t)(size - pos);
-		ssize_t n = shrank ? 0 : read_retry(fd, j->buf, want);
-		if (n < 0) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", src,
-				       strerror((int)-n));
-		}
-		if (n == 0) {
-			/* The file shrank while we read it: the header promised `size` bytes. */
-			if (!shrank)
-				log_warn("'%s' shrank while being read; padded with zeros", src);
-			shrank = true;
-			memset(j->buf, 0, want);
-			n = (ssize_t)want;
-		}
-		if (archive_write_data(j->a, j->buf, (size_t)n) != n || err_isset(&j->arch_err)) {
-			sha256_release(&h);
-			return arch_fail(j, src, e);
-		}
-		sha256_update(&h, j->buf, (size_t)n);
-		pos += n;
-		if (signals_pending()) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		}
-	}
-	sha256_final_hex(&h, hex);
-	sums_add(&j->sums, hex, apath);
-	j->files++;
-	j->content_bytes += (uint64_t)size;
-	j->src_files[j->cur_source]++;
-	j->src_bytes[j->cur_source] += (uint64_t)size;
-	return 0;
+	return compressor_write(&j->comp, buf, len, e);
 }
 
 static bool is_restore_leftover(const char *name)
 {
 	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
-}
-
-/* Write one entry (and, for a regular file, its data from `fd`). */
-static int add_entry(struct job *j, const char *src, const char *apath, const struct stat *st,
-		     const char *link_target, int fd, struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_copy_stat(ent, st);
-	archive_entry_set_pathname(ent, apath);
-	if (link_target)
-		archive_entry_set_symlink(ent, link_target);
-	if (!S_ISREG(st->st_mode))
-		archive_entry_set_size(ent, 0);
-	int r = archive_write_header(j->a, ent);
-	if (r == ARCHIVE_WARN) {
-		/* A name that is not UTF-8 is stored as raw bytes (pax hdrcharset=BINARY). */
-		log_warn("'%s': %s", src, archive_error_string(j->a));
-	} else if (r != ARCHIVE_OK || err_isset(&j->arch_err)) {
-		ret = arch_fail(j, src, e);
-		goto out;
-	}
-	if (S_ISREG(st->st_mode) && copy_data(j, fd, src, apath, st->st_size, e) < 0) {
-		ret = -1;
-		goto out;
-	}
-	if (archive_write_finish_entry(j->a) != ARCHIVE_OK || err_isset(&j->arch_err))
-		ret = arch_fail(j, src, e);
-out:
-	archive_entry_free(ent);
-	return ret;
-}
-
-/* A regular member from memory: header, data, hash, per-source counters. */
-static int add_blob(struct job *j, const char *apath, const void *data, size_t len, struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_set_pathname(ent, apath);
-	archive_entry_set_filetype(ent, AE_IFREG);
-	archive_entry_set_perm(ent, 0600);
-	archive_entry_set_size(ent, (la_int64_t)len);
-	archive_entry_set_mtime(ent, time(NULL), 0);
-	if (archive_write_header(j->a, ent) != ARCHIVE_OK || err_isset(&j->arch_err) ||
-	    (len && archive_write_data(j->a, data, len) != (la_ssize_t)len) ||
-	    err_isset(&j->arch_err) || archive_write_finish_entry(j->a) != ARCHIVE_OK ||
-	    err_isset(&j->arch_err))
-		ret = arch_fail(j, apath, e);
-	archive_entry_free(ent);
-	if (ret)
-		return ret;
-	struct sha256 h;
-	char hex[SHA256_HEX_LEN + 1];
-	sha256_init(&h);
-	sha256_update(&h, data, len);
-	sha256_final_hex(&h, hex);
-	sums_add(&j->sums, hex, apath);
-	j->files++;
-	j->content_bytes += len;
-	j->src_files[j->cur_source]++;
-	j->src_bytes[j->cur_source] += len;
-	if (signals_pending())
-		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-			       signals_pending());
-	return 0;
 }
 
 struct member_sink {
@@ -315,7 +147,7 @@ static int sink_flush_part(struct member_sink *s, bool last, struct err *e)
 		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix, s->rel,
 			    s->parts);
 	if (!r)
-		r = add_blob(s->j, apath, s->buf, s->len, e);
+		r = tarw_add_blob(&s->j->tar, apath, s->buf, s->len, TARW_HASH | TARW_COUNT, e);
 	free(apath);
 	s->len = 0;
 	s->parts++;
@@ -445,7 +277,7 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 				goto out;
 			}
 			target[n] = '\0';
-			if (add_entry(j, csrc.buf, capath.buf, &st, target, -1, e) < 0)
+			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, target, -1, e) < 0)
 				goto out;
 		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
 			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -458,7 +290,7 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 					strerror(errno));
 				goto out;
 			}
-			if (add_entry(j, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
+			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&
 			    walk_dir(j, fd, csrc.buf, capath.buf, false, e) < 0)
@@ -512,9 +344,9 @@ static int add_source(struct job *j, const struct source_spec *s, struct err *e)
 			goto out;
 		}
 		st.st_size = cst.st_size;
-		if (add_entry(j, s->path, apath, &st, NULL, copy, e) < 0)
+		if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, copy, e) < 0)
 			goto out;
-	} else if (add_entry(j, s->path, apath, &st, NULL, fd, e) < 0) {
+	} else if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, fd, e) < 0) {
 		goto out;
 	}
 	if (s->kind == SOURCE_DIR && walk_dir(j, fd, s->path, prefix, true, e) < 0)
@@ -593,43 +425,30 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
-	j->a = archive_write_new();
-	if (archive_write_set_format_pax(j->a) != ARCHIVE_OK) {
-		arch_fail(j, "the header", e);
-		goto out;
-	}
-	/* libarchive writes plain tar; its write callback feeds the compressor. */
 	if (compressor_open(j->cfg->compression, j->cfg->compression_level,
-			    j->cfg->compression_threads, compressed_out, j, &j->comp, e) < 0)
+			    j->cfg->compression_threads, compressed_out, j, &j->comp, e) < 0 ||
+	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
-	if (archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(j->a, j, NULL, archive_out, NULL, NULL) != ARCHIVE_OK) {
-		arch_fail(j, "the header", e);
-		goto out;
-	}
 	manifest_to_json(m, &text);
-	if (add_buffer(j, MANIFEST_PATH, &text, true, e) < 0)
+	if (tarw_add_blob(&j->tar, MANIFEST_PATH, text.buf, text.len, TARW_HASH, e) < 0)
 		goto out;
 	for (size_t i = 0; i < j->cfg->nr_sources; i++) {
 		const struct source_spec *s = &j->cfg->sources[i];
+		uint64_t files = j->tar.files, bytes = j->tar.bytes;
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
-		j->cur_source = i;
 		if (source_is_db(s->kind) ? add_db_source(j, s, e) < 0 : add_source(j, s, e) < 0)
 			goto out;
+		j->src_files[i] = j->tar.files - files;
+		j->src_bytes[i] = j->tar.bytes - bytes;
 	}
 	if (j->hooks && j->hooks->after_sources)
 		j->hooks->after_sources(j->hooks->ctx);
-	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)
+	if (tarw_add_blob(&j->tar, SUMS_PATH, j->tar.sums.buf, j->tar.sums.len, 0, e) < 0 ||
+	    tarw_close(&j->tar, e) < 0)
 		goto out;
-	if (archive_write_close(j->a) != ARCHIVE_OK || err_isset(&j->arch_err)) {
-		arch_fail(j, "the end of the archive", e);
-		goto out;
-	}
 	/* Every compressed byte has reached gpg (or the stores) when this returns. */
-	if (compressor_finish(&j->comp, &j->arch_err) < 0) {
-		arch_fail(j, "the end of the archive", e);
+	if (compressor_finish(&j->comp, e) < 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	strbuf_release(&text);
@@ -657,7 +476,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	struct job j = { .cfg = cfg,
 			 .encrypt = cfg->encrypt,
 			 .crypt = CRYPT_INIT,
-			 .sums = STRBUF_INIT,
+			 .tar = TAR_WRITER_INIT,
 			 .hooks = hooks };
 	struct manifest m = MANIFEST_INIT;
 	struct err merr = ERR_INIT;
@@ -666,7 +485,6 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	time_t now;
 	int rc = -1;
 
-	j.buf = xmalloc(CHUNK);
 	j.src_files = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_files));
 	j.src_bytes = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_bytes));
 	if (store_set_open(cfg, &j.stores, e) < 0)
@@ -698,12 +516,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (hooks && hooks->before_sources && hooks->before_sources(hooks->ctx, &merr) < 0)
 		goto fail;
 	int arc = run_archive(&j, &m, &merr);
-	if (j.a) {
-		/* On failure, closing only flushes into the discarding callback. */
-		j.discard = arc < 0;
-		archive_write_free(j.a);
-		j.a = NULL;
-	}
+	tarw_release(&j.tar, arc < 0);
 	if (arc < 0)
 		goto fail;
 	if (j.encrypt) {
@@ -724,8 +537,8 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	ret->archive_bytes = bytes;
 	ret->id = id;
 	ret->file = TAKE_PTR(file);
-	ret->files = j.files;
-	ret->content_bytes = j.content_bytes;
+	ret->files = j.tar.files;
+	ret->content_bytes = j.tar.bytes;
 	ret->kept_in = kept;
 	ret->nr_sources = cfg->nr_sources;
 	ret->source_files = TAKE_PTR(j.src_files);
@@ -762,9 +575,8 @@ out:
 	free(j.sqlite);
 	free(j.src_files);
 	free(j.src_bytes);
-	free(j.buf);
+	tarw_release(&j.tar, true);
 	free(file);
-	strbuf_release(&j.sums);
 	manifest_release(&m);
 	return rc;
 }
