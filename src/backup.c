@@ -1,8 +1,6 @@
 /* The backup pipeline: tar from libarchive, compressed, into gpg; a pump thread fans out. */
 #include "common.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,73 +13,33 @@
 #include "compress.h"
 #include "crypt.h"
 #include "dbsource.h"
-#include "hash.h"
 #include "log.h"
 #include "manifest.h"
-#include "pgzip.h"
 #include "signals.h"
 #include "sqlite.h"
 #include "stores/store.h"
-#include "zst.h"
+#include "stream/compressor.h"
+#include "stream/fanout.h"
+#include "stream/tar-writer.h"
 
 #define CHUNK (256 * 1024)
-
-struct dest {
-	struct store *store;
-	struct store_put put;
-	bool open;
-	bool failed;
-	struct err err;
-};
 
 struct job {
 	const struct config *cfg;
 	bool *sqlite; /* per configured source: an SQLite database file */
 	struct store_set stores;
-	struct dest *dests; /* one per store */
-	size_t nr_dests;
+	struct fanout out; /* the archive's bytes to every store */
 	struct crypt crypt;
 	bool encrypt;
 	pthread_t pump;
 	bool pump_running;
 	struct err pump_err;
-	struct archive *a;
-	struct pgzip *gz;    /* parallel gzip between libarchive and gpg, when gzip */
-	struct zst *zs;	     /* libzstd with worker threads, when zstd */
-	struct err arch_err; /* set by the write callback */
-	bool discard;	     /* the run failed: drop further archive output */
-	struct strbuf sums;
-	uint64_t files, content_bytes;
-	size_t cur_source;   /* index of the source being archived */
-	uint64_t *src_files; /* per source */
+	struct tar_writer tar;	/* the archive, hashed member by member */
+	struct compressor comp; /* between the tar writer and gpg (or the stores) */
+	uint64_t *src_files;	/* per source */
 	uint64_t *src_bytes;
-	unsigned char *buf;
 	const struct backup_hooks *hooks;
 };
-
-/* Write to every destination still healthy; fails only when none is left. */
-static int fanout_write(struct job *j, const void *buf, size_t len, struct err *e)
-{
-	size_t healthy = 0;
-
-	for (size_t i = 0; i < j->nr_dests; i++) {
-		struct dest *d = &j->dests[i];
-		if (d->failed)
-			continue;
-		if (d->store->ops->put_write(&d->put, buf, len, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		healthy++;
-	}
-	if (!healthy) {
-		for (size_t i = 0; i < j->nr_dests; i++)
-			if (err_isset(&j->dests[i].err))
-				return err_set(e, j->dests[i].err.code, "%s", j->dests[i].err.msg);
-		return err_set(e, LB_EXIT_STORE, "no destination left to write to");
-	}
-	return 0;
-}
 
 /* Thread: gpg's stdout to the stores. Closing the pipe early makes gpg (and then us) stop. */
 static void *pump_main(void *arg)
@@ -98,7 +56,7 @@ static void *pump_main(void *arg)
 		}
 		if (n == 0)
 			break;
-		if (fanout_write(j, buf, (size_t)n, &j->pump_err) < 0)
+		if (fanout_write(&j->out, buf, (size_t)n, &j->pump_err) < 0)
 			break;
 	}
 	if (err_isset(&j->pump_err))
@@ -119,191 +77,26 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
 		return 0;
 	}
-	return fanout_write(j, buf, len, e);
+	return fanout_write(&j->out, buf, len, e);
 }
 
-/* pgzip's and zst's output callback, on their writer threads: reports through `e` only. */
-static int gz_out(void *ctx, const void *buf, size_t len, struct err *e)
+/* The compressor's output (on its writer thread, or ours for none): reports through `e` only. */
+static int compressed_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	return deliver(ctx, buf, len, e);
 }
 
-/*
- * libarchive's write callback. It never reports failure to libarchive: a failed
- * archive cannot be closed cleanly (its filter state would leak), so after the
- * first error it records the cause in arch_err and discards the rest; every
- * caller checks arch_err after each libarchive call. With gzip the bytes go to
- * pgzip's queue (no copy beyond that), whose errors surface on a later write.
- */
-static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, size_t len)
+/* The tar writer's output: into the compressor (whose errors surface on a later write). */
+static int tar_out(void *ctx, const void *buf, size_t len, struct err *e)
 {
 	struct job *j = ctx;
 
-	(void)a;
-	if (j->discard || err_isset(&j->arch_err))
-		return (la_ssize_t)len;
-	if (j->gz)
-		pgzip_write(j->gz, buf, len, &j->arch_err);
-	else if (j->zs)
-		zst_write(j->zs, buf, len, &j->arch_err);
-	else
-		deliver(j, buf, len, &j->arch_err);
-	return (la_ssize_t)len;
-}
-
-static int arch_fail(struct job *j, const char *what, struct err *e)
-{
-	if (err_isset(&j->arch_err))
-		return err_set(e, j->arch_err.code, "%s", j->arch_err.msg);
-	return err_set(e, LB_EXIT_INTERNAL, "cannot write %s to the archive: %s", what,
-		       archive_error_string(j->a) ? archive_error_string(j->a) : "unknown error");
-}
-
-/* Write an in-memory file (manifest, sums) as a regular entry. */
-static int add_buffer(struct job *j, const char *path, const struct strbuf *data, bool hashed,
-		      struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_set_pathname(ent, path);
-	archive_entry_set_filetype(ent, AE_IFREG);
-	archive_entry_set_perm(ent, 0600);
-	archive_entry_set_size(ent, (la_int64_t)data->len);
-	archive_entry_set_mtime(ent, time(NULL), 0);
-	if (archive_write_header(j->a, ent) != ARCHIVE_OK ||
-	    archive_write_data(j->a, data->buf, data->len) != (la_ssize_t)data->len ||
-	    err_isset(&j->arch_err))
-		ret = arch_fail(j, path, e);
-	archive_entry_free(ent);
-	if (!ret && hashed) {
-		struct sha256 h;
-		char hex[SHA256_HEX_LEN + 1];
-		sha256_init(&h);
-		sha256_update(&h, data->buf, data->len);
-		sha256_final_hex(&h, hex);
-		sums_add(&j->sums, hex, path);
-	}
-	return ret;
-}
-
-/* Copy an open regular file's first `size` bytes into the archive, hashing them. */
-static int copy_data(struct job *j, int fd, const char *src, const char *apath, int64_t size,
-		     struct err *e)
-{
-	struct sha256 h;
-	char hex[SHA256_HEX_LEN + 1];
-	int64_t pos = 0;
-	bool shrank = false;
-
-	sha256_init(&h);
-	while (pos < size) {
-		size_t want = size - pos > CHUNK ? CHUNK : (size_t)(size - pos);
-		ssize_t n = shrank ? 0 : read_retry(fd, j->buf, want);
-		if (n < 0) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", src,
-				       strerror((int)-n));
-		}
-		if (n == 0) {
-			/* The file shrank while we read it: the header promised `size` bytes. */
-			if (!shrank)
-				log_warn("'%s' shrank while being read; padded with zeros", src);
-			shrank = true;
-			memset(j->buf, 0, want);
-			n = (ssize_t)want;
-		}
-		if (archive_write_data(j->a, j->buf, (size_t)n) != n || err_isset(&j->arch_err)) {
-			sha256_release(&h);
-			return arch_fail(j, src, e);
-		}
-		sha256_update(&h, j->buf, (size_t)n);
-		pos += n;
-		if (signals_pending()) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		}
-	}
-	sha256_final_hex(&h, hex);
-	sums_add(&j->sums, hex, apath);
-	j->files++;
-	j->content_bytes += (uint64_t)size;
-	j->src_files[j->cur_source]++;
-	j->src_bytes[j->cur_source] += (uint64_t)size;
-	return 0;
+	return compressor_write(&j->comp, buf, len, e);
 }
 
 static bool is_restore_leftover(const char *name)
 {
 	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
-}
-
-/* Write one entry (and, for a regular file, its data from `fd`). */
-static int add_entry(struct job *j, const char *src, const char *apath, const struct stat *st,
-		     const char *link_target, int fd, struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_copy_stat(ent, st);
-	archive_entry_set_pathname(ent, apath);
-	if (link_target)
-		archive_entry_set_symlink(ent, link_target);
-	if (!S_ISREG(st->st_mode))
-		archive_entry_set_size(ent, 0);
-	int r = archive_write_header(j->a, ent);
-	if (r == ARCHIVE_WARN) {
-		/* A name that is not UTF-8 is stored as raw bytes (pax hdrcharset=BINARY). */
-		log_warn("'%s': %s", src, archive_error_string(j->a));
-	} else if (r != ARCHIVE_OK || err_isset(&j->arch_err)) {
-		ret = arch_fail(j, src, e);
-		goto out;
-	}
-	if (S_ISREG(st->st_mode) && copy_data(j, fd, src, apath, st->st_size, e) < 0) {
-		ret = -1;
-		goto out;
-	}
-	if (archive_write_finish_entry(j->a) != ARCHIVE_OK || err_isset(&j->arch_err))
-		ret = arch_fail(j, src, e);
-out:
-	archive_entry_free(ent);
-	return ret;
-}
-
-/* A regular member from memory: header, data, hash, per-source counters. */
-static int add_blob(struct job *j, const char *apath, const void *data, size_t len, struct err *e)
-{
-	struct archive_entry *ent = archive_entry_new();
-	int ret = 0;
-
-	archive_entry_set_pathname(ent, apath);
-	archive_entry_set_filetype(ent, AE_IFREG);
-	archive_entry_set_perm(ent, 0600);
-	archive_entry_set_size(ent, (la_int64_t)len);
-	archive_entry_set_mtime(ent, time(NULL), 0);
-	if (archive_write_header(j->a, ent) != ARCHIVE_OK || err_isset(&j->arch_err) ||
-	    (len && archive_write_data(j->a, data, len) != (la_ssize_t)len) ||
-	    err_isset(&j->arch_err) || archive_write_finish_entry(j->a) != ARCHIVE_OK ||
-	    err_isset(&j->arch_err))
-		ret = arch_fail(j, apath, e);
-	archive_entry_free(ent);
-	if (ret)
-		return ret;
-	struct sha256 h;
-	char hex[SHA256_HEX_LEN + 1];
-	sha256_init(&h);
-	sha256_update(&h, data, len);
-	sha256_final_hex(&h, hex);
-	sums_add(&j->sums, hex, apath);
-	j->files++;
-	j->content_bytes += len;
-	j->src_files[j->cur_source]++;
-	j->src_bytes[j->cur_source] += len;
-	if (signals_pending())
-		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-			       signals_pending());
-	return 0;
 }
 
 struct member_sink {
@@ -354,7 +147,7 @@ static int sink_flush_part(struct member_sink *s, bool last, struct err *e)
 		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix, s->rel,
 			    s->parts);
 	if (!r)
-		r = add_blob(s->j, apath, s->buf, s->len, e);
+		r = tarw_add_blob(&s->j->tar, apath, s->buf, s->len, TARW_HASH | TARW_COUNT, e);
 	free(apath);
 	s->len = 0;
 	s->parts++;
@@ -484,7 +277,7 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 				goto out;
 			}
 			target[n] = '\0';
-			if (add_entry(j, csrc.buf, capath.buf, &st, target, -1, e) < 0)
+			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, target, -1, e) < 0)
 				goto out;
 		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
 			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -497,7 +290,7 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 					strerror(errno));
 				goto out;
 			}
-			if (add_entry(j, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
+			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&
 			    walk_dir(j, fd, csrc.buf, capath.buf, false, e) < 0)
@@ -551,9 +344,9 @@ static int add_source(struct job *j, const struct source_spec *s, struct err *e)
 			goto out;
 		}
 		st.st_size = cst.st_size;
-		if (add_entry(j, s->path, apath, &st, NULL, copy, e) < 0)
+		if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, copy, e) < 0)
 			goto out;
-	} else if (add_entry(j, s->path, apath, &st, NULL, fd, e) < 0) {
+	} else if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, fd, e) < 0) {
 		goto out;
 	}
 	if (s->kind == SOURCE_DIR && walk_dir(j, fd, s->path, prefix, true, e) < 0)
@@ -605,9 +398,8 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 				any.compression = (enum compression)c;
 				any.encrypted = enc;
 				char *file = naming_file(j->cfg->name, &any);
-				for (size_t i = 0; i < j->nr_dests && !taken; i++)
-					taken = j->dests[i].store->ops->exists(j->dests[i].store,
-									       file);
+				for (size_t i = 0; i < j->stores.nr && !taken; i++)
+					taken = j->stores.v[i]->ops->exists(j->stores.v[i], file);
 				free(file);
 			}
 		}
@@ -628,81 +420,39 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 	}
 }
 
-/*
- * libarchive writes plain tar; the write callback compresses it: gzip with
- * pgzip's worker threads, zstd with libzstd's (small jobs, bounded memory).
- */
-static int set_compression(struct job *j, struct err *e)
-{
-	const struct config *cfg = j->cfg;
-
-	switch (cfg->compression) {
-	case COMPRESSION_GZIP:
-		return pgzip_new(cfg->compression_level, cfg->compression_threads, gz_out, j,
-				 &j->gz, e);
-	case COMPRESSION_ZSTD:
-		return zst_new(cfg->compression_level, cfg->compression_threads, gz_out, j, &j->zs,
-			       e);
-	case COMPRESSION_NONE:
-		return 0;
-	}
-	return err_set(e, LB_EXIT_INTERNAL, "unknown compression");
-}
-
 static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 {
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
-	j->a = archive_write_new();
-	if (archive_write_set_format_pax(j->a) != ARCHIVE_OK) {
-		arch_fail(j, "the header", e);
+	if (compressor_open(j->cfg->compression, j->cfg->compression_level,
+			    j->cfg->compression_threads, compressed_out, j, &j->comp, e) < 0 ||
+	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
-	}
-	if (set_compression(j, e) < 0)
-		goto out;
-	if (archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
-	    archive_write_open2(j->a, j, NULL, archive_out, NULL, NULL) != ARCHIVE_OK) {
-		arch_fail(j, "the header", e);
-		goto out;
-	}
 	manifest_to_json(m, &text);
-	if (add_buffer(j, MANIFEST_PATH, &text, true, e) < 0)
+	if (tarw_add_blob(&j->tar, MANIFEST_PATH, text.buf, text.len, TARW_HASH, e) < 0)
 		goto out;
 	for (size_t i = 0; i < j->cfg->nr_sources; i++) {
 		const struct source_spec *s = &j->cfg->sources[i];
+		uint64_t files = j->tar.files, bytes = j->tar.bytes;
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
-		j->cur_source = i;
 		if (source_is_db(s->kind) ? add_db_source(j, s, e) < 0 : add_source(j, s, e) < 0)
 			goto out;
+		j->src_files[i] = j->tar.files - files;
+		j->src_bytes[i] = j->tar.bytes - bytes;
 	}
 	if (j->hooks && j->hooks->after_sources)
 		j->hooks->after_sources(j->hooks->ctx);
-	if (add_buffer(j, SUMS_PATH, &j->sums, false, e) < 0)
+	if (tarw_add_blob(&j->tar, SUMS_PATH, j->tar.sums.buf, j->tar.sums.len, 0, e) < 0 ||
+	    tarw_close(&j->tar, e) < 0)
 		goto out;
-	if (archive_write_close(j->a) != ARCHIVE_OK || err_isset(&j->arch_err)) {
-		arch_fail(j, "the end of the archive", e);
-		goto out;
-	}
 	/* Every compressed byte has reached gpg (or the stores) when this returns. */
-	if ((j->gz && pgzip_finish(j->gz, &j->arch_err) < 0) ||
-	    (j->zs && zst_finish(j->zs, &j->arch_err) < 0)) {
-		arch_fail(j, "the end of the archive", e);
+	if (compressor_finish(&j->comp, e) < 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	strbuf_release(&text);
 	return ret;
-}
-
-/* The first failed destination's error, when every destination failed. */
-static int first_dest_error(struct job *j, struct err *e)
-{
-	for (size_t i = 0; i < j->nr_dests; i++)
-		if (err_isset(&j->dests[i].err))
-			return err_set(e, j->dests[i].err.code, "%s", j->dests[i].err.msg);
-	return err_set(e, LB_EXIT_STORE, "no destination left to write to");
 }
 
 /* Prefer the root cause: a store failure seen by the pump explains a gpg EPIPE. */
@@ -726,7 +476,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	struct job j = { .cfg = cfg,
 			 .encrypt = cfg->encrypt,
 			 .crypt = CRYPT_INIT,
-			 .sums = STRBUF_INIT,
+			 .tar = TAR_WRITER_INIT,
 			 .hooks = hooks };
 	struct manifest m = MANIFEST_INIT;
 	struct err merr = ERR_INIT;
@@ -735,15 +485,10 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	time_t now;
 	int rc = -1;
 
-	j.buf = xmalloc(CHUNK);
 	j.src_files = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_files));
 	j.src_bytes = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_bytes));
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
-	j.dests = xcalloc(j.stores.nr, sizeof(*j.dests));
-	for (size_t i = 0; i < j.stores.nr; i++)
-		j.dests[i].store = j.stores.v[i];
-	j.nr_dests = j.stores.nr;
 
 	choose_id(&j, &id, &now);
 	file = naming_file(cfg->name, &id);
@@ -755,21 +500,9 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 
-	/* A destination that cannot start is reported at the end; the others go on. */
-	size_t started = 0;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		d->open = true;
-		started++;
-	}
-	if (!started) {
-		first_dest_error(&j, e);
+	/* A store that cannot start is reported at the end; the others go on. */
+	if (fanout_begin(&j.out, &j.stores, file, e) < 0)
 		goto out;
-	}
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
 			goto fail;
@@ -783,12 +516,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (hooks && hooks->before_sources && hooks->before_sources(hooks->ctx, &merr) < 0)
 		goto fail;
 	int arc = run_archive(&j, &m, &merr);
-	if (j.a) {
-		/* On failure, closing only flushes into the discarding callback. */
-		j.discard = arc < 0;
-		archive_write_free(j.a);
-		j.a = NULL;
-	}
+	tarw_release(&j.tar, arc < 0);
 	if (arc < 0)
 		goto fail;
 	if (j.encrypt) {
@@ -800,47 +528,22 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 		if (crypt_finish(&j.crypt, file, e) < 0)
 			goto out;
 	}
-	/* Commit every healthy destination: an archive that completed is kept. */
-	struct strbuf kept = STRBUF_INIT;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (d->failed)
-			continue;
-		uint64_t bytes = d->put.bytes;
-		if (d->store->ops->put_commit(&d->put, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		d->open = false;
-		ret->archive_bytes = bytes;
-		strbuf_addf(&kept, "%s%s", kept.len ? ", " : "", d->store->ops->kind);
-	}
-	if (!kept.len) {
-		strbuf_release(&kept);
-		first_dest_error(&j, e);
+	/* Commit every healthy store: an archive that completed is kept. */
+	char *kept = NULL;
+	uint64_t bytes = 0;
+	int cr = fanout_commit(&j.out, &kept, &bytes, e);
+	if (!kept)
 		goto out;
-	}
+	ret->archive_bytes = bytes;
 	ret->id = id;
 	ret->file = TAKE_PTR(file);
-	ret->files = j.files;
-	ret->content_bytes = j.content_bytes;
-	ret->kept_in = strbuf_detach(&kept, NULL);
+	ret->files = j.tar.files;
+	ret->content_bytes = j.tar.bytes;
+	ret->kept_in = kept;
 	ret->nr_sources = cfg->nr_sources;
 	ret->source_files = TAKE_PTR(j.src_files);
 	ret->source_bytes = TAKE_PTR(j.src_bytes);
-	rc = 0;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (!d->failed)
-			continue;
-		/* Abort now, so the failure is reported after its clean-up. */
-		if (d->open)
-			d->store->ops->put_abort(&d->put);
-		d->open = false;
-		err_set(e, LB_EXIT_STORE, "the %s copy failed (kept in %s): %s",
-			d->store->ops->kind, ret->kept_in, d->err.msg);
-		rc = -1;
-	}
+	rc = cr;
 	goto out;
 
 fail:
@@ -852,10 +555,7 @@ fail:
 		 */
 		if (j.crypt.gpg.pid > 0 && err_isset(&merr))
 			kill(j.crypt.gpg.pid, SIGTERM);
-		pgzip_free(j.gz);
-		j.gz = NULL;
-		zst_free(j.zs);
-		j.zs = NULL;
+		compressor_close(&j.comp);
 		close_fd(&j.crypt.gpg.in_fd);
 		if (j.pump_running) {
 			pthread_join(j.pump, NULL);
@@ -864,25 +564,19 @@ fail:
 	}
 	merge_errors(&j, &merr, e);
 out:
-	pgzip_free(j.gz);
-	zst_free(j.zs);
+	compressor_close(&j.comp);
 	if (j.pump_running) {
 		close_fd(&j.crypt.gpg.in_fd);
 		pthread_join(j.pump, NULL);
 	}
 	crypt_release(&j.crypt);
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		if (j.dests[i].open)
-			j.dests[i].store->ops->put_abort(&j.dests[i].put);
-	}
+	fanout_release(&j.out);
 	store_set_release(&j.stores);
-	free(j.dests);
 	free(j.sqlite);
 	free(j.src_files);
 	free(j.src_bytes);
-	free(j.buf);
+	tarw_release(&j.tar, true);
 	free(file);
-	strbuf_release(&j.sums);
 	manifest_release(&m);
 	return rc;
 }

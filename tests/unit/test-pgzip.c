@@ -3,7 +3,7 @@
 
 #include <zlib.h>
 
-#include "pgzip.h"
+#include "stream/pgzip.h"
 
 struct sink {
 	unsigned char *buf;

@@ -3,7 +3,7 @@
 
 #include <zstd.h>
 
-#include "zst.h"
+#include "stream/zst.h"
 
 struct sink {
 	unsigned char *buf;

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <zlib.h>
 
-#include "pgzip.h"
+#include "stream/pgzip.h"
 #include "util.h"
 
 #define DICT (32 * 1024)

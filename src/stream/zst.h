@@ -5,7 +5,7 @@
 #include "common.h"
 
 #include "err.h"
-#include "pgzip.h"
+#include "stream/pgzip.h"
 
 struct zst;
 

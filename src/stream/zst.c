@@ -5,7 +5,7 @@
 #include <zstd.h>
 
 #include "util.h"
-#include "zst.h"
+#include "stream/zst.h"
 
 /*
  * libzstd's default job is 4 windows (8 MiB at level 3) and it buffers a few

@@ -1,0 +1,96 @@
+/* Fan-out of one archive stream to several stores, which fail and commit independently. */
+#include "common.h"
+
+#include "stream/fanout.h"
+
+int fanout_begin(struct fanout *f, struct store_set *set, const char *file, struct err *e)
+{
+	size_t started = 0;
+
+	f->v = xcalloc(set->nr ? set->nr : 1, sizeof(*f->v));
+	f->nr = set->nr;
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fanout_dest *d = &f->v[i];
+		d->store = set->v[i];
+		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
+			d->failed = true;
+			continue;
+		}
+		d->open = true;
+		started++;
+	}
+	return started ? 0 : fanout_error(f, e);
+}
+
+int fanout_error(const struct fanout *f, struct err *e)
+{
+	for (size_t i = 0; i < f->nr; i++)
+		if (err_isset(&f->v[i].err))
+			return err_set(e, f->v[i].err.code, "%s", f->v[i].err.msg);
+	return err_set(e, LB_EXIT_STORE, "no destination left to write to");
+}
+
+int fanout_write(struct fanout *f, const void *buf, size_t len, struct err *e)
+{
+	size_t healthy = 0;
+
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fanout_dest *d = &f->v[i];
+		if (d->failed)
+			continue;
+		if (d->store->ops->put_write(&d->put, buf, len, &d->err) < 0) {
+			d->failed = true;
+			continue;
+		}
+		healthy++;
+	}
+	return healthy ? 0 : fanout_error(f, e);
+}
+
+int fanout_commit(struct fanout *f, char **ret_kept, uint64_t *ret_bytes, struct err *e)
+{
+	struct strbuf kept = STRBUF_INIT;
+	int ret = 0;
+
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fanout_dest *d = &f->v[i];
+		if (d->failed)
+			continue;
+		uint64_t bytes = d->put.bytes;
+		if (d->store->ops->put_commit(&d->put, &d->err) < 0) {
+			d->failed = true;
+			continue;
+		}
+		d->open = false;
+		*ret_bytes = bytes;
+		strbuf_addf(&kept, "%s%s", kept.len ? ", " : "", d->store->ops->kind);
+	}
+	if (!kept.len) {
+		strbuf_release(&kept);
+		return fanout_error(f, e);
+	}
+	for (size_t i = 0; i < f->nr; i++) {
+		struct fanout_dest *d = &f->v[i];
+		if (!d->failed)
+			continue;
+		/* Abort now, so the failure is reported after its clean-up. */
+		if (d->open)
+			d->store->ops->put_abort(&d->put);
+		d->open = false;
+		err_set(e, LB_EXIT_STORE, "the %s copy failed (kept in %s): %s",
+			d->store->ops->kind, kept.buf, d->err.msg);
+		ret = -1;
+	}
+	*ret_kept = strbuf_detach(&kept, NULL);
+	return ret;
+}
+
+void fanout_release(struct fanout *f)
+{
+	for (size_t i = 0; i < f->nr; i++)
+		if (f->v[i].open)
+			f->v[i].store->ops->put_abort(&f->v[i].put);
+	free(f->v);
+	f->v = NULL;
+	f->nr = 0;
+}
