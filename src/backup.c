@@ -46,6 +46,7 @@ struct job {
 	bool pump_running;
 	struct err pump_err;
 	struct archive *a;
+	bool raw_drop;	     /* a private entry writer is closing: drop its end marker */
 	struct pgzip *gz;    /* parallel gzip between libarchive and gpg, when gzip */
 	struct zst *zs;	     /* libzstd with worker threads, when zstd */
 	struct err arch_err; /* set by the write callback */
@@ -188,8 +189,8 @@ static int add_buffer(struct job *j, const char *path, const struct strbuf *data
 }
 
 /* Copy an open regular file's first `size` bytes into the archive, hashing them. */
-static int copy_data(struct job *j, int fd, const char *src, const char *apath, int64_t size,
-		     struct err *e)
+static int copy_data(struct job *j, struct archive *w, int fd, const char *src, const char *apath,
+		     int64_t size, struct err *e)
 {
 	struct sha256 h;
 	char hex[SHA256_HEX_LEN + 1];
@@ -213,8 +214,12 @@ static int copy_data(struct job *j, int fd, const char *src, const char *apath, 
 			memset(j->buf, 0, want);
 			n = (ssize_t)want;
 		}
-		if (archive_write_data(j->a, j->buf, (size_t)n) != n || err_isset(&j->arch_err)) {
+		if (archive_write_data(w, j->buf, (size_t)n) != n || err_isset(&j->arch_err)) {
 			sha256_release(&h);
+			if (!err_isset(&j->arch_err))
+				return err_set(e, LB_EXIT_INTERNAL,
+					       "cannot write '%s' to the archive: %s", src,
+					       archive_error_string(w));
 			return arch_fail(j, src, e);
 		}
 		sha256_update(&h, j->buf, (size_t)n);
@@ -239,11 +244,145 @@ static bool is_restore_leftover(const char *name)
 	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
 }
 
+static bool all_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * Does an entry named `path` (a symlink to `link` when given) read back from
+ * this process's tar reader under exactly these bytes? libarchive's reader
+ * converts pax UTF-8 names to Unicode NFC, so a decomposed name (as macOS
+ * writes them) would come back as another name; a name in a header marked
+ * hdrcharset=BINARY (`binary`) comes back as it is. Tried for real, in memory;
+ * a name the writer cannot convert to UTF-8 (not UTF-8 at all) fails here too.
+ */
+static bool name_reads_back(const char *path, const char *link, bool binary)
+{
+	size_t cap = 2 * (strlen(path) + (link ? strlen(link) : 0)) + 16384, used = 0;
+	char *buf = xmalloc(cap);
+	struct archive *w = archive_write_new();
+	struct archive *r = NULL;
+	struct archive_entry *ent = archive_entry_new(), *got;
+	bool same = false;
+
+	archive_entry_set_pathname(ent, path);
+	archive_entry_set_filetype(ent, link ? AE_IFLNK : AE_IFREG);
+	archive_entry_set_perm(ent, 0600);
+	archive_entry_set_size(ent, 0);
+	if (link)
+		archive_entry_set_symlink(ent, link);
+	if (archive_write_set_format_pax(w) != ARCHIVE_OK ||
+	    (binary &&
+	     archive_write_set_format_option(w, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK) ||
+	    archive_write_set_bytes_per_block(w, 0) != ARCHIVE_OK ||
+	    archive_write_open_memory(w, buf, cap, &used) != ARCHIVE_OK ||
+	    archive_write_header(w, ent) != ARCHIVE_OK || archive_write_close(w) != ARCHIVE_OK)
+		goto out;
+	r = archive_read_new();
+	archive_read_support_format_tar(r);
+	if (archive_read_open_memory(r, buf, used) != ARCHIVE_OK ||
+	    archive_read_next_header(r, &got) < ARCHIVE_WARN)
+		goto out;
+	const char *gp = archive_entry_pathname(got), *gl = archive_entry_symlink(got);
+	same = gp && !strcmp(gp, path) && (!link || (gl && !strcmp(gl, link)));
+out:
+	if (r)
+		archive_read_free(r);
+	archive_write_free(w);
+	archive_entry_free(ent);
+	free(buf);
+	return same;
+}
+
+/* libarchive's callback for a private entry writer: its end-of-archive marker is dropped. */
+static la_ssize_t raw_out(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct job *j = ctx;
+
+	if (j->raw_drop)
+		return (la_ssize_t)len;
+	return archive_out(a, ctx, buf, len);
+}
+
+static int end_entry(struct job *j, struct archive *w, bool ok, const char *src, struct err *e);
+
+/*
+ * Write the header of `ent` and return the writer its data and end go to: the
+ * archive's own, or, for a name that would not read back as the same bytes in
+ * UTF-8, a private pax writer whose headers say hdrcharset=BINARY and whose
+ * output joins the same stream (the archive's writer is unbuffered, so the
+ * entry lands between its neighbours). A name that cannot be stored exactly
+ * either way fails the run: an archive must restore what it claims to hold.
+ */
+static int begin_entry(struct job *j, struct archive_entry *ent, const char *src,
+		       struct archive **ret_w, struct err *e)
+{
+	const char *path = archive_entry_pathname(ent), *link = archive_entry_symlink(ent);
+	struct archive *w = j->a;
+
+	if ((!all_ascii(path) || (link && !all_ascii(link))) &&
+	    !name_reads_back(path, link, false)) {
+		if (!name_reads_back(path, link, true))
+			return err_set(e, LB_EXIT_SOURCE,
+				       "cannot store the name of '%s' exactly in the archive: "
+				       "it would not restore under the same name",
+				       src);
+		w = archive_write_new();
+		j->raw_drop = false;
+		if (archive_write_set_format_pax(w) != ARCHIVE_OK ||
+		    archive_write_set_format_option(w, "pax", "hdrcharset", "BINARY") !=
+			    ARCHIVE_OK ||
+		    archive_write_set_bytes_per_block(w, 0) != ARCHIVE_OK ||
+		    archive_write_open2(w, j, NULL, raw_out, NULL, NULL) != ARCHIVE_OK) {
+			int r = err_set(e, LB_EXIT_INTERNAL, "cannot write '%s' to the archive: %s",
+					src, archive_error_string(w));
+			j->raw_drop = true;
+			archive_write_free(w);
+			return r;
+		}
+	}
+	*ret_w = w;
+	if (archive_write_header(w, ent) != ARCHIVE_OK || err_isset(&j->arch_err)) {
+		int r = err_isset(&j->arch_err)
+				? err_set(e, j->arch_err.code, "%s", j->arch_err.msg)
+				: err_set(e, LB_EXIT_INTERNAL,
+					  "cannot write '%s' to the archive: %s", src,
+					  archive_error_string(w));
+		end_entry(j, w, false, src, NULL);
+		return r;
+	}
+	return 0;
+}
+
+/* Finish the entry `begin_entry` started (when `ok`), and close a private writer. */
+static int end_entry(struct job *j, struct archive *w, bool ok, const char *src, struct err *e)
+{
+	int ret = 0;
+
+	if (ok && (archive_write_finish_entry(w) != ARCHIVE_OK || err_isset(&j->arch_err)))
+		ret = err_isset(&j->arch_err)
+			      ? err_set(e, j->arch_err.code, "%s", j->arch_err.msg)
+			      : err_set(e, LB_EXIT_INTERNAL, "cannot write '%s' to the archive: %s",
+					src, archive_error_string(w));
+	if (w != j->a) {
+		/* Nothing after the entry's padding: the stream goes on in the archive's writer. */
+		j->raw_drop = true;
+		archive_write_free(w);
+		j->raw_drop = false;
+	}
+	return ret;
+}
+
 /* Write one entry (and, for a regular file, its data from `fd`). */
 static int add_entry(struct job *j, const char *src, const char *apath, const struct stat *st,
 		     const char *link_target, int fd, struct err *e)
 {
 	struct archive_entry *ent = archive_entry_new();
+	struct archive *w;
 	int ret = 0;
 
 	archive_entry_copy_stat(ent, st);
@@ -252,20 +391,16 @@ static int add_entry(struct job *j, const char *src, const char *apath, const st
 		archive_entry_set_symlink(ent, link_target);
 	if (!S_ISREG(st->st_mode))
 		archive_entry_set_size(ent, 0);
-	int r = archive_write_header(j->a, ent);
-	if (r == ARCHIVE_WARN) {
-		/* A name that is not UTF-8 is stored as raw bytes (pax hdrcharset=BINARY). */
-		log_warn("'%s': %s", src, archive_error_string(j->a));
-	} else if (r != ARCHIVE_OK || err_isset(&j->arch_err)) {
-		ret = arch_fail(j, src, e);
-		goto out;
-	}
-	if (S_ISREG(st->st_mode) && copy_data(j, fd, src, apath, st->st_size, e) < 0) {
+	if (begin_entry(j, ent, src, &w, e) < 0) {
 		ret = -1;
 		goto out;
 	}
-	if (archive_write_finish_entry(j->a) != ARCHIVE_OK || err_isset(&j->arch_err))
-		ret = arch_fail(j, src, e);
+	if (S_ISREG(st->st_mode) && copy_data(j, w, fd, src, apath, st->st_size, e) < 0) {
+		end_entry(j, w, false, src, NULL);
+		ret = -1;
+		goto out;
+	}
+	ret = end_entry(j, w, true, src, e);
 out:
 	archive_entry_free(ent);
 	return ret;
@@ -282,11 +417,16 @@ static int add_blob(struct job *j, const char *apath, const void *data, size_t l
 	archive_entry_set_perm(ent, 0600);
 	archive_entry_set_size(ent, (la_int64_t)len);
 	archive_entry_set_mtime(ent, time(NULL), 0);
-	if (archive_write_header(j->a, ent) != ARCHIVE_OK || err_isset(&j->arch_err) ||
-	    (len && archive_write_data(j->a, data, len) != (la_ssize_t)len) ||
-	    err_isset(&j->arch_err) || archive_write_finish_entry(j->a) != ARCHIVE_OK ||
-	    err_isset(&j->arch_err))
+	struct archive *w;
+	if (begin_entry(j, ent, apath, &w, e) < 0) {
+		ret = -1;
+	} else if (len && (archive_write_data(w, data, len) != (la_ssize_t)len ||
+			   err_isset(&j->arch_err))) {
 		ret = arch_fail(j, apath, e);
+		end_entry(j, w, false, apath, NULL);
+	} else {
+		ret = end_entry(j, w, true, apath, e);
+	}
 	archive_entry_free(ent);
 	if (ret)
 		return ret;
@@ -661,7 +801,9 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	}
 	if (set_compression(j, e) < 0)
 		goto out;
-	if (archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
+	/* Unbuffered, so an entry from a private writer (begin_entry) can join the stream. */
+	if (archive_write_set_bytes_per_block(j->a, 0) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(j->a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(j->a, j, NULL, archive_out, NULL, NULL) != ARCHIVE_OK) {
 		arch_fail(j, "the header", e);
 		goto out;
