@@ -15,6 +15,7 @@
 #include "compress.h"
 #include "crypt.h"
 #include "dbsource.h"
+#include "fault.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
@@ -269,6 +270,8 @@ static bool name_reads_back(const char *path, const char *link, bool binary)
 	struct archive_entry *ent = archive_entry_new(), *got;
 	bool same = false;
 
+	if (FAULT("backup.name_reads_back"))
+		goto out; /* as if the name had come back as other bytes */
 	archive_entry_set_pathname(ent, path);
 	archive_entry_set_filetype(ent, link ? AE_IFLNK : AE_IFREG);
 	archive_entry_set_perm(ent, 0600);

@@ -189,3 +189,18 @@ def test_gnu_tar_and_sha256sum_read_the_same_names(lb):
         assert chk.returncode == 0, chk.stdout[-2000:] + chk.stderr[-2000:]
         ok = chk.stdout.count(b": OK\n")
         assert ok == sum(1 for _, v in sig.items() if v[0] == "file") + 2  # + manifest, single
+
+
+def test_a_name_that_would_not_read_back_fails_the_backup(lb):
+    """Should a name not read back as its bytes either way, backup refuses, naming it."""
+    from conftest import EXIT_SOURCE, assert_no_archive
+    bad = lb.src / os.fsdecode(NFD + b"-unstorable.txt")
+    bad.write_bytes(b"x")
+    point = "backup.name_reads_back"
+    res = lb.run(["backup"], {"LIFEBOAT_FAULT": f"{point}@1:fail,{point}@2:fail"},
+                 check=EXIT_SOURCE)
+    assert "cannot store the name of" in res.stderr and os.fsdecode(NFD) in res.stderr, res
+    assert_no_archive(lb)
+    # Without the fault the same tree backs up and verifies.
+    ts = lb.backup()
+    lb.run(["verify", ts])
