@@ -618,9 +618,19 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 				strerror(errno));
 			goto out;
 		}
+		if (FAULT("walk.before_open")) {
+			/* Test builds: the entry is deleted right here, as by a busy application. */
+			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+				log_warn("fault point: cannot delete '%s': %s", csrc.buf,
+					 strerror(errno));
+		}
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX + 1];
 			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+			if (n < 0 && errno == ENOENT) {
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
 			if (n < 0) {
 				err_set(e, LB_EXIT_SOURCE, "cannot read link '%s': %s", csrc.buf,
 					strerror(errno));
@@ -635,6 +645,11 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
 			if (fd < 0 && errno == EPERM)
 				fd = openat(dfd, name, flags);
+			if (fd < 0 && errno == ENOENT) {
+				/* Deleted since fstatat: the same as deleted a moment before it. */
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
 			if (fd < 0 || fstat(fd, &st) < 0) {
 				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
 					strerror(errno));
