@@ -746,12 +746,29 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	}
 }
 
-/* Pick a timestamp no existing archive uses (two runs in one second: the second waits). */
-static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
+/* Sleep until just past the next second (a little past it, against clock skew). */
+static void wait_next_second(void)
+{
+	struct timespec cur;
+	clock_gettime(CLOCK_REALTIME, &cur);
+	struct timespec ts = { .tv_sec = 0,
+			       .tv_nsec = 1000 * 1000 * 1000 - cur.tv_nsec + 10 * 1000 * 1000 };
+	if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+		ts.tv_sec = 1;
+		ts.tv_nsec -= 1000 * 1000 * 1000;
+	}
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Pick a timestamp later than `after` that no existing archive uses (two runs in
+ * one second: the second waits for the next one).
+ */
+static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t *ret_now)
 {
 	for (int tries = 0;; tries++) {
 		time_t now = time(NULL);
-		bool taken = false;
+		bool taken = now <= after;
 		*id = (struct backup_id){ .compression = j->cfg->compression,
 					  .encrypted = j->encrypt,
 					  .time = now };
@@ -770,19 +787,9 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 			}
 		}
 		*ret_now = now;
-		if (!taken || tries >= 5)
+		if (!taken || (tries >= 5 && now > after))
 			return;
-		/* Taken: wait for the next second (a little past it, against clock skew). */
-		struct timespec cur;
-		clock_gettime(CLOCK_REALTIME, &cur);
-		struct timespec ts = {
-			.tv_sec = 0, .tv_nsec = 1000 * 1000 * 1000 - cur.tv_nsec + 10 * 1000 * 1000
-		};
-		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-			ts.tv_sec = 1;
-			ts.tv_nsec -= 1000 * 1000 * 1000;
-		}
-		nanosleep(&ts, NULL);
+		wait_next_second();
 	}
 }
 
@@ -905,8 +912,51 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 		j.dests[i].store = j.stores.v[i];
 	j.nr_dests = j.stores.nr;
 
-	choose_id(&j, &id, &now);
-	file = naming_file(cfg->name, &id);
+	/*
+	 * A destination that cannot start is reported at the end; the others go on.
+	 * One where another run is writing the same timestamp (a run with another
+	 * state directory, so not behind our lock) makes us take a later one.
+	 */
+	size_t started = 0;
+	time_t after = 0;
+	for (int attempt = 0;; attempt++) {
+		bool taken = false;
+		choose_id(&j, after, &id, &now);
+		file = naming_file(cfg->name, &id);
+		started = 0;
+		for (size_t i = 0; i < j.nr_dests && !taken; i++) {
+			struct dest *d = &j.dests[i];
+			int r = d->store->ops->put_begin(d->store, file, &d->put, &d->err);
+			if (r == STORE_TAKEN) {
+				taken = true;
+			} else if (r < 0) {
+				d->failed = true;
+			} else {
+				d->open = true;
+				started++;
+			}
+		}
+		if (!taken)
+			break;
+		for (size_t i = 0; i < j.nr_dests; i++) {
+			struct dest *d = &j.dests[i];
+			if (d->open)
+				d->store->ops->put_abort(&d->put);
+			d->open = d->failed = false;
+			err_clear(&d->err);
+		}
+		if (attempt >= 10) {
+			err_set(e, LB_EXIT_STORE,
+				"cannot find a free timestamp: other runs keep writing '%s'", file);
+			goto out;
+		}
+		log_info("another run is writing '%s' into the same store: taking a later "
+			 "timestamp",
+			 file);
+		free(file);
+		file = NULL;
+		after = now;
+	}
 	/* Decided once, so the manifest and the archived bytes agree. */
 	j.sqlite = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.sqlite));
 	for (size_t i = 0; i < cfg->nr_sources; i++)
@@ -914,18 +964,6 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 			      sqlite_is_database(cfg->sources[i].path);
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
-
-	/* A destination that cannot start is reported at the end; the others go on. */
-	size_t started = 0;
-	for (size_t i = 0; i < j.nr_dests; i++) {
-		struct dest *d = &j.dests[i];
-		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
-			d->failed = true;
-			continue;
-		}
-		d->open = true;
-		started++;
-	}
 	if (!started) {
 		first_dest_error(&j, e);
 		goto out;
