@@ -204,3 +204,21 @@ def test_a_name_that_would_not_read_back_fails_the_backup(lb):
     # Without the fault the same tree backs up and verifies.
     ts = lb.backup()
     lb.run(["verify", ts])
+
+
+def test_a_failure_naming_a_non_utf8_file_is_recorded(lb):
+    """The state file (JSON, UTF-8) still records a run whose error names such a file."""
+    import json
+    from conftest import EXIT_SOURCE
+    src = lb.tmp / "one-name"
+    src.mkdir()
+    (src / os.fsdecode(b"\xff\xfe-" + NFD)).write_bytes(b"x")
+    point = "backup.name_reads_back"
+    res = lb.run(["backup"], {"LIFEBOAT_FAULT": f"{point}@1:fail,{point}@2:fail",
+                              "BACKUP_DIRS": f"{src}:data", "BACKUP_FILES": None},
+                 check=EXIT_SOURCE)
+    assert "cannot record" not in res.stderr, res
+    state = json.loads((lb.tmp / "state" / f"{lb.NAME}.state.json").read_text())
+    assert state["last"]["status"] == "failure", state
+    assert "cannot store the name of" in state["last"]["error"], state
+    assert "??-" + unicodedata.normalize("NFD", "café") in state["last"]["error"], state
