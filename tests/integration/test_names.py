@@ -146,6 +146,7 @@ def test_every_name_round_trips_exactly(lb):
     os.mkdir(src)
     (src / "intruder").write_bytes(b"not in the backup")
     os.unlink(single)
+    lb.run(["restore", ts, "--dry-run"], env)
     res = lb.restore(ts, env)
     assert res.returncode == EXIT_OK
     got = tree_sig(src)
