@@ -559,6 +559,24 @@ static int add_db_source(struct job *j, const struct source_spec *s, struct err 
 	return r;
 }
 
+/*
+ * Test builds: the file just opened changes size before it is read, as when an
+ * application writes it: "walk.shrink" truncates it to half, "walk.grow" appends.
+ */
+static void fault_resize(int dfd, const char *name, off_t size, const char *src)
+{
+	bool shrink = FAULT("walk.shrink"), grow = FAULT("walk.grow");
+
+	if (!shrink && !grow)
+		return;
+	int wfd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (wfd < 0 || (shrink && ftruncate(wfd, size / 2) < 0) ||
+	    (grow && write_all(wfd, "grown after it was opened\n", 26) < 0))
+		log_warn("fault point: cannot resize '%s'", src);
+	if (wfd >= 0)
+		close(wfd);
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -655,6 +673,8 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 					strerror(errno));
 				goto out;
 			}
+			if (S_ISREG(st.st_mode))
+				fault_resize(dfd, name, st.st_size, csrc.buf);
 			if (add_entry(j, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&

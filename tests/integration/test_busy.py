@@ -55,3 +55,27 @@ def test_symlink_deleted_between_stat_and_readlink_is_a_warning(lb):
     root = _tree(lb.tmp / "busy", ["a.txt", "c/y.txt"])
     os.symlink("a.txt", root / "b-link")
     _round_trip(lb, root, 2, "b-link")
+
+
+def _changed_while_read(lb, point):
+    root = _tree(lb.tmp / "busy", ["a.txt", "c.txt"])
+    data = bytes(range(256)) * 64  # 16 KiB
+    (root / "b.bin").write_bytes(data)
+    env = {"BACKUP_DIRS": f"{root}:busy", "BACKUP_FILES": None}
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": f"{point}@2:fail"})  # a.txt, b.bin
+    ts = res.stdout.strip()
+    lb.run(["verify", ts], env)
+    shutil.rmtree(root)
+    lb.restore(ts, env)
+    return res, data, (root / "b.bin").read_bytes()
+
+
+def test_file_that_shrinks_while_read_is_padded_as_gnu_tar_does(lb):
+    res, data, got = _changed_while_read(lb, "walk.shrink")
+    assert "shrank while being read; padded with zeros" in res.stderr, res
+    assert got == data[:len(data) // 2] + bytes(len(data) - len(data) // 2)
+
+
+def test_file_that_grows_while_read_is_archived_at_its_size_when_opened(lb):
+    _, data, got = _changed_while_read(lb, "walk.grow")
+    assert got == data
