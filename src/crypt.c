@@ -80,15 +80,14 @@ static int make_homedir(struct crypt *c, struct err *e)
 	if (!mkdtemp(setup))
 		return err_set(e, LB_EXIT_CRYPTO, "cannot create a gpg home directory in '%s': %s",
 			       tmp, strerror(errno));
-	/* Locked before it is named as a homedir: see remove_stale_homedirs. */
+	/*
+	 * Locked before it is named as a homedir: see remove_stale_homedirs. Where
+	 * the file system has no flock, no sweep can lock it either, so it is safe
+	 * (and a killed run's homedir then stays, as it would anyway).
+	 */
 	c->home_fd = open(setup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c->home_fd < 0 || flock(c->home_fd, LOCK_EX | LOCK_NB) < 0) {
-		int saved = errno;
-		rmdir(setup);
-		close_fd(&c->home_fd);
-		return err_set(e, LB_EXIT_CRYPTO, "cannot lock the gpg home directory '%s': %s",
-			       setup, strerror(saved));
-	}
+	if (c->home_fd < 0 || flock(c->home_fd, LOCK_EX | LOCK_NB) < 0)
+		log_debug("cannot lock '%s': %s", setup, strerror(errno));
 	snprintf(c->homedir, sizeof(c->homedir), "%s/" HOME_PREFIX "%d.%s", tmp, (int)getpid(),
 		 setup + strlen(setup) - 6);
 	if (rename(setup, c->homedir) < 0) {
@@ -227,6 +226,7 @@ void crypt_release(struct crypt *c)
 		stop_agent(c->homedir);
 		remove_tree(c->homedir);
 		c->homedir[0] = '\0';
+		/* Only now: the lock says "in use" until the directory is gone. */
+		close_fd(&c->home_fd);
 	}
-	close_fd(&c->home_fd);
 }
