@@ -84,8 +84,7 @@ static int create_partial(const char *path, int *ret_fd)
 		if (fd < 0)
 			return -errno;
 		struct stat st;
-		int r = 0;
-		while ((r = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 		/* File systems without flock: the file is still ours alone by O_EXCL. */
 		if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
@@ -156,12 +155,7 @@ static int local_put_commit(struct store_put *p, struct err *e)
 	if (fsync(lp->fd) < 0)
 		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
 			       strerror(errno));
-	if (close(lp->fd) < 0) {
-		lp->fd = -1;
-		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
-			       strerror(errno));
-	}
-	lp->fd = -1;
+	/* Renamed while still open, so locked: no other run's sweep can take it meanwhile. */
 	if (renameat2(AT_FDCWD, lp->tmp_path, AT_FDCWD, lp->final_path, RENAME_NOREPLACE) < 0) {
 		if (errno != EINVAL && errno != ENOSYS)
 			return err_set(e, LB_EXIT_STORE, "cannot rename '%s' to '%s': %s",
@@ -174,6 +168,14 @@ static int local_put_commit(struct store_put *p, struct err *e)
 	}
 	free(lp->tmp_path);
 	lp->tmp_path = NULL;
+	if (close(lp->fd) < 0) {
+		int saved = errno;
+		lp->fd = -1;
+		unlink(lp->final_path);
+		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
+			       strerror(saved));
+	}
+	lp->fd = -1;
 	int r = fsync_dir(l->dir);
 	if (r < 0)
 		log_warn("cannot fsync directory '%s': %s", l->dir, strerror(-r));
@@ -191,9 +193,10 @@ static void local_put_abort(struct store_put *p)
 
 	if (!lp)
 		return;
-	close_fd(&lp->fd);
+	/* Unlinked before the lock goes, so it is never another run's by then. */
 	if (lp->tmp_path)
 		unlink(lp->tmp_path);
+	close_fd(&lp->fd);
 	free(lp->tmp_path);
 	free(lp->final_path);
 	free(lp);
