@@ -13,6 +13,7 @@
 #include "compress.h"
 #include "crypt.h"
 #include "dbsource.h"
+#include "fault.h"
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
@@ -209,6 +210,24 @@ static int add_db_source(struct job *j, const struct source_spec *s, struct err 
 	return r;
 }
 
+/*
+ * Test builds: the file just opened changes size before it is read, as when an
+ * application writes it: "walk.shrink" truncates it to half, "walk.grow" appends.
+ */
+static void fault_resize(int dfd, const char *name, off_t size, const char *src)
+{
+	bool shrink = FAULT("walk.shrink"), grow = FAULT("walk.grow");
+
+	if (!shrink && !grow)
+		return;
+	int wfd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (wfd < 0 || (shrink && ftruncate(wfd, size / 2) < 0) ||
+	    (grow && write_all(wfd, "grown after it was opened\n", 26) < 0))
+		log_warn("fault point: cannot resize '%s'", src);
+	if (wfd >= 0)
+		close(wfd);
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -268,9 +287,19 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 				strerror(errno));
 			goto out;
 		}
+		if (FAULT("walk.before_open")) {
+			/* Test builds: the entry is deleted right here, as by a busy application. */
+			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+				log_warn("fault point: cannot delete '%s': %s", csrc.buf,
+					 strerror(errno));
+		}
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX + 1];
 			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+			if (n < 0 && errno == ENOENT) {
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
 			if (n < 0) {
 				err_set(e, LB_EXIT_SOURCE, "cannot read link '%s': %s", csrc.buf,
 					strerror(errno));
@@ -285,11 +314,18 @@ static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, 
 			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
 			if (fd < 0 && errno == EPERM)
 				fd = openat(dfd, name, flags);
+			if (fd < 0 && errno == ENOENT) {
+				/* Deleted since fstatat: the same as deleted a moment before it. */
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
 			if (fd < 0 || fstat(fd, &st) < 0) {
 				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
 					strerror(errno));
 				goto out;
 			}
+			if (S_ISREG(st.st_mode))
+				fault_resize(dfd, name, st.st_size, csrc.buf);
 			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&
@@ -381,12 +417,29 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	}
 }
 
-/* Pick a timestamp no existing archive uses (two runs in one second: the second waits). */
-static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
+/* Sleep until just past the next second (a little past it, against clock skew). */
+static void wait_next_second(void)
+{
+	struct timespec cur;
+	clock_gettime(CLOCK_REALTIME, &cur);
+	struct timespec ts = { .tv_sec = 0,
+			       .tv_nsec = 1000 * 1000 * 1000 - cur.tv_nsec + 10 * 1000 * 1000 };
+	if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+		ts.tv_sec = 1;
+		ts.tv_nsec -= 1000 * 1000 * 1000;
+	}
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Pick a timestamp later than `after` that no existing archive uses (two runs in
+ * one second: the second waits for the next one).
+ */
+static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t *ret_now)
 {
 	for (int tries = 0;; tries++) {
 		time_t now = time(NULL);
-		bool taken = false;
+		bool taken = now <= after;
 		*id = (struct backup_id){ .compression = j->cfg->compression,
 					  .encrypted = j->encrypt,
 					  .time = now };
@@ -404,19 +457,9 @@ static void choose_id(struct job *j, struct backup_id *id, time_t *ret_now)
 			}
 		}
 		*ret_now = now;
-		if (!taken || tries >= 5)
+		if (!taken || (tries >= 5 && now > after))
 			return;
-		/* Taken: wait for the next second (a little past it, against clock skew). */
-		struct timespec cur;
-		clock_gettime(CLOCK_REALTIME, &cur);
-		struct timespec ts = {
-			.tv_sec = 0, .tv_nsec = 1000 * 1000 * 1000 - cur.tv_nsec + 10 * 1000 * 1000
-		};
-		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-			ts.tv_sec = 1;
-			ts.tv_nsec -= 1000 * 1000 * 1000;
-		}
-		nanosleep(&ts, NULL);
+		wait_next_second();
 	}
 }
 
@@ -490,8 +533,32 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
 
-	choose_id(&j, &id, &now);
-	file = naming_file(cfg->name, &id);
+	/*
+	 * A store that cannot start is reported at the end; the others go on. One
+	 * where another run is writing the same timestamp (a run with another state
+	 * directory, so not behind our lock) makes us take a later one.
+	 */
+	time_t after = 0;
+	for (int attempt = 0;; attempt++) {
+		choose_id(&j, after, &id, &now);
+		file = naming_file(cfg->name, &id);
+		int r = fanout_begin(&j.out, &j.stores, file, e);
+		if (r < 0)
+			goto out;
+		if (r != STORE_TAKEN)
+			break;
+		if (attempt >= 10) {
+			err_set(e, LB_EXIT_STORE,
+				"cannot find a free timestamp: other runs keep writing '%s'", file);
+			goto out;
+		}
+		log_info("another run is writing '%s' into the same store: taking a later "
+			 "timestamp",
+			 file);
+		free(file);
+		file = NULL;
+		after = now;
+	}
 	/* Decided once, so the manifest and the archived bytes agree. */
 	j.sqlite = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.sqlite));
 	for (size_t i = 0; i < cfg->nr_sources; i++)
@@ -499,10 +566,6 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 			      sqlite_is_database(cfg->sources[i].path);
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
-
-	/* A store that cannot start is reported at the end; the others go on. */
-	if (fanout_begin(&j.out, &j.stores, file, e) < 0)
-		goto out;
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
 			goto fail;

@@ -4,9 +4,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "crypt.h"
+#include "fault.h"
 #include "log.h"
 
 static void stop_agent(const char *homedir)
@@ -23,7 +26,17 @@ static void stop_agent(const char *homedir)
 	child_release(&k);
 }
 
-/* Homedirs are named lbgpg.PID.XXXXXX: clear those of runs that were killed outright. */
+#define HOME_PREFIX "lbgpg."
+#define NEW_PREFIX  ".lbgpg-new."
+
+/*
+ * Homedirs are named lbgpg.PID.XXXXXX, and their run holds an flock on the
+ * directory for as long as it uses it (the kernel drops it when the run dies).
+ * One we can lock is stale, whatever its pid: in a restarted container that pid
+ * often belongs to a live process. A homedir gets its name only once locked
+ * (make_homedir), so a lockable one is never one being set up; one left under
+ * its setup name by a run killed in those microseconds goes after a minute.
+ */
 static void remove_stale_homedirs(const char *tmp)
 {
 	DIR *d = opendir(tmp);
@@ -32,21 +45,24 @@ static void remove_stale_homedirs(const char *tmp)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		char *end;
-		if (strncmp(de->d_name, "lbgpg.", 6))
+		bool setup = !strncmp(de->d_name, NEW_PREFIX, strlen(NEW_PREFIX));
+		if (!setup && strncmp(de->d_name, HOME_PREFIX, strlen(HOME_PREFIX)))
 			continue;
-		long pid = strtol(de->d_name + 6, &end, 10);
-		if (pid <= 0 || *end != '.' || pid == getpid() || kill((pid_t)pid, 0) == 0 ||
-		    errno != ESRCH)
-			continue;
-		char *path = xasprintf("%s/%s", tmp, de->d_name);
+		int fd = openat(dirfd(d), de->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+		    (!setup || st.st_mtime < time(NULL) - 60) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			char *path = xasprintf("%s/%s", tmp, de->d_name);
 			stop_agent(path);
 			remove_tree(path);
 			log_debug("removed '%s' left by a killed run", path);
+			free(path);
 		}
-		free(path);
+		close(fd);
 	}
 	closedir(d);
 }
@@ -54,18 +70,35 @@ static void remove_stale_homedirs(const char *tmp)
 static int make_homedir(struct crypt *c, struct err *e)
 {
 	const char *tmp = getenv("TMPDIR");
+	char setup[sizeof(c->homedir)];
 
 	/* gpg fails oddly with long homedir paths (socket names): keep it short. */
 	if (!tmp || !*tmp || strlen(tmp) > 48)
 		tmp = "/tmp";
 	remove_stale_homedirs(tmp);
-	snprintf(c->homedir, sizeof(c->homedir), "%s/lbgpg.%d.XXXXXX", tmp, (int)getpid());
-	if (!mkdtemp(c->homedir)) {
+	snprintf(setup, sizeof(setup), "%s/" NEW_PREFIX "%d.XXXXXX", tmp, (int)getpid());
+	if (!mkdtemp(setup))
+		return err_set(e, LB_EXIT_CRYPTO, "cannot create a gpg home directory in '%s': %s",
+			       tmp, strerror(errno));
+	/*
+	 * Locked before it is named as a homedir: see remove_stale_homedirs. Where
+	 * the file system has no flock, no sweep can lock it either, so it is safe
+	 * (and a killed run's homedir then stays, as it would anyway).
+	 */
+	c->home_fd = open(setup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->home_fd < 0 || flock(c->home_fd, LOCK_EX | LOCK_NB) < 0)
+		log_debug("cannot lock '%s': %s", setup, strerror(errno));
+	snprintf(c->homedir, sizeof(c->homedir), "%s/" HOME_PREFIX "%d.%s", tmp, (int)getpid(),
+		 setup + strlen(setup) - 6);
+	if (rename(setup, c->homedir) < 0) {
 		int saved = errno;
+		rmdir(setup);
+		close_fd(&c->home_fd);
 		c->homedir[0] = '\0';
 		return err_set(e, LB_EXIT_CRYPTO, "cannot create a gpg home directory in '%s': %s",
 			       tmp, strerror(saved));
 	}
+	FAULT("crypt.homedir"); /* kill: a run that dies with its gpg home in TMPDIR */
 	return 0;
 }
 
@@ -193,5 +226,7 @@ void crypt_release(struct crypt *c)
 		stop_agent(c->homedir);
 		remove_tree(c->homedir);
 		c->homedir[0] = '\0';
+		/* Only now: the lock says "in use" until the directory is gone. */
+		close_fd(&c->home_fd);
 	}
 }

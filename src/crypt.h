@@ -11,11 +11,12 @@
 struct crypt {
 	struct child gpg;
 	char homedir[96];
+	int home_fd; /* holds an flock on homedir while we use it (see remove_stale_homedirs) */
 	bool decrypt;
 };
-#define CRYPT_INIT                \
-	{                         \
-		.gpg = CHILD_INIT \
+#define CRYPT_INIT                               \
+	{                                        \
+		.gpg = CHILD_INIT, .home_fd = -1 \
 	}
 
 /*

@@ -1041,6 +1041,16 @@ static int read_manifest(struct rjob *j, struct archive_entry *ent, struct err *
 	}
 	if (manifest_from_json(text.buf, text.len, &j->m, e) < 0)
 		goto out;
+	/* A copy of another archive under this name (older, or another BACKUP_NAME's) is not it. */
+	if (!j->m.name || !j->m.timestamp || strcmp(j->m.name, j->cfg->name) ||
+	    strcmp(j->m.timestamp, j->entry->id.timestamp)) {
+		err_set(e, LB_EXIT_INTEGRITY,
+			"backup '%s' is not the backup its name says: its %s records backup '%s' "
+			"of %s",
+			j->file, MANIFEST_PATH, j->m.name ? j->m.name : "(none)",
+			j->m.timestamp ? j->m.timestamp : "(no timestamp)");
+		goto out;
+	}
 	sha256_init(&h);
 	sha256_update(&h, text.buf, text.len);
 	sha256_final_hex(&h, hex);

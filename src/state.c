@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <wchar.h>
 
 #include <jansson.h>
 
@@ -58,12 +59,43 @@ static void record_from_json(struct run_record *r, json_t *o)
 	r->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 }
 
+/*
+ * JSON needs UTF-8, and an error may name a file whose name is not (or be cut
+ * inside a character): each byte that does not start a valid character becomes '?'.
+ */
+static void utf8_lossy(const char *s, char *out, size_t len)
+{
+	mbstate_t ps;
+	size_t o = 0;
+
+	memset(&ps, 0, sizeof(ps));
+	while (*s && o + 1 < len) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &ps);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0 ||
+		    (wc >= 0xd800 && wc <= 0xdfff) || o + n >= len) {
+			memset(&ps, 0, sizeof(ps));
+			out[o++] = (unsigned char)*s >= 0x80 ? '?' : *s;
+			s++;
+			continue;
+		}
+		memcpy(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+}
+
 static json_t *record_to_json(const struct run_record *r)
 {
+	char error[sizeof(r->error)], file[sizeof(r->file)];
+
+	utf8_lossy(r->error, error, sizeof(error));
+	utf8_lossy(r->file, file, sizeof(file));
 	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:I, s:s, s:s}", "status", r->status, "trigger",
 			 r->trigger, "started", (json_int_t)r->started, "finished",
 			 (json_int_t)r->finished, "duration", r->duration, "size",
-			 (json_int_t)r->size, "file", r->file, "error", r->error);
+			 (json_int_t)r->size, "file", file, "error", error);
 }
 
 struct labelled_stat *state_label(struct labelled_stat *v, size_t *nr, size_t max,

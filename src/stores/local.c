@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "store.h"
@@ -26,7 +27,28 @@ static struct local *L(struct store *s)
 	return s->priv;
 }
 
-/* Remove .partial files left by runs that died (their pid no longer exists). */
+/* ".NAME-YYYY-MM-DD-HHMMSS" + anything + ".partial": a partial archive of this backup name. */
+static bool is_partial(const char *n, const char *name)
+{
+	size_t len = strlen(n), nlen = strlen(name);
+	char ts[TIMESTAMP_LEN + 1];
+
+	if (n[0] != '.' || strncmp(n + 1, name, nlen) || n[1 + nlen] != '-' ||
+	    len < 2 + nlen + TIMESTAMP_LEN + 8 || strcmp(n + len - 8, ".partial"))
+		return false;
+	memcpy(ts, n + 2 + nlen, TIMESTAMP_LEN);
+	ts[TIMESTAMP_LEN] = '\0';
+	return naming_timestamp_valid(ts, NULL);
+}
+
+/*
+ * Remove .partial files no run is writing. A writer holds an flock on its
+ * .partial for as long as it writes (the kernel drops it when the writer dies),
+ * so a lock we can take means the file is stale, whatever its name's pid: in a
+ * restarted container that pid often belongs to a live process. The unlink
+ * happens under the lock; a writer checks after locking that its file is still
+ * linked (local_put_begin).
+ */
 static void remove_stale_partials(struct local *l, const char *name)
 {
 	DIR *d = opendir(l->dir);
@@ -36,46 +58,73 @@ static void remove_stale_partials(struct local *l, const char *name)
 		return;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
-		size_t len = strlen(n);
-		if (n[0] != '.' || strncmp(n + 1, name, strlen(name)) || len < 9 ||
-		    strcmp(n + len - 8, ".partial"))
+		if (!is_partial(n, name))
 			continue;
-		/* .NAME-TS.suffix.PID.partial */
-		const char *dot = n + len - 8;
-		const char *p = dot;
-		while (p > n && p[-1] >= '0' && p[-1] <= '9')
-			p--;
-		if (p == dot || p[-1] != '.')
+		int fd = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		long pid = strtol(p, NULL, 10);
-		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM) && pid != getpid())
-			continue;
-		if (unlinkat(dirfd(d), n, 0) == 0)
+		struct stat st;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_nlink > 0 && unlinkat(dirfd(d), n, 0) == 0)
 			log_info("removed '%s/%s' left by an interrupted run", l->dir, n);
+		close(fd);
 	}
 	closedir(d);
+}
+
+/*
+ * Create and lock `.NAME-TIMESTAMP.partial`: the claim on that timestamp. Another
+ * run writing the same timestamp into this store (one with another state
+ * directory, so not serialised by the run lock) holds it already: -EEXIST.
+ */
+static int create_partial(const char *path, int *ret_fd)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		struct stat st;
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+		/* File systems without flock: the file is still ours alone by O_EXCL. */
+		if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+			/* A stale-partial sweep took it between our create and our lock. */
+			close(fd);
+			continue;
+		}
+		*ret_fd = fd;
+		return 0;
+	}
+	return -EAGAIN;
 }
 
 static int local_put_begin(struct store *s, const char *file, struct store_put *p, struct err *e)
 {
 	struct local *l = L(s);
 	struct local_put *lp;
+	size_t stem = strlen(s->cfg->name) + 1 + TIMESTAMP_LEN; /* NAME-TIMESTAMP */
 
 	if (mkdir(l->dir, 0700) < 0 && errno != EEXIST)
 		return err_set(e, LB_EXIT_STORE, "cannot create '%s': %s", l->dir, strerror(errno));
 	remove_stale_partials(l, s->cfg->name);
 
 	lp = xcalloc(1, sizeof(*lp));
-	lp->tmp_path = xasprintf("%s/.%s.%d.partial", l->dir, file, (int)getpid());
+	lp->tmp_path = xasprintf("%s/.%.*s.partial", l->dir, (int)stem, file);
 	lp->final_path = xasprintf("%s/%s", l->dir, file);
-	lp->fd = open(lp->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (lp->fd < 0) {
-		int saved = errno;
+	int r = create_partial(lp->tmp_path, &lp->fd);
+	if (r == -EEXIST) {
+		/* Kept: it is the other run's. */
+		free(lp->tmp_path);
+		free(lp->final_path);
+		free(lp);
+		return STORE_TAKEN;
+	}
+	if (r < 0) {
 		free(lp->tmp_path);
 		free(lp->final_path);
 		free(lp);
 		return err_set(e, LB_EXIT_STORE, "cannot create a file in '%s': %s", l->dir,
-			       strerror(saved));
+			       strerror(-r));
 	}
 	/* The umask may only have narrowed 0600, but be explicit. */
 	fchmod(lp->fd, 0600);
@@ -106,12 +155,7 @@ static int local_put_commit(struct store_put *p, struct err *e)
 	if (fsync(lp->fd) < 0)
 		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
 			       strerror(errno));
-	if (close(lp->fd) < 0) {
-		lp->fd = -1;
-		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
-			       strerror(errno));
-	}
-	lp->fd = -1;
+	/* Renamed while still open, so locked: no other run's sweep can take it meanwhile. */
 	if (renameat2(AT_FDCWD, lp->tmp_path, AT_FDCWD, lp->final_path, RENAME_NOREPLACE) < 0) {
 		if (errno != EINVAL && errno != ENOSYS)
 			return err_set(e, LB_EXIT_STORE, "cannot rename '%s' to '%s': %s",
@@ -124,6 +168,14 @@ static int local_put_commit(struct store_put *p, struct err *e)
 	}
 	free(lp->tmp_path);
 	lp->tmp_path = NULL;
+	if (close(lp->fd) < 0) {
+		int saved = errno;
+		lp->fd = -1;
+		unlink(lp->final_path);
+		return err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", lp->final_path,
+			       strerror(saved));
+	}
+	lp->fd = -1;
 	int r = fsync_dir(l->dir);
 	if (r < 0)
 		log_warn("cannot fsync directory '%s': %s", l->dir, strerror(-r));
@@ -141,9 +193,10 @@ static void local_put_abort(struct store_put *p)
 
 	if (!lp)
 		return;
-	close_fd(&lp->fd);
+	/* Unlinked before the lock goes, so it is never another run's by then. */
 	if (lp->tmp_path)
 		unlink(lp->tmp_path);
+	close_fd(&lp->fd);
 	free(lp->tmp_path);
 	free(lp->final_path);
 	free(lp);

@@ -31,9 +31,15 @@ struct store_list {
 	size_t nr;
 };
 
+#define STORE_TAKEN 1 /* put_begin: the timestamp is being written by another run */
+
 struct store_ops {
 	const char *kind; /* "local", "s3" */
-	/* Start writing `file`; nothing is visible under that name until commit. */
+	/*
+	 * Start writing `file`; nothing is visible under that name until commit.
+	 * STORE_TAKEN (e untouched, nothing to abort): another run is writing an
+	 * archive of the same timestamp there right now; choose a later one.
+	 */
 	int (*put_begin)(struct store *s, const char *file, struct store_put *p, struct err *e);
 	int (*put_write)(struct store_put *p, const void *buf, size_t len, struct err *e);
 	/* Make the archive durable and visible under its name. */

@@ -12,7 +12,13 @@ int fanout_begin(struct fanout *f, struct store_set *set, const char *file, stru
 	for (size_t i = 0; i < f->nr; i++) {
 		struct fanout_dest *d = &f->v[i];
 		d->store = set->v[i];
-		if (d->store->ops->put_begin(d->store, file, &d->put, &d->err) < 0) {
+		int r = d->store->ops->put_begin(d->store, file, &d->put, &d->err);
+		if (r == STORE_TAKEN) {
+			/* Another run writes this timestamp there: undo, the caller picks another. */
+			fanout_release(f);
+			return STORE_TAKEN;
+		}
+		if (r < 0) {
 			d->failed = true;
 			continue;
 		}

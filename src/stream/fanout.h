@@ -24,6 +24,8 @@ struct fanout {
 /*
  * Start `file` in every store of `set` (borrowed; it must outlive the fanout).
  * A store that cannot start is only marked failed; fails when none started.
+ * Returns STORE_TAKEN, with nothing left started, when a store says another run
+ * is writing an archive of that timestamp: the caller chooses a later one.
  */
 int fanout_begin(struct fanout *f, struct store_set *set, const char *file, struct err *e);
 

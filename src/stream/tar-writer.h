@@ -18,6 +18,7 @@ struct tar_writer {
 	void *ctx;
 	struct err err;	    /* the output's first failure; the rest is discarded */
 	bool discard;	    /* the run failed: drop further output */
+	bool raw_drop;	    /* a private entry writer is closing: drop its end marker */
 	struct strbuf sums; /* SHA256SUMS lines of every hashed member, in order */
 	uint64_t files;	    /* hashed members written, and their bytes */
 	uint64_t bytes;
