@@ -143,6 +143,12 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 		manifest_add_source(m, k, name, path);
 		m->sources[m->nr_sources - 1].sqlite = format != NULL;
 	}
+	/* What names the archive: a restore checks both against the file it read. */
+	if (!m->name || !m->timestamp) {
+		err_set(e, LB_EXIT_INTEGRITY, "manifest.json has no %s",
+			m->name ? "'timestamp'" : "'name'");
+		goto out;
+	}
 	ret = 0;
 out:
 	json_decref(root);

@@ -162,11 +162,13 @@ static void test_roundtrip_empty(void **state LB_UNUSED)
 	manifest_release(&back);
 	strbuf_release(&json);
 
-	/* A minimal hand-written manifest is accepted; absent strings stay NULL. */
-	static const char minimal[] = "{\"format_version\": 1, \"sources\": []}";
+	/* A minimal hand-written manifest is accepted; absent optional strings stay NULL. */
+	static const char minimal[] = "{\"format_version\": 1, \"name\": \"t\", \"timestamp\": "
+				      "\"2026-01-01-000000\", \"sources\": []}";
 	assert_int_equal(manifest_from_json(minimal, strlen(minimal), &back, &e), 0);
 	assert_int_equal(back.format_version, 1);
-	assert_null(back.name);
+	assert_string_equal(back.name, "t");
+	assert_null(back.created);
 	assert_int_equal(back.nr_sources, 0);
 	manifest_release(&back);
 }
@@ -193,7 +195,9 @@ static void expect_bad(const char *json, const char *needle)
 
 #define SRC(kind, name, path) \
 	"{\"kind\": \"" kind "\", \"name\": \"" name "\", \"path\": \"" path "\"}"
-#define WITH_SOURCES(list) "{\"format_version\": 1, \"name\": \"t\", \"sources\": [" list "]}"
+#define WITH_SOURCES(list)                                                                \
+	"{\"format_version\": 1, \"name\": \"t\", \"timestamp\": \"2026-01-01-000000\", " \
+	"\"sources\": [" list "]}"
 
 static void test_from_json_errors(void **state LB_UNUSED)
 {
@@ -216,6 +220,12 @@ static void test_from_json_errors(void **state LB_UNUSED)
 	expect_bad("{\"format_version\": -1, \"sources\": []}", "format_version");
 	expect_bad("{\"format_version\": 2, \"sources\": []}", "newer");
 	expect_bad("{\"format_version\": 99999999999, \"sources\": []}", "newer");
+	/* The archive's own record of what it is: name and timestamp are required. */
+	expect_bad("{\"format_version\": 1, \"timestamp\": \"2026-01-01-000000\", \"sources\": []}",
+		   "'name'");
+	expect_bad("{\"format_version\": 1, \"name\": \"t\", \"sources\": []}", "'timestamp'");
+	expect_bad("{\"format_version\": 1, \"name\": 7, \"timestamp\": \"x\", \"sources\": []}",
+		   "'name'");
 	/* No source list. */
 	expect_bad("{\"format_version\": 1}", "sources");
 	expect_bad("{\"format_version\": 1, \"sources\": {}}", "sources");
