@@ -8,9 +8,11 @@ import fcntl
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -233,8 +235,12 @@ def test_pid1_reaps_orphans(lb):
     """As PID 1 (a new PID namespace) orphans such as gpg-agent become ours: no zombie stays."""
     need_root("a PID namespace")
     unshare = need_tool("unshare")
+    # A TMPDIR of its own (short: gpg needs short socket paths). In the new namespace
+    # every other lifeboat's pid looks dead, so clearing "stale" lbgpg.PID.* homedirs in
+    # the shared /tmp would remove the live ones of runs going on beside this test.
+    tmpdir = tempfile.mkdtemp(prefix="lbns", dir="/tmp")
     proc = subprocess.Popen([unshare, "--pid", "--fork", lb.bin, "run"],
-                            env=lb.env({"BACKUP_SCHEDULE": "*/2 * * * * *"}),
+                            env=lb.env({"BACKUP_SCHEDULE": "*/2 * * * * *", "TMPDIR": tmpdir}),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, cwd=str(lb.tmp))
     daemon = None
@@ -257,6 +263,7 @@ def test_pid1_reaps_orphans(lb):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(tmpdir, ignore_errors=True)
     assert partials(lb) == []
 
 
