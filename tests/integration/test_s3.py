@@ -312,19 +312,22 @@ def test_unreachable_endpoint(lb, s3):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     bad = dict(env, BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{port}")
-    res = lb.run(["backup"], dict(bad, BACKUP_LOCAL_PATH=None), check=EXIT_STORE)
+    # Every request to a closed port is retried with backoff (7.5 s each): a backup spends
+    # about a minute in those sleeps alone, so these runs get the hang guard, not 120 s.
+    res = lb.run(["backup"], dict(bad, BACKUP_LOCAL_PATH=None), check=EXIT_STORE,
+                 timeout=HANG)
     line = one_line_error(res)
     assert f"127.0.0.1:{port}" in line
     # with a local store too: the local copy is kept, and restoring it needs no S3
     orig = lb.snap()
-    res = lb.run(["backup"], bad, check=EXIT_STORE)
+    res = lb.run(["backup"], bad, check=EXIT_STORE, timeout=HANG)
     ts = res.stdout.strip()
     assert lb.archive(ts).is_file()
     wreck_tree(lb.src)
-    lb.restore(ts, bad)
+    lb.run(["restore", ts, "--yes"], bad, timeout=HANG)
     assert_same_tree(orig["src"], lb.snap()["src"])
     # list still shows the local backups while S3 is down, and exits 5 to say it is partial
-    res = lb.run(["list", "--json"], bad, check=EXIT_STORE)
+    res = lb.run(["list", "--json"], bad, check=EXIT_STORE, timeout=HANG)
     assert [e["timestamp"] for e in json.loads(res.stdout)] == [ts]
     assert f"127.0.0.1:{port}" in one_line_error(res)
 
