@@ -38,7 +38,7 @@ def probe(*args, stdin_file=None, env=()):
         for e in env:
             cmd += ["--env", e]
         cmd += ["--", *args[1:]]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # a hang guard
 
 
 @pytest.fixture(scope="module")

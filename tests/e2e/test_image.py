@@ -3,8 +3,14 @@
 import hashlib
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 from conftest import docker
+
+# The integration suite's poll helper (appended, so this suite's conftest stays first).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "integration"))
+from waiting import HANG, wait_until  # noqa: E402
 
 
 def tree(root):
@@ -86,7 +92,6 @@ def test_image_has_what_lifeboat_calls(image):
 def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):
     """The image's default command is the scheduler; its HEALTHCHECK reports the runs."""
     import json
-    import time
     data = tmp_path / "data"
     data.mkdir()
     (data / "f.txt").write_text("scheduled\n")
@@ -106,27 +111,25 @@ def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):
         def archives():
             return sorted(n for n in os.listdir(store) if n.endswith(".tar.gz.gpg")) \
                 if store.exists() else []
-        deadline = time.monotonic() + 90
         seen = set()
-        while time.monotonic() < deadline and len(seen) < 3:
-            seen.update(archives())
-            time.sleep(0.5)
-        assert len(seen) >= 3, f"the schedule made {sorted(seen)}"
-        # Retention keeps the last two.
-        time.sleep(1)
-        assert len(archives()) <= 3
-        health = None
-        while time.monotonic() < deadline:
-            st = json.loads(docker("inspect", name).stdout)[0]["State"]
-            health = st.get("Health", {}).get("Status")
-            if health == "healthy":
-                break
-            time.sleep(1)
-        assert health == "healthy", health
-        assert st["Running"]
+
+        def pruned():
+            now = archives()
+            seen.update(now)
+            # Retention keeps the last two: an archive seen earlier is gone again.
+            return len(seen) >= 3 and len(now) < len(seen)
+        wait_until(pruned, "three scheduled backups and one pruned", interval=0.5)
+        assert len(archives()) <= 3  # KEEP_LAST=2, and at most the newest not pruned yet
+
+        def state():
+            return json.loads(docker("inspect", name).stdout)[0]["State"]
+        wait_until(lambda: state().get("Health", {}).get("Status") == "healthy",
+                   "the container to be healthy", interval=1)
+        assert state()["Running"]
     finally:
         logs = docker("logs", name, check=False)
-        docker("stop", "-t", "20", name, check=False)
+        # -t: the engine's SIGKILL deadline after SIGTERM, a hang guard here.
+        docker("stop", "-t", "120", name, check=False, timeout=HANG)
         st = json.loads(docker("inspect", name).stdout)[0]["State"]
         docker("rm", "-f", name, check=False)
     # SIGTERM from `docker stop` ends the daemon cleanly: no partial archive left.

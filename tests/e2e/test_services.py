@@ -81,21 +81,24 @@ class Stack:
 def stack(image, tmp_path):
     s = Stack(image, tmp_path)
     s.compose("up", "-d", "--build")
-    for _ in range(50):
-        if all(state(s.cid(x))["running"] for x in ("app", "other", "backup")):
-            break
-        time.sleep(0.2)
+    # (was: 10 s of polling, then on regardless)
+    services = ("app", "other", "backup")
+    assert wait_for(lambda: all(state(s.cid(x))["running"] for x in services)), \
+        "the stack did not come up"
     yield s
     s.compose("down", "-v", "-t", "2", check=False)
 
 
-def wait_for(pred, timeout=60, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
+def wait_for(pred, timeout=300, step=0.1):
+    """Poll pred; the deadline is a hang guard for a loaded machine, never a measure."""
+    end = time.monotonic() + timeout
+    while True:
+        expired = time.monotonic() >= end
         if pred():
             return True
+        if expired:
+            return False
         time.sleep(step)
-    return False
 
 
 def assert_stopped_and_started(before, after, t0, t1):
@@ -122,7 +125,7 @@ def test_backup_stops_and_restarts_a_compose_service(stack):
     assert "stopping container" in p.stderr and "started container" in p.stderr
     # the app really ran again: it writes its ticks after the backup
     n = len(stack.sh("cat /data/ticks").stdout.splitlines())
-    assert wait_for(lambda: len(stack.sh("cat /data/ticks").stdout.splitlines()) > n, 10)
+    assert wait_for(lambda: len(stack.sh("cat /data/ticks").stdout.splitlines()) > n)
     # the app stopped gracefully (its SIGTERM trap ran): the engine used its own timeout
     assert "stop " in stack.sh("cat /data/events").stdout
     # nothing left to recover
@@ -215,9 +218,9 @@ def test_sigterm_mid_run_restarts_the_service(stack):
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: not state(app)["running"], 60), "the app was never stopped"
+        assert wait_for(lambda: not state(app)["running"]), "the app was never stopped"
         stack.sh("kill -TERM $(cat /var/lib/lifeboat/e2e.lock)")
-        out, err = run.communicate(timeout=120)
+        out, err = run.communicate(timeout=300)
     finally:
         run.kill()
     t1 = time.time()
@@ -233,20 +236,21 @@ def test_sigkill_then_sidecar_restart_recovers(stack):
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: not state(app)["running"], 60), "the app was never stopped"
+        assert wait_for(lambda: not state(app)["running"]), "the app was never stopped"
         docker("kill", "-s", "KILL", backup)
-        run.communicate(timeout=60)
+        run.communicate(timeout=300)
     finally:
         run.kill()
+    # Nothing to poll for (nothing should happen): a short look that the app stays down.
     time.sleep(1)
     assert not state(app)["running"], "the app came back without lifeboat"
     docker("start", backup)
-    assert wait_for(lambda: state(app)["running"], 60), "the restarted sidecar left app down"
+    assert wait_for(lambda: state(app)["running"]), "the restarted sidecar left app down"
     logs = docker("logs", backup).stderr
     assert "was killed while containers were stopped" in logs
     assert "started container" in logs
     # the record is gone, so the next start does not touch the app again
-    assert wait_for(lambda: "stopped" not in stack.sh("ls /var/lib/lifeboat").stdout, 10)
+    assert wait_for(lambda: "stopped" not in stack.sh("ls /var/lib/lifeboat").stdout)
 
 
 def test_sigkill_then_manual_backup_recovers(stack):
@@ -255,10 +259,10 @@ def test_sigkill_then_manual_backup_recovers(stack):
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: not state(app)["running"], 60), "the app was never stopped"
+        assert wait_for(lambda: not state(app)["running"]), "the app was never stopped"
         # Kill only the backup process, not the daemon (PID 1).
         stack.sh("kill -KILL $(cat /var/lib/lifeboat/e2e.lock)")
-        run.communicate(timeout=60)
+        run.communicate(timeout=300)
     finally:
         run.kill()
     down = state(app)
@@ -292,9 +296,9 @@ def test_a_recorded_container_removed_meanwhile_is_dropped(stack):
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: not state(app)["running"], 60), "the app was never stopped"
+        assert wait_for(lambda: not state(app)["running"]), "the app was never stopped"
         stack.sh("kill -KILL $(cat /var/lib/lifeboat/e2e.lock)")
-        run.communicate(timeout=60)
+        run.communicate(timeout=300)
     finally:
         run.kill()
     docker("rm", "-f", app)
@@ -397,7 +401,7 @@ def swarm_tasks(name):
 
 
 def test_swarm_service_is_scaled_to_zero_and_back(image, tmp_path, swarm):
-    assert wait_for(lambda: len(swarm_tasks(swarm)) == 1, 60), "the service never ran"
+    assert wait_for(lambda: len(swarm_tasks(swarm)) == 1), "the service never ran"
     first = swarm_tasks(swarm)[0]
     since = str(int(time.time()))
     p = plain_run(image, tmp_path, "backup", socket=True,
@@ -416,7 +420,7 @@ def test_swarm_service_is_scaled_to_zero_and_back(image, tmp_path, swarm):
     # the old task was stopped (and, scaled away, removed by the engine)
     old = docker("inspect", first, check=False)
     assert old.returncode != 0 or not json.loads(old.stdout)[0]["State"]["Running"]
-    assert wait_for(lambda: len(swarm_tasks(swarm)) == 1, 60), "the service did not come back"
+    assert wait_for(lambda: len(swarm_tasks(swarm)) == 1), "the service did not come back"
     assert swarm_tasks(swarm)[0] != first
 
 
@@ -480,7 +484,7 @@ def test_host_binary_stops_a_container_by_name(image, tmp_path, via):
     docker("run", "-d", "--name", name, "lifeboat-e2e-app:latest")
     proxy = TcpToUnix() if via == "tcp" else None
     try:
-        assert wait_for(lambda: state(name)["running"], 30)
+        assert wait_for(lambda: state(name)["running"])
         before = state(name)
         (tmp_path / "data").mkdir()
         (tmp_path / "data" / "f").write_text("x\n")

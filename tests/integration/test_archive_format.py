@@ -9,6 +9,7 @@ import tarfile
 
 from conftest import (GpgHome, assert_same_tree, entry_info, gpg_decrypt, gpg_decrypt_pipe_tar,
                       need_tool, read_json_list, snapshot, wreck_tree)
+from waiting import HANG
 
 SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -152,7 +153,7 @@ def test_passphrase_key_uses_the_strongest_s2k_count(lb):
     with GpgHome() as home:
         p = subprocess.run(["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback",
                             "--passphrase-file", str(lb.keyfile), "--list-packets",
-                            str(lb.archive(ts))], capture_output=True, text=True, timeout=120)
+                            str(lb.archive(ts))], capture_output=True, text=True, timeout=HANG)
     out = p.stdout + p.stderr
     assert "cipher 9" in out and "hash 10" in out, out[:2000]
     assert "count 65011712" in out, out[:2000]

@@ -1,16 +1,18 @@
 """The daemon (issue 6): schedule, retention, webhooks, lock, status, metrics, signals.
 
-Waits are bounded polls, never tight timing asserts: the machine may be loaded.
-Network is 127.0.0.1 only.
+Waits are polls on the event itself with a hang guard of minutes (waiting.py), never
+sleeps or tight timing asserts: the machine may be loaded. Network is 127.0.0.1 only.
 """
 
 import fcntl
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -19,19 +21,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import EXIT_CONFIG, EXIT_OK, need_root, need_tool, non_dir_entries
+from waiting import HANG, file_contains, wait_until
 
 EXIT_BUSY = 9
 EXIT_INTERRUPTED = 130
-
-
-def wait_for(pred, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def archives(lb):
@@ -47,7 +40,7 @@ def partials(lb):
     return [p.name for p in lb.backup_dir.iterdir() if p.name.endswith(".partial")]
 
 
-def stop(proc, sig=signal.SIGTERM, timeout=30):
+def stop(proc, sig=signal.SIGTERM, timeout=HANG):
     proc.send_signal(sig)
     try:
         return proc.wait(timeout=timeout)
@@ -162,7 +155,7 @@ def test_schedule_runs_backups_then_sigterm(lb):
     proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "*/3 * * * * *"},
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: len(archives(lb)) >= 3, 120, "three scheduled backups")
+        wait_until(lambda: len(archives(lb)) >= 3, "three scheduled backups")
     finally:
         rc = stop(proc)
     err = proc.stderr.read().decode(errors="replace")
@@ -170,12 +163,15 @@ def test_schedule_runs_backups_then_sigterm(lb):
     assert partials(lb) == []
     names = archives(lb)
     assert len(names) >= 3
-    # Seconds field: runs come seconds apart, not a minute (a loaded machine may
-    # start a run a second late, so no exact multiples are asserted).
+    # Seconds field: runs come seconds apart, not minutes. The timing is the point here,
+    # so it is asserted with the slack a loaded machine needs: a run may start late or
+    # take long (then the next one waits for a later multiple of 3 s), but some two
+    # consecutive runs are less than a minute apart, which a schedule read as minutes
+    # (every 3 min, or every minute) can never produce.
     times = [datetime.strptime(n[len(lb.NAME) + 1:len(lb.NAME) + 18], "%Y-%m-%d-%H%M%S")
              for n in names]
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
-    assert min(gaps) < 30, names
+    assert min(gaps) < 60, names
     # The newest complete archive restores its content intact.
     res = lb.run(["verify", names[-1][len(lb.NAME) + 1:len(lb.NAME) + 18]])
     assert res.returncode == 0
@@ -189,15 +185,18 @@ def test_idle_manual_mode_exits_at_once_and_allows_backup(lb):
     proc = lb.popen(["run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # Up: manual mode records "no next run" in the state file.
-        wait_for(lambda: state(lb).get("next_run") == 0, 30, "the daemon's state file")
+        wait_until(lambda: state(lb).get("next_run") == 0, "the daemon's state file")
         ts = lb.backup()
         assert archives(lb) == [f"{lb.NAME}-{ts}.tar.gz.gpg"]
         assert proc.poll() is None
     finally:
-        t0 = time.monotonic()
-        rc = stop(proc, signal.SIGINT)
+        # "At once": idle, nothing is in progress to finish, so the daemon goes as soon
+        # as it sees the signal. Not a measured time (a loaded machine may take seconds):
+        # a daemon that only noticed at some later tick (minutes, or never) hangs here.
+        rc = stop(proc, signal.SIGINT, timeout=60)
     assert rc == EXIT_OK
-    assert time.monotonic() - t0 < 10
+    err = proc.stderr.read().decode(errors="replace")
+    assert "stopping (signal 2)" in err, err
 
 
 @pytest.mark.slow
@@ -209,7 +208,7 @@ def test_sigterm_during_scheduled_run_leaves_nothing(lb):
     proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "* * * * * *"},
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: partials(lb), 60, "a backup in progress", interval=0.01)
+        wait_until(lambda: partials(lb), "a backup in progress", interval=0.01)
     finally:
         rc = stop(proc)
     assert rc == EXIT_INTERRUPTED, proc.stderr.read().decode(errors="replace")
@@ -236,46 +235,52 @@ def test_pid1_reaps_orphans(lb):
     """As PID 1 (a new PID namespace) orphans such as gpg-agent become ours: no zombie stays."""
     need_root("a PID namespace")
     unshare = need_tool("unshare")
+    # A TMPDIR of its own (short: gpg needs short socket paths). In the new namespace
+    # every other lifeboat's pid looks dead, so clearing "stale" lbgpg.PID.* homedirs in
+    # the shared /tmp would remove the live ones of runs going on beside this test.
+    tmpdir = tempfile.mkdtemp(prefix="lbns", dir="/tmp")
     proc = subprocess.Popen([unshare, "--pid", "--fork", lb.bin, "run"],
-                            env=lb.env({"BACKUP_SCHEDULE": "*/2 * * * * *"}),
+                            env=lb.env({"BACKUP_SCHEDULE": "*/2 * * * * *", "TMPDIR": tmpdir}),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, cwd=str(lb.tmp))
     daemon = None
     try:
-        daemon = wait_for(lambda: next(iter(
+        daemon = wait_until(lambda: next(iter(
             open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()), None),
-            30, "the daemon inside the namespace")
+            "the daemon inside the namespace")
         daemon = int(daemon)
-        wait_for(lambda: len(archives(lb)) >= 2, 120, "two scheduled backups")
+        wait_until(lambda: len(archives(lb)) >= 2, "two scheduled backups")
+        # Every zombie seen now is reaped (a new one may come and go meanwhile; one that
+        # stays for minutes is the bug).
         first = zombie_children(daemon)
-        time.sleep(4)
-        lasting = first & zombie_children(daemon)
-        assert not lasting, f"zombies not reaped: {lasting}"
+        wait_until(lambda: not first & zombie_children(daemon),
+                   f"the zombies {sorted(first)} to be reaped", interval=0.2)
     finally:
         if daemon:
             os.kill(daemon, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=HANG)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(tmpdir, ignore_errors=True)
     assert partials(lb) == []
 
 
 def test_bad_schedule_exit_3_names_variable(lb):
     for bad in ("0 25 * * *", "every day", "* * * *", "0 0 31 2 *", "@reboot"):
-        res = lb.run(["run"], {"BACKUP_SCHEDULE": bad}, check=EXIT_CONFIG, timeout=30)
+        res = lb.run(["run"], {"BACKUP_SCHEDULE": bad}, check=EXIT_CONFIG, timeout=HANG)
         assert "BACKUP_SCHEDULE" in res.stderr
         assert archives(lb) == []
 
 
 def test_bad_config_found_at_start(lb):
     res = lb.run(["run"], {"BACKUP_DIRS": f"{lb.tmp}/missing:x", "BACKUP_SCHEDULE": "@daily"},
-                 check=EXIT_CONFIG, timeout=30)
+                 check=EXIT_CONFIG, timeout=HANG)
     assert "BACKUP_DIRS" in res.stderr
     # A file's directory must exist too (a volume that is not mounted).
     res = lb.run(["run"], {"BACKUP_FILES": f"{lb.tmp}/nodir/app.db:db",
-                           "BACKUP_SCHEDULE": "@daily"}, check=EXIT_CONFIG, timeout=30)
+                           "BACKUP_SCHEDULE": "@daily"}, check=EXIT_CONFIG, timeout=HANG)
     assert "BACKUP_FILES" in res.stderr
 
 
@@ -288,16 +293,15 @@ def test_file_created_later_by_the_app_is_a_warning_at_start(lb):
                               "BACKUP_SCHEDULE": "*/2 * * * * *"},
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(1.5)
+        # Past the configuration check: the daemon records its first next run.
+        wait_until(lambda: state(lb).get("next_run") or proc.poll() is not None,
+                   "the daemon to start")
         assert proc.poll() is None, proc.stderr.read().decode()
         later.write_bytes(b"now it exists\n")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not archives(lb):
-            time.sleep(0.3)
-        assert archives(lb), "no backup once the file existed"
+        wait_until(lambda: archives(lb), "a backup once the file existed", interval=0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=HANG)
     assert b"does not exist yet" in err
 
 
@@ -381,9 +385,9 @@ def test_webhook_failure_in_scheduled_run(lb, hooks):
     proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "*/2 * * * * *", **hook_env(hooks)},
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: hooks.bodies(f"/{TOKEN}"), 60, "a success webhook")
+        wait_until(lambda: hooks.bodies(f"/{TOKEN}"), "a success webhook")
         subprocess.run(["rm", "-rf", str(lb.src)], check=True)
-        wait_for(lambda: hooks.bodies(f"/{TOKEN}/fail"), 60, "a failure webhook")
+        wait_until(lambda: hooks.bodies(f"/{TOKEN}/fail"), "a failure webhook")
     finally:
         stop(proc)
     err = proc.stderr.read().decode(errors="replace")
@@ -413,7 +417,7 @@ def test_webhook_errors_do_not_fail_backup(lb):
         port = free_port()  # nothing listens here
         env = {"BACKUP_START_WEBHOOK": f"http://127.0.0.1:{port}/{TOKEN}",
                "BACKUP_SUCCESS_WEBHOOK": bad.url(f"/{TOKEN}")}
-        res = lb.run(["backup"], env, timeout=120)
+        res = lb.run(["backup"], env, timeout=HANG)
         assert len(archives(lb)) == 1
         # 5xx is retried: three attempts.
         assert len(bad.bodies(f"/{TOKEN}")) == 3
@@ -448,7 +452,7 @@ def hold_lock(lb):
 def test_lock_timeout_fails_clearly(lb):
     held = hold_lock(lb)
     try:
-        res = lb.run(["backup"], {"BACKUP_LOCK_TIMEOUT": "1"}, check=EXIT_BUSY, timeout=60)
+        res = lb.run(["backup"], {"BACKUP_LOCK_TIMEOUT": "1"}, check=EXIT_BUSY, timeout=HANG)
     finally:
         held.close()
     assert "BACKUP_LOCK_TIMEOUT" in res.stderr
@@ -459,12 +463,14 @@ def test_second_backup_waits_for_the_first(lb):
     held = hold_lock(lb)
     try:
         proc = lb.popen(["backup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(2)
+        # It found the lock taken and is waiting (its log says so), not gone or done.
+        wait_until(lambda: file_contains(lb.tmp / "backup.log", "is in progress; waiting")()
+                   or proc.poll() is not None, "the backup to wait for the lock")
         assert proc.poll() is None, "backup did not wait for the lock"
         assert non_dir_entries(lb.store) == []
     finally:
         held.close()
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 0, err
     assert len(archives(lb)) == 1
 
@@ -472,7 +478,7 @@ def test_second_backup_waits_for_the_first(lb):
 def test_two_concurrent_backups_serialise(lb):
     procs = [lb.popen(["backup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
-    outs = [p.communicate(timeout=180) for p in procs]
+    outs = [p.communicate(timeout=2 * HANG) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     stamps = sorted(o[0].decode().strip() for o in outs)
     assert stamps[0] != stamps[1]
@@ -493,7 +499,9 @@ def test_dead_holder_lock_is_free(lb):
         assert holder.stdout.readline().strip() == b"locked"
         holder.kill()
         holder.wait()
-        lb.backup({"BACKUP_LOCK_TIMEOUT": "5"})
+        # The kernel freed the lock with the process: no wait at all is needed, so the
+        # timeout only has to be longer than a loaded machine's scheduling delay.
+        lb.backup({"BACKUP_LOCK_TIMEOUT": "60"})
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -513,11 +521,11 @@ def test_status_exit_codes(lb):
     proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "*/2 * * * * *"},
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: state(lb).get("last_scheduled", {}).get("status") == "success", 60,
-                 "a scheduled success")
+        wait_until(lambda: state(lb).get("last_scheduled", {}).get("status") == "success",
+                   "a scheduled success")
         subprocess.run(["rm", "-rf", str(lb.src)], check=True)
-        wait_for(lambda: state(lb).get("last_scheduled", {}).get("status") == "failure", 60,
-                 "a scheduled failure")
+        wait_until(lambda: state(lb).get("last_scheduled", {}).get("status") == "failure",
+                   "a scheduled failure")
     finally:
         stop(proc)
     lb.run(["status"], {"BACKUP_SCHEDULE": "*/2 * * * * *"}, check=1)
@@ -553,21 +561,25 @@ def test_metrics_endpoint(lb):
     try:
         def scrape(path="/metrics"):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                            timeout=HANG) as r:
                     return r.status, r.headers.get("Content-Type"), r.read().decode()
             except (OSError, urllib.error.URLError):
                 return None
-        first = wait_for(scrape, 30, "the metrics endpoint")
+        first = wait_until(scrape, "the metrics endpoint")
         assert first[0] == 200 and first[1].startswith("text/plain")
         m = parse_prom(first[2])
         assert m[f'lifeboat_runs_total{{name="{lb.NAME}",outcome="success"}}'] == 0
         t0 = time.time()
         ts = lb.backup()
+        t1 = time.time()
         m = parse_prom(scrape()[2])
         assert m[f'lifeboat_runs_total{{name="{lb.NAME}",outcome="success"}}'] == 1
         assert m[f'lifeboat_runs_total{{name="{lb.NAME}",outcome="failure"}}'] == 0
         assert m[f'lifeboat_last_size_bytes{{name="{lb.NAME}"}}'] == lb.archive(ts).stat().st_size
-        assert abs(m[f'lifeboat_last_success_timestamp_seconds{{name="{lb.NAME}"}}'] - t0) < 120
+        # During the run (whole seconds: 1 s of slack either side), however long it took.
+        assert t0 - 1 <= m[f'lifeboat_last_success_timestamp_seconds{{name="{lb.NAME}"}}'] \
+            <= t1 + 1
         assert m[f'lifeboat_last_duration_seconds{{name="{lb.NAME}"}}'] >= 0
         # Per source: what each source held, counted from the tree itself.
         files = [os.path.join(d, n) for d, _, ns in os.walk(lb.src) for n in ns]
@@ -579,8 +591,8 @@ def test_metrics_endpoint(lb):
         assert m[f'lifeboat_source_bytes{{name="{lb.NAME}",source="single"}}'] == \
             lb.single.stat().st_size
         # Per store.
-        assert abs(m[f'lifeboat_store_last_success_timestamp_seconds{{name="{lb.NAME}",'
-                     f'store="local"}}'] - t0) < 120
+        assert t0 - 1 <= m[f'lifeboat_store_last_success_timestamp_seconds{{name="{lb.NAME}",'
+                           f'store="local"}}'] <= t1 + 1
         assert m[f'lifeboat_store_failures_total{{name="{lb.NAME}",store="local"}}'] == 0
         h = scrape("/healthz")
         assert h[0] == 200 and h[2] == "ok\n"

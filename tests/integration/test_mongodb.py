@@ -24,6 +24,7 @@ import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar)
+from waiting import HANG
 
 import bson  # ships with pymongo (./test.sh installs it)
 import bson.json_util
@@ -40,7 +41,9 @@ class Mongo:
         self.user = os.environ["LB_MONGO_USER"]
         self.password = os.environ["LB_MONGO_PASSWORD"]
         self.hostport = os.environ["LB_MONGO_HOSTPORT"]
-        self.client = pymongo.MongoClient(self.base, serverSelectionTimeoutMS=10000)
+        # A hang guard, not a verdict: a busy FerretDB may take long to answer; a server
+        # that is down still fails each test within a minute.
+        self.client = pymongo.MongoClient(self.base, serverSelectionTimeoutMS=60000)
         self.created = []
 
     def uri(self, db=None, password=None):
@@ -295,7 +298,7 @@ def test_bad_source_fails_the_run(lb, mongo, case):
         code, needle = EXIT_SOURCE, "invalid URI"
     # The directory source is fine: the bad database alone must fail the whole run.
     env = mongo_env([uri], BACKUP_DIRS=f"{lb.src}:data")
-    res = lb.run(["backup"], env, check=code, timeout=60)
+    res = lb.run(["backup"], env, check=code, timeout=HANG)
     err = [l for l in res.stderr_lines() if "error:" in l and needle in l]
     assert len(err) == 1, res
     assert "BACKUP_MONGODB" in err[0] or "MongoDB" in err[0]

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar, need_tool, parse_ts_stdout)
+from waiting import HANG
 
 
 class Pg:
@@ -337,7 +338,7 @@ def test_bad_source_fails_the_run(lb, pg, case):
         code, needle = EXIT_CONFIG, "percent-encoding"
     # The directory source is fine: the bad database alone must fail the whole run.
     env = pg_env(lb, pg, [uri], BACKUP_DIRS=f"{lb.src}:data")
-    res = lb.run(["backup"], env, check=code, timeout=60)
+    res = lb.run(["backup"], env, check=code, timeout=HANG)
     err = [l for l in res.stderr_lines() if "error:" in l and needle in l]
     assert len(err) == 1, res
     assert "BACKUP_POSTGRES" in err[0] or "PostgreSQL" in err[0]

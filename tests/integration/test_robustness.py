@@ -8,12 +8,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
 from conftest import (EXIT_SOURCE, assert_same_tree, need_root, need_tool, snapshot,
                       wreck_tree)
+from waiting import HANG, wait_until
 
 EXIT_INTERRUPTED = 130
 
@@ -27,15 +27,6 @@ def write_random(path, size):
             left -= n
 
 
-def wait_for(pred, timeout=60, what="condition"):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def store_entries(lb):
     return sorted(os.listdir(lb.backup_dir)) if lb.backup_dir.exists() else []
 
@@ -45,10 +36,10 @@ def test_signal_during_backup_leaves_no_archive(lb, sig):
     write_random(lb.src / "big" / "huge.bin", 400 << 20)
     p = lb.popen(["backup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: any(n.endswith(".partial") for n in store_entries(lb)),
-                 what="the .partial file")
+        wait_until(lambda: any(n.endswith(".partial") for n in store_entries(lb)),
+                   "the .partial file")
         p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=HANG)
     finally:
         if p.poll() is None:
             p.kill()
@@ -60,10 +51,10 @@ def test_signal_during_backup_leaves_no_archive(lb, sig):
 def test_partial_of_a_killed_run_is_removed_by_the_next(lb):
     write_random(lb.src / "big" / "huge.bin", 300 << 20)
     p = lb.popen(["backup"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: any(n.endswith(".partial") for n in store_entries(lb)),
-             what="the .partial file")
+    wait_until(lambda: any(n.endswith(".partial") for n in store_entries(lb)),
+               "the .partial file")
     p.kill()  # SIGKILL: no chance to clean up
-    p.wait(timeout=30)
+    p.wait(timeout=HANG)
     leftovers = store_entries(lb)
     assert leftovers and all(n.startswith(".") for n in leftovers), leftovers
     # list never shows it
@@ -79,18 +70,20 @@ def test_sigint_during_restore_countdown_changes_nothing(lb):
     before = lb.snap_all()
     p = lb.popen(["restore", ts], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # The countdown starts after the archive was staged and verified.
+        # The countdown starts after the archive was staged and verified (which may take
+        # long on a loaded machine); once it shows, the signal goes at once, well inside
+        # its 10 s.
         buf = b""
-        t0 = time.monotonic()
         os.set_blocking(p.stderr.fileno(), False)
-        while b"restoring in" not in buf and time.monotonic() - t0 < 60:
-            chunk = p.stderr.read()
-            if chunk:
-                buf += chunk
-            time.sleep(0.05)
+
+        def counting_down():
+            nonlocal buf
+            buf += p.stderr.read() or b""
+            return b"restoring in" in buf or p.poll() is not None
+        wait_until(counting_down, "the restore countdown")
         assert b"restoring in" in buf, buf
         p.send_signal(signal.SIGINT)
-        p.wait(timeout=30)
+        p.wait(timeout=HANG)
     finally:
         if p.poll() is None:
             p.kill()

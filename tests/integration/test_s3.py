@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 import urllib.request
 import uuid
 
@@ -21,6 +20,7 @@ import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_OK, EXIT_STORE, IN_CI, assert_same_tree,
                       read_json_list, table_timestamps, wreck_tree)
+from waiting import HANG, file_contains, wait_until
 
 
 def need_s3():
@@ -141,8 +141,7 @@ def test_disaster_recovery_from_s3(lb, s3):
     orig = lb.snap()
     single = lb.single.read_bytes()
     ts1 = lb.backup(env)
-    time.sleep(1.1)
-    ts2 = lb.backup(env)
+    ts2 = lb.backup(env)  # a later second: the binary skips one taken in any store
     shutil.rmtree(lb.store)
     lb.store.mkdir()
     res = lb.run(["list"], env)
@@ -181,16 +180,20 @@ def test_many_parts(lb, s3):
     assert_same_tree(orig["src"], lb.snap()["src"])
 
 
+def gone(pid):
+    """The process has exited (a zombie of ours counts: it serves nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def minio_stop():
     pidfile = os.environ["LB_MINIO_PIDFILE"]
     pid = int(open(pidfile).read())
     os.kill(pid, signal.SIGKILL)
-    for _ in range(200):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+    wait_until(lambda: gone(pid), f"MinIO (pid {pid}) to exit after SIGKILL")
 
 
 def minio_start():
@@ -205,15 +208,14 @@ def minio_start():
     with open(os.environ["LB_MINIO_PIDFILE"], "w") as f:
         f.write(str(p.pid))
     url = os.environ["LB_S3_ENDPOINT"] + "/minio/health/live"
-    for _ in range(600):
+
+    def live():
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status == 200
         except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("MinIO did not come back")
+            return False
+    wait_until(live, "MinIO to come back", interval=0.1)
 
 
 @pytest.mark.slow
@@ -225,23 +227,26 @@ def test_server_dies_mid_upload(lb, s3):
     with open(big, "wb") as f:
         for _ in range(150):
             f.write(os.urandom(1 << 20))
-    proc = lb.popen(["backup"], dict(env, BACKUP_S3_PART_SIZE="5M"),
+    # BACKUP_DEBUG: the log shows each retry, so the test sees where the run is.
+    proc = lb.popen(["backup"], dict(env, BACKUP_S3_PART_SIZE="5M", BACKUP_DEBUG="true"),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = {}
     t = threading.Thread(target=lambda: out.update(zip(("o", "e"), proc.communicate())))
     t.start()
     try:
-        deadline = time.monotonic() + 30
-        while not uploads(c, bucket):
-            assert time.monotonic() < deadline, "no multipart upload was started"
-            assert proc.poll() is None, "lifeboat ended before the upload began"
-            time.sleep(0.02)
+        wait_until(lambda: uploads(c, bucket) or proc.poll() is not None,
+                   "a multipart upload", interval=0.02)
+        assert proc.poll() is None, "lifeboat ended before the upload began"
         minio_stop()
-        # Longer than the part retries (about 8 s), shorter than the abort's window.
-        time.sleep(12)
+        # The server comes back only once the part's retries are spent and the run, at its
+        # end, is retrying to abort the upload (it keeps at that for 60 s): seen in the log,
+        # not guessed with a sleep, so a slow machine cannot make the part succeed late
+        # or the abort give up early.
+        wait_until(file_contains(lb.tmp / "backup.log", "s3: abort the upload of"),
+                   "lifeboat to give up the upload and retry aborting it")
     finally:
         minio_start()
-    t.join(timeout=120)
+    t.join(timeout=HANG)
     assert not t.is_alive(), "lifeboat did not finish"
     stderr = out["e"].decode(errors="replace")
     assert proc.returncode == EXIT_STORE, stderr
@@ -299,19 +304,22 @@ def test_unreachable_endpoint(lb, s3):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     bad = dict(env, BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{port}")
-    res = lb.run(["backup"], dict(bad, BACKUP_LOCAL_PATH=None), check=EXIT_STORE)
+    # Every request to a closed port is retried with backoff (7.5 s each): a backup spends
+    # about a minute in those sleeps alone, so these runs get the hang guard, not 120 s.
+    res = lb.run(["backup"], dict(bad, BACKUP_LOCAL_PATH=None), check=EXIT_STORE,
+                 timeout=HANG)
     line = one_line_error(res)
     assert f"127.0.0.1:{port}" in line
     # with a local store too: the local copy is kept, and restoring it needs no S3
     orig = lb.snap()
-    res = lb.run(["backup"], bad, check=EXIT_STORE)
+    res = lb.run(["backup"], bad, check=EXIT_STORE, timeout=HANG)
     ts = res.stdout.strip()
     assert lb.archive(ts).is_file()
     wreck_tree(lb.src)
-    lb.restore(ts, bad)
+    lb.run(["restore", ts, "--yes"], bad, timeout=HANG)
     assert_same_tree(orig["src"], lb.snap()["src"])
     # list still shows the local backups while S3 is down, and exits 5 to say it is partial
-    res = lb.run(["list", "--json"], bad, check=EXIT_STORE)
+    res = lb.run(["list", "--json"], bad, check=EXIT_STORE, timeout=HANG)
     assert [e["timestamp"] for e in json.loads(res.stdout)] == [ts]
     assert f"127.0.0.1:{port}" in one_line_error(res)
 
@@ -349,14 +357,17 @@ def test_sigterm_mid_upload_aborts(lb, s3):
             f.write(os.urandom(1 << 20))
     proc = lb.popen(["backup"], dict(env, BACKUP_S3_PART_SIZE="5M", BACKUP_LOCAL_PATH=None),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not uploads(c, bucket):
-        assert time.monotonic() < deadline, "no multipart upload was started"
-        assert proc.poll() is None, "lifeboat ended before the upload began"
-        time.sleep(0.02)
-    time.sleep(0.5)
+
+    def parts_uploaded():
+        # Mid upload: the upload exists and holds a part, so parts are in flight.
+        for u in uploads(c, bucket):
+            if c.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts"):
+                return True
+        return proc.poll() is not None
+    wait_until(parts_uploaded, "a multipart upload with a part", interval=0.02)
+    assert proc.poll() is None, "lifeboat ended before the upload was under way"
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 130, err.decode(errors="replace")
     assert uploads(c, bucket) == [], "the multipart upload was not aborted"
     assert objects(c, bucket) == {}
@@ -391,17 +402,17 @@ def tls_minio(tmp_path, minio_server):
     endpoint = f"https://127.0.0.1:{port}"
     import ssl
     ctx = ssl.create_default_context(cafile=str(certs / "public.crt"))
+    def live():
+        try:
+            with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=10,
+                                        context=ctx) as r:
+                return r.status == 200
+        except OSError:
+            return proc.poll() is not None
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=1,
-                                            context=ctx) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the TLS MinIO did not start")
+        wait_until(live, "the TLS MinIO to start", interval=0.1)
+        assert proc.poll() is None, "the TLS MinIO exited: " + \
+            (tmp_path / "tls-minio.log").read_text(errors="replace")[-2000:]
         yield endpoint, certs / "public.crt"
     finally:
         proc.kill()
@@ -440,8 +451,7 @@ def test_retention_prunes_s3_and_local_alike(lb, s3):
     env = {**env, "BACKUP_KEEP_LAST": "2"}
     stamps = []
     for _ in range(3):
-        stamps.append(lb.backup(env))
-        time.sleep(1.1)
+        stamps.append(lb.backup(env))  # each in a second of its own (choose_id)
     keep = sorted(stamps)[-2:]
     want_local = sorted(f"{lb.NAME}-{ts}.tar.gz.gpg" for ts in keep)
     assert sorted(os.listdir(lb.backup_dir)) == want_local
@@ -463,16 +473,15 @@ def test_metrics_per_store(lb, s3):
     proc = lb.popen(["run"], {**env, "BACKUP_METRICS_ADDR": f"127.0.0.1:{port}"},
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def get():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=HANG) as r:
+                return r.read().decode()
+        except OSError:
+            return None
+
     def scrape():
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = r.read().decode()
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("metrics endpoint did not answer")
+        text = wait_until(get, "the metrics endpoint", interval=0.1)
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
@@ -497,4 +506,4 @@ def test_metrics_per_store(lb, s3):
         assert m[series("lifeboat_store_failures_total", "s3")] == 1
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=HANG)

@@ -5,13 +5,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 
 from conftest import gpg_decrypt_pipe_tar
+from waiting import HANG, wait_until
 
 WRITER = r"""
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=int(sys.argv[2]))
 db.execute("PRAGMA journal_mode=WAL")
 n = db.execute("SELECT coalesce(max(id), 0) FROM t").fetchone()[0]
 print("ready", flush=True)
@@ -51,7 +51,7 @@ def check_db(path):
 
 
 def count(path):
-    db = sqlite3.connect(path, timeout=30)
+    db = sqlite3.connect(path, timeout=HANG)
     try:
         return db.execute("SELECT count(*) FROM t").fetchone()[0]
     finally:
@@ -64,11 +64,16 @@ def test_sqlite_copy_is_consistent_while_the_app_writes(lb, tmp_path):
     dbfile = appdir / "app.db"
     make_db(dbfile)
     env = {"BACKUP_FILES": f"{dbfile}:database"}
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(dbfile)],
+    # The busy timeout is a hang guard: a loaded machine may hold a lock for long.
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(dbfile), str(HANG)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
+        # The writer is committing (was: a 0.5 s sleep that hoped so).
+        start = count(dbfile)
+        wait_until(lambda: count(dbfile) > start or writer.poll() is not None,
+                   "the writer to commit")
+        assert writer.poll() is None, "the writer died"
         before = count(dbfile)
         ts = lb.backup(env)
         after = count(dbfile)
