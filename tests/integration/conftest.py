@@ -424,7 +424,7 @@ class Lifeboat:
                                 stdin=subprocess.DEVNULL, cwd=str(self.tmp),
                                 preexec_fn=pre, **kw)
 
-    def run(self, args, env_extra=None, check=True, timeout=120, umask=0o022,
+    def run(self, args, env_extra=None, check=True, timeout=300, umask=0o022,
             preexec=None, cwd=None):
         """Run lifeboat.  check=True: expect exit 0; an int: expect that exit
         code; False/None: no check."""
