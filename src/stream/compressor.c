@@ -48,11 +48,18 @@ static void zstd_free(void *z)
 	zst_free(z);
 }
 
-/* No compression: bytes go straight to the output, on the caller's thread. */
+/*
+ * No compression: bytes go to the output on the caller's thread, gathered into
+ * chunks first (the tar writer is unbuffered: a small file is three small writes).
+ */
+#define PASSTHROUGH_CHUNK (128 * 1024)
+
 struct passthrough {
 	stream_out_fn out;
 	void *ctx;
 	struct err err; /* the output's first failure, repeated to later calls */
+	size_t len;
+	unsigned char buf[PASSTHROUGH_CHUNK];
 };
 
 static int none_open(int level, unsigned threads, stream_out_fn out, void *ctx, void **ret,
@@ -61,27 +68,48 @@ static int none_open(int level, unsigned threads, stream_out_fn out, void *ctx, 
 	(void)level;
 	(void)threads;
 	(void)e;
-	struct passthrough *p = xcalloc(1, sizeof(*p));
+	struct passthrough *p = xmalloc(sizeof(*p));
 	p->out = out;
 	p->ctx = ctx;
+	p->err = (struct err)ERR_INIT;
+	p->len = 0;
 	*ret = p;
 	return 0;
+}
+
+static int none_flush(struct passthrough *p, struct err *e)
+{
+	if (!err_isset(&p->err) && p->len && p->out(p->ctx, p->buf, p->len, &p->err) == 0)
+		p->len = 0;
+	return err_isset(&p->err) ? err_set(e, p->err.code, "%s", p->err.msg) : 0;
 }
 
 static int none_write(void *state, const void *buf, size_t len, struct err *e)
 {
 	struct passthrough *p = state;
+	const unsigned char *in = buf;
 
-	if (!err_isset(&p->err) && p->out(p->ctx, buf, len, &p->err) == 0)
-		return 0;
-	return err_set(e, p->err.code, "%s", p->err.msg);
+	while (len) {
+		if (p->len == sizeof(p->buf) && none_flush(p, e) < 0)
+			return -1;
+		if (!p->len && len >= sizeof(p->buf)) {
+			/* A large write goes out as it is. */
+			if (p->out(p->ctx, in, len, &p->err) < 0)
+				return err_set(e, p->err.code, "%s", p->err.msg);
+			return 0;
+		}
+		size_t n = sizeof(p->buf) - p->len < len ? sizeof(p->buf) - p->len : len;
+		memcpy(p->buf + p->len, in, n);
+		p->len += n;
+		in += n;
+		len -= n;
+	}
+	return err_isset(&p->err) ? err_set(e, p->err.code, "%s", p->err.msg) : 0;
 }
 
 static int none_finish(void *state, struct err *e)
 {
-	struct passthrough *p = state;
-
-	return err_isset(&p->err) ? err_set(e, p->err.code, "%s", p->err.msg) : 0;
+	return none_flush(state, e);
 }
 
 static void none_free(void *state)
