@@ -324,6 +324,74 @@ def test_unreachable_endpoint(lb, s3):
     assert f"127.0.0.1:{port}" in one_line_error(res)
 
 
+class StalledServer:
+    """Accepts TCP connections and never answers (nor reads): a hung S3 endpoint."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=10)
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+@pytest.mark.parametrize("kind", ["stalled", "closed"])
+def test_dead_endpoint_fails_within_s3_timeout(lb, kind):
+    """A hung or closed S3 endpoint fails the run after BACKUP_S3_TIMEOUT without progress
+    (here 4 s; by default 2 minutes), exit 5, with the local copy complete and listed.
+    Before, a hung endpoint held the run for about 400 s: past this test's timeout."""
+    server = StalledServer() if kind == "stalled" else None
+    port = server.port if server else _closed_port()
+    env = {"BACKUP_S3_BUCKET": "lb-dead-endpoint", "BACKUP_S3_ENDPOINT": f"http://127.0.0.1:{port}",
+           "BACKUP_S3_ACCESS_KEY": "AKIDEXAMPLE", "BACKUP_S3_SECRET_KEY": "dead-endpoint-secret",
+           "BACKUP_S3_TIMEOUT": "4"}
+    try:
+        res = lb.run(["backup"], env, check=EXIT_STORE, timeout=150)
+    finally:
+        if server:
+            server.close()
+    line = one_line_error(res)
+    assert "s3" in line and "kept in local" in line and f"127.0.0.1:{port}" in line, line
+    ts = res.stdout.strip()
+    assert lb.archive(ts).is_file()
+    assert [n for n in os.listdir(lb.backup_dir) if n.endswith(".partial")] == []
+    res = lb.run(["list", "--json"], dict(env, BACKUP_S3_BUCKET=None), check=True)
+    assert [e["timestamp"] for e in read_json_list(res)] == [ts]
+    orig = lb.snap()
+    wreck_tree(lb.src)
+    lb.restore(ts, dict(env, BACKUP_S3_BUCKET=None))
+    assert_same_tree(orig["src"], lb.snap()["src"])
+
+
 def test_check_redacts_secrets(lb, s3):
     c, bucket, env = s3
     res = lb.run(["check"], env)
