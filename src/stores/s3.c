@@ -60,6 +60,10 @@ struct s3_req {
 	uint64_t streamed;
 	int out_errno;
 	CURL *h;
+	/* The attempt in progress: when it began, and when bytes last moved a second or more
+	 * after that (0: never; a hung server still takes a socket buffer's worth at once). */
+	long began_ms, moved_ms;
+	curl_off_t moved_up, moved_down;
 };
 #define S3_REQ_INIT(m)                                           \
 	{                                                        \
@@ -161,6 +165,26 @@ static void req_target(struct s3 *s, const char *key, struct strbuf *host, struc
 	}
 }
 
+static long now_ms(void);
+
+/* Note when the transfer moves, for the stall accounting of call(). */
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct s3_req *r = ud;
+
+	(void)dltotal;
+	(void)ultotal;
+	if (ulnow != r->moved_up || dlnow != r->moved_down) {
+		long now = now_ms();
+		r->moved_up = ulnow;
+		r->moved_down = dlnow;
+		if (now - r->began_ms >= 1000)
+			r->moved_ms = now;
+	}
+	return 0;
+}
+
 /*
  * One attempt; 0 when curl completed (whatever the status), else the curl code. It
  * gives up when no byte moves either way for `stall_s` seconds, never for its length.
@@ -232,6 +256,12 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, c
 			 stall_s < CONNECT_MAX_S ? stall_s : CONNECT_MAX_S);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
+	r->began_ms = now_ms();
+	r->moved_ms = 0;
+	r->moved_up = r->moved_down = 0;
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (s->cfg->s3_ca_file)
@@ -356,16 +386,10 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Did the attempt just made reach a live server: an answer, or its whole body taken? */
-static bool attempt_progressed(CURL *h, const struct s3_req *r)
+/* Did the attempt just made hear from the server: an answer, or any byte of one? */
+static bool attempt_answered(const struct s3_req *r)
 {
-	curl_off_t up = 0, down = 0;
-
-	if (r->status > 0)
-		return true;
-	curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
-	curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &down);
-	return down > 0 || (r->body_len && (uint64_t)up >= r->body_len);
+	return r->status > 0 || r->moved_down > 0;
 }
 
 /* What BACKUP_S3_TIMEOUT allows: this long without progress, the endpoint is dead. */
@@ -375,19 +399,22 @@ static long request_budget_ms(const struct s3 *s)
 }
 
 /*
- * Record an attempt: progress ends a stall; a failure without progress starts one (at
- * `began`) unless one is running. Returns how long the endpoint has been stalled.
+ * Record an attempt. An answer ends a stall. A failure without one starts a stall when
+ * the attempt began, unless one is running; bytes that kept moving until later (a long
+ * transfer cut off) move its start to then. Returns how long the endpoint has stalled.
  */
-static long stall_note(struct s3 *s, bool progressed, long began, const char *why)
+static long stall_note(struct s3 *s, const struct s3_req *r, bool answered, const char *why)
 {
 	long now = now_ms(), stalled;
 
 	pthread_mutex_lock(&s->stall_lock);
-	if (progressed) {
+	if (answered) {
 		s->stalled_since = 0;
 	} else {
 		if (!s->stalled_since)
-			s->stalled_since = began ? began : 1;
+			s->stalled_since = r->began_ms;
+		if (r->moved_ms > s->stalled_since)
+			s->stalled_since = r->moved_ms;
 		snprintf(s->stall_why, sizeof(s->stall_why), "%s", why);
 	}
 	stalled = s->stalled_since ? now - s->stalled_since : 0;
@@ -426,19 +453,17 @@ static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int a
 					what, s->scheme, s->host, (now_ms() - since) / 1000,
 					s->cfg->s3_timeout, why);
 		}
-		long began = now_ms();
 		CURLcode cc = perform(s, h, r, stall_s, cerr);
 		if (cc == CURLE_OK &&
 		    ((r->status >= 200 && r->status < 300) || r->status == also_ok)) {
-			stall_note(s, true, 0, NULL);
+			stall_note(s, r, true, NULL);
 			return 0;
 		}
 		bool transient =
 			cc != CURLE_OK ? transient_curl(cc) : r->status >= 500 || r->status == 429;
 		if (r->out_fd >= 0 && r->streamed)
 			transient = false; /* the reader has bytes already */
-		bool progressed = attempt_progressed(h, r);
-		long stalled = stall_note(s, progressed, began,
+		long stalled = stall_note(s, r, attempt_answered(r),
 					  cc != CURLE_OK ? (cerr[0] ? cerr : curl_easy_strerror(cc))
 							 : "server error");
 		bool in_budget = attempts ? stalled + backoff < budget_ms
