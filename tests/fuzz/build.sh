@@ -7,8 +7,9 @@ secs=${FUZZ_SECONDS:-15}
 mkdir -p "$out"
 flags=(-std=c17 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
 clang "${flags[@]}" -o "$out/fuzz-cron" tests/fuzz/fuzz-cron.c src/cron.c src/err.c
+# config.c checks DOCKER_HOST with docker.c's parser (no connection is made).
 clang "${flags[@]}" -o "$out/fuzz-config" tests/fuzz/fuzz-config.c src/config.c src/compress.c src/cron.c \
-	src/retention.c src/err.c src/util.c src/dburi.c
+	src/retention.c src/err.c src/util.c src/dburi.c src/docker.c -lcurl -ljansson -pthread
 clang "${flags[@]}" -o "$out/fuzz-dburi" tests/fuzz/fuzz-dburi.c src/dburi.c src/err.c src/util.c
 for t in cron config dburi; do
 	rm -rf "$out/corpus-$t"
