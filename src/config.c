@@ -13,8 +13,8 @@
 #define SECRET_FILE_MAX (64 * 1024)
 #define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
 #define KEY_MAX_LEN	4096
-#define DB_NAME_MAX	63 /* PostgreSQL: NAMEDATALEN - 1; MongoDB: fewer than 64 */
-#define SHOWN_MAX	64 /* bytes of a value echoed in a message */
+#define DB_NAME_MAX	63  /* PostgreSQL: NAMEDATALEN - 1; MongoDB: fewer than 64 */
+#define SHOWN_MAX	200 /* bytes of a value echoed in a message */
 
 /*
  * A value for a message: itself when short, else its first SHOWN_MAX bytes (whole UTF-8
@@ -1236,7 +1236,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 		if (stat(cfg->local_path, &st) < 0)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
-				       cfg->local_path, strerror(errno));
+				       SHOW(cfg->local_path), strerror(errno));
 		if (!S_ISDIR(st.st_mode))
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s' is not a directory",
@@ -1270,18 +1270,18 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 					if (r == 0 && S_ISDIR(st.st_mode))
 						continue;
 				}
-				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var, s->path,
-					       s->name, strerror(saved));
+				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var,
+					       SHOW(s->path), s->name, strerror(saved));
 			}
 			if (s->kind == SOURCE_DIR && !S_ISDIR(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_DIRS: '%s' (%s) is not a directory (use "
 					       "BACKUP_FILES for files)",
-					       s->path, s->name);
+					       SHOW(s->path), s->name);
 			if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_FILES: '%s' (%s) is not a regular file%s",
-					       s->path, s->name,
+					       SHOW(s->path), s->name,
 					       S_ISDIR(st.st_mode)
 						       ? " (use BACKUP_DIRS for directories)"
 						       : "");
