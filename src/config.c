@@ -371,12 +371,13 @@ static bool db_name_taken(const struct config *cfg, enum source_kind kind, const
 	return false;
 }
 
-/* libpq takes the host from "?host=/run/postgresql" too (a socket directory). */
+/* libpq also takes the host from "?host=/run/postgresql" (a socket directory) or "?hostaddr=". */
 static bool query_has_host(const char *query)
 {
 	for (const char *p = query; p && *p;) {
 		size_t n = strcspn(p, "&");
-		if (n > 5 && !strncasecmp(p, "host=", 5))
+		if ((n > 5 && !strncasecmp(p, "host=", 5)) ||
+		    (n > 9 && !strncasecmp(p, "hostaddr=", 9)))
 			return true;
 		p += n;
 		if (*p == '&')

@@ -1674,6 +1674,13 @@ static void test_refused_values(void **state LB_UNUSED)
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u@db/app",
 			    "BACKUP_POSTGRES_DUMP=local", "DOCKER_HOST=ssh://elsewhere"));
 	config_release(&cfg);
+	/* libpq's own ways to name the server in the query. */
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u@/app?host=/run/pg"));
+	config_release(&cfg);
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql:///app?hostaddr=10.0.0.5"));
+	config_release(&cfg);
 	/* The limits themselves pass; BACKUP_S3_TIMEOUT defaults to two minutes. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A",
 			    "BACKUP_S3_SECRET_KEY=" KEY, "BACKUP_S3_ENDPOINT=http://h:65535"));
