@@ -1,14 +1,51 @@
 /* Configuration from the environment: parsing, validation and redacted description. */
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <sys/stat.h>
 
 #include "compress.h"
 #include "config.h"
 #include "dburi.h"
+#include "docker.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
+#define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
+#define KEY_MAX_LEN	4096
+#define DB_NAME_MAX	63  /* PostgreSQL: NAMEDATALEN - 1; MongoDB: fewer than 64 */
+#define SHOWN_MAX	200 /* bytes of a value echoed in a message */
+
+/*
+ * A value for a message: itself when short, else its first SHOWN_MAX bytes (whole UTF-8
+ * characters) and its length, so a 128 KiB value makes a one-line error. Control
+ * characters become '?'.
+ */
+static const char *shown(const char *v, char buf[SHOWN_MAX + 32])
+{
+	size_t n = strlen(v), k = n;
+	bool clean = true;
+
+	for (size_t i = 0; i < n && clean; i++)
+		clean = (unsigned char)v[i] >= ' ' && v[i] != 0x7f;
+	if (n <= SHOWN_MAX && clean)
+		return v;
+	if (k > SHOWN_MAX) {
+		k = SHOWN_MAX;
+		while (k && ((unsigned char)v[k] & 0xc0) == 0x80)
+			k--;
+	}
+	memcpy(buf, v, k);
+	for (size_t i = 0; i < k; i++)
+		if ((unsigned char)buf[i] < ' ' || buf[i] == 0x7f)
+			buf[i] = '?';
+	if (k < n)
+		snprintf(buf + k, 32, "... (%zu bytes)", n);
+	else
+		buf[k] = '\0';
+	return buf;
+}
+#define SHOW(v) shown((v), (char[SHOWN_MAX + 32]){ 0 })
 
 enum var_status {
 	VAR_SUPPORTED,
@@ -46,6 +83,7 @@ static const struct var_def vars[] = {
 	{ "BACKUP_S3_CA_FILE", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_STORAGE_CLASS", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_S3_PART_SIZE", VAR_SUPPORTED, false, NULL },
+	{ "BACKUP_S3_TIMEOUT", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_STOP_SERVICES", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_STOP_WAIT", VAR_SUPPORTED, false, NULL },
 	{ "BACKUP_START_WAIT", VAR_SUPPORTED, false, NULL },
@@ -233,7 +271,7 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 		char *colon = strrchr(item, ':');
 		if (!colon || colon == item || !colon[1]) {
 			err_set(e, LB_EXIT_CONFIG, "%s: entry '%s' is not of the form /path:name",
-				var, item);
+				var, SHOW(item));
 			free(item);
 			return -1;
 		}
@@ -241,7 +279,7 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 		const char *name = colon + 1;
 		if (!utf8_valid(item)) {
 			err_set(e, LB_EXIT_CONFIG, "%s: path for '%s' is not valid UTF-8", var,
-				name);
+				SHOW(name));
 			free(item);
 			return -1;
 		}
@@ -250,7 +288,7 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 		if (item[0] != '/' || path_has_dotdot(item)) {
 			err_set(e, LB_EXIT_CONFIG,
 				"%s: path '%s' must be absolute and must not contain '..'", var,
-				item);
+				SHOW(item));
 			free(item);
 			return -1;
 		}
@@ -258,7 +296,15 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 			err_set(e, LB_EXIT_CONFIG,
 				"%s: name '%s' for '%s' is invalid: use letters, digits, '.', '_' "
 				"and '-' only",
-				var, name, item);
+				var, SHOW(name), SHOW(item));
+			free(item);
+			return -1;
+		}
+		if (strlen(name) > NAME_MAX_LEN) {
+			err_set(e, LB_EXIT_CONFIG,
+				"%s: name '%s' for '%s' is too long: at most %d characters, as for "
+				"BACKUP_NAME",
+				var, SHOW(name), SHOW(item), NAME_MAX_LEN);
 			free(item);
 			return -1;
 		}
@@ -267,7 +313,7 @@ static int parse_sources(struct config *cfg, const char *var, const char *value,
 				err_set(e, LB_EXIT_CONFIG,
 					"%s: name '%s' is used twice (names must be unique across "
 					"BACKUP_DIRS and BACKUP_FILES)",
-					var, name);
+					var, SHOW(name));
 				free(item);
 				return -1;
 			}
@@ -325,6 +371,21 @@ static bool db_name_taken(const struct config *cfg, enum source_kind kind, const
 	return false;
 }
 
+/* libpq also takes the host from "?host=/run/postgresql" (a socket directory) or "?hostaddr=". */
+static bool query_has_host(const char *query)
+{
+	for (const char *p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+		if ((n > 5 && !strncasecmp(p, "host=", 5)) ||
+		    (n > 9 && !strncasecmp(p, "hostaddr=", 9)))
+			return true;
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return false;
+}
+
 /* Does a new URI start at `p` (after a comma)? Commas also separate a URI's hosts. */
 static bool uri_starts(const char *p, const char *const *schemes)
 {
@@ -378,20 +439,34 @@ static int parse_db_sources(struct config *cfg, const char *var, const char *val
 		char *redacted = dburi_redact(item);
 		int ret = 0;
 		if (!scheme_ok) {
-			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s URI", var, redacted,
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s URI", var,
+				      SHOW(redacted),
 				      kind == SOURCE_POSTGRES ? "postgresql://" : "mongodb://");
-		} else if (kind == SOURCE_MONGODB && !u.host[0]) {
-			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var, redacted);
+		} else if (!u.host[0] && (kind == SOURCE_MONGODB || !query_has_host(u.query))) {
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var,
+				      SHOW(redacted));
 		} else if (u.database && !utf8_valid(u.database)) {
 			ret = err_set(e, LB_EXIT_CONFIG,
-				      "%s: the database name in '%s' is not UTF-8", var, redacted);
+				      "%s: the database name in '%s' is not UTF-8", var,
+				      SHOW(redacted));
+		} else if (u.database && strlen(u.database) > DB_NAME_MAX) {
+			ret = err_set(e, LB_EXIT_CONFIG,
+				      "%s: the database name in '%s' is longer than %d bytes, the "
+				      "most %s allows",
+				      var, SHOW(redacted), DB_NAME_MAX,
+				      kind == SOURCE_POSTGRES ? "PostgreSQL" : "MongoDB");
 		}
+		/* Names stay within what BACKUP_NAME allows, with room for a "-N". */
 		char *name = ret ? NULL : dburi_default_name(&u);
+		if (name && strlen(name) > NAME_MAX_LEN - 8)
+			name[NAME_MAX_LEN - 8] = '\0';
 		if (name && db_name_taken(cfg, kind, name)) {
 			char *alt = xasprintf("%s-%s", u.host[0] ? u.host : "localhost", name);
 			for (char *c = alt; *c; c++)
 				if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
 					*c = '_';
+			if (strlen(alt) > NAME_MAX_LEN - 8)
+				alt[NAME_MAX_LEN - 8] = '\0';
 			for (int n = 2; db_name_taken(cfg, kind, alt); n++) {
 				free(alt);
 				alt = xasprintf("%s-%d", name, n);
@@ -399,6 +474,7 @@ static int parse_db_sources(struct config *cfg, const char *var, const char *val
 			free(name);
 			name = alt;
 		}
+
 		dburi_release(&u);
 		if (ret) {
 			free(redacted);
@@ -449,7 +525,47 @@ static int check_tz(const char *tz, struct err *e)
 	return err_set(e, LB_EXIT_CONFIG,
 		       "TZ: unknown time zone '%s' (expected a name such as 'Europe/Berlin' from "
 		       "/usr/share/zoneinfo)",
-		       tz);
+		       SHOW(tz));
+}
+
+/*
+ * The authority of an http(s):// URL: a host (a name, IPv4, or [IPv6]) and an optional
+ * port from 1 to 65535, after any user-info. 0, -ENOENT without a scheme or a host,
+ * -ERANGE for a bad port.
+ */
+int config_url_check(const char *url)
+{
+	const char *a = !strncasecmp(url, "https://", 8)  ? url + 8
+			: !strncasecmp(url, "http://", 7) ? url + 7
+							  : NULL;
+	if (!a)
+		return -ENOENT;
+	size_t n = strcspn(a, "/?#");
+	const char *at = NULL;
+	for (const char *p = a; p < a + n; p++)
+		if (*p == '@')
+			at = p;
+	if (at) {
+		n -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	const char *end = a + n, *port = NULL;
+	if (*a == '[') {
+		const char *rb = memchr(a, ']', n);
+		if (!rb || rb == a + 1 || (rb + 1 < end && rb[1] != ':'))
+			return -ENOENT;
+		if (rb + 1 < end)
+			port = rb + 2;
+	} else {
+		const char *colon = memchr(a, ':', n);
+		if (colon == a || !n)
+			return -ENOENT;
+		if (colon)
+			port = colon + 1;
+	}
+	if (port && parse_port(port, (size_t)(end - port)) < 0)
+		return -ERANGE;
+	return 0;
 }
 
 /* Is `s` an endpoint URL we accept: http(s)://host[:port] with nothing after but '/'? */
@@ -469,13 +585,36 @@ static bool endpoint_valid(const char *s)
 	return *h != ':' && *h != '/';
 }
 
+bool config_bucket_valid(const char *b)
+{
+	static const char *const prefixes[] = { "xn--", "sthree-" };
+	static const char *const suffixes[] = { "-s3alias", "--ol-s3" };
+	size_t n = strlen(b);
+	struct in_addr ip;
+
+	if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]) ||
+	    strstr(b, ".."))
+		return false;
+	for (const char *p = b; *p; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr(".-", *p))
+			return false;
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (!strncmp(b, prefixes[i], strlen(prefixes[i])))
+			return false;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		size_t k = strlen(suffixes[i]);
+		if (n > k && !strcmp(b + n - k, suffixes[i]))
+			return false;
+	}
+	return inet_pton(AF_INET, b, &ip) != 1;
+}
+
 /* Parse a size such as 16M, 16MiB, 5242880 into bytes; 0 or -EINVAL. */
 static int parse_size(const char *s, uint64_t *ret)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	const char *end;
+	uint64_t v;
+	if (parse_decimal(s, &v, &end) < 0)
 		return -EINVAL;
 	uint64_t mult = 1;
 	if (!strcasecmp(end, "k") || !strcasecmp(end, "kib"))
@@ -492,12 +631,38 @@ static int parse_size(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* "90", "90s", "30m", "2h" into seconds, from `min` to 7 days. */
+static int parse_duration(const char *var, const char *v, unsigned min, unsigned *ret,
+			  struct err *e)
+{
+	const char *end;
+	uint64_t n, mult = 1;
+
+	if (!parse_decimal(v, &n, &end)) {
+		if (!strcmp(end, "m"))
+			mult = 60;
+		else if (!strcmp(end, "h"))
+			mult = 3600;
+		else if (strcmp(end, "s") && *end)
+			mult = 0;
+		if (mult && n <= 7 * 86400 / mult && n * mult >= min) {
+			*ret = (unsigned)(n * mult);
+			return 0;
+		}
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "%s '%s' is invalid: expected seconds, or a number with s, m or h (%u s to "
+		       "7 days)",
+		       var, SHOW(v), min);
+}
+
 static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 {
 	const char *bucket = env_get(envp, "BACKUP_S3_BUCKET");
 	static const char *const others[] = { "BACKUP_S3_ENDPOINT",	 "BACKUP_S3_REGION",
 					      "BACKUP_S3_PATH_STYLE",	 "BACKUP_S3_CA_FILE",
-					      "BACKUP_S3_STORAGE_CLASS", "BACKUP_S3_PART_SIZE" };
+					      "BACKUP_S3_STORAGE_CLASS", "BACKUP_S3_PART_SIZE",
+					      "BACKUP_S3_TIMEOUT" };
 
 	if (get_value(envp, var_def("BACKUP_S3_ACCESS_KEY"), &cfg->s3_access_key,
 		      &cfg->s3_access_origin, e) < 0 ||
@@ -520,16 +685,13 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 				     cfg->s3_secret_origin);
 		return 0;
 	}
-	size_t blen = strlen(bucket);
-	for (const char *p = bucket; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
-			blen = 0;
-	if (blen < 3 || blen > 63)
+	if (!config_bucket_valid(bucket))
 		return err_set(
 			e, LB_EXIT_CONFIG,
-			"BACKUP_S3_BUCKET '%s' is invalid: a bucket name has 3 to 63 letters, "
-			"digits, '.', '-' or '_' (no 's3://' and no path)",
-			bucket);
+			"BACKUP_S3_BUCKET '%s' is invalid: S3 bucket names have 3 to 63 "
+			"lowercase letters, digits, '.' and '-', start and end with a letter "
+			"or digit, and are not IP addresses (no 's3://' and no path)",
+			SHOW(bucket));
 	cfg->s3_bucket = xstrdup(bucket);
 	if (!cfg->s3_access_origin)
 		return err_set(e, LB_EXIT_CONFIG,
@@ -545,6 +707,11 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_S3_ENDPOINT is invalid: expected "
 				       "https://host[:port] or http://host[:port]");
+		int r = config_url_check(ep);
+		if (r < 0)
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_ENDPOINT '%s' %s", SHOW(ep),
+				       r == -ERANGE ? "has an invalid port: expected 1 to 65535"
+						    : "has no host");
 		cfg->s3_endpoint = xstrdup(ep);
 		size_t n = strlen(cfg->s3_endpoint);
 		if (cfg->s3_endpoint[n - 1] == '/')
@@ -557,7 +724,7 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_S3_REGION '%s' is invalid (expected a name "
 					       "such as 'us-east-1')",
-					       region);
+					       SHOW(region));
 	}
 	cfg->s3_region = xstrdup(region ? region : "us-east-1");
 	const char *ps = env_get(envp, "BACKUP_S3_PATH_STYLE");
@@ -566,13 +733,14 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 		if (parse_bool(ps, &b) < 0)
 			return err_set(
 				e, LB_EXIT_CONFIG,
-				"BACKUP_S3_PATH_STYLE '%s' is invalid: expected true or false", ps);
+				"BACKUP_S3_PATH_STYLE '%s' is invalid: expected true or false",
+				SHOW(ps));
 		cfg->s3_path_style = b;
 	}
 	const char *ca = env_get(envp, "BACKUP_S3_CA_FILE");
 	if (ca) {
 		if (access(ca, R_OK) < 0)
-			return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_CA_FILE '%s': %s", ca,
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_CA_FILE '%s': %s", SHOW(ca),
 				       strerror(errno));
 		cfg->s3_ca_file = xstrdup(ca);
 	}
@@ -583,7 +751,7 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_S3_STORAGE_CLASS '%s' is invalid (expected "
 					       "a class such as STANDARD_IA)",
-					       sc);
+					       SHOW(sc));
 		cfg->s3_storage_class = xstrdup(sc);
 	}
 	cfg->s3_part_size = 16ull << 20;
@@ -594,9 +762,13 @@ static int parse_s3(struct config *cfg, char *const *envp, struct err *e)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_S3_PART_SIZE '%s' is invalid: expected a size from "
 				       "5M to 5G (for example 16M)",
-				       pz);
+				       SHOW(pz));
 		cfg->s3_part_size = v;
 	}
+	cfg->s3_timeout = 120;
+	const char *to = env_get(envp, "BACKUP_S3_TIMEOUT");
+	if (to && parse_duration("BACKUP_S3_TIMEOUT", to, 1, &cfg->s3_timeout, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -614,7 +786,7 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 				&cfg->warnings,
 				"unknown variable %.*s is ignored (a typo? see README.md for the "
 				"list)",
-				(int)len, *p);
+				(int)(len < SHOWN_MAX ? len : SHOWN_MAX), *p);
 		else if (v->status == VAR_IGNORED && eq && eq[1])
 			strvec_pushf(&cfg->warnings,
 				     "%.*s is ignored: %s is not implemented in this version",
@@ -630,18 +802,15 @@ static int parse_uint(char *const *envp, const char *var, long def, long max, co
 		      long *ret, struct err *e)
 {
 	const char *v = env_get(envp, var);
-	char *end;
-	long n;
+	uint64_t n;
 
 	*ret = def;
 	if (!v)
 		return 0;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 0 || n > max)
+	if (parse_decimal(v, &n, NULL) < 0 || n > (uint64_t)max)
 		return err_set(e, LB_EXIT_CONFIG, "%s '%s' is invalid: expected %s from 0 to %ld",
-			       var, v, what, max);
-	*ret = n;
+			       var, SHOW(v), what, max);
+	*ret = (long)n;
 	return 0;
 }
 
@@ -661,69 +830,39 @@ static int parse_compression(struct config *cfg, char *const *envp, struct err *
 	const char *lv = env_get(envp, "BACKUP_COMPRESSION_LEVEL");
 	const char *th = env_get(envp, "BACKUP_COMPRESSION_THREADS");
 	int lo, hi;
-	char *end;
-	long n;
+	uint64_t n;
 
 	cfg->compression = COMPRESSION_GZIP;
 	if (c && !compression_parse(c, &cfg->compression))
 		return err_set(
 			e, LB_EXIT_CONFIG,
-			"BACKUP_COMPRESSION '%s' is invalid: expected 'gzip', 'zstd' or 'none'", c);
+			"BACKUP_COMPRESSION '%s' is invalid: expected 'gzip', 'zstd' or 'none'",
+			SHOW(c));
 	cfg->compression_level = compression_default_level(cfg->compression);
 	compression_level_range(cfg->compression, &lo, &hi);
 	if (lv && cfg->compression == COMPRESSION_NONE) {
 		strvec_pushf(&cfg->warnings,
 			     "BACKUP_COMPRESSION_LEVEL is ignored because BACKUP_COMPRESSION=none");
 	} else if (lv) {
-		errno = 0;
-		n = strtol(lv, &end, 10);
-		if (errno || end == lv || *end || n < lo || n > hi)
+		if (parse_decimal(lv, &n, NULL) < 0 || n < (uint64_t)lo || n > (uint64_t)hi)
 			return err_set(
 				e, LB_EXIT_CONFIG,
 				"BACKUP_COMPRESSION_LEVEL '%s' is invalid: expected %d to %d "
 				"for %s",
-				lv, lo, hi, compression_name(cfg->compression));
+				SHOW(lv), lo, hi, compression_name(cfg->compression));
 		cfg->compression_level = (int)n;
 	}
 	cfg->compression_threads = compress_available_cpus();
 	if (th) {
-		errno = 0;
-		n = strtol(th, &end, 10);
-		if (errno || end == th || *end || n < 1 || n > 256)
+		if (parse_decimal(th, &n, NULL) < 0 || n < 1 || n > 256)
 			return err_set(
 				e, LB_EXIT_CONFIG,
 				"BACKUP_COMPRESSION_THREADS '%s' is invalid: expected a whole "
 				"number from 1 to 256",
-				th);
+				SHOW(th));
 		cfg->compression_threads = (unsigned)n;
 	}
 	return 0;
-}
-
-/* "90", "90s", "30m", "2h" into seconds. */
-static int parse_duration(const char *var, const char *v, unsigned *ret, struct err *e)
-{
-	char *end;
-	unsigned long n, mult = 1;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (!errno && end != v && v[0] != '-') {
-		if (!strcmp(end, "m"))
-			mult = 60;
-		else if (!strcmp(end, "h"))
-			mult = 3600;
-		else if (strcmp(end, "s") && *end)
-			mult = 0;
-		if (mult && n <= 7 * 86400 / mult) {
-			*ret = (unsigned)(n * mult);
-			return 0;
-		}
-	}
-	return err_set(e, LB_EXIT_CONFIG,
-		       "%s '%s' is invalid: expected seconds, or a number with s, m or h (at most "
-		       "7 days)",
-		       var, v);
 }
 
 /* "HOST:PORT", ":PORT" or "PORT"; HOST an IPv4 address. */
@@ -731,24 +870,24 @@ static int check_listen_addr(const char *var, const char *v, struct err *e)
 {
 	const char *colon = strrchr(v, ':');
 	const char *port = colon ? colon + 1 : v;
-	char *end;
-	long p;
 	bool host_ok = true;
 
 	if (colon && colon != v) {
-		int a, b, c, d;
-		char tail;
-		host_ok = sscanf(v, "%d.%d.%d.%d%c", &a, &b, &c, &d, &tail) == 5 && tail == ':' &&
-			  a >= 0 && a < 256 && b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 &&
-			  d < 256;
+		char host[INET_ADDRSTRLEN];
+		struct in_addr a;
+		size_t n = (size_t)(colon - v);
+		host_ok = n < sizeof(host);
+		if (host_ok) {
+			memcpy(host, v, n);
+			host[n] = '\0';
+			host_ok = inet_pton(AF_INET, host, &a) == 1;
+		}
 	}
-	errno = 0;
-	p = strtol(port, &end, 10);
-	if (!host_ok || errno || end == port || *end || p < 1 || p > 65535)
+	if (!host_ok || parse_port(port, strlen(port)) < 0)
 		return err_set(e, LB_EXIT_CONFIG,
 			       "%s '%s' is invalid: expected HOST:PORT with an IPv4 address, or "
 			       ":PORT for all interfaces (for example 127.0.0.1:9090)",
-			       var, v);
+			       var, SHOW(v));
 	return 0;
 }
 
@@ -776,6 +915,13 @@ static int load_webhook(char *const *envp, const char *var, char **ret, struct e
 				       "shown)",
 				       origin);
 		}
+	}
+	int r = config_url_check(url.buf);
+	if (r < 0) {
+		strbuf_release_secret(&url);
+		return err_set(
+			e, LB_EXIT_CONFIG, "%s %s (value not shown: it may hold a token)", origin,
+			r == -ERANGE ? "has an invalid port: expected 1 to 65535" : "has no host");
 	}
 	*ret = strbuf_detach(&url, NULL);
 	return 0;
@@ -817,7 +963,7 @@ static int load_stop_services(struct config *cfg, char *const *envp, struct err 
 				       "BACKUP_STOP_SERVICES entry '%.*s' is invalid: expected "
 				       "Compose service or container names (letters, digits, '_', "
 				       "'.', '-'), comma separated",
-				       (int)len, name);
+				       (int)(len < SHOWN_MAX ? len : SHOWN_MAX), name);
 		char *one = xstrndup(name, len);
 		bool dup = false;
 		for (size_t i = 0; i < cfg->stop_services.nr; i++)
@@ -847,7 +993,8 @@ static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
 	if (v) {
 		struct err ce = ERR_INIT;
 		if (cron_parse(v, &cfg->cron, &ce) < 0)
-			return err_set(e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s': %s", v, ce.msg);
+			return err_set(e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s': %s", SHOW(v),
+				       ce.msg);
 		cfg->schedule = xstrdup(v);
 	}
 	if (parse_count(envp, "BACKUP_RETENTION_DAYS", &cfg->retention.days, e) < 0 ||
@@ -862,7 +1009,7 @@ static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
 		return -1;
 	cfg->lock_timeout = 3600;
 	v = env_get(envp, "BACKUP_LOCK_TIMEOUT");
-	if (v && parse_duration("BACKUP_LOCK_TIMEOUT", v, &cfg->lock_timeout, e) < 0)
+	if (v && parse_duration("BACKUP_LOCK_TIMEOUT", v, 0, &cfg->lock_timeout, e) < 0)
 		return -1;
 	v = env_get(envp, "BACKUP_METRICS_ADDR");
 	if (v) {
@@ -883,7 +1030,7 @@ static int load_daemon(struct config *cfg, char *const *envp, struct err *e)
 		if (v && (v[0] != '/' || path_has_dotdot(v)))
 			return err_set(e, LB_EXIT_CONFIG,
 				       "%s '%s' must be an absolute path without '..'",
-				       paths[i].var, v);
+				       paths[i].var, SHOW(v));
 		*dst = xstrdup(v ? v : paths[i].def);
 		normalize_path(*dst);
 	}
@@ -928,11 +1075,11 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 			"BACKUP_NAME=myapp-production)");
 		goto out;
 	}
-	if (!config_name_valid(name) || strlen(name) > 128) {
+	if (!config_name_valid(name) || strlen(name) > NAME_MAX_LEN) {
 		err_set(e, LB_EXIT_CONFIG,
-			"BACKUP_NAME '%s' is invalid: use 1 to 128 letters, digits, '.', '_' and "
+			"BACKUP_NAME '%s' is invalid: use 1 to %d letters, digits, '.', '_' and "
 			"'-'",
-			name);
+			SHOW(name), NAME_MAX_LEN);
 		goto out;
 	}
 	cfg->name = xstrdup(name);
@@ -941,7 +1088,8 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (lp) {
 		if (lp[0] != '/' || path_has_dotdot(lp)) {
 			err_set(e, LB_EXIT_CONFIG,
-				"BACKUP_LOCAL_PATH '%s' must be an absolute path without '..'", lp);
+				"BACKUP_LOCAL_PATH '%s' must be an absolute path without '..'",
+				SHOW(lp));
 			goto out;
 		}
 		cfg->local_path = xstrdup(lp);
@@ -954,7 +1102,7 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 		cfg->encrypt = false;
 	} else if (enc && strcasecmp(enc, "gpg")) {
 		err_set(e, LB_EXIT_CONFIG,
-			"BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'", enc);
+			"BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'", SHOW(enc));
 		goto out;
 	}
 	if (get_value(envp, var_def("BACKUP_ENCRYPTION_KEY"), &cfg->key, &cfg->key_origin, e) < 0)
@@ -962,6 +1110,18 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (!cfg->encrypt && cfg->key_origin)
 		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION=none",
 			     cfg->key_origin);
+	/* gpg reads the passphrase as one line from a pipe (crypt.c). */
+	if (cfg->encrypt && cfg->key.len > KEY_MAX_LEN) {
+		err_set(e, LB_EXIT_CONFIG, "%s is longer than %d bytes", cfg->key_origin,
+			KEY_MAX_LEN);
+		goto out;
+	}
+	if (cfg->encrypt && memchr(cfg->key.buf, '\n', cfg->key.len)) {
+		err_set(e, LB_EXIT_CONFIG,
+			"%s contains a line break: gpg would read only its first line",
+			cfg->key_origin);
+		goto out;
+	}
 
 	if (parse_compression(cfg, envp, e) < 0)
 		goto out;
@@ -988,7 +1148,8 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 		cfg->pg_dump_mode = PG_DUMP_EXEC;
 	} else {
 		err_set(e, LB_EXIT_CONFIG,
-			"BACKUP_POSTGRES_DUMP '%s' is invalid: expected auto, local or exec", pgd);
+			"BACKUP_POSTGRES_DUMP '%s' is invalid: expected auto, local or exec",
+			SHOW(pgd));
 		goto out;
 	}
 	if (get_value(envp, var_def("BACKUP_MONGODB"), &v, &origin, e) < 0)
@@ -1000,7 +1161,7 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	const char *dbg = env_get(envp, "BACKUP_DEBUG");
 	if (dbg && parse_bool(dbg, &cfg->debug) < 0) {
 		err_set(e, LB_EXIT_CONFIG, "BACKUP_DEBUG '%s' is invalid: expected true or false",
-			dbg);
+			SHOW(dbg));
 		goto out;
 	}
 
@@ -1017,6 +1178,13 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	if (load_daemon(cfg, envp, e) < 0)
 		goto out;
 	if (load_stop_services(cfg, envp, e) < 0)
+		goto out;
+	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
+	bool uses_docker = cfg->stop_services.nr > 0;
+	for (size_t i = 0; i < cfg->nr_sources; i++)
+		uses_docker |= cfg->sources[i].kind == SOURCE_POSTGRES &&
+			       cfg->pg_dump_mode != PG_DUMP_LOCAL;
+	if (uses_docker && docker_host_check(cfg->docker_host, e) < 0)
 		goto out;
 
 	/* A restore replaces a directory's whole content: sources must not nest. */
@@ -1069,7 +1237,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 		if (stat(cfg->local_path, &st) < 0)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
-				       cfg->local_path, strerror(errno));
+				       SHOW(cfg->local_path), strerror(errno));
 		if (!S_ISDIR(st.st_mode))
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s' is not a directory",
@@ -1103,18 +1271,18 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 					if (r == 0 && S_ISDIR(st.st_mode))
 						continue;
 				}
-				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var, s->path,
-					       s->name, strerror(saved));
+				return err_set(e, LB_EXIT_CONFIG, "%s: '%s' (%s): %s", var,
+					       SHOW(s->path), s->name, strerror(saved));
 			}
 			if (s->kind == SOURCE_DIR && !S_ISDIR(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_DIRS: '%s' (%s) is not a directory (use "
 					       "BACKUP_FILES for files)",
-					       s->path, s->name);
+					       SHOW(s->path), s->name);
 			if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode))
 				return err_set(e, LB_EXIT_CONFIG,
 					       "BACKUP_FILES: '%s' (%s) is not a regular file%s",
-					       s->path, s->name,
+					       SHOW(s->path), s->name,
 					       S_ISDIR(st.st_mode)
 						       ? " (use BACKUP_DIRS for directories)"
 						       : "");
@@ -1187,6 +1355,10 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 		strbuf_addf(out,
 			    "BACKUP_S3_PART_SIZE  %llu MiB (minimum; grows for large backups)\n",
 			    (unsigned long long)(cfg->s3_part_size >> 20));
+		strbuf_addf(out,
+			    "BACKUP_S3_TIMEOUT    %us without progress per request (a transfer "
+			    "that moves is never cut)\n",
+			    cfg->s3_timeout);
 	}
 	if (cfg->stop_services.nr) {
 		strbuf_addstr(out, "BACKUP_STOP_SERVICES ");

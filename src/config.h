@@ -54,6 +54,7 @@ struct config {
 	char *s3_ca_file;
 	char *s3_storage_class;
 	uint64_t s3_part_size; /* floor of the multipart part size */
+	unsigned s3_timeout;   /* BACKUP_S3_TIMEOUT: seconds a request may go without progress */
 	/* The daemon (issue 6). */
 	char *schedule;	  /* BACKUP_SCHEDULE as given; NULL: manual mode */
 	struct cron cron; /* parsed schedule, when set */
@@ -118,6 +119,13 @@ const struct source_spec *config_find_source(const struct config *cfg, enum sour
 
 /* Validate a backup or source name: [A-Za-z0-9._-]+, not "." or "..". */
 bool config_name_valid(const char *s);
+
+/* An S3 bucket name by S3's rules: 3-63 of [a-z0-9.-], letter or digit at both ends, no
+ * "..", not an IPv4 address, none of AWS's reserved prefixes and suffixes. */
+bool config_bucket_valid(const char *s);
+
+/* An http(s):// URL's host and port: 0, -ENOENT (no scheme or host), -ERANGE (bad port). */
+int config_url_check(const char *url);
 
 void config_release(struct config *cfg);
 

@@ -108,11 +108,13 @@ static int passphrase_fd(const struct strbuf *key, struct err *e)
 	int p[2];
 
 	if (key->len > 4096)
-		return err_set(e, LB_EXIT_CONFIG, "the encryption key is longer than 4096 bytes");
-	if (memchr(key->buf, '\n', key->len))
 		return err_set(e, LB_EXIT_CONFIG,
-			       "the encryption key contains a line break: gpg reads only its first "
-			       "line");
+			       "BACKUP_ENCRYPTION_KEY is longer than 4096 bytes");
+	if (memchr(key->buf, '\n', key->len))
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_ENCRYPTION_KEY contains a line break: gpg would read only its "
+			"first line");
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot create pipe: %s", strerror(errno));
 	int r = write_all(p[1], key->buf, key->len);

@@ -169,7 +169,8 @@ static int parse_host(struct docker *d, const char *host, struct err *e)
 				       host);
 		char *hostport = xstrndup(hp, n);
 		char *colon = strrchr(hostport, ':');
-		if (!colon || colon == hostport || !colon[1] || strchr(colon, ']')) {
+		if (!colon || colon == hostport || strchr(colon, ']') ||
+		    parse_port(colon + 1, strlen(colon + 1)) < 0) {
 			free(hostport);
 			return err_set(e, LB_EXIT_CONFIG,
 				       "DOCKER_HOST '%s' is invalid: expected tcp://HOST:PORT",
@@ -191,6 +192,15 @@ static int parse_host(struct docker *d, const char *host, struct err *e)
 		       "DOCKER_HOST '%s' is not supported: use unix:///PATH or tcp://HOST:PORT "
 		       "(no TLS; put a socket proxy on a private network)",
 		       host);
+}
+
+int docker_host_check(const char *host, struct err *e)
+{
+	struct docker *d = xcalloc(1, sizeof(*d));
+	int r = parse_host(d, host, e);
+
+	docker_free(d);
+	return r;
 }
 
 int docker_open(const char *host, struct docker **ret, struct err *e)

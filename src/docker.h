@@ -25,6 +25,8 @@ struct docker;
  * 1.41. Errors say how to mount the socket. Never logs above debug level.
  */
 int docker_open(const char *host, struct docker **ret, struct err *e);
+/* Is `host` a DOCKER_HOST docker_open() accepts? Connects to nothing; the same message. */
+int docker_host_check(const char *host, struct err *e);
 void docker_free(struct docker *d);
 /* The API version in use, such as "1.41". */
 const char *docker_api_version(const struct docker *d);

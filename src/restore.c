@@ -371,6 +371,39 @@ static bool archive_path_safe(const char *p)
 	}
 }
 
+/* The path an entry of the open disk writer's source lands on, for messages (caller frees). */
+static char *disk_target(const struct rjob *j, const char *apath)
+{
+	const struct rsource *s = &j->src[j->disk_src];
+	size_t n = strlen(s->prefix);
+
+	if (s->kind == SOURCE_DIR && !strncmp(apath, s->prefix, n) && apath[n] == '/')
+		return xasprintf("%s/%s", s->target, apath + n + 1);
+	return xstrdup(s->target);
+}
+
+/*
+ * Why the disk writer failed: its text ("Write failed") and the system's reason, kept in
+ * archive_errno() ("No space left on device"). Returns a static buffer.
+ */
+static const char *disk_cause(struct archive *a)
+{
+	static char buf[512];
+	const char *what = archive_error_string(a);
+	int en = archive_errno(a);
+
+	const char *reason = en > 0 ? strerror(en) : NULL;
+
+	if (!reason)
+		return what ? what : "unknown error";
+	if (what && strstr(what, reason))
+		return what;
+	if (!what || !strcmp(what, "Write failed"))
+		return reason;
+	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
+	return buf;
+}
+
 static int close_disk(struct rjob *j, struct err *e)
 {
 	int ret = 0;
@@ -380,7 +413,7 @@ static int close_disk(struct rjob *j, struct err *e)
 	/* Directory modes and times are fixed up at close, relative to our cwd. */
 	if (archive_write_close(j->disk) != ARCHIVE_OK)
 		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s",
-			      j->src[j->disk_src].target, archive_error_string(j->disk));
+			      j->src[j->disk_src].target, disk_cause(j->disk));
 	archive_write_free(j->disk);
 	j->disk = NULL;
 	j->disk_src = -1;
@@ -454,8 +487,9 @@ static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HE
 		}
 		if (to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
 			sha256_release(&h);
-			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", apath,
-				       archive_error_string(j->disk));
+			auto_free char *target = disk_target(j, apath);
+			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
+				       disk_cause(j->disk));
 		}
 		if (signals_pending()) {
 			sha256_release(&h);
@@ -989,7 +1023,7 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 			log_warn("'%s': %s", path, archive_error_string(j->disk));
 		else if (r != ARCHIVE_OK)
 			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", path,
-				       archive_error_string(j->disk));
+				       disk_cause(j->disk));
 	} else if (mode == RESTORE_DRY_RUN) {
 		preview_entry(j, s, rel, ent, hex);
 	}

@@ -15,11 +15,11 @@
 #include "../sigv4.h"
 #include "../util.h"
 
-#define BODY_MAX	(4u << 20) /* cap on a response body we keep (list pages, errors) */
-#define SLOTS		3	   /* part buffers: one filling, up to two uploading */
-#define PART_ATTEMPTS	5	   /* backoff 0.5 + 1 + 2 + 4 s between them */
-#define ABORT_WINDOW_MS 60000	   /* keep trying to abort an upload this long */
-#define LIST_PAGES_MAX	10000	   /* 10 million keys */
+#define BODY_MAX       (4u << 20) /* cap on a response body we keep (list pages, errors) */
+#define SLOTS	       3	  /* part buffers: one filling, up to two uploading */
+#define PART_ATTEMPTS  5	  /* backoff 0.5 + 1 + 2 + 4 s between them */
+#define CONNECT_MAX_S  10	  /* the longest an attempt waits for a connection */
+#define LIST_PAGES_MAX 10000	  /* 10 million keys */
 
 struct s3 {
 	const struct config *cfg;
@@ -31,6 +31,14 @@ struct s3 {
 	pthread_mutex_t lock; /* getters */
 	pthread_t *getters;
 	size_t nr_getters;
+	/*
+	 * Since when no request to the endpoint has made progress (0: the last one did),
+	 * and why the last attempt failed: shared by every request of the run, so a dead
+	 * endpoint costs BACKUP_S3_TIMEOUT once, not once per request.
+	 */
+	pthread_mutex_t stall_lock;
+	long stalled_since;
+	char stall_why[256];
 };
 
 /* One request and what came back. */
@@ -52,6 +60,10 @@ struct s3_req {
 	uint64_t streamed;
 	int out_errno;
 	CURL *h;
+	/* The attempt in progress: when it began, and when bytes last moved a second or more
+	 * after that (0: never; a hung server still takes a socket buffer's worth at once). */
+	long began_ms, moved_ms;
+	curl_off_t moved_up, moved_down;
 };
 #define S3_REQ_INIT(m)                                           \
 	{                                                        \
@@ -153,8 +165,31 @@ static void req_target(struct s3 *s, const char *key, struct strbuf *host, struc
 	}
 }
 
-/* One attempt; 0 when curl completed (whatever the status), else the curl code. */
-static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, char *cerr)
+static long now_ms(void);
+
+/* Note when the transfer moves, for the stall accounting of call(). */
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct s3_req *r = ud;
+
+	(void)dltotal;
+	(void)ultotal;
+	if (ulnow != r->moved_up || dlnow != r->moved_down) {
+		long now = now_ms();
+		r->moved_up = ulnow;
+		r->moved_down = dlnow;
+		if (now - r->began_ms >= 1000)
+			r->moved_ms = now;
+	}
+	return 0;
+}
+
+/*
+ * One attempt; 0 when curl completed (whatever the status), else the curl code. It
+ * gives up when no byte moves either way for `stall_s` seconds, never for its length.
+ */
+static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, char *cerr)
 {
 	struct strbuf host = STRBUF_INIT, path = STRBUF_INIT, url = STRBUF_INIT;
 	struct strbuf auth = STRBUF_INIT, line = STRBUF_INIT;
@@ -217,9 +252,16 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, char *cerr)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+			 stall_s < CONNECT_MAX_S ? stall_s : CONNECT_MAX_S);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
+	r->began_ms = now_ms();
+	r->moved_ms = 0;
+	r->moved_up = r->moved_down = 0;
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (s->cfg->s3_ca_file)
@@ -277,9 +319,9 @@ static void add_remote_text(struct strbuf *out, const char *s, size_t max)
 		strbuf_addch(out, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
 }
 
-/* Turn a failed request into one clear line. */
+/* Turn a failed request into one clear line; `note` (or NULL) ends it. */
 static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURLcode cc,
-		    const char *cerr, struct err *e)
+		    const char *cerr, const char *note, struct err *e)
 {
 	struct strbuf code = STRBUF_INIT, msg = STRBUF_INIT, why = STRBUF_INIT;
 	int ret;
@@ -321,6 +363,8 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 		add_remote_text(&why, msg.buf, 300);
 	}
 done:
+	if (note)
+		strbuf_addstr(&why, note);
 	ret = err_set(e, LB_EXIT_STORE, "cannot %s: %s", what, why.buf);
 	strbuf_release(&code);
 	strbuf_release(&msg);
@@ -342,29 +386,97 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Did the attempt just made hear from the server: an answer, or any byte of one? */
+static bool attempt_answered(const struct s3_req *r)
+{
+	return r->status > 0 || r->moved_down > 0;
+}
+
+/* What BACKUP_S3_TIMEOUT allows: this long without progress, the endpoint is dead. */
+static long request_budget_ms(const struct s3 *s)
+{
+	return (long)s->cfg->s3_timeout * 1000;
+}
+
 /*
- * Run a request, retrying network errors and 5xx/429 answers with backoff:
- * `attempts` tries, or until `window_ms` has passed when that is non-zero.
- * `ok` statuses besides 2xx (e.g. 404 for a delete) count as success.
+ * Record an attempt. An answer ends a stall. A failure without one starts a stall when
+ * the attempt began, unless one is running; bytes that kept moving until later (a long
+ * transfer cut off) move its start to then. Returns how long the endpoint has stalled.
+ */
+static long stall_note(struct s3 *s, const struct s3_req *r, bool answered, const char *why)
+{
+	long now = now_ms(), stalled;
+
+	pthread_mutex_lock(&s->stall_lock);
+	if (answered) {
+		s->stalled_since = 0;
+	} else {
+		if (!s->stalled_since)
+			s->stalled_since = r->began_ms;
+		if (r->moved_ms > s->stalled_since)
+			s->stalled_since = r->moved_ms;
+		snprintf(s->stall_why, sizeof(s->stall_why), "%s", why);
+	}
+	stalled = s->stalled_since ? now - s->stalled_since : 0;
+	pthread_mutex_unlock(&s->stall_lock);
+	return stalled;
+}
+
+/*
+ * Run a request, retrying network errors and 5xx/429 answers with backoff, at most
+ * `attempts` tries. Every attempt gives up after half the budget without a byte
+ * moving, and no attempt starts once the endpoint has gone `budget_ms` without
+ * progress, counted over all requests of the run; a long transfer that keeps moving is
+ * never cut short. `attempts` 0 is the abort of an upload: as many tries as fit in its
+ * own `budget_ms`, whatever the endpoint did before, and a pending signal does not stop
+ * them. `also_ok` (e.g. 404 for a delete) counts as success besides 2xx.
  */
 static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int attempts,
-		long window_ms, long also_ok, struct err *e)
+		long budget_ms, long also_ok, struct err *e)
 {
 	char cerr[CURL_ERROR_SIZE];
 	long start = now_ms(), backoff = 500;
+	long stall_s = budget_ms / 2000 > 0 ? budget_ms / 2000 : 1;
 
 	for (int i = 1;; i++) {
-		CURLcode cc = perform(s, h, r, cerr);
+		if (attempts) {
+			pthread_mutex_lock(&s->stall_lock);
+			long since = s->stalled_since;
+			char why[sizeof(s->stall_why)];
+			memcpy(why, s->stall_why, sizeof(why));
+			pthread_mutex_unlock(&s->stall_lock);
+			if (since && now_ms() - since >= budget_ms)
+				return err_set(
+					e, LB_EXIT_STORE,
+					"cannot %s: the S3 endpoint '%s://%s' made no progress "
+					"for %ld s (BACKUP_S3_TIMEOUT is %u s): %s",
+					what, s->scheme, s->host, (now_ms() - since) / 1000,
+					s->cfg->s3_timeout, why);
+		}
+		CURLcode cc = perform(s, h, r, stall_s, cerr);
 		if (cc == CURLE_OK &&
-		    ((r->status >= 200 && r->status < 300) || r->status == also_ok))
+		    ((r->status >= 200 && r->status < 300) || r->status == also_ok)) {
+			stall_note(s, r, true, NULL);
 			return 0;
+		}
 		bool transient =
 			cc != CURLE_OK ? transient_curl(cc) : r->status >= 500 || r->status == 429;
 		if (r->out_fd >= 0 && r->streamed)
 			transient = false; /* the reader has bytes already */
-		bool more = window_ms ? now_ms() - start + backoff < window_ms : i < attempts;
-		if (!transient || !more || (!window_ms && signals_pending()))
-			return req_fail(s, r, what, cc, cerr, e);
+		long stalled = stall_note(s, r, attempt_answered(r),
+					  cc != CURLE_OK ? (cerr[0] ? cerr : curl_easy_strerror(cc))
+							 : "server error");
+		bool in_budget = attempts ? stalled + backoff < budget_ms
+					  : now_ms() - start + backoff < budget_ms;
+		bool more = (!attempts || i < attempts) && in_budget;
+		if (!transient || !more || (attempts && signals_pending())) {
+			char note[96];
+			snprintf(note, sizeof(note),
+				 " (no progress for %ld s: BACKUP_S3_TIMEOUT is %u s)",
+				 stalled / 1000, s->cfg->s3_timeout);
+			return req_fail(s, r, what, cc, cerr,
+					transient && attempts && !in_budget ? note : NULL, e);
+		}
 		log_debug("s3: %s failed (%s), retrying in %ld ms", what,
 			  cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", backoff);
 		sleep_ms(backoff);
@@ -422,7 +534,8 @@ static void *part_main(void *arg)
 	r.body = sl->buf;
 	r.body_len = sl->len;
 	r.md5 = true;
-	if (call(up->s, sl->h, &r, up->what, PART_ATTEMPTS, 0, 0, &sl->err) == 0) {
+	if (call(up->s, sl->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(up->s), 0,
+		 &sl->err) == 0) {
 		if (!r.etag[0])
 			err_set(&sl->err, LB_EXIT_STORE, "cannot %s: part %u got no ETag", up->what,
 				sl->part);
@@ -516,7 +629,7 @@ static int s3_put_begin(struct store *st, const char *file, struct store_put *p,
 	r.query = q;
 	r.nr_query = 1;
 	r.storage_class = true;
-	if (call(s, up->h, &r, up->what, PART_ATTEMPTS, 0, 0, e) < 0)
+	if (call(s, up->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(s), 0, e) < 0)
 		goto fail;
 	if (!s3xml_first(r.resp.buf, r.resp.len, "UploadId", &id) || !id.len) {
 		err_set(e, LB_EXIT_STORE, "cannot %s: the server sent no UploadId", up->what);
@@ -588,7 +701,7 @@ static int s3_put_commit(struct store_put *p, struct err *e)
 	r.body = xml.buf;
 	r.body_len = xml.len;
 	r.content_type = "application/xml";
-	if (call(up->s, up->h, &r, up->what, PART_ATTEMPTS, 0, 0, e) < 0) {
+	if (call(up->s, up->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(up->s), 0, e) < 0) {
 		strbuf_release(&r.resp);
 		goto out;
 	}
@@ -636,8 +749,8 @@ static void s3_put_abort(struct store_put *p)
 		r.key = up->key;
 		r.query = q;
 		r.nr_query = 1;
-		/* 404 NoSuchUpload: already gone. */
-		if (call(up->s, up->h, &r, what, 0, ABORT_WINDOW_MS, 404, &e) < 0)
+		/* 404 NoSuchUpload: already gone. A quarter of the budget: the run is failing. */
+		if (call(up->s, up->h, &r, what, 0, request_budget_ms(up->s) / 4, 404, &e) < 0)
 			log_warn("%s (upload id '%s' is left for the bucket's lifecycle rules)",
 				 e.msg, up->upload_id);
 		else
@@ -680,7 +793,7 @@ static int s3_list(struct store *st, struct store_list *out, struct err *e)
 				LIST_PAGES_MAX);
 			goto out;
 		}
-		if (call(s, h, &r, what, PART_ATTEMPTS, 0, 0, e) < 0) {
+		if (call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 0, e) < 0) {
 			strbuf_release(&r.resp);
 			goto out;
 		}
@@ -739,7 +852,8 @@ static void *getter_main(void *arg)
 	r.out_fd = g->fd;
 	if (!h)
 		err_set(&e, LB_EXIT_INTERNAL, "curl_easy_init failed");
-	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, 0, 0, &e) < 0 && !r.out_errno)
+	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(g->s), 0, &e) < 0 &&
+		 !r.out_errno)
 		log_error("%s", e.msg);
 	if (h)
 		curl_easy_cleanup(h);
@@ -766,7 +880,7 @@ static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct e
 	/* Check it is there and readable first: a clear error before any byte flows. */
 	CURL *h = curl_easy_init();
 	r.key = g->key;
-	int rc = h ? call(s, h, &r, g->what, PART_ATTEMPTS, 0, 0, e)
+	int rc = h ? call(s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(s), 0, e)
 		   : err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	if (h)
 		curl_easy_cleanup(h);
@@ -810,7 +924,7 @@ static bool s3_exists(struct store *st, const char *file)
 	bool found = false;
 
 	r.key = key;
-	if (h && call(s, h, &r, "check an object", PART_ATTEMPTS, 0, 0, &e) == 0)
+	if (h && call(s, h, &r, "check an object", PART_ATTEMPTS, request_budget_ms(s), 0, &e) == 0)
 		found = true;
 	if (h)
 		curl_easy_cleanup(h);
@@ -833,7 +947,7 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3_bucket, key);
 	CURL *h = curl_easy_init();
 	r.key = key;
-	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, 0, 404, e)
+	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 404, e)
 		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	if (h)
 		curl_easy_cleanup(h);
@@ -852,6 +966,7 @@ static void s3_free(struct store *st)
 		pthread_join(s->getters[i], NULL);
 	free(s->getters);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->stall_lock);
 	free(s->scheme);
 	free(s->host);
 	free(s->prefix);
@@ -886,6 +1001,7 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->stall_lock, NULL);
 	if (cfg->s3_endpoint) {
 		const char *ep = cfg->s3_endpoint;
 		const char *sep = strstr(ep, "://");

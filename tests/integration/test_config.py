@@ -41,7 +41,85 @@ def _cases():
          "BACKUP_ENCRYPTION_KEY_FILE"),
         ("encryption-bad", lambda lb: {"BACKUP_ENCRYPTION": "aes"}, "BACKUP_ENCRYPTION"),
         ("debug-maybe", lambda lb: {"BACKUP_DEBUG": "maybe"}, "BACKUP_DEBUG"),
-    ]
+    ] + BAD_VALUES
+
+
+S3 = {"BACKUP_S3_BUCKET": "lb-bucket", "BACKUP_S3_ACCESS_KEY": "AKIDEXAMPLE",
+      "BACKUP_S3_SECRET_KEY": "wJalrXUtnFEMI-secret", "BACKUP_S3_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def _s3(**kw):
+    return lambda lb: dict(S3, **kw)
+
+
+def _pg(uri):
+    return lambda lb: {"BACKUP_POSTGRES": uri}
+
+
+def _env(**kw):
+    return lambda lb: kw
+
+
+# Refused at configuration time (issue 12, section 7): (id, env, variable named).
+BAD_VALUES = [
+    ("dirs-name-300", lambda lb: {"BACKUP_DIRS": f"{lb.src}:" + "n" * 300}, "BACKUP_DIRS"),
+    ("dirs-name-129", lambda lb: {"BACKUP_DIRS": f"{lb.src}:" + "n" * 129}, "BACKUP_DIRS"),
+    ("files-name-120k", lambda lb: {"BACKUP_FILES": f"{lb.single}:" + "n" * (120 << 10)},
+     "BACKUP_FILES"),
+    ("s3-endpoint-port-0", _s3(BACKUP_S3_ENDPOINT="http://127.0.0.1:0"), "BACKUP_S3_ENDPOINT"),
+    ("s3-endpoint-port-65536", _s3(BACKUP_S3_ENDPOINT="http://127.0.0.1:65536"),
+     "BACKUP_S3_ENDPOINT"),
+    ("s3-endpoint-port-99999", _s3(BACKUP_S3_ENDPOINT="https://minio:99999/"),
+     "BACKUP_S3_ENDPOINT"),
+    ("s3-bucket-upper", _s3(BACKUP_S3_BUCKET="My-Bucket"), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-underscore", _s3(BACKUP_S3_BUCKET="my_bucket"), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-leading-dash", _s3(BACKUP_S3_BUCKET="-bucket"), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-trailing-dot", _s3(BACKUP_S3_BUCKET="bucket."), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-dotdot", _s3(BACKUP_S3_BUCKET="my..bucket"), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-ip", _s3(BACKUP_S3_BUCKET="192.168.5.4"), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-64", _s3(BACKUP_S3_BUCKET="b" * 64), "BACKUP_S3_BUCKET"),
+    ("s3-bucket-2", _s3(BACKUP_S3_BUCKET="ab"), "BACKUP_S3_BUCKET"),
+    ("pg-no-host", _pg("postgresql:///app"), "BACKUP_POSTGRES"),
+    ("pg-no-host-user", _pg("postgresql://u:pw@/app"), "BACKUP_POSTGRES"),
+    ("pg-no-host-port", _pg("postgresql://u:pw@:5432/app"), "BACKUP_POSTGRES"),
+    ("pg-db-64", _pg("postgresql://u:pw@db:5432/" + "d" * 64), "BACKUP_POSTGRES"),
+    ("mongo-db-64", lambda lb: {"BACKUP_MONGODB": "mongodb://u:pw@db/" + "d" * 64},
+     "BACKUP_MONGODB"),
+    ("webhook-no-host", _env(BACKUP_SUCCESS_WEBHOOK="http:///hook/t0ken"),
+     "BACKUP_SUCCESS_WEBHOOK"),
+    ("webhook-only-port", _env(BACKUP_START_WEBHOOK="https://:8443/hook/t0ken"),
+     "BACKUP_START_WEBHOOK"),
+    ("webhook-user-no-host", _env(BACKUP_FAILURE_WEBHOOK="https://user@/t0ken"),
+     "BACKUP_FAILURE_WEBHOOK"),
+    ("webhook-port-0", _env(BACKUP_SUCCESS_WEBHOOK="http://hooks:0/t0ken"),
+     "BACKUP_SUCCESS_WEBHOOK"),
+    ("webhook-port-big", _env(BACKUP_SUCCESS_WEBHOOK="http://hooks:70000/t0ken"),
+     "BACKUP_SUCCESS_WEBHOOK"),
+    ("webhook-port-word", _env(BACKUP_SUCCESS_WEBHOOK="http://hooks:http/t0ken"),
+     "BACKUP_SUCCESS_WEBHOOK"),
+    ("level-lead-space", _env(BACKUP_COMPRESSION_LEVEL=" 6"), "BACKUP_COMPRESSION_LEVEL"),
+    ("level-trail-space", _env(BACKUP_COMPRESSION_LEVEL="6 "), "BACKUP_COMPRESSION_LEVEL"),
+    ("level-plus", _env(BACKUP_COMPRESSION_LEVEL="+6"), "BACKUP_COMPRESSION_LEVEL"),
+    ("threads-space", _env(BACKUP_COMPRESSION_THREADS=" 2"), "BACKUP_COMPRESSION_THREADS"),
+    ("keep-daily-space", _env(BACKUP_KEEP_DAILY=" 3"), "BACKUP_KEEP_DAILY"),
+    ("retention-days-tab", _env(BACKUP_RETENTION_DAYS="\t7"), "BACKUP_RETENTION_DAYS"),
+    ("stop-wait-plus", _env(BACKUP_STOP_WAIT="+2"), "BACKUP_STOP_WAIT"),
+    ("lock-timeout-space", _env(BACKUP_LOCK_TIMEOUT=" 30m"), "BACKUP_LOCK_TIMEOUT"),
+    ("lock-timeout-minus", _env(BACKUP_LOCK_TIMEOUT="-5"), "BACKUP_LOCK_TIMEOUT"),
+    ("metrics-port-space", _env(BACKUP_METRICS_ADDR="127.0.0.1: 9090"), "BACKUP_METRICS_ADDR"),
+    ("metrics-host-space", _env(BACKUP_METRICS_ADDR=" 127.0.0.1:9090"), "BACKUP_METRICS_ADDR"),
+    ("part-size-space", _s3(BACKUP_S3_PART_SIZE=" 16M"), "BACKUP_S3_PART_SIZE"),
+    ("s3-timeout-space", _s3(BACKUP_S3_TIMEOUT=" 60"), "BACKUP_S3_TIMEOUT"),
+    ("s3-timeout-zero", _s3(BACKUP_S3_TIMEOUT="0"), "BACKUP_S3_TIMEOUT"),
+    # what `backup` refused but `check` accepted
+    ("key-line-break", _env(BACKUP_ENCRYPTION_KEY_FILE=None,
+                            BACKUP_ENCRYPTION_KEY="first line\nsecond line"),
+     "BACKUP_ENCRYPTION_KEY"),
+    ("docker-host-bogus", _env(BACKUP_STOP_SERVICES="app", DOCKER_HOST="bogus://x"),
+     "DOCKER_HOST"),
+    ("docker-host-bad-port", _env(BACKUP_STOP_SERVICES="app", DOCKER_HOST="tcp://proxy:0"),
+     "DOCKER_HOST"),
+]
 
 
 CASES = _cases()
@@ -56,10 +134,52 @@ def test_config_errors(lb, case, cmd):
     assert var in res.stderr, f"stderr does not name {var}: {res!r}"
     lines = res.stderr_lines()
     assert len(lines) == 1, f"expected a one-line error: {res!r}"
+    # values are echoed cut short: a 120 KiB name makes a short line
+    assert len(lines[0]) < 1000, f"error line of {len(lines[0])} bytes"
     assert res.stdout.strip() == "" or cmd == "check", repr(res)
     assert all_entries(lb.store) == store_before, "config error wrote to the store"
     assert non_dir_entries(lb.store) == []
+    assert not (lb.tmp / "state").exists(), "config error created the state directory"
     assert lb.passphrase not in res.stdout + res.stderr
+    assert "t0ken" not in res.stderr and "pw@" not in res.stderr, "a secret was printed"
+
+
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d lifeboat\[\d+\] \w+: ")
+
+
+def _first_error(res):
+    lines = res.stderr_lines()
+    return LOG_PREFIX.sub("", lines[0]) if lines else ""
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_check_refuses_what_backup_refuses(lb, case):
+    """`check` and `backup` share one validation: same exit code, same first error line."""
+    _, make_env, _ = case
+    env = make_env(lb)
+    chk = lb.run(["check"], env, check=False)
+    bak = lb.run(["backup"], env, check=False)
+    assert (chk.returncode, _first_error(chk)) == (bak.returncode, _first_error(bak)), \
+        f"check and backup disagree:\n{chk!r}\n{bak!r}"
+    assert bak.returncode == EXIT_CONFIG, repr(bak)
+    assert non_dir_entries(lb.store) == []
+
+
+@pytest.mark.parametrize("make_env", [
+    _env(BACKUP_COMPRESSION_LEVEL="6"),
+    lambda lb: {"BACKUP_DIRS": f"{lb.src}:" + "n" * 128},
+    _env(BACKUP_SUCCESS_WEBHOOK="http://hooks:8080/t0ken",
+         BACKUP_FAILURE_WEBHOOK="https://user:pw@[::1]:65535/x?y=1"),
+    _env(BACKUP_POSTGRES="postgresql://u:pw@db/" + "d" * 63,
+         BACKUP_MONGODB="mongodb://u:pw@db/" + "m" * 63),
+    _pg("postgresql://u:pw@/app?host=/run/postgresql"),
+    _s3(BACKUP_S3_BUCKET="my.bucket-2", BACKUP_S3_ENDPOINT="http://127.0.0.1:65535",
+        BACKUP_S3_TIMEOUT="2m"),
+    _env(BACKUP_STOP_SERVICES="app", DOCKER_HOST="tcp://proxy:2375"),
+], ids=["level", "name-128", "webhooks", "db-names-63", "pg-socket-dir", "s3", "docker-tcp"])
+def test_valid_edges_pass_check(lb, make_env):
+    """The limits themselves are accepted."""
+    lb.run(["check"], make_env(lb))
 
 
 def test_unknown_variable_warns(lb):

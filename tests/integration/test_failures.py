@@ -143,6 +143,24 @@ def test_store_read_only(lb, tmpfs_mount, tmp_path):
     assert_failed_cleanly(res, store)
 
 
+def test_restore_disk_full_names_target_and_cause(lb, tmpfs_mount):
+    """A restore that runs out of room says which file and why (exit 4), and changes nothing."""
+    target = tmpfs_mount(lb.tmp / "volume", size="8m")
+    (target / "keep.txt").write_bytes(b"old content\n")
+    _fill(target / "new3.bin", 3)
+    env = {"BACKUP_DIRS": f"{target}:data", "BACKUP_FILES": None}
+    ts = lb.backup(env)
+    (target / "new3.bin").unlink()
+    _fill(target / "filler.bin", 6)  # about 2 MiB left: new3.bin no longer fits
+    (target / "keep.txt").write_bytes(b"changed since the backup\n")
+    before = snapshot(target)
+    res = lb.restore(ts, env, check=EXIT_SOURCE)
+    lines = res.stderr_lines()
+    assert any(f"'{target}/new3.bin'" in l and "No space left on device" in l
+               for l in lines), repr(res)
+    assert_untouched(before, snapshot(target), "target of a restore that ran out of room")
+
+
 # --------------------------------------------------------------------------
 # source errors
 # --------------------------------------------------------------------------

@@ -324,6 +324,151 @@ def test_unreachable_endpoint(lb, s3):
     assert f"127.0.0.1:{port}" in one_line_error(res)
 
 
+class StalledServer:
+    """Accepts TCP connections and never answers (nor reads): a hung S3 endpoint."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=10)
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+@pytest.mark.parametrize("kind", ["stalled", "closed"])
+def test_dead_endpoint_fails_within_s3_timeout(lb, kind):
+    """A hung or closed S3 endpoint fails the run after BACKUP_S3_TIMEOUT without progress
+    (here 4 s; by default 2 minutes), exit 5, with the local copy complete and listed.
+    Before, a hung endpoint held the run for about 400 s: past this test's timeout."""
+    server = StalledServer() if kind == "stalled" else None
+    port = server.port if server else _closed_port()
+    env = {"BACKUP_S3_BUCKET": "lb-dead-endpoint", "BACKUP_S3_ENDPOINT": f"http://127.0.0.1:{port}",
+           "BACKUP_S3_ACCESS_KEY": "AKIDEXAMPLE", "BACKUP_S3_SECRET_KEY": "dead-endpoint-secret",
+           "BACKUP_S3_TIMEOUT": "4"}
+    try:
+        res = lb.run(["backup"], env, check=EXIT_STORE, timeout=150)
+    finally:
+        if server:
+            server.close()
+    line = one_line_error(res)
+    assert "s3" in line and "kept in local" in line and f"127.0.0.1:{port}" in line, line
+    ts = res.stdout.strip()
+    assert lb.archive(ts).is_file()
+    assert [n for n in os.listdir(lb.backup_dir) if n.endswith(".partial")] == []
+    res = lb.run(["list", "--json"], dict(env, BACKUP_S3_BUCKET=None), check=True)
+    assert [e["timestamp"] for e in read_json_list(res)] == [ts]
+    orig = lb.snap()
+    wreck_tree(lb.src)
+    lb.restore(ts, dict(env, BACKUP_S3_BUCKET=None))
+    assert_same_tree(orig["src"], lb.snap()["src"])
+
+
+class ThrottlingProxy:
+    """A TCP proxy to the S3 server that passes uploads at about `rate` bytes/s, in small
+    steady steps: a slow link that never goes quiet."""
+
+    def __init__(self, upstream_port, rate):
+        import socket
+        self.upstream_port = upstream_port
+        self.rate = rate
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _pipe(self, src, dst, throttle):
+        step = max(1, self.rate // 20)
+        try:
+            while not self.stop:
+                data = src.recv(step if throttle else 1 << 16)
+                if not data:
+                    break
+                dst.sendall(data)
+                if throttle:
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for c in (src, dst):
+                try:
+                    c.shutdown(2)
+                except OSError:
+                    pass
+
+    def _serve(self):
+        import socket
+        while not self.stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.conns += [client, up]
+            threading.Thread(target=self._pipe, args=(client, up, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, client, False), daemon=True).start()
+
+    def close(self):
+        self.stop = True
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_slow_healthy_upload_outlasts_s3_timeout(lb, s3):
+    """BACKUP_S3_TIMEOUT bounds silence, not duration: an upload that takes several times
+    the timeout over a slow link, but keeps moving, completes."""
+    c, bucket, env = s3
+    big = lb.src / "big" / "incompressible.bin"
+    with open(big, "wb") as f:
+        f.write(os.urandom(6 << 20))
+    port = int(os.environ["LB_S3_ENDPOINT"].rsplit(":", 1)[1])
+    proxy = ThrottlingProxy(port, rate=1 << 20)  # 6 MiB and more: at least 6 s
+    try:
+        slow = dict(env, BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{proxy.port}",
+                    BACKUP_S3_TIMEOUT="4", BACKUP_S3_PART_SIZE="5M", BACKUP_LOCAL_PATH=None)
+        res = lb.run(["backup"], slow, timeout=300)
+    finally:
+        proxy.close()
+    ts = res.stdout.strip()
+    stored = objects(c, bucket)
+    assert list(stored) == [key_of(lb, ts)] and stored[key_of(lb, ts)] > 6 << 20, stored
+    assert uploads(c, bucket) == []
+    lb.run(["verify", ts, "--from", "s3"], dict(env, BACKUP_LOCAL_PATH=None))
+
+
 def test_check_redacts_secrets(lb, s3):
     c, bucket, env = s3
     res = lb.run(["check"], env)

@@ -391,9 +391,19 @@ static void test_key_direct(void **state LB_UNUSED)
 	strbuf_release(&d);
 	config_release(&cfg);
 
-	/* A key with blanks and newlines is taken as is when set directly. */
-	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY= with space\n"));
-	assert_string_equal(cfg.key.buf, " with space\n");
+	/* A key with blanks is taken as is when set directly. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY= with space "));
+	assert_string_equal(cfg.key.buf, " with space ");
+	config_release(&cfg);
+
+	/* gpg reads one line: a line break is refused here, as backup would refuse it. */
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY= with space\n"),
+		   "BACKUP_ENCRYPTION_KEY contains a line break", NULL);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=two\nlines"),
+		   "BACKUP_ENCRYPTION_KEY contains a line break", NULL);
+	/* Ignored (with a warning) when nothing is encrypted. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none",
+			    "BACKUP_ENCRYPTION_KEY=two\nlines"));
 	config_release(&cfg);
 
 	/* An empty variable is unset. */
@@ -411,7 +421,6 @@ static void test_key_file(void **state LB_UNUSED)
 		{ FILE_KEY "\n", FILE_KEY },
 		{ FILE_KEY "\r\n", FILE_KEY },
 		{ FILE_KEY, FILE_KEY },
-		{ "two\nlines\n", "two\nlines" },
 		{ " blank around \n", " blank around " },
 	};
 
@@ -436,17 +445,36 @@ static void test_key_file(void **state LB_UNUSED)
 		remove_temp_file(path);
 	}
 
-	/* Exactly 64 KiB is accepted. */
+	/* gpg takes up to 4096 bytes on one line: longer, or two lines, is refused here. */
 	char *big = xmalloc(64 * 1024);
 	memset(big, 'k', 64 * 1024);
-	char *path = temp_file(big, 64 * 1024);
-	char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
-	struct config cfg;
-	expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
-	assert_int_equal(cfg.key.len, 64 * 1024);
-	config_release(&cfg);
-	free(var);
-	remove_temp_file(path);
+	static const struct {
+		size_t len;
+		const char *content, *err;
+	} limits[] = {
+		{ 4096, NULL, NULL },
+		{ 4097, NULL, "BACKUP_ENCRYPTION_KEY_FILE is longer than 4096 bytes" },
+		{ 64 * 1024, NULL, "BACKUP_ENCRYPTION_KEY_FILE is longer than 4096 bytes" },
+		{ 0, "two\nlines\n", "BACKUP_ENCRYPTION_KEY_FILE contains a line break" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+		const char *content = limits[i].content ? limits[i].content : big;
+		size_t len = limits[i].content ? strlen(content) : limits[i].len;
+		char *path = temp_file(content, len);
+		char *var = xasprintf("BACKUP_ENCRYPTION_KEY_FILE=%s", path);
+		struct config cfg;
+		struct err e;
+		if (!limits[i].err) {
+			expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
+			assert_int_equal(cfg.key.len, len);
+			config_release(&cfg);
+		} else {
+			expect_err(ENV("BACKUP_NAME=test", var), limits[i].err, &e);
+			assert_not_contains(e.msg, "kkkk");
+		}
+		free(var);
+		remove_temp_file(path);
+	}
 	free(big);
 }
 
@@ -1450,6 +1478,224 @@ static void test_require_store(void **state LB_UNUSED)
 	remove_tree_fixture(&t);
 }
 
+/* The one number parser and the port parser that every numeric variable goes through. */
+static void test_number_parsers(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint64_t v;
+	} whole[] = {
+		{ "0", 0, 0 },
+		{ "6", 0, 6 },
+		{ "007", 0, 7 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },
+		{ " 6", -EINVAL, 0 },
+		{ "6 ", -EINVAL, 0 },
+		{ "\t6", -EINVAL, 0 },
+		{ "+6", -EINVAL, 0 },
+		{ "-6", -EINVAL, 0 },
+		{ "6x", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(whole); i++) {
+		uint64_t v = 12345;
+		int r = parse_decimal(whole[i].s, &v, NULL);
+		if (r != whole[i].r)
+			fail_msg("parse_decimal('%s') = %d, expected %d", whole[i].s, r,
+				 whole[i].r);
+		assert_int_equal(v, r ? 12345 : whole[i].v);
+	}
+	/* With a unit after the digits. */
+	const char *end;
+	uint64_t v;
+	assert_int_equal(parse_decimal("16M", &v, &end), 0);
+	assert_int_equal(v, 16);
+	assert_string_equal(end, "M");
+	assert_int_equal(parse_decimal("M", &v, &end), -EINVAL);
+	assert_int_equal(parse_decimal(" 16M", &v, &end), -EINVAL);
+
+	static const struct {
+		const char *s;
+		int port;
+	} ports[] = {
+		{ "1", 1 },	      { "80", 80 },	     { "65535", 65535 },
+		{ "0", -EINVAL },     { "00000", -EINVAL },  { "65536", -EINVAL },
+		{ "99999", -EINVAL }, { "123456", -EINVAL }, { "", -EINVAL },
+		{ " 80", -EINVAL },   { "8a", -EINVAL },     { "+80", -EINVAL },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ports); i++)
+		if (parse_port(ports[i].s, strlen(ports[i].s)) != ports[i].port)
+			fail_msg("parse_port('%s') != %d", ports[i].s, ports[i].port);
+}
+
+/* S3's bucket naming rules. */
+static void test_bucket_names(void **state LB_UNUSED)
+{
+	static const char *const good[] = {
+		"abc",
+		"my-bucket",
+		"my.bucket.2",
+		"0bucket9",
+		"a-b.c-d",
+		"b123456789012345678901234567890123456789012345678901234567890bb", /* 63 */
+		"1.2.3",
+		"192.168.5.4.example",
+	};
+	static const char *const bad[] = {
+		"ab",
+		"b1234567890123456789012345678901234567890123456789012345678901bb", /* 64 */
+		"My-Bucket",
+		"my_bucket",
+		"-bucket",
+		"bucket-",
+		".bucket",
+		"bucket.",
+		"my..bucket",
+		"192.168.5.4",
+		"xn--bucket",
+		"sthree-bucket",
+		"bucket-s3alias",
+		"bucket--ol-s3",
+		"s3://bucket",
+		"bucket/path",
+		"my bucket",
+		"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		if (!config_bucket_valid(good[i]))
+			fail_msg("bucket '%s' refused", good[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		if (config_bucket_valid(bad[i]))
+			fail_msg("bucket '%s' accepted", bad[i]);
+}
+
+/* The host and port of http(s) URLs (S3 endpoint, webhooks). */
+static void test_url_check(void **state LB_UNUSED)
+{
+	static const struct {
+		const char *url;
+		int r;
+	} cases[] = {
+		{ "http://h", 0 },
+		{ "https://h:1/x", 0 },
+		{ "HTTPS://hooks.example.com:65535/a?b=c", 0 },
+		{ "https://user:pw@h/x", 0 },
+		{ "http://[::1]:9000", 0 },
+		{ "http://[::1]", 0 },
+		{ "http://h/x@y", 0 },
+		{ "http:///x", -ENOENT },
+		{ "http://", -ENOENT },
+		{ "http://:80/x", -ENOENT },
+		{ "https://user@/x", -ENOENT },
+		{ "http://[]:80", -ENOENT },
+		{ "http://[::1]x", -ENOENT },
+		{ "ftp://h", -ENOENT },
+		{ "http://h:0/x", -ERANGE },
+		{ "http://h:65536", -ERANGE },
+		{ "http://h:/x", -ERANGE },
+		{ "http://h:http/x", -ERANGE },
+		{ "http://h: 80/x", -ERANGE },
+		{ "http://[::1]:0", -ERANGE },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		if (config_url_check(cases[i].url) != cases[i].r)
+			fail_msg("config_url_check('%s') != %d", cases[i].url, cases[i].r);
+}
+
+/* Issue 12: refused at configuration time, naming the variable, in one short line. */
+static void test_refused_values(void **state LB_UNUSED)
+{
+	char *long_name = xmalloc(128 * 1024 + 64);
+	memcpy(long_name, "BACKUP_DIRS=/data:", 18);
+	memset(long_name + 18, 'n', 128 * 1024);
+	long_name[18 + 128 * 1024] = '\0';
+	char *n129 = xasprintf("BACKUP_FILES=/etc/x:%0129d", 0);
+	char *pg64 = xasprintf("BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "@db/%064d", 0);
+	char *mg64 = xasprintf("BACKUP_MONGODB=mongodb://u:" PG_PASSWD "@db/%064d", 0);
+#define S3ENV "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A", "BACKUP_S3_SECRET_KEY=" KEY
+	struct {
+		char **env;
+		const char *needle;
+	} cases[] = {
+		{ ENV("BACKUP_NAME=test", long_name), "BACKUP_DIRS: name 'nnnn" },
+		{ ENV("BACKUP_NAME=test", n129), "is too long: at most 128 characters" },
+		{ ENV("BACKUP_NAME=test", pg64), "longer than 63 bytes, the most PostgreSQL" },
+		{ ENV("BACKUP_NAME=test", mg64), "longer than 63 bytes, the most MongoDB" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql:///app"), "has no host" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u:" PG_PASSWD "@/app"),
+		  "has no host" },
+		{ ENV("BACKUP_NAME=test", S3ENV, "BACKUP_S3_ENDPOINT=http://h:0"),
+		  "BACKUP_S3_ENDPOINT 'http://h:0' has an invalid port" },
+		{ ENV("BACKUP_NAME=test", S3ENV, "BACKUP_S3_ENDPOINT=http://h:65536/"),
+		  "BACKUP_S3_ENDPOINT 'http://h:65536/' has an invalid port" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=My_Bucket", "BACKUP_S3_ACCESS_KEY=A",
+		      "BACKUP_S3_SECRET_KEY=" KEY),
+		  "BACKUP_S3_BUCKET 'My_Bucket' is invalid" },
+		{ ENV("BACKUP_NAME=test", S3ENV, "BACKUP_S3_TIMEOUT=0"), "BACKUP_S3_TIMEOUT '0'" },
+		{ ENV("BACKUP_NAME=test", S3ENV, "BACKUP_S3_PART_SIZE= 16M"),
+		  "BACKUP_S3_PART_SIZE ' 16M'" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_SUCCESS_WEBHOOK=http:///x"),
+		  "BACKUP_SUCCESS_WEBHOOK has no host" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_START_WEBHOOK=http://h:0/x"),
+		  "BACKUP_START_WEBHOOK has an invalid port" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_LEVEL= 6"),
+		  "BACKUP_COMPRESSION_LEVEL ' 6' is invalid" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION_THREADS=2 "),
+		  "BACKUP_COMPRESSION_THREADS '2 ' is invalid" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_KEEP_LAST=+1"), "BACKUP_KEEP_LAST '+1'" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_LOCK_TIMEOUT= 5m"), "BACKUP_LOCK_TIMEOUT ' 5m'" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_METRICS_ADDR= 1.2.3.4:80"),
+		  "BACKUP_METRICS_ADDR ' 1.2.3.4:80'" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_METRICS_ADDR=1.2.3.4:+80"),
+		  "BACKUP_METRICS_ADDR '1.2.3.4:+80'" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES=app", "DOCKER_HOST=bogus://x"),
+		  "DOCKER_HOST 'bogus://x' is not supported" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES=app", "DOCKER_HOST=tcp://h:0"),
+		  "DOCKER_HOST 'tcp://h:0' is invalid" },
+		{ ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u@db/app",
+		      "DOCKER_HOST=bogus://x"),
+		  "DOCKER_HOST 'bogus://x'" },
+	};
+#undef S3ENV
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct err e;
+		expect_err(cases[i].env, cases[i].needle, &e);
+		assert_null(strchr(e.msg, '\n'));
+		assert_true(strlen(e.msg) < 400);
+		assert_not_contains(e.msg, PG_PASSWD);
+	}
+	/* DOCKER_HOST is not read when nothing uses Docker. */
+	struct config cfg;
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "DOCKER_HOST=ssh://elsewhere"));
+	config_release(&cfg);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u@db/app",
+			    "BACKUP_POSTGRES_DUMP=local", "DOCKER_HOST=ssh://elsewhere"));
+	config_release(&cfg);
+	/* libpq's own ways to name the server in the query. */
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql://u@/app?host=/run/pg"));
+	config_release(&cfg);
+	expect_ok(&cfg,
+		  ENV("BACKUP_NAME=test", "BACKUP_POSTGRES=postgresql:///app?hostaddr=10.0.0.5"));
+	config_release(&cfg);
+	/* The limits themselves pass; BACKUP_S3_TIMEOUT defaults to two minutes. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A",
+			    "BACKUP_S3_SECRET_KEY=" KEY, "BACKUP_S3_ENDPOINT=http://h:65535"));
+	assert_int_equal(cfg.s3_timeout, 120);
+	config_release(&cfg);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A",
+			    "BACKUP_S3_SECRET_KEY=" KEY, "BACKUP_S3_TIMEOUT=5m"));
+	assert_int_equal(cfg.s3_timeout, 300);
+	config_release(&cfg);
+	free(long_name);
+	free(n129);
+	free(pg64);
+	free(mg64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1484,6 +1730,10 @@ int main(void)
 		cmocka_unit_test(test_require_sources),
 		cmocka_unit_test(test_require_store),
 		cmocka_unit_test(test_daemon_variables),
+		cmocka_unit_test(test_number_parsers),
+		cmocka_unit_test(test_bucket_names),
+		cmocka_unit_test(test_url_check),
+		cmocka_unit_test(test_refused_values),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
