@@ -28,9 +28,9 @@ struct async {
 	bool running;
 	int result;
 };
-#define ASYNC_INIT       \
-	{                \
-		.fd = -1 \
+#define ASYNC_INIT                     \
+	{                              \
+		.fd = -1, .result = -1 \
 	}
 
 /* Start `proc` on its thread; fails (LB_EXIT_INTERNAL) only when no thread can start. */
