@@ -4,8 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -32,8 +30,7 @@ struct job {
 	struct fanout out; /* the archive's bytes to every store */
 	struct crypt crypt;
 	bool encrypt;
-	pthread_t pump;
-	bool pump_running;
+	struct async pump; /* gpg's stdout to the stores */
 	struct err pump_err;
 	struct tar_writer tar;	/* the archive, hashed member by member */
 	struct compressor comp; /* between the tar writer and gpg (or the stores) */
@@ -42,14 +39,14 @@ struct job {
 	const struct backup_hooks *hooks;
 };
 
-/* Thread: gpg's stdout to the stores. Closing the pipe early makes gpg (and then us) stop. */
-static void *pump_main(void *arg)
+/* Pump: gpg's stdout to the stores. Its fd closes as it returns: on error gpg (then we) stop. */
+static int pump(int fd, void *data)
 {
-	struct job *j = arg;
+	struct job *j = data;
 	unsigned char *buf = xmalloc(CHUNK);
 
 	for (;;) {
-		ssize_t n = read_retry(j->crypt.gpg.out_fd, buf, CHUNK);
+		ssize_t n = read_retry(fd, buf, CHUNK);
 		if (n < 0) {
 			err_set(&j->pump_err, LB_EXIT_CRYPTO, "cannot read from gpg: %s",
 				strerror((int)-n));
@@ -60,10 +57,8 @@ static void *pump_main(void *arg)
 		if (fanout_write(&j->out, buf, (size_t)n, &j->pump_err) < 0)
 			break;
 	}
-	if (err_isset(&j->pump_err))
-		close_fd(&j->crypt.gpg.out_fd);
 	free(buf);
-	return NULL;
+	return err_isset(&j->pump_err) ? -1 : 0;
 }
 
 /* Compressed bytes to gpg's stdin, or straight to the stores when not encrypting. */
@@ -73,7 +68,7 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
 			       signals_pending());
 	if (j->encrypt) {
-		int r = write_all(j->crypt.gpg.in_fd, buf, len);
+		int r = write_all(crypt_input_fd(&j->crypt), buf, len);
 		if (r < 0)
 			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
 		return 0;
@@ -519,6 +514,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	struct job j = { .cfg = cfg,
 			 .encrypt = cfg->encrypt,
 			 .crypt = CRYPT_INIT,
+			 .pump = ASYNC_INIT,
 			 .tar = TAR_WRITER_INIT,
 			 .hooks = hooks };
 	struct manifest m = MANIFEST_INIT;
@@ -569,11 +565,11 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
 			goto fail;
-		if (pthread_create(&j.pump, NULL, pump_main, &j) != 0) {
-			err_set(&merr, LB_EXIT_INTERNAL, "cannot start a thread");
+		j.pump = (struct async){ .proc = pump,
+					 .data = &j,
+					 .fd = crypt_take_output_fd(&j.crypt) };
+		if (async_start(&j.pump, &merr) < 0)
 			goto fail;
-		}
-		j.pump_running = true;
 	}
 
 	if (hooks && hooks->before_sources && hooks->before_sources(hooks->ctx, &merr) < 0)
@@ -583,9 +579,8 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (arc < 0)
 		goto fail;
 	if (j.encrypt) {
-		close_fd(&j.crypt.gpg.in_fd);
-		pthread_join(j.pump, NULL);
-		j.pump_running = false;
+		crypt_close_input(&j.crypt);
+		async_finish(&j.pump);
 		if (merge_errors(&j, &merr, e) < 0)
 			goto out;
 		if (crypt_finish(&j.crypt, file, e) < 0)
@@ -616,21 +611,18 @@ fail:
 		 * thread, which may be writing to gpg, returns), then judge who
 		 * failed first.
 		 */
-		if (j.crypt.gpg.pid > 0 && err_isset(&merr))
-			kill(j.crypt.gpg.pid, SIGTERM);
+		if (err_isset(&merr))
+			crypt_kill(&j.crypt);
 		compressor_close(&j.comp);
-		close_fd(&j.crypt.gpg.in_fd);
-		if (j.pump_running) {
-			pthread_join(j.pump, NULL);
-			j.pump_running = false;
-		}
+		crypt_close_input(&j.crypt);
+		async_finish(&j.pump);
 	}
 	merge_errors(&j, &merr, e);
 out:
 	compressor_close(&j.comp);
-	if (j.pump_running) {
-		close_fd(&j.crypt.gpg.in_fd);
-		pthread_join(j.pump, NULL);
+	if (async_running(&j.pump)) {
+		crypt_close_input(&j.crypt);
+		async_finish(&j.pump);
 	}
 	crypt_release(&j.crypt);
 	fanout_release(&j.out);

@@ -22,19 +22,55 @@ void child_env_default(struct strvec *env)
 	}
 }
 
-static void *err_reader(void *arg)
+static void *async_main(void *arg)
 {
-	struct child *c = arg;
+	struct async *a = arg;
+
+	a->result = a->proc(a->fd, a->data);
+	close(a->fd);
+	return NULL;
+}
+
+int async_start(struct async *a, struct err *e)
+{
+	a->result = -1;
+	if (pthread_create(&a->thread, NULL, async_main, a) != 0) {
+		close_fd(&a->fd);
+		return err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+	}
+	a->running = true;
+	return 0;
+}
+
+int async_finish(struct async *a)
+{
+	if (a->running) {
+		pthread_join(a->thread, NULL);
+		a->running = false;
+		a->fd = -1; /* closed by the thread */
+	}
+	return a->result;
+}
+
+bool async_running(const struct async *a)
+{
+	return a->running;
+}
+
+/* The child's stderr into its tail. */
+static int err_pump(int fd, void *data)
+{
+	struct child *c = data;
 	char buf[4096];
 
 	for (;;) {
-		ssize_t n = read_retry(c->err_fd, buf, sizeof(buf));
+		ssize_t n = read_retry(fd, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		strbuf_add(&c->err_tail, buf, (size_t)n);
 		strbuf_keep_tail(&c->err_tail, ERR_TAIL_MAX);
 	}
-	return NULL;
+	return 0;
 }
 
 static LB_NORETURN void child_exec(struct child *c, int in, int out, int err, int fd3, int report)
@@ -114,18 +150,18 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e)
 	close_fd(&nullfd);
 	c->in_fd = inp[1];
 	c->out_fd = outp[0];
-	c->err_fd = errp[0];
 	if (c->pid < 0) {
 		close_fd(&report[0]);
 		close_fd(&c->in_fd);
 		close_fd(&c->out_fd);
-		close_fd(&c->err_fd);
+		close_fd(&errp[0]);
 		return err_set(e, LB_EXIT_INTERNAL, "cannot fork: %s", strerror(fork_errno));
 	}
 
 	n = read_retry(report[0], &code, sizeof(code));
 	close_fd(&report[0]);
 	if (n == (ssize_t)sizeof(code)) {
+		close_fd(&errp[0]);
 		child_finish(c);
 		if (code == ENOENT)
 			return err_set(e, missing_code,
@@ -136,8 +172,9 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e)
 	}
 
 	c->err_tail.cap_max = 0;
-	if (pthread_create(&c->err_thread, NULL, err_reader, c) == 0)
-		c->err_thread_running = true;
+	struct err ignored = ERR_INIT;
+	c->err_pump = (struct async){ .proc = err_pump, .data = c, .fd = errp[0] };
+	async_start(&c->err_pump, &ignored);
 	log_debug("started '%s' as pid %d", c->args.v[0], (int)c->pid);
 	return 0;
 }
@@ -153,11 +190,7 @@ int child_finish(struct child *c)
 			;
 		c->pid = -1;
 	}
-	if (c->err_thread_running) {
-		pthread_join(c->err_thread, NULL);
-		c->err_thread_running = false;
-	}
-	close_fd(&c->err_fd);
+	async_finish(&c->err_pump);
 	return status;
 }
 
@@ -200,7 +233,6 @@ void child_release(struct child *c)
 		child_kill(c);
 	close_fd(&c->in_fd);
 	close_fd(&c->out_fd);
-	close_fd(&c->err_fd);
 	strvec_release(&c->args);
 	strvec_release(&c->env);
 	strbuf_release(&c->err_tail);

@@ -220,6 +220,49 @@ out:
 	return ret;
 }
 
+bool crypt_running(const struct crypt *c)
+{
+	return c->gpg.pid > 0;
+}
+
+int crypt_input_fd(const struct crypt *c)
+{
+	return c->gpg.in_fd;
+}
+
+void crypt_close_input(struct crypt *c)
+{
+	close_fd(&c->gpg.in_fd);
+}
+
+int crypt_output_fd(const struct crypt *c)
+{
+	return c->gpg.out_fd;
+}
+
+int crypt_take_output_fd(struct crypt *c)
+{
+	int fd = c->gpg.out_fd;
+
+	c->gpg.out_fd = -1;
+	return fd;
+}
+
+void crypt_kill(struct crypt *c)
+{
+	if (c->gpg.pid > 0)
+		kill(c->gpg.pid, SIGTERM);
+}
+
+int crypt_drain_and_finish(struct crypt *c, const char *what, struct err *e)
+{
+	char buf[65536];
+
+	while (read_retry(c->gpg.out_fd, buf, sizeof(buf)) > 0)
+		;
+	return crypt_finish(c, what, e);
+}
+
 void crypt_release(struct crypt *c)
 {
 	child_release(&c->gpg);

@@ -703,12 +703,13 @@ static void stream_fail(struct docker_exec *x, const char *what, int errnum)
 	pthread_mutex_unlock(&x->lock);
 }
 
-/* Thread: the multiplexed stream (8-byte headers: type, 0, 0, 0, size BE32) to out and tail. */
-static void *out_main(void *arg)
+/* Pump: the multiplexed stream (8-byte headers: type, 0, 0, 0, size BE32) to `out` and tail. */
+static int out_pump(int out, void *data)
 {
-	struct docker_exec *x = arg;
+	struct docker_exec *x = data;
 	unsigned char *buf = xmalloc(CHUNK);
 	bool discard = false;
+	int ret = -1;
 
 	for (;;) {
 		unsigned char hdr[8];
@@ -717,7 +718,7 @@ static void *out_main(void *arg)
 			break;
 		if (r < 0) {
 			stream_fail(x, "the exec output stream broke", -r);
-			break;
+			goto out;
 		}
 		size_t left =
 			(size_t)hdr[4] << 24 | (size_t)hdr[5] << 16 | (size_t)hdr[6] << 8 | hdr[7];
@@ -731,7 +732,7 @@ static void *out_main(void *arg)
 			left -= want;
 			if (hdr[0] == 1 && !discard) {
 				/* The reader went away (closed early): keep draining. */
-				if (write_all(x->out_w, buf, want) < 0)
+				if (write_all(out, buf, want) < 0)
 					discard = true;
 			} else if (hdr[0] == 2) {
 				pthread_mutex_lock(&x->lock);
@@ -741,23 +742,26 @@ static void *out_main(void *arg)
 			}
 		}
 	}
+	ret = 0;
 out:
-	close_fd(&x->out_w);
 	free(buf);
-	return NULL;
+	return ret;
 }
 
-/* Thread: the caller's stdin pipe to the socket; EOF half-closes, which ends the command's stdin. */
-static void *in_main(void *arg)
+/* Pump: the caller's stdin pipe `in` to the socket; EOF half-closes, which ends the command's
+ * stdin. */
+static int in_pump(int in, void *data)
 {
-	struct docker_exec *x = arg;
+	struct docker_exec *x = data;
 	unsigned char *buf = xmalloc(CHUNK);
+	int ret = -1;
 
 	for (;;) {
-		ssize_t n = read_retry(x->in_r, buf, CHUNK);
+		ssize_t n = read_retry(in, buf, CHUNK);
 		if (n <= 0) {
 			if (n < 0)
 				stream_fail(x, "cannot read the exec input", (int)-n);
+			ret = n < 0 ? -1 : 0;
 			break;
 		}
 		int r = send_all(x->sock, buf, (size_t)n);
@@ -767,9 +771,8 @@ static void *in_main(void *arg)
 		}
 	}
 	shutdown(x->sock, SHUT_WR);
-	close_fd(&x->in_r);
 	free(buf);
-	return NULL;
+	return ret;
 }
 
 /* Read the HTTP answer head byte by byte (so no stream byte is consumed); its status. */
@@ -857,22 +860,16 @@ int docker_exec_start(struct docker *d, const char *container, char *const argv[
 		goto out;
 	}
 	x->out_fd = pout[0];
-	x->out_w = pout[1];
+	x->out_pump = (struct async){ .proc = out_pump, .data = x, .fd = pout[1] };
 	pout[0] = pout[1] = -1;
-	if (pthread_create(&x->out_thread, NULL, out_main, x) != 0) {
-		err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+	if (async_start(&x->out_pump, e) < 0)
 		goto out;
-	}
-	x->out_running = true;
 	if (want_stdin) {
 		x->in_fd = pin[1];
-		x->in_r = pin[0];
+		x->in_pump = (struct async){ .proc = in_pump, .data = x, .fd = pin[0] };
 		pin[0] = pin[1] = -1;
-		if (pthread_create(&x->in_thread, NULL, in_main, x) != 0) {
-			err_set(e, LB_EXIT_INTERNAL, "cannot start a thread");
+		if (async_start(&x->in_pump, e) < 0)
 			goto out;
-		}
-		x->in_running = true;
 	}
 	ret = 0;
 out:
@@ -901,15 +898,9 @@ int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
 	int ret = -1;
 
 	close_fd(&x->in_fd);
-	if (x->in_running) {
-		pthread_join(x->in_thread, NULL);
-		x->in_running = false;
-	}
+	async_finish(&x->in_pump);
 	close_fd(&x->out_fd);
-	if (x->out_running) {
-		pthread_join(x->out_thread, NULL);
-		x->out_running = false;
-	}
+	async_finish(&x->out_pump);
 	close_fd(&x->sock);
 	if (!x->exec_id)
 		return err_set(e, LB_EXIT_INTERNAL, "the exec never started");
@@ -954,7 +945,7 @@ void docker_exec_release(struct docker_exec *x)
 	struct err ignored = ERR_INIT;
 	int code;
 
-	if (x->in_running || x->out_running) {
+	if (async_running(&x->in_pump) || async_running(&x->out_pump)) {
 		/* Never finished: end the streams so the threads stop. */
 		shutdown(x->sock, SHUT_RDWR);
 		docker_exec_finish(x, &code, &ignored);
@@ -962,8 +953,6 @@ void docker_exec_release(struct docker_exec *x)
 	close_fd(&x->sock);
 	close_fd(&x->in_fd);
 	close_fd(&x->out_fd);
-	close_fd(&x->out_w);
-	close_fd(&x->in_r);
 	free(x->exec_id);
 	x->exec_id = NULL;
 	strbuf_release(&x->err_tail);

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "child.h"
 #include "err.h"
 #include "util.h"
 
@@ -98,17 +99,16 @@ struct docker_exec {
 	struct docker *d;
 	char *exec_id;
 	int sock;
-	int out_w, in_r;
-	pthread_t out_thread, in_thread;
-	bool out_running, in_running;
+	struct async out_pump; /* the socket's stdout frames to out_fd's pipe, stderr to the tail */
+	struct async in_pump;  /* in_fd's pipe to the socket */
 	pthread_mutex_t lock;
 	struct strbuf err_tail; /* last 4 KiB of stderr */
 	struct err stream_err;	/* first error of the stream threads */
 };
-#define DOCKER_EXEC_INIT                                                        \
-	{                                                                       \
-		.out_fd = -1, .in_fd = -1, .sock = -1, .out_w = -1, .in_r = -1, \
-		.err_tail = STRBUF_INIT, .lock = PTHREAD_MUTEX_INITIALIZER      \
+#define DOCKER_EXEC_INIT                                                                          \
+	{                                                                                         \
+		.out_fd = -1, .in_fd = -1, .sock = -1, .out_pump = ASYNC_INIT,                    \
+		.in_pump = ASYNC_INIT, .err_tail = STRBUF_INIT, .lock = PTHREAD_MUTEX_INITIALIZER \
 	}
 
 /*

@@ -14,13 +14,12 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 
-#include "child.h"
-#include "docker.h"
 #include "dbsource.h"
 #include "dburi.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
+#include "process.h"
 
 #define GLOBALS_MEMBER "globals.sql"
 #define DUMP_SUFFIX    ".pgdump"
@@ -76,24 +75,26 @@ static int pg_connect_any(const struct dburi *u, const char *redacted, PGconn **
 /* Major version of a client program ("pg_dump (PostgreSQL) 15.10" -> 15). */
 static int client_major(const char *prog, struct err *e)
 {
-	struct child c = CHILD_INIT;
+	char *argv[] = { (char *)prog, "--version", NULL };
+	const struct process_spec spec = { .argv = argv,
+					   .want_stdout = true,
+					   .fail_code = LB_EXIT_SOURCE };
+	struct process pr = PROCESS_INIT;
+	struct err scratch = ERR_INIT;
 	char buf[256];
 	ssize_t n = 0, r;
 	int major = -1;
 
-	strvec_push(&c.args, prog);
-	strvec_push(&c.args, "--version");
-	c.out = CHILD_PIPE;
-	if (child_start(&c, LB_EXIT_SOURCE, e) < 0) {
-		child_release(&c);
+	if (process_start(&pr, &spec, e) < 0) {
+		process_release(&pr);
 		return -1;
 	}
 	while ((size_t)n < sizeof(buf) - 1 &&
-	       (r = read_retry(c.out_fd, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+	       (r = process_read(&pr, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
 		n += r;
 	buf[n] = '\0';
-	int status = child_finish(&c);
-	child_release(&c);
+	int status = process_finish(&pr, prog, &scratch);
+	process_release(&pr);
 	const char *p = strstr(buf, "PostgreSQL) ");
 	if (status == 0 && p)
 		major = (int)strtol(p + 12, NULL, 10);
@@ -116,14 +117,12 @@ static int server_major(PGconn *c)
 struct runner {
 	const struct dburi *u;
 	const char *redacted;
-	struct docker *d; /* exec: the engine */
-	char *container;  /* exec: the container serving the URI's host */
+	struct process_place where; /* here, or the container serving the URI's host */
 };
 
 static void runner_release(struct runner *r)
 {
-	docker_free(r->d);
-	free(r->container);
+	process_place_release(&r->where);
 	*r = (struct runner){ 0 };
 }
 
@@ -132,15 +131,11 @@ static int runner_exec(struct runner *r, const struct config *cfg, struct err *e
 {
 	struct err de = ERR_INIT;
 
-	if (docker_open(cfg->docker_host, &r->d, &de) < 0 ||
-	    docker_find_container(r->d, r->u->host, &r->container, &de) < 0) {
-		docker_free(r->d);
-		r->d = NULL;
+	if (process_place_container(&r->where, cfg->docker_host, r->u->host, &de) < 0)
 		return err_set(e, LB_EXIT_SOURCE,
 			       "PostgreSQL %s: cannot run the client tools in the database's "
 			       "container '%s': %s",
 			       r->redacted, r->u->host, de.msg);
-	}
 	log_info("PostgreSQL %s: running the client tools in container '%s'", r->redacted,
 		 r->u->host);
 	return 0;
@@ -185,7 +180,7 @@ static int runner_pick(struct runner *r, const struct config *cfg, int server, c
 /* The URI the client programs get: no password; in the container, its own loopback. */
 static char *runner_uri(const struct runner *r, const char *db)
 {
-	if (!r->container)
+	if (!process_place_is_container(&r->where))
 		return dburi_build(r->u, false, db);
 	struct dburi local = *r->u;
 	char *hosts = xasprintf("127.0.0.1:%s", r->u->port ? r->u->port : "5432");
@@ -195,116 +190,26 @@ static char *runner_uri(const struct runner *r, const char *db)
 	return uri;
 }
 
-/* One client program, here or in the container. */
-struct proc {
-	bool exec;
-	struct child c;
-	struct docker_exec x;
-	struct strvec env; /* exec */
-	int out_fd, in_fd;
-};
-
-static void proc_init(struct proc *p)
+/* Start a client program (its password in PGPASSWORD, never argv); stdout and/or stdin piped. */
+static int pg_start(struct process *p, const struct runner *r, struct strvec *args, bool out,
+		    bool in, struct err *e)
 {
-	*p = (struct proc){ .c = CHILD_INIT,
-			    .x = DOCKER_EXEC_INIT,
-			    .env = STRVEC_INIT,
-			    .out_fd = -1,
-			    .in_fd = -1 };
-}
+	struct strvec env = STRVEC_INIT;
 
-static void scrub_env(struct strvec *env)
-{
-	for (size_t i = 0; i < env->nr; i++)
-		if (!strncmp(env->v[i], "PGPASSWORD=", 11))
-			explicit_bzero(env->v[i], strlen(env->v[i]));
-}
-
-/* Start argv (its password in PGPASSWORD, never argv); stdout and/or stdin as pipes. */
-static int proc_start(struct proc *p, const struct runner *r, struct strvec *args, bool out,
-		      bool in, struct err *e)
-{
-	if (r->container) {
-		p->exec = true;
-		if (r->u->password)
-			strvec_pushf(&p->env, "PGPASSWORD=%s", r->u->password);
-		strvec_push(&p->env, "PGCONNECT_TIMEOUT=15");
-		if (docker_exec_start(r->d, r->container, args->v, p->env.v, in, &p->x, e) < 0)
-			return -1;
-		if (!out)
-			close_fd(&p->x.out_fd);
-		p->out_fd = p->x.out_fd;
-		p->in_fd = p->x.in_fd;
-		return 0;
-	}
-	for (size_t i = 0; i < args->nr; i++)
-		strvec_push(&p->c.args, args->v[i]);
-	child_env_default(&p->c.env);
 	if (r->u->password)
-		strvec_pushf(&p->c.env, "PGPASSWORD=%s", r->u->password);
-	strvec_push(&p->c.env, "PGCONNECT_TIMEOUT=15");
-	p->c.out = out ? CHILD_PIPE : CHILD_NULL;
-	p->c.in = in ? CHILD_PIPE : CHILD_NULL;
-	if (child_start(&p->c, LB_EXIT_SOURCE, e) < 0)
-		return -1;
-	p->out_fd = p->c.out_fd;
-	p->in_fd = p->c.in_fd;
-	return 0;
-}
-
-/* Close our ends, wait, and judge the exit status; `what` names it in errors. */
-static int proc_finish(struct proc *p, const char *what, struct err *e)
-{
-	if (p->exec) {
-		int code = -1;
-		if (p->x.in_fd >= 0)
-			close_fd(&p->x.in_fd);
-		if (docker_exec_finish(&p->x, &code, e) < 0)
-			return -1;
-		if (code == 0)
-			return 0;
-		const char *tail = docker_exec_stderr(&p->x);
-		size_t n = strlen(tail);
-		while (n && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
-			n--;
-		const char *line = tail + n;
-		while (line > tail && line[-1] != '\n')
-			line--;
-		return err_set(e, LB_EXIT_SOURCE,
-			       "%s failed (exit status %d in the container): %.*s", what, code,
-			       (int)(tail + n - line), line);
-	}
-	int status = child_finish(&p->c);
-	if (status == 0)
-		return 0;
-	struct strbuf sum = STRBUF_INIT;
-	char sbuf[64];
-	err_set(e, LB_EXIT_SOURCE, "%s failed (%s): %s", what,
-		child_status_str(status, sbuf, sizeof(sbuf)), child_err_summary(&p->c, &sum));
-	strbuf_release(&sum);
-	return -1;
-}
-
-static void proc_kill(struct proc *p)
-{
-	if (p->exec) {
-		struct err ignore = ERR_INIT;
-		int code;
-		close_fd(&p->x.out_fd);
-		close_fd(&p->x.in_fd);
-		docker_exec_finish(&p->x, &code, &ignore);
-	} else if (p->c.pid > 0) {
-		child_kill(&p->c);
-	}
-}
-
-static void proc_release(struct proc *p)
-{
-	scrub_env(&p->env);
-	strvec_release(&p->env);
-	docker_exec_release(&p->x);
-	scrub_env(&p->c.env);
-	child_release(&p->c);
+		strvec_pushf(&env, "PGPASSWORD=%s", r->u->password);
+	strvec_push(&env, "PGCONNECT_TIMEOUT=15");
+	const struct process_spec spec = { .argv = args->v,
+					   .env = env.v,
+					   .where = &r->where,
+					   .want_stdin = in,
+					   .want_stdout = out,
+					   .fail_code = LB_EXIT_SOURCE };
+	int ret = process_start(p, &spec, e);
+	for (size_t i = 0; i < env.nr; i++)
+		explicit_bzero(env.v[i], strlen(env.v[i]));
+	strvec_release(&env);
+	return ret;
 }
 
 static void encode_name(struct strbuf *sb, const char *s)
@@ -347,17 +252,16 @@ static int run_dump(const struct runner *r, struct strvec *args, struct member_s
 		    const char *rel, const char *what, struct err *e)
 {
 	unsigned char *buf = NULL;
-	struct proc p;
+	struct process p = PROCESS_INIT;
 	int ret = -1;
 
-	proc_init(&p);
-	if (proc_start(&p, r, args, true, false, e) < 0)
+	if (pg_start(&p, r, args, true, false, e) < 0)
 		goto out;
 	if (sink_begin(sink, rel, e) < 0)
 		goto out;
 	buf = xmalloc(256 * 1024);
 	for (;;) {
-		ssize_t n = read_retry(p.out_fd, buf, 256 * 1024);
+		ssize_t n = process_read(&p, buf, 256 * 1024);
 		if (n < 0) {
 			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", args->v[0],
 				strerror((int)-n));
@@ -368,15 +272,14 @@ static int run_dump(const struct runner *r, struct strvec *args, struct member_s
 		if (sink_write(sink, buf, (size_t)n, e) < 0)
 			goto out;
 	}
-	p.out_fd = -1; /* closed by finish */
-	if (proc_finish(&p, what, e) < 0)
+	if (process_finish(&p, what, e) < 0)
 		goto done;
 	ret = sink_end(sink, e);
 	goto done;
 out:
-	proc_kill(&p);
+	process_kill(&p);
 done:
-	proc_release(&p);
+	process_release(&p);
 	free(buf);
 	return ret;
 }
@@ -635,11 +538,10 @@ static int feed(const struct runner *r, struct strvec *args, struct member_reade
 {
 	unsigned char *buf = xmalloc(256 * 1024);
 	bool broken = false;
-	struct proc p;
+	struct process p = PROCESS_INIT;
 	int ret = -1;
 
-	proc_init(&p);
-	if (proc_start(&p, r, args, false, true, e) < 0)
+	if (pg_start(&p, r, args, false, true, e) < 0)
 		goto fail;
 	for (;;) {
 		ssize_t n = member_read(rd, buf, 256 * 1024, e);
@@ -648,19 +550,16 @@ static int feed(const struct runner *r, struct strvec *args, struct member_reade
 		if (n == 0)
 			break;
 		/* A client that stopped early explains itself in its exit status. */
-		if (!broken && write_all(p.in_fd, buf, (size_t)n) < 0)
+		if (!broken && process_write(&p, buf, (size_t)n) < 0)
 			broken = true;
 	}
-	if (p.exec)
-		close_fd(&p.x.in_fd);
-	else
-		close_fd(&p.c.in_fd);
-	ret = proc_finish(&p, what, e);
+	process_close_input(&p);
+	ret = process_finish(&p, what, e);
 	goto out;
 fail:
-	proc_kill(&p);
+	process_kill(&p);
 out:
-	proc_release(&p);
+	process_release(&p);
 	free(buf);
 	return ret;
 }

@@ -1166,7 +1166,7 @@ static int open_input(struct rjob *j, struct crypt *crypt, int *fd, struct archi
 		if (crypt_decrypt_start(crypt, &j->cfg->key, *fd, e) < 0)
 			return -1;
 		close_fd(fd);
-		in_fd = crypt->gpg.out_fd;
+		in_fd = crypt_output_fd(crypt);
 	}
 	*in = archive_read_new();
 	archive_read_support_filter_all(*in);
@@ -1303,16 +1303,11 @@ static int db_pass(struct rjob *j, struct err *e)
 out:
 	if (in)
 		archive_read_free(in);
-	if (j->entry->id.encrypted && crypt.gpg.pid > 0) {
-		if (ret < 0) {
-			child_kill(&crypt.gpg);
-		} else {
-			char buf[65536];
-			while (read_retry(crypt.gpg.out_fd, buf, sizeof(buf)) > 0)
-				;
-			if (crypt_finish(&crypt, j->entry->file, &rerr) < 0)
-				ret = -1;
-		}
+	if (j->entry->id.encrypted && crypt_running(&crypt)) {
+		if (ret < 0)
+			crypt_kill(&crypt);
+		else if (crypt_drain_and_finish(&crypt, j->entry->file, &rerr) < 0)
+			ret = -1;
 	}
 	crypt_release(&crypt);
 	close_fd(&fd);
@@ -1556,15 +1551,12 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 	if (entry->id.encrypted) {
 		if (rerr.code == LB_EXIT_SOURCE || rerr.code == LB_EXIT_INTERRUPTED) {
 			/* Our side failed: no need to decrypt the rest. */
-			child_kill(&crypt.gpg);
+			crypt_kill(&crypt);
 		} else {
 			/* gpg's verdict explains most read errors (wrong key, damage): drain and
 			 * ask. */
-			char buf[65536];
-			while (read_retry(crypt.gpg.out_fd, buf, sizeof(buf)) > 0)
-				;
 			struct err gerr = ERR_INIT;
-			if (crypt_finish(&crypt, entry->file, &gerr) < 0) {
+			if (crypt_drain_and_finish(&crypt, entry->file, &gerr) < 0) {
 				err_clear(&rerr);
 				err_set(&rerr, gerr.code, "%s", gerr.msg);
 			}

@@ -2,9 +2,9 @@
 #include "common.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 
+#include "child.h"
 #include "docker.h"
 #include "hash.h"
 
@@ -14,30 +14,19 @@
  * Prints one JSON object: {"bytes":N,"sha256":"...","exit":N,"stderr":"..."}.
  */
 
-struct feed {
-	int from, to;
-	int err;
-};
-
-static void *feed_main(void *arg)
+/* Pump: the file `data` points to into the exec's stdin `to`. */
+static int feed(int to, void *data)
 {
-	struct feed *f = arg;
+	int from = *(int *)data;
 	char buf[65536];
 
 	for (;;) {
-		ssize_t n = read_retry(f->from, buf, sizeof(buf));
-		if (n <= 0) {
-			f->err = (int)-n;
-			break;
-		}
-		int r = write_all(f->to, buf, (size_t)n);
-		if (r < 0) {
-			f->err = -r;
-			break;
-		}
+		ssize_t n = read_retry(from, buf, sizeof(buf));
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+		if (write_all(to, buf, (size_t)n) < 0)
+			return -1;
 	}
-	close_fd(&f->to);
-	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -78,18 +67,18 @@ int main(int argc, char **argv)
 	}
 	if (docker_exec_start(d, argv[1], argv + i + 1, env.v, stdin_file != NULL, &x, &e) < 0)
 		goto fail;
-	struct feed f = { .from = -1, .to = x.in_fd };
-	pthread_t feeder;
-	bool feeding = false;
+	int from = -1;
+	struct async feeder = ASYNC_INIT;
 	if (stdin_file) {
-		f.from = open(stdin_file, O_RDONLY | O_CLOEXEC);
-		if (f.from < 0) {
+		from = open(stdin_file, O_RDONLY | O_CLOEXEC);
+		if (from < 0) {
 			perror(stdin_file);
 			goto fail;
 		}
+		feeder = (struct async){ .proc = feed, .data = &from, .fd = x.in_fd };
 		x.in_fd = -1; /* the feeder owns and closes it */
-		pthread_create(&feeder, NULL, feed_main, &f);
-		feeding = true;
+		if (async_start(&feeder, &e) < 0)
+			goto fail;
 	}
 	struct sha256 h;
 	char hex[SHA256_HEX_LEN + 1], buf[65536];
@@ -103,10 +92,8 @@ int main(int argc, char **argv)
 		bytes += (unsigned long long)n;
 	}
 	sha256_final_hex(&h, hex);
-	if (feeding) {
-		pthread_join(feeder, NULL);
-		close_fd(&f.from);
-	}
+	async_finish(&feeder);
+	close_fd(&from);
 	if (docker_exec_finish(&x, &code, &e) < 0)
 		goto fail;
 	printf("{\"bytes\": %llu, \"sha256\": \"%s\", \"exit\": %d, \"stderr\": \"", bytes, hex,
