@@ -188,31 +188,17 @@ static char *journal_json(const struct journal *j)
 
 int journal_write(struct journal *j, struct err *e)
 {
-	auto_free char *tmp = xasprintf("%s.tmp", j->path);
-	auto_free char *dir = xstrdup(j->path);
 	auto_free char *text = journal_json(j);
-	auto_close int fd = -1;
 
-	*strrchr(dir, '/') = '\0';
 	if (!text)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot encode the restore journal '%s'",
 			       j->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int r = fd < 0 ? -errno : write_all(fd, text, strlen(text));
-	if (!r && fsync(fd) < 0)
-		r = -errno;
 	/* Killed here, the previous journal (or none) is what the next command finds. */
-	if (!r && FAULT("journal.write"))
-		r = -EIO;
-	if (!r && rename(tmp, j->path) < 0)
-		r = -errno;
-	if (!r)
-		r = fsync_dir(dir);
-	if (r < 0) {
-		unlink(tmp);
+	int r = FAULT("journal.write") ? -EIO
+				       : write_file_atomic(j->path, text, strlen(text), 0600);
+	if (r < 0)
 		return err_set(e, LB_EXIT_SOURCE, "cannot write the restore journal '%s': %s",
 			       j->path, strerror(-r));
-	}
 	return 0;
 }
 

@@ -327,9 +327,7 @@ out:
 static int write_record(const struct config *cfg, const struct target *v, size_t nr, struct err *e)
 {
 	auto_free char *path = stopped_path(cfg);
-	auto_free char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
 	json_t *arr = json_array();
-	int fd = -1, ret = -1;
 
 	for (size_t i = 0; i < nr; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:I}", "id", v[i].id, "name",
@@ -337,28 +335,20 @@ static int write_record(const struct config *cfg, const struct target *v, size_t
 						     (json_int_t)v[i].replicas));
 	json_t *root = json_pack("{s:i, s:I, s:o}", "pid", (int)getpid(), "since",
 				 (json_int_t)time(NULL), "targets", arr);
-	char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	auto_free char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
 	json_decref(root);
 	if (!text)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot encode '%s'", path);
 	if (state_dir_create(cfg, e) < 0)
-		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		err_set(e, LB_EXIT_INTERNAL,
-			"cannot record the containers about to be stopped in '%s': %s; not "
-			"stopping them",
-			path, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	fsync_dir(cfg->state_dir);
-	ret = 0;
-out:
-	close_fd(&fd);
-	free(text);
-	return ret;
+		return -1;
+	/* Durably, or not at all: a record a power loss can lose would strand them. */
+	int r = write_file_atomic(path, text, strlen(text), 0600);
+	if (r < 0)
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "cannot record the containers about to be stopped in '%s': %s; not "
+			       "stopping them",
+			       path, strerror(-r));
+	return 0;
 }
 
 /* Sleep `seconds`, in short naps so a signal cuts it short. */

@@ -187,7 +187,6 @@ int state_load(const struct config *cfg, struct state *ret, struct err *e)
 static int state_save(const struct config *cfg, const struct state *st, struct err *e)
 {
 	auto_free char *path = state_path(cfg);
-	auto_free char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
 	json_t *root = json_pack(
 		"{s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "last", record_to_json(&st->last),
 		"last_scheduled", record_to_json(&st->last_scheduled), "last_success",
@@ -199,24 +198,17 @@ static int state_save(const struct config *cfg, const struct state *st, struct e
 		json_object_set_new(root, "stores", labels_to_json(st->stores, st->nr_stores));
 		json_object_set_new(root, "sources", labels_to_json(st->sources, st->nr_sources));
 	}
-	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-	int fd = -1, ret = -1;
+	char *json = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 
 	json_decref(root);
-	if (!text)
+	if (!json)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot encode the state file");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
-	    fsync(fd) < 0 || rename(tmp, path) < 0) {
-		err_set(e, LB_EXIT_INTERNAL, "cannot write '%s': %s", path, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	ret = 0;
-out:
-	close_fd(&fd);
-	free(text);
-	return ret;
+	auto_free char *text = xasprintf("%s\n", json);
+	free(json);
+	int r = write_file_atomic(path, text, strlen(text), 0600);
+	if (r < 0)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot write '%s': %s", path, strerror(-r));
+	return 0;
 }
 
 int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ctx), void *ctx,

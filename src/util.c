@@ -304,6 +304,27 @@ int fsync_dir(const char *dir)
 	return 0;
 }
 
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	auto_free char *tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
+	auto_free char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	int r = fd < 0 ? -errno : write_all(fd, data, len);
+
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0 && close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (!r)
+		r = fsync_dir(slash == dir ? "/" : slash ? (*slash = '\0', dir) : ".");
+	if (r < 0 && fd >= 0)
+		unlink(tmp);
+	return r;
+}
+
 static int remove_tree_at(int at, const char *name)
 {
 	struct stat st;

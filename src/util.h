@@ -72,6 +72,13 @@ ssize_t read_retry(int fd, void *buf, size_t len);
 void close_fd(int *fd);
 /* fsync a directory by path; 0 or -errno. */
 int fsync_dir(const char *dir);
+/*
+ * Replace `path` with `len` bytes atomically: PATH.PID.tmp (mode `mode`), write, fsync,
+ * rename over `path`, fsync the directory. 0, or -errno with the temp file removed and
+ * `path` as it was (only a failed directory fsync comes after the replacement). A
+ * crash leaves the old file or the new one, never a mix.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* Remove a tree like `rm -rf`, never following symlinks; 0 or -errno. */
 int remove_tree(const char *path);
 /* Human-readable byte size into buf ("1.5 GiB"). */
