@@ -141,7 +141,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	/* Every path, a signal included: what was stopped starts again. */
 	if (svc && services_restart(svc, &se) < 0) {
 		if (r == 0)
-			err_set(&e, se.code, "the data was restored, but %s", se.msg);
+			err_wrap(&e, &se, "the data was restored, but ");
 		else
 			log_error("%s", se.msg);
 		r = -1;

@@ -16,6 +16,22 @@ int err_set(struct err *e, enum lb_exit code, const char *fmt, ...)
 	return -1;
 }
 
+int err_copy(struct err *e, const struct err *cause)
+{
+	return err_set(e, cause->code, "%s", cause->msg);
+}
+
+int err_wrap(struct err *e, const struct err *cause, const char *fmt, ...)
+{
+	char prefix[sizeof(e->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	return err_set(e, cause->code, "%s%s", prefix, cause->msg);
+}
+
 bool err_isset(const struct err *e)
 {
 	return e->code != LB_OK;

@@ -34,6 +34,10 @@ struct err {
 
 /* Record an error (if none is recorded yet) and return -1. */
 int err_set(struct err *e, enum lb_exit code, const char *fmt, ...) LB_PRINTF(3, 4);
+/* Record `cause`'s error as it is into `e` (first wins); -1. For handing an error outward. */
+int err_copy(struct err *e, const struct err *cause);
+/* Record `cause` with a prefix ("the backup succeeded, but " + its message); -1. */
+int err_wrap(struct err *e, const struct err *cause, const char *fmt, ...) LB_PRINTF(3, 4);
 bool err_isset(const struct err *e);
 void err_clear(struct err *e);
 

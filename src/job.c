@@ -391,7 +391,7 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	err_clear(&se);
 	if (services_restart(svc, &se) < 0) {
 		if (r == 0)
-			r = err_set(e, se.code, "the backup succeeded, but %s", se.msg);
+			r = err_wrap(e, &se, "the backup succeeded, but ");
 		else
 			log_error("%s", se.msg);
 	}

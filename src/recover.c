@@ -402,7 +402,7 @@ int recover_pending(const struct config *cfg, struct err *e)
 	int r = journal_load(cfg, &j, &re);
 
 	if (r < 0)
-		return err_set(e, re.code, "%s", re.msg);
+		return err_copy(e, &re);
 	if (r > 0) {
 		bool forward = j.state == JOURNAL_SWAPPING;
 		struct tm tm;

@@ -202,7 +202,7 @@ static int resolve_one(struct services *s, const char *project, const char *name
 	if (add_swarm(s, name, name, &se) == 0)
 		return 0;
 	if (se.code != LB_EXIT_NOT_FOUND)
-		return err_set(e, se.code, "%s", se.msg);
+		return err_copy(e, &se);
 	return err_set(e, LB_EXIT_CONFIG,
 		       "BACKUP_STOP_SERVICES: no service of Compose project '%s', container or "
 		       "Swarm service is named '%s'; nothing was stopped",
@@ -217,11 +217,10 @@ int services_resolve_named(struct services *s, struct err *e)
 	if (!names->nr)
 		return 0;
 	if (open_docker(s, &oe) < 0)
-		return err_set(e, oe.code, "BACKUP_STOP_SERVICES needs the Docker engine: %s",
-			       oe.msg);
+		return err_wrap(e, &oe, "BACKUP_STOP_SERVICES needs the Docker engine: ");
 	char *project = docker_self_project(s->d, &s->self, &pe);
 	if (err_isset(&pe))
-		return err_set(e, pe.code, "%s", pe.msg);
+		return err_copy(e, &pe);
 	int r = 0;
 	for (size_t i = 0; i < names->nr && r == 0; i++)
 		r = resolve_one(s, project, names->v[i], e);

@@ -81,7 +81,7 @@ static int none_flush(struct passthrough *p, struct err *e)
 {
 	if (!err_isset(&p->err) && p->len && p->out(p->ctx, p->buf, p->len, &p->err) == 0)
 		p->len = 0;
-	return err_isset(&p->err) ? err_set(e, p->err.code, "%s", p->err.msg) : 0;
+	return err_isset(&p->err) ? err_copy(e, &p->err) : 0;
 }
 
 static int none_write(void *state, const void *buf, size_t len, struct err *e)
@@ -95,7 +95,7 @@ static int none_write(void *state, const void *buf, size_t len, struct err *e)
 		if (!p->len && len >= sizeof(p->buf)) {
 			/* A large write goes out as it is. */
 			if (p->out(p->ctx, in, len, &p->err) < 0)
-				return err_set(e, p->err.code, "%s", p->err.msg);
+				return err_copy(e, &p->err);
 			return 0;
 		}
 		size_t n = sizeof(p->buf) - p->len < len ? sizeof(p->buf) - p->len : len;
@@ -104,7 +104,7 @@ static int none_write(void *state, const void *buf, size_t len, struct err *e)
 		in += n;
 		len -= n;
 	}
-	return err_isset(&p->err) ? err_set(e, p->err.code, "%s", p->err.msg) : 0;
+	return err_isset(&p->err) ? err_copy(e, &p->err) : 0;
 }
 
 static int none_finish(void *state, struct err *e)

@@ -32,7 +32,7 @@ int fanout_error(const struct fanout *f, struct err *e)
 {
 	for (size_t i = 0; i < f->nr; i++)
 		if (err_isset(&f->v[i].err))
-			return err_set(e, f->v[i].err.code, "%s", f->v[i].err.msg);
+			return err_copy(e, &f->v[i].err);
 	return err_set(e, LB_EXIT_STORE, "no destination left to write to");
 }
 

@@ -238,7 +238,7 @@ static int check_failed(struct pgzip *z, struct err *e)
 
 	pthread_mutex_lock(&z->lock);
 	if (z->failed)
-		ret = err_set(e, z->err.code, "%s", z->err.msg);
+		ret = err_copy(e, &z->err);
 	pthread_mutex_unlock(&z->lock);
 	return ret;
 }

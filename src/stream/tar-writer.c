@@ -35,7 +35,7 @@ static la_ssize_t archive_out(struct archive *a, void *ctx, const void *buf, siz
 static int tarw_fail(struct tar_writer *w, const char *what, struct err *e)
 {
 	if (err_isset(&w->err))
-		return err_set(e, w->err.code, "%s", w->err.msg);
+		return err_copy(e, &w->err);
 	return err_set(e, LB_EXIT_INTERNAL, "cannot write %s to the archive: %s", what,
 		       archive_error_string(w->a) ? archive_error_string(w->a) : "unknown error");
 }
@@ -110,7 +110,7 @@ static la_ssize_t raw_out(struct archive *a, void *ctx, const void *buf, size_t 
 static int entry_fail(struct tar_writer *w, struct archive *a, const char *what, struct err *e)
 {
 	if (err_isset(&w->err))
-		return err_set(e, w->err.code, "%s", w->err.msg);
+		return err_copy(e, &w->err);
 	return err_set(e, LB_EXIT_INTERNAL, "cannot write '%s' to the archive: %s", what,
 		       archive_error_string(a) ? archive_error_string(a) : "unknown error");
 }

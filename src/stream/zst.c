@@ -152,7 +152,7 @@ static int submit(struct zst *z, struct err *e)
 	while (z->bufs[z->head].full)
 		pthread_cond_wait(&z->freed, &z->lock);
 	if (z->wfailed)
-		ret = err_set(e, z->werr.code, "%s", z->werr.msg);
+		ret = err_copy(e, &z->werr);
 	pthread_mutex_unlock(&z->lock);
 	return ret;
 }
@@ -196,6 +196,6 @@ int zst_finish(struct zst *z, struct err *e)
 		return -1;
 	stop_writer(z);
 	if (z->wfailed)
-		return err_set(e, z->werr.code, "%s", z->werr.msg);
+		return err_copy(e, &z->werr);
 	return 0;
 }
