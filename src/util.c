@@ -41,6 +41,13 @@ void *xrealloc(void *p, size_t n)
 	return p;
 }
 
+void *xreallocarray(void *p, size_t nr, size_t size)
+{
+	if (size && nr > SIZE_MAX / size)
+		die_oom();
+	return xrealloc(p, nr * size);
+}
+
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);

@@ -135,7 +135,7 @@ void store_free(struct store *s)
 void store_list_add(struct store_list *l, const char *file, const struct backup_id *id,
 		    uint64_t size)
 {
-	l->v = xrealloc(l->v, (l->nr + 1) * sizeof(*l->v));
+	ALLOC_GROW(l->v, l->nr + 1, l->alloc);
 	l->v[l->nr++] = (struct store_entry){ .file = xstrdup(file), .id = *id, .size = size };
 	l->v[l->nr - 1].where = 0;
 }
@@ -146,5 +146,5 @@ void store_list_release(struct store_list *l)
 		free(l->v[i].file);
 	free(l->v);
 	l->v = NULL;
-	l->nr = 0;
+	l->nr = l->alloc = 0;
 }

@@ -28,7 +28,7 @@ struct store_entry {
 
 struct store_list {
 	struct store_entry *v;
-	size_t nr;
+	size_t nr, alloc;
 };
 
 #define STORE_TAKEN 1 /* put_begin: the timestamp is being written by another run */
