@@ -144,6 +144,7 @@ PY
 stage "install (apt, pip)" - install_deps || { summary; exit 1; }
 
 stage "build (gcc -Werror)" - bash -c "$(declare -f setup); setup build -Dtests=enabled -Dfault_points=true && ninja -C build"
+stage "build (release, as shipped: no fault points)" - bash -c "$(declare -f setup); setup build-release -Dtests=disabled -Dbuildtype=release && ninja -C build-release"
 stage "build (ASan+UBSan)" - bash -c "$(declare -f setup); setup build-asan -Dtests=enabled -Dfault_points=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug && ninja -C build-asan"
 stage "build (libFuzzer, clang)" - bash -c "$(declare -f setup); CC=clang setup build-fuzz -Dtests=disabled -Dfuzz=true -Dfuzz_runs=${FUZZ_RUNS:-500000} -Db_sanitize=address,undefined -Db_lundef=false && ninja -C build-fuzz"
 
