@@ -32,21 +32,19 @@ int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 	auto_free char *path = xasprintf("%s/%s.lock", cfg->state_dir, cfg->name);
 	double deadline = now_mono() + cfg->lock_timeout;
 	char holder[32] = "";
-	int fd;
 
 	if (state_dir_create(cfg, e) < 0)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	auto_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return err_set(e, LB_EXIT_CONFIG, "cannot open the lock file '%s': %s", path,
 			       strerror(errno));
 	for (bool logged = false;; logged = true) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			err_set(e, LB_EXIT_INTERNAL, "cannot lock '%s': %s", path, strerror(errno));
-			goto fail;
-		}
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return err_set(e, LB_EXIT_INTERNAL, "cannot lock '%s': %s", path,
+				       strerror(errno));
 		if (!logged) {
 			ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
 			holder[n > 0 ? n : 0] = '\0';
@@ -56,20 +54,16 @@ int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 				 "it (BACKUP_LOCK_TIMEOUT)",
 				 holder[0] ? holder : "unknown", cfg->lock_timeout);
 		}
-		if (signals_pending()) {
-			err_set(e, LB_EXIT_INTERRUPTED,
-				"interrupted by signal %d while waiting for "
-				"the lock",
-				signals_pending());
-			goto fail;
-		}
-		if (now_mono() >= deadline) {
-			err_set(e, LB_EXIT_BUSY,
-				"another backup run (pid %s) still holds the lock '%s' after %u s "
-				"(BACKUP_LOCK_TIMEOUT); not starting a second one",
+		if (signals_pending())
+			return err_set(e, LB_EXIT_INTERRUPTED,
+				       "interrupted by signal %d while waiting for the lock",
+				       signals_pending());
+		if (now_mono() >= deadline)
+			return err_set(
+				e, LB_EXIT_BUSY,
+				"another backup run (pid %s) still holds the lock '%s' after "
+				"%u s (BACKUP_LOCK_TIMEOUT); not starting a second one",
 				holder[0] ? holder : "unknown", path, cfg->lock_timeout);
-			goto fail;
-		}
 		poll(NULL, 0, 200);
 	}
 	char pid[32];
@@ -77,10 +71,8 @@ int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 	if (ftruncate(fd, 0) == 0)
 		(void)!pwrite(fd, pid, (size_t)n, 0);
 	*ret_fd = fd;
+	fd = -1;
 	return 0;
-fail:
-	close(fd);
-	return -1;
 }
 
 void job_unlock(int *fd)

@@ -272,7 +272,7 @@ static const struct source_spec *serves_database(const struct config *cfg, const
 int services_resolve_project(struct services *s)
 {
 	struct err e = ERR_INIT;
-	char *project = NULL;
+	char *project = NULL, *label = NULL;
 	json_t *list = NULL;
 	int r = -1;
 
@@ -286,8 +286,8 @@ int services_resolve_project(struct services *s)
 			 err_isset(&e) ? e.msg : "lifeboat does not run in a Compose project");
 		return 0;
 	}
-	auto_free char *l1 = xasprintf("com.docker.compose.project=%s", project);
-	const char *labels[] = { l1, NULL };
+	label = xasprintf("com.docker.compose.project=%s", project);
+	const char *labels[] = { label, NULL };
 	if (docker_list(s->d, labels, false, &list, &e) < 0)
 		goto out;
 	/*
@@ -319,6 +319,7 @@ out:
 		s->nr = 0;
 	}
 	json_decref(list);
+	free(label);
 	free(project);
 	return 0;
 }
