@@ -690,8 +690,9 @@ static void s3_put_abort(struct store_put *p)
 		r.nr_query = 1;
 		/* 404 NoSuchUpload: already gone. A quarter of the budget: the run is failing. */
 		if (call(up->s, up->h, &r, what, 0, request_budget_ms(up->s) / 4, 404, &e) < 0)
-			log_warn("%s (upload id '%s' is left for the bucket's lifecycle rules)",
-				 e.msg, up->upload_id);
+			store_report(p->store, LOG_WARN,
+				     "%s (upload id '%s' is left for the bucket's lifecycle rules)",
+				     e.msg, up->upload_id);
 		else
 			log_debug("s3: aborted upload of '%s'", up->key);
 		free(what);
@@ -773,6 +774,7 @@ out:
 }
 
 struct getter {
+	struct store *st;
 	struct s3 *s;
 	char *key;
 	char *what;
@@ -793,7 +795,7 @@ static void *getter_main(void *arg)
 		err_set(&e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(g->s), 0, &e) < 0 &&
 		 !r.out_errno)
-		log_error("%s", e.msg);
+		store_report(g->st, LOG_ERROR, "%s", e.msg);
 	if (h)
 		curl_easy_cleanup(h);
 	close_fd(&g->fd);
@@ -812,6 +814,7 @@ static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct e
 	int fds[2];
 	pthread_t t;
 
+	g->st = st;
 	g->s = s;
 	g->key = object_key(s, file);
 	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3_bucket, g->key);
