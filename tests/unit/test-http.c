@@ -1,6 +1,13 @@
 /* Unit tests for http.c's pure parts: the retry decision, the body cap, error text. */
 #include "unit.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include "http.h"
 
 /* S3's parameters: 5 attempts, 0.5 s doubling to 4 s; only transient failures. */
@@ -130,12 +137,81 @@ static void test_error_text(void **state)
 			    "Failed to connect to 127.0.0.1 port 9: refused");
 }
 
+struct peer_probe {
+	unsigned short port; /* the listener's, network order */
+	int seen, inheritable;
+};
+
+/* Called while curl waits for an answer: look at every socket connected to the listener. */
+static int probe_sockets(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct peer_probe *p = ud;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		int fd = (int)strtol(de->d_name, NULL, 10);
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		struct stat st;
+		if (de->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) < 0 ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sin_family != AF_INET ||
+		    sa.sin_port != p->port)
+			continue;
+		p->seen++;
+		if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+			p->inheritable++;
+	}
+	closedir(d);
+	return p->seen ? 1 : 0; /* seen: abort the transfer */
+}
+
+/* The sockets of a request close on exec: a child (pg_dump, gpg) never holds one. */
+static void test_sockets_cloexec(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char url[64];
+	long status = -1;
+
+	(void)state;
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 4), 0); /* never accepted: the kernel completes connect */
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", ntohs(sa.sin_port));
+
+	struct peer_probe p = { .port = sa.sin_port };
+	struct http_req req = { .method = "GET",
+				.url = url,
+				.protocols = "http",
+				.connect_timeout_s = 60,
+				.timeout_s = 60,
+				.progress = probe_sockets,
+				.progress_ud = &p };
+	CURL *h = http_handle();
+	assert_non_null(h);
+	assert_int_equal(http_perform(h, &req, &status), CURLE_ABORTED_BY_CALLBACK);
+	assert_int_equal(status, 0);
+	assert_int_equal(p.seen, 1);
+	assert_int_equal(p.inheritable, 0);
+	curl_easy_cleanup(h);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_retry_statuses), cmocka_unit_test(test_retry_curl_codes),
-		cmocka_unit_test(test_attempts),       cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_collect_cap),    cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_retry_statuses),	cmocka_unit_test(test_retry_curl_codes),
+		cmocka_unit_test(test_attempts),	cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_collect_cap),	cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_sockets_cloexec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
