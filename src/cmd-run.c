@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
 #include "state.h"
-#include "webhook.h"
 
 /* We may be PID 1: collect every exited child, including orphans such as gpg-agent. */
 static void reap_children(void)
@@ -94,7 +94,9 @@ static int run(int argc, char **argv)
 				cfg.sources[i].path, cfg.sources[i].name);
 	}
 	log_open_file(cfg.log_file);
-	webhook_init(); /* curl_global_init before the metrics thread exists */
+	/* curl_global_init before the metrics thread exists; a failure shows at first use. */
+	struct err curl_e = ERR_INIT;
+	http_init(&curl_e);
 	if (cfg.metrics_addr) {
 		if (metrics_start(&cfg, &metrics, &e) < 0) {
 			rc = cmd_fail(&e);

@@ -9,9 +9,8 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "docker.h"
+#include "http.h"
 
 #define ANSWER_MAX    (4u << 20)
 #define ERR_TAIL      4096
@@ -27,16 +26,7 @@ struct docker {
 	char *base; /* http://localhost or http://HOST:PORT */
 	char api[16];
 	CURL *h;
-	char cerr[CURL_ERROR_SIZE];
 };
-
-static size_t collect(char *buf, size_t size, size_t n, void *ud)
-{
-	struct strbuf *sb = ud;
-
-	strbuf_add(sb, buf, size * n);
-	return sb->overflowed ? 0 : size * n;
-}
 
 /* One request to an absolute path (with or without the /vX.Y prefix). */
 static int raw_request(struct docker *d, const char *method, const char *path, json_t *body,
@@ -47,22 +37,17 @@ static int raw_request(struct docker *d, const char *method, const char *path, j
 	char *text = NULL;
 	int ret = -1;
 
-	answer.cap_max = ANSWER_MAX;
 	strbuf_addf(&url, "%s%s", d->base, path);
-	curl_easy_reset(d->h);
-	d->cerr[0] = '\0';
-	curl_easy_setopt(d->h, CURLOPT_URL, url.buf);
-	if (d->unix_path)
-		curl_easy_setopt(d->h, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
-	curl_easy_setopt(d->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(d->h, CURLOPT_ERRORBUFFER, d->cerr);
-	curl_easy_setopt(d->h, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* A graceful stop may take the container's whole stop timeout. */
-	curl_easy_setopt(d->h, CURLOPT_TIMEOUT, 900L);
-	curl_easy_setopt(d->h, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(d->h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(d->h, CURLOPT_WRITEDATA, &answer);
-	curl_easy_setopt(d->h, CURLOPT_USERAGENT, "lifeboat/" LB_VERSION);
+	struct http_req req = { .method = method,
+				.url = url.buf,
+				.unix_socket = d->unix_path,
+				.protocols = "http",
+				.connect_timeout_s = 10,
+				/* A graceful stop may take the container's whole stop timeout. */
+				.timeout_s = 900,
+				.resp = &answer,
+				.cap = ANSWER_MAX,
+				.cap_stops = true };
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text) {
@@ -70,16 +55,12 @@ static int raw_request(struct docker *d, const char *method, const char *path, j
 			goto out;
 		}
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(d->h, CURLOPT_POSTFIELDS, text);
-	} else if (!strcmp(method, "POST")) {
-		curl_easy_setopt(d->h, CURLOPT_POSTFIELDS, "");
+		req.body = text;
+		req.body_len = strlen(text);
 	}
-	if (strcmp(method, "GET") && strcmp(method, "POST"))
-		curl_easy_setopt(d->h, CURLOPT_CUSTOMREQUEST, method);
-	else if (!strcmp(method, "POST"))
-		curl_easy_setopt(d->h, CURLOPT_POST, 1L);
-	curl_easy_setopt(d->h, CURLOPT_HTTPHEADER, hdrs);
-	CURLcode cc = curl_easy_perform(d->h);
+	req.headers = hdrs;
+	long status = 0;
+	CURLcode cc = http_perform(d->h, &req, &status);
 	if (cc != CURLE_OK) {
 		if (answer.overflowed)
 			err_set(e, LB_EXIT_INTERNAL,
@@ -88,11 +69,9 @@ static int raw_request(struct docker *d, const char *method, const char *path, j
 		else
 			err_set(e, LB_EXIT_CONFIG,
 				"cannot talk to the Docker engine at '%s': %s; %s", d->desc,
-				d->cerr[0] ? d->cerr : curl_easy_strerror(cc), DOCKER_SOCKET_HINT);
+				http_error_text(cc, req.errbuf), DOCKER_SOCKET_HINT);
 		goto out;
 	}
-	long status = 0;
-	curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
 	*ret_status = status;
 	if (ret_json) {
 		*ret_json = NULL;
@@ -216,7 +195,7 @@ int docker_open(const char *host, struct docker **ret, struct err *e)
 			strerror(errno), DOCKER_SOCKET_HINT);
 		goto fail;
 	}
-	d->h = curl_easy_init();
+	d->h = http_handle();
 	if (!d->h) {
 		err_set(e, LB_EXIT_INTERNAL, "cannot initialise libcurl");
 		goto fail;

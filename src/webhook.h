@@ -6,9 +6,6 @@
 
 #include "err.h"
 
-/* Initialise libcurl; call before starting other threads (idempotent). */
-void webhook_init(void);
-
 /*
  * POST `body` (JSON) to `url`. `var` names the variable the URL came from: it
  * is used in errors instead of the URL, which may carry a token. Retries

@@ -1,7 +1,6 @@
 /* The S3 store: SigV4-signed libcurl requests, a streaming multipart upload, a streaming get. */
 #include "../common.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -10,6 +9,7 @@
 #include "s3.h"
 #include "s3xml.h"
 #include "store.h"
+#include "../http.h"
 #include "../log.h"
 #include "../signals.h"
 #include "../sigv4.h"
@@ -18,8 +18,10 @@
 #define BODY_MAX       (4u << 20) /* cap on a response body we keep (list pages, errors) */
 #define SLOTS	       3	  /* part buffers: one filling, up to two uploading */
 #define PART_ATTEMPTS  5	  /* backoff 0.5 + 1 + 2 + 4 s between them */
-#define CONNECT_MAX_S  10	  /* the longest an attempt waits for a connection */
-#define LIST_PAGES_MAX 10000	  /* 10 million keys */
+#define BACKOFF_MS     500
+#define BACKOFF_MAX_MS 4000
+#define CONNECT_MAX_S  10    /* the longest an attempt waits for a connection */
+#define LIST_PAGES_MAX 10000 /* 10 million keys */
 
 struct s3 {
 	const struct config *cfg;
@@ -70,11 +72,6 @@ struct s3_req {
 		.method = (m), .out_fd = -1, .resp = STRBUF_INIT \
 	}
 
-struct body_src {
-	const unsigned char *p;
-	size_t left;
-};
-
 static struct s3 *S(struct store *s)
 {
 	return s->priv;
@@ -90,17 +87,6 @@ uint64_t s3_part_size(uint64_t floor, unsigned part)
 	for (unsigned i = 0; i < doublings && v < max; i++)
 		v *= 2;
 	return v > max ? max : v;
-}
-
-static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
-{
-	struct body_src *b = ud;
-	size_t len = size * n < b->left ? size * n : b->left;
-
-	memcpy(buf, b->p, len);
-	b->p += len;
-	b->left -= len;
-	return len;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
@@ -119,8 +105,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
 		r->streamed += len;
 		return len;
 	}
-	strbuf_add(&r->resp, buf, len); /* capped: the excess is dropped */
-	return len;
+	return http_collect(&r->resp, BODY_MAX, false, buf, len); /* the excess is dropped */
 }
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
@@ -189,7 +174,7 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
  * One attempt; 0 when curl completed (whatever the status), else the curl code. It
  * gives up when no byte moves either way for `stall_s` seconds, never for its length.
  */
-static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, char *cerr)
+static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, struct http_req *hr)
 {
 	struct strbuf host = STRBUF_INIT, path = STRBUF_INIT, url = STRBUF_INIT;
 	struct strbuf auth = STRBUF_INIT, line = STRBUF_INIT;
@@ -197,7 +182,6 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, c
 	struct sigv4_kv sh[6];
 	size_t nsh = 0;
 	char date[SIGV4_DATE_LEN + 1], hash[65], md5[32];
-	struct body_src src = { r->body, r->body_len };
 
 	req_target(s, r->key, &host, &path);
 	sigv4_date(time(NULL), date);
@@ -241,52 +225,29 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, c
 		hdrs = curl_slist_append(hdrs, line.buf);
 	}
 
-	curl_easy_reset(h);
 	r->h = h;
-	r->status = 0;
 	r->etag[0] = '\0';
-	strbuf_reset(&r->resp);
-	r->resp.cap_max = BODY_MAX;
-	cerr[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url.buf);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-			 stall_s < CONNECT_MAX_S ? stall_s : CONNECT_MAX_S);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
 	r->began_ms = now_ms();
 	r->moved_ms = 0;
 	r->moved_up = r->moved_down = 0;
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	if (s->cfg->s3_ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, s->cfg->s3_ca_file);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	if (!strcmp(r->method, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (!strcmp(r->method, "PUT")) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(h, CURLOPT_READDATA, &src);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-	} else if (!strcmp(r->method, "POST")) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
-	} else if (strcmp(r->method, "GET")) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-	}
-	CURLcode cc = curl_easy_perform(h);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	hr->method = r->method;
+	hr->url = url.buf;
+	hr->headers = hdrs;
+	hr->body = r->body;
+	hr->body_len = r->body_len;
+	hr->protocols = "http,https";
+	hr->ca_file = s->cfg->s3_ca_file;
+	hr->connect_timeout_s = stall_s < CONNECT_MAX_S ? stall_s : CONNECT_MAX_S;
+	hr->stall_s = stall_s;
+	hr->progress = xferinfo_cb;
+	hr->progress_ud = r;
+	hr->write = write_cb;
+	hr->write_ud = r;
+	hr->header = header_cb;
+	hr->header_ud = r;
+	hr->resp = &r->resp;
+	hr->cap = BODY_MAX;
+	CURLcode cc = http_perform(h, hr, &r->status);
 	curl_slist_free_all(hdrs);
 	strbuf_release(&host);
 	strbuf_release(&path);
@@ -294,22 +255,6 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, c
 	strbuf_release_secret(&auth);
 	strbuf_release_secret(&line);
 	return cc;
-}
-
-static bool transient_curl(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /* Copy remote text into a message: one line, printable, bounded. */
@@ -328,7 +273,7 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 
 	if (cc != CURLE_OK) {
 		strbuf_addf(&why, "cannot reach the S3 endpoint '%s://%s': ", s->scheme, s->host);
-		add_remote_text(&why, cerr[0] ? cerr : curl_easy_strerror(cc), 300);
+		add_remote_text(&why, http_error_text(cc, cerr), 300);
 		goto done;
 	}
 	if (!s3xml_parse_error(r->resp.buf, r->resp.len, &code, &msg)) {
@@ -370,13 +315,6 @@ done:
 	strbuf_release(&msg);
 	strbuf_release(&why);
 	return ret;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !signals_pending())
-		;
 }
 
 static long now_ms(void)
@@ -434,8 +372,11 @@ static long stall_note(struct s3 *s, const struct s3_req *r, bool answered, cons
 static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int attempts,
 		long budget_ms, long also_ok, struct err *e)
 {
-	char cerr[CURL_ERROR_SIZE];
-	long start = now_ms(), backoff = 500;
+	const struct http_retry p = { .attempts = attempts,
+				      .backoff_ms = BACKOFF_MS,
+				      .backoff_max_ms = BACKOFF_MAX_MS };
+	struct http_req hr = { 0 };
+	long start = now_ms(), backoff = p.backoff_ms;
 	long stall_s = budget_ms / 2000 > 0 ? budget_ms / 2000 : 1;
 
 	for (int i = 1;; i++) {
@@ -453,35 +394,33 @@ static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int a
 					what, s->scheme, s->host, (now_ms() - since) / 1000,
 					s->cfg->s3_timeout, why);
 		}
-		CURLcode cc = perform(s, h, r, stall_s, cerr);
+		CURLcode cc = perform(s, h, r, stall_s, &hr);
 		if (cc == CURLE_OK &&
 		    ((r->status >= 200 && r->status < 300) || r->status == also_ok)) {
 			stall_note(s, r, true, NULL);
 			return 0;
 		}
-		bool transient =
-			cc != CURLE_OK ? transient_curl(cc) : r->status >= 500 || r->status == 429;
+		bool transient = http_retryable(&p, cc, r->status);
 		if (r->out_fd >= 0 && r->streamed)
 			transient = false; /* the reader has bytes already */
 		long stalled = stall_note(s, r, attempt_answered(r),
-					  cc != CURLE_OK ? (cerr[0] ? cerr : curl_easy_strerror(cc))
+					  cc != CURLE_OK ? http_error_text(cc, hr.errbuf)
 							 : "server error");
 		bool in_budget = attempts ? stalled + backoff < budget_ms
 					  : now_ms() - start + backoff < budget_ms;
-		bool more = (!attempts || i < attempts) && in_budget;
+		bool more = http_attempts_left(&p, i) && in_budget;
 		if (!transient || !more || (attempts && signals_pending())) {
 			char note[96];
 			snprintf(note, sizeof(note),
 				 " (no progress for %ld s: BACKUP_S3_TIMEOUT is %u s)",
 				 stalled / 1000, s->cfg->s3_timeout);
-			return req_fail(s, r, what, cc, cerr,
+			return req_fail(s, r, what, cc, hr.errbuf,
 					transient && attempts && !in_budget ? note : NULL, e);
 		}
 		log_debug("s3: %s failed (%s), retrying in %ld ms", what,
 			  cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", backoff);
-		sleep_ms(backoff);
-		if (backoff < 4000)
-			backoff *= 2;
+		http_sleep_ms(backoff);
+		backoff = http_backoff_next(&p, backoff);
 	}
 }
 
@@ -578,7 +517,7 @@ static int flush_slot(struct s3_put *up, struct err *e)
 		return err_set(e, LB_EXIT_STORE, "cannot %s: more than 10,000 parts", up->what);
 	sl->part = up->next_part++;
 	if (!sl->h)
-		sl->h = curl_easy_init();
+		sl->h = http_handle();
 	if (!sl->h)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot %s: curl_easy_init failed", up->what);
 	if (pthread_create(&sl->thread, NULL, part_main, sl) != 0)
@@ -620,7 +559,7 @@ static int s3_put_begin(struct store *st, const char *file, struct store_put *p,
 	up->next_part = 1;
 	for (unsigned i = 0; i < SLOTS; i++)
 		up->slots[i].up = up;
-	up->h = curl_easy_init();
+	up->h = http_handle();
 	if (!up->h) {
 		put_free(up);
 		return err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
@@ -751,8 +690,9 @@ static void s3_put_abort(struct store_put *p)
 		r.nr_query = 1;
 		/* 404 NoSuchUpload: already gone. A quarter of the budget: the run is failing. */
 		if (call(up->s, up->h, &r, what, 0, request_budget_ms(up->s) / 4, 404, &e) < 0)
-			log_warn("%s (upload id '%s' is left for the bucket's lifecycle rules)",
-				 e.msg, up->upload_id);
+			store_report(p->store, LOG_WARN,
+				     "%s (upload id '%s' is left for the bucket's lifecycle rules)",
+				     e.msg, up->upload_id);
 		else
 			log_debug("s3: aborted upload of '%s'", up->key);
 		free(what);
@@ -771,7 +711,7 @@ static int s3_list(struct store *st, struct store_list *out, struct err *e)
 	struct s3 *s = S(st);
 	char *token = NULL;
 	char *what = xasprintf("list 's3://%s/%s'", s->cfg->s3_bucket, s->prefix);
-	CURL *h = curl_easy_init();
+	CURL *h = http_handle();
 	int ret = -1;
 
 	if (!h) {
@@ -834,6 +774,7 @@ out:
 }
 
 struct getter {
+	struct store *st;
 	struct s3 *s;
 	char *key;
 	char *what;
@@ -846,7 +787,7 @@ static void *getter_main(void *arg)
 	struct getter *g = arg;
 	struct err e = ERR_INIT;
 	struct s3_req r = S3_REQ_INIT("GET");
-	CURL *h = curl_easy_init();
+	CURL *h = http_handle();
 
 	r.key = g->key;
 	r.out_fd = g->fd;
@@ -854,7 +795,7 @@ static void *getter_main(void *arg)
 		err_set(&e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(g->s), 0, &e) < 0 &&
 		 !r.out_errno)
-		log_error("%s", e.msg);
+		store_report(g->st, LOG_ERROR, "%s", e.msg);
 	if (h)
 		curl_easy_cleanup(h);
 	close_fd(&g->fd);
@@ -873,12 +814,13 @@ static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct e
 	int fds[2];
 	pthread_t t;
 
+	g->st = st;
 	g->s = s;
 	g->key = object_key(s, file);
 	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3_bucket, g->key);
 	g->fd = -1;
 	/* Check it is there and readable first: a clear error before any byte flows. */
-	CURL *h = curl_easy_init();
+	CURL *h = http_handle();
 	r.key = g->key;
 	int rc = h ? call(s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(s), 0, e)
 		   : err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
@@ -920,7 +862,7 @@ static bool s3_exists(struct store *st, const char *file)
 	struct s3_req r = S3_REQ_INIT("HEAD");
 	struct err e = ERR_INIT;
 	char *key = object_key(s, file);
-	CURL *h = curl_easy_init();
+	CURL *h = http_handle();
 	bool found = false;
 
 	r.key = key;
@@ -945,7 +887,7 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 			       file, s->cfg->name);
 	char *key = object_key(s, file);
 	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3_bucket, key);
-	CURL *h = curl_easy_init();
+	CURL *h = http_handle();
 	r.key = key;
 	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 404, e)
 		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
@@ -972,7 +914,6 @@ static void s3_free(struct store *st)
 	free(s->prefix);
 	free(s);
 	free(st);
-	curl_global_cleanup();
 }
 
 static const struct store_ops s3_ops = {
@@ -995,8 +936,8 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 
 	if (!cfg->s3_bucket)
 		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_BUCKET is not set");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return err_set(e, LB_EXIT_INTERNAL, "cannot initialise libcurl");
+	if (http_init(e) < 0)
+		return -1;
 	st = xcalloc(1, sizeof(*st));
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = cfg;

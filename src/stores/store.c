@@ -2,10 +2,33 @@
 #include "../common.h"
 
 #include "store.h"
+#include "../log.h"
 #include "../util.h"
+
+void store_report(struct store *s, enum log_level level, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+
+	if (!s->report)
+		return;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	s->report(s->report_ud, level, msg.buf);
+	strbuf_release(&msg);
+}
+
+/* The sink of the stores a job opens: its log. */
+static void log_report(void *ud, enum log_level level, const char *msg)
+{
+	(void)ud;
+	log_msg(level, "%s", msg);
+}
 
 static void set_add(struct store_set *set, struct store *s)
 {
+	s->report = log_report;
 	set->v = xrealloc(set->v, (set->nr + 1) * sizeof(*set->v));
 	set->v[set->nr++] = s;
 }

@@ -6,6 +6,7 @@
 
 #include "../config.h"
 #include "../err.h"
+#include "../log.h"
 #include "../naming.h"
 
 struct store;
@@ -57,11 +58,22 @@ struct store_ops {
 	void (*free)(struct store *s);
 };
 
+/*
+ * Where a store sends what it cannot return as an error (an abort that leaves an upload
+ * behind, a failure in a download thread): stores never log, their opener does.
+ */
+typedef void store_report_fn(void *ud, enum log_level level, const char *msg);
+
 struct store {
 	const struct store_ops *ops;
 	const struct config *cfg;
 	void *priv;
+	store_report_fn *report; /* NULL: dropped */
+	void *report_ud;
 };
+
+/* Send one message to s->report. */
+void store_report(struct store *s, enum log_level level, const char *fmt, ...) LB_PRINTF(3, 4);
 
 /* The local directory store, BACKUP_LOCAL_PATH/BACKUP_NAME. */
 int store_local_new(const struct config *cfg, struct store **ret, struct err *e);
