@@ -1,5 +1,5 @@
 /* The local store: hidden .partial file, fsync, no-replace rename, directory fsync. */
-#include "../common.h"
+#include "common.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -8,9 +8,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "store.h"
-#include "../log.h"
-#include "../util.h"
+#include "stores/store.h"
+#include "util.h"
 
 struct local {
 	char *dir; /* BACKUP_LOCAL_PATH/BACKUP_NAME */
@@ -49,7 +48,7 @@ static bool is_partial(const char *n, const char *name)
  * happens under the lock; a writer checks after locking that its file is still
  * linked (local_put_begin).
  */
-static void remove_stale_partials(struct local *l, const char *name)
+static void remove_stale_partials(struct store *s, struct local *l, const char *name)
 {
 	DIR *d = opendir(l->dir);
 	struct dirent *de;
@@ -66,7 +65,8 @@ static void remove_stale_partials(struct local *l, const char *name)
 		struct stat st;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_nlink > 0 && unlinkat(dirfd(d), n, 0) == 0)
-			log_info("removed '%s/%s' left by an interrupted run", l->dir, n);
+			store_report(s, LOG_INFO, "removed '%s/%s' left by an interrupted run",
+				     l->dir, n);
 		close(fd);
 	}
 	closedir(d);
@@ -106,7 +106,7 @@ static int local_put_begin(struct store *s, const char *file, struct store_put *
 
 	if (mkdir(l->dir, 0700) < 0 && errno != EEXIST)
 		return err_set(e, LB_EXIT_STORE, "cannot create '%s': %s", l->dir, strerror(errno));
-	remove_stale_partials(l, s->cfg->name);
+	remove_stale_partials(s, l, s->cfg->name);
 
 	lp = xcalloc(1, sizeof(*lp));
 	lp->tmp_path = xasprintf("%s/.%.*s.partial", l->dir, (int)stem, file);
@@ -178,7 +178,8 @@ static int local_put_commit(struct store_put *p, struct err *e)
 	lp->fd = -1;
 	int r = fsync_dir(l->dir);
 	if (r < 0)
-		log_warn("cannot fsync directory '%s': %s", l->dir, strerror(-r));
+		store_report(p->store, LOG_WARN, "cannot fsync directory '%s': %s", l->dir,
+			     strerror(-r));
 	free(lp->final_path);
 	free(lp);
 	free(p->file);
@@ -269,7 +270,7 @@ static int local_remove(struct store *s, const char *file, struct err *e)
 		return err_set(e, LB_EXIT_STORE, "cannot delete '%s/%s': %s", L(s)->dir, file,
 			       strerror(saved));
 	if (r == 0 && fsync_dir(L(s)->dir) < 0)
-		log_warn("cannot fsync directory '%s'", L(s)->dir);
+		store_report(s, LOG_WARN, "cannot fsync directory '%s'", L(s)->dir);
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /* The S3 store: SigV4-signed libcurl requests, a streaming multipart upload, a streaming get. */
-#include "../common.h"
+#include "common.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -7,13 +7,13 @@
 #include <time.h>
 
 #include "s3.h"
-#include "s3xml.h"
-#include "store.h"
-#include "../http.h"
-#include "../log.h"
-#include "../signals.h"
-#include "../sigv4.h"
-#include "../util.h"
+#include "stores/s3xml.h"
+#include "stores/store.h"
+#include "http.h"
+#include "log.h"
+#include "signals.h"
+#include "sigv4.h"
+#include "util.h"
 
 #define BODY_MAX       (4u << 20) /* cap on a response body we keep (list pages, errors) */
 #define SLOTS	       3	  /* part buffers: one filling, up to two uploading */

@@ -2,7 +2,7 @@
 #ifndef LB_S3_H
 #define LB_S3_H
 
-#include "../common.h"
+#include "common.h"
 
 /*
  * Size of multipart part number `part` (1-based) for a configured floor:

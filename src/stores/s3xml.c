@@ -3,11 +3,11 @@
  * attribute-free for the elements we read, and capped in size by the caller,
  * so searching for exact tags is enough and avoids a libxml2 dependency.
  */
-#include "../common.h"
+#include "common.h"
 
 #include <ctype.h>
 
-#include "s3xml.h"
+#include "stores/s3xml.h"
 
 static const char *find(const char *hay, size_t len, const char *needle, size_t from)
 {

@@ -3,9 +3,9 @@
 #ifndef LB_S3XML_H
 #define LB_S3XML_H
 
-#include "../common.h"
+#include "common.h"
 
-#include "../util.h"
+#include "util.h"
 
 /*
  * Text of the next element <tag>...</tag> at or after *pos in body[0..len),

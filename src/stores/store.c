@@ -1,9 +1,9 @@
 /* Helpers shared by every store kind. */
-#include "../common.h"
+#include "common.h"
 
-#include "store.h"
-#include "../log.h"
-#include "../util.h"
+#include "stores/store.h"
+#include "log.h"
+#include "util.h"
 
 void store_report(struct store *s, enum log_level level, const char *fmt, ...)
 {

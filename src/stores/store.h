@@ -2,12 +2,12 @@
 #ifndef LB_STORE_H
 #define LB_STORE_H
 
-#include "../common.h"
+#include "common.h"
 
-#include "../config.h"
-#include "../err.h"
-#include "../log.h"
-#include "../naming.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "naming.h"
 
 struct store;
 
