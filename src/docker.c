@@ -383,7 +383,7 @@ char *docker_self_project(struct docker *d, char **ret_self_id, struct err *e)
 
 	if (docker_self(d, &self, &se) < 0) {
 		if (se.code != LB_EXIT_NOT_FOUND)
-			err_set(e, se.code, "%s", se.msg);
+			err_copy(e, &se);
 		return NULL;
 	}
 	const char *p = docker_label(self, "com.docker.compose.project");
@@ -430,7 +430,7 @@ int docker_find_container(struct docker *d, const char *service_or_name, char **
 	char *project = docker_self_project(d, NULL, &pe);
 
 	if (err_isset(&pe))
-		return err_set(e, pe.code, "%s", pe.msg);
+		return err_copy(e, &pe);
 	if (project) {
 		auto_free char *l1 = xasprintf("com.docker.compose.project=%s", project);
 		auto_free char *l2 = xasprintf("com.docker.compose.service=%s", service_or_name);
@@ -884,7 +884,7 @@ int docker_exec_finish(struct docker_exec *x, int *ret_exit_code, struct err *e)
 	if (!x->exec_id)
 		return err_set(e, LB_EXIT_INTERNAL, "the exec never started");
 	if (err_isset(&x->stream_err))
-		return err_set(e, x->stream_err.code, "%s", x->stream_err.msg);
+		return err_copy(e, &x->stream_err);
 	auto_free char *path = xasprintf("/exec/%s/json", x->exec_id);
 	/* The engine records the exit code just after the stream ends. */
 	for (int tries = 0; tries < 100; tries++) {

@@ -494,7 +494,7 @@ static int slot_join(struct s3_put *up, struct slot *sl, struct err *e)
 	sl->busy = false;
 	sl->len = 0;
 	if (err_isset(&sl->err)) {
-		err_set(e, sl->err.code, "%s", sl->err.msg);
+		err_copy(e, &sl->err);
 		err_clear(&sl->err);
 		return -1;
 	}
