@@ -4,19 +4,9 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
-#include "recover.h"
 #include "restore.h"
-#include "services.h"
 
 #define RESTORE_COUNTDOWN 10
-
-/* After verification: stop the rest of the Compose project for the swap. */
-static int stop_project(void *ctx, struct err *e)
-{
-	if (services_resolve_project(ctx) < 0)
-		return -1;
-	return services_stop(ctx, e);
-}
 
 /* --only NAME[,NAME...]: append each name (repeating --only adds more). */
 static int parse_only(const char *list, struct strvec *only)
@@ -47,17 +37,13 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct restore_opts opts = { .mode = is_restore ? RESTORE_APPLY : RESTORE_VERIFY,
 				     .countdown = RESTORE_COUNTDOWN };
 	struct config cfg = CONFIG_INIT;
-	struct store_entry entry = { 0 };
-	struct restore_stats stats = { 0 };
-	struct store_set set = { 0 };
-	struct store *store = NULL;
-	struct err e = ERR_INIT, se = ERR_INIT;
-	struct services *svc = NULL;
+	struct err e = ERR_INIT;
 	const char *what = NULL, *from = NULL;
+	struct job_restore_result res = { 0 };
 	struct strvec only = STRVEC_INIT;
 	bool dry_run = false;
 	char size[32];
-	int rc, lock_fd = -1;
+	int rc;
 
 	for (int i = 1; i < argc; i++) {
 		if (is_restore && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))) {
@@ -115,61 +101,28 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
-	if (opts.mode == RESTORE_APPLY) {
-		/* No backup runs meanwhile, and containers a killed run left stopped come back. */
-		if (job_lock(&cfg, &lock_fd, &e) < 0 || recover_pending(&cfg, &e) < 0) {
-			rc = cmd_fail(&e);
-			goto out;
-		}
-		services_recover(&cfg);
-		svc = services_new(&cfg);
-		opts.before_swap = stop_project;
-		opts.ctx = svc;
-	}
-	int r = 0;
-	bool restored = false;
-	if (store_set_open(&cfg, &set, &e) < 0 || (from && store_set_only(&set, from, &e) < 0) ||
-	    restore_find(&set, what, &entry, &store, &e) < 0) {
-		r = -1;
-	} else {
-		log_info("reading backup '%s' from the %s store", entry.file, store->ops->kind);
-		if (restore_run(&cfg, store, &entry, &opts, &stats, &e) < 0)
-			r = -1;
-		else
-			restored = true;
-	}
-	/* Every path, a signal included: what was stopped starts again. */
-	if (svc && services_restart(svc, &se) < 0) {
-		if (r == 0)
-			err_wrap(&e, &se, "the data was restored, but ");
-		else
-			log_error("%s", se.msg);
-		r = -1;
-	}
-	services_finish(svc);
-	svc = NULL;
+	int r = job_restore(&cfg, what, from, &opts, &res, &e);
+	const struct restore_stats *stats = &res.stats;
 	if (r < 0) {
 		rc = cmd_fail(&e);
-		if (opts.mode == RESTORE_APPLY && !restored && rc != LB_EXIT_NOT_FOUND &&
+		if (opts.mode == RESTORE_APPLY && !res.restored && rc != LB_EXIT_NOT_FOUND &&
 		    rc != LB_EXIT_USAGE)
 			log_error("restore failed; the existing data was left as it was");
 		goto out;
 	}
-	format_size(stats.bytes, size, sizeof(size));
+	format_size(stats->bytes, size, sizeof(size));
 	if (opts.mode == RESTORE_VERIFY)
-		printf("backup %s is intact: %llu files, %s verified\n", entry.file,
-		       (unsigned long long)stats.files, size);
+		printf("backup %s is intact: %llu files, %s verified\n", res.file,
+		       (unsigned long long)stats->files, size);
 	else if (opts.mode == RESTORE_APPLY)
-		log_info("restore of '%s' done: %zu sources, %llu files, %s", entry.file,
-			 stats.sources, (unsigned long long)stats.files, size);
+		log_info("restore of '%s' done: %zu sources, %llu files, %s", res.file,
+			 stats->sources, (unsigned long long)stats->files, size);
 	else if (opts.mode == RESTORE_EXTRACT)
-		log_info("extracted %zu sources of '%s' to '%s'", stats.sources, entry.file,
+		log_info("extracted %zu sources of '%s' to '%s'", stats->sources, res.file,
 			 opts.to);
 out:
 	strvec_release(&only);
-	job_unlock(&lock_fd);
-	free(entry.file);
-	store_set_release(&set);
+	free(res.file);
 	config_release(&cfg);
 	return rc;
 }

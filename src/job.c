@@ -12,6 +12,7 @@
 #include "log.h"
 #include "naming.h"
 #include "recover.h"
+#include "restore.h"
 #include "retention.h"
 #include "services.h"
 #include "signals.h"
@@ -430,5 +431,58 @@ done:
 	else if (e->code != LB_EXIT_INTERRUPTED)
 		notify(cfg, cfg->webhook_failure, "BACKUP_FAILURE_WEBHOOK", &ev);
 	job_unlock(&lock_fd);
+	return r;
+}
+
+/* After verification: stop the rest of the Compose project for the swap. */
+static int stop_project(void *ctx, struct err *e)
+{
+	if (services_resolve_project(ctx) < 0)
+		return -1;
+	return services_stop(ctx, e);
+}
+
+int job_restore(const struct config *cfg, const char *what, const char *from,
+		struct restore_opts *opts, struct job_restore_result *ret, struct err *e)
+{
+	struct store_set set = { 0 };
+	struct store_entry entry = { 0 };
+	struct store *store = NULL;
+	struct services *svc = NULL;
+	struct err se = ERR_INIT;
+	int lock_fd = -1, r = -1;
+
+	if (opts->mode == RESTORE_APPLY) {
+		/* No backup runs meanwhile, and containers a killed run left stopped come back. */
+		if (job_lock(cfg, &lock_fd, e) < 0 || recover_pending(cfg, e) < 0)
+			goto out;
+		services_recover(cfg);
+		svc = services_new(cfg);
+		opts->before_swap = stop_project;
+		opts->ctx = svc;
+	}
+	if (store_set_open(cfg, &set, e) < 0 || (from && store_set_only(&set, from, e) < 0) ||
+	    restore_find(&set, what, &entry, &store, e) < 0)
+		goto restart;
+	log_info("reading backup '%s' from the %s store", entry.file, store->ops->kind);
+	if (restore_run(cfg, store, &entry, opts, &ret->stats, e) == 0) {
+		ret->restored = true;
+		r = 0;
+	}
+restart:
+	/* Every path, a signal included: what was stopped starts again. */
+	if (svc && services_restart(svc, &se) < 0) {
+		if (r == 0)
+			err_wrap(e, &se, "the data was restored, but ");
+		else
+			log_error("%s", se.msg);
+		r = -1;
+	}
+	services_finish(svc);
+	ret->file = TAKE_PTR(entry.file);
+out:
+	job_unlock(&lock_fd);
+	free(entry.file);
+	store_set_release(&set);
 	return r;
 }

@@ -7,6 +7,7 @@
 #include "backup.h"
 #include "config.h"
 #include "err.h"
+#include "restore.h"
 
 enum job_trigger { JOB_MANUAL, JOB_SCHEDULED };
 
@@ -34,6 +35,23 @@ void job_recover_services(const struct config *cfg);
  * Returns the number of archives deleted, or -1.
  */
 int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err *e);
+
+struct job_restore_result {
+	char *file;    /* the archive read (caller frees), once it was found */
+	bool restored; /* restore_run succeeded (a restart may still have failed) */
+	struct restore_stats stats;
+};
+
+/*
+ * Restore, verify, dry-run or extract backup `what` (a timestamp or file name)
+ * from the configured stores, or only `from` ("local", "s3"). An APPLY takes
+ * the run lock, finishes or undoes a killed restore first, brings back
+ * containers a killed run left stopped, and stops the rest of the Compose
+ * project after verification (opts->before_swap), starting it again on every
+ * path. The other modes touch no data and take no lock.
+ */
+int job_restore(const struct config *cfg, const char *what, const char *from,
+		struct restore_opts *opts, struct job_restore_result *ret, struct err *e);
 
 /*
  * The run lock: flock() on STATE_DIR/NAME.lock, shared by the daemon and
