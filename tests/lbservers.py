@@ -434,6 +434,19 @@ def make(cls):
         unavailable(str(e))
 
 
+def server_fixture(name, cls, doc):
+    """A session fixture `name` that starts `cls` on first use and stops it at the end: a
+    new server for the tests is one class here and one line in a conftest."""
+    import pytest
+
+    @pytest.fixture(scope="session", name=name)
+    def fixture():
+        with running(make(cls)) as s:
+            yield s
+    fixture.__doc__ = doc
+    return fixture
+
+
 def main(argv):
     if argv[1:2] != ["build"]:
         print("usage: lbservers.py build [NAME...]", file=sys.stderr)

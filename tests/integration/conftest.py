@@ -58,25 +58,14 @@ def pytest_configure(config):
 # servers (session-scoped: one of each per pytest worker, started on first use)
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def minio_server():
-    """MinIO on a free loopback port; also exports LB_S3_* and LB_MINIO_*."""
-    with lbservers.running(lbservers.make(lbservers.Minio)) as s:
-        yield s
-
-
-@pytest.fixture(scope="session")
-def ferretdb_server():
-    """FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*."""
-    with lbservers.running(lbservers.make(lbservers.FerretDB)) as s:
-        yield s
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    """A private PostgreSQL server; also exports LB_PG_*."""
-    with lbservers.running(lbservers.make(lbservers.Postgres)) as s:
-        yield s
+minio_server = lbservers.server_fixture(
+    "minio_server", lbservers.Minio,
+    "MinIO on a free loopback port; also exports LB_S3_* and LB_MINIO_*.")
+ferretdb_server = lbservers.server_fixture(
+    "ferretdb_server", lbservers.FerretDB,
+    "FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*.")
+pg_server = lbservers.server_fixture(
+    "pg_server", lbservers.Postgres, "A private PostgreSQL server; also exports LB_PG_*.")
 
 
 @pytest.fixture(scope="session")
