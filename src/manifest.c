@@ -73,10 +73,15 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 	json_t *root = json_loadb(buf, len, 0, &jerr);
 	int ret = -1;
 
-	if (!root)
+	if (!root) {
+		/* jansson quotes the offending bytes: a message stays one line. */
+		for (char *c = jerr.text; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 		return err_set(e, LB_EXIT_INTEGRITY,
 			       "manifest.json is not valid JSON: %s (line %d)", jerr.text,
 			       jerr.line);
+	}
 	if (!json_is_object(root)) {
 		err_set(e, LB_EXIT_INTEGRITY, "manifest.json is not a JSON object");
 		goto out;

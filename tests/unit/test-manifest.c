@@ -188,6 +188,8 @@ static void expect_bad(const char *json, const char *needle)
 	if (e.code != LB_EXIT_INTEGRITY)
 		fail_msg("code %d (want %d) for: %s", e.code, LB_EXIT_INTEGRITY, json);
 	assert_true(e.msg[0] != '\0');
+	if (strpbrk(e.msg, "\n\r"))
+		fail_msg("a message of more than one line for: %s", json);
 	if (needle)
 		assert_contains(e.msg, needle);
 	manifest_release(&m);
@@ -204,6 +206,7 @@ static void test_from_json_errors(void **state LB_UNUSED)
 	/* Not JSON at all. */
 	expect_bad("", "JSON");
 	expect_bad("not json", "JSON");
+	expect_bad("\n\n\n{\"form\\\n\\", "JSON"); /* jansson quotes the bad bytes */
 	expect_bad("{\"format_version\": 1, \"sources\": [", "JSON");
 	expect_bad("{\"format_version\": 1, \"sources\": []} trailing", "JSON");
 	/* Not an object. */
