@@ -393,7 +393,7 @@ static int var_stop_services(PARSE_ARGS)
 		size_t lead = strspn(p, " \t");
 		const char *name = p + lead;
 		size_t k = n - lead;
-		while (k && (name[k - 1] == ' ' || name[len - 1] == '\t'))
+		while (k && (name[k - 1] == ' ' || name[k - 1] == '\t'))
 			k--;
 		bool ok = k > 0 && k <= 128 && isalnum((unsigned char)name[0]);
 		for (size_t i = 0; ok && i < k; i++)
@@ -900,3 +900,4 @@ const struct config_var config_vars[] = {
 	  describe_state_dir },
 };
 const size_t config_nr_vars = ARRAY_SIZE(config_vars);
+_Static_assert(ARRAY_SIZE(config_vars) <= CONFIG_VARS_MAX, "config.c's NAME_FILE room");

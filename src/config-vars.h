@@ -9,8 +9,9 @@
 
 #include "config.h"
 
-#define NAME_MAX_LEN 128 /* BACKUP_NAME and every source name */
-#define SHOWN_MAX    200 /* bytes of a value echoed in a message */
+#define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
+#define SHOWN_MAX	200 /* bytes of a value echoed in a message */
+#define CONFIG_VARS_MAX 64  /* rows the loader has room for (NAME_FILE names) */
 
 enum config_var_flags {
 	VAR_SECRET = 1 << 0, /* never printed */

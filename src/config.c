@@ -74,7 +74,7 @@ static const struct config_var *var_find(const char *name, size_t len)
 static int get_value(char *const *envp, const struct config_var *v, struct strbuf *out,
 		     const char **ret_origin, struct err *e)
 {
-	static char file_names[64][48];
+	static char file_names[CONFIG_VARS_MAX][48];
 	const char *direct = env_get(envp, v->name);
 	const char *file = NULL;
 	size_t idx = (size_t)(v - config_vars);

@@ -871,6 +871,13 @@ static void test_stop_services(void **state LB_UNUSED)
 	assert_int_equal(cfg.warnings.nr, 0);
 	config_release(&cfg);
 
+	/* Tabs around a name are trimmed like spaces, at either end of the list. */
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES=\tdb\t, web \t"));
+	assert_int_equal(cfg.stop_services.nr, 2);
+	assert_string_equal(cfg.stop_services.v[0], "db");
+	assert_string_equal(cfg.stop_services.v[1], "web");
+	config_release(&cfg);
+
 	static const struct {
 		const char *var, *needle;
 	} bad[] = {
