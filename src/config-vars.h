@@ -58,4 +58,10 @@ int config_parse_paths(struct config *cfg, const char *var, const char *value,
 int config_parse_uris(struct config *cfg, const char *var, const char *value, enum source_kind kind,
 		      struct err *e);
 
+/* BACKUP_STOP_SERVICES: container or Compose service names, comma separated, into
+ * cfg->stop_services without duplicates. */
+int config_parse_services(struct config *cfg, const char *value, struct err *e);
+/* TZ: a zoneinfo name, an absolute TZif file, or a POSIX TZ string with an offset. */
+int config_check_tz(const char *tz, struct err *e);
+
 #endif

@@ -364,6 +364,84 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 	return 0;
 }
 
+/* Container names (Docker's rule) or Compose service names, comma separated. */
+int config_parse_services(struct config *cfg, const char *value, struct err *e)
+{
+	for (const char *p = value; p && *p;) {
+		size_t n = strcspn(p, ",");
+		size_t lead = strspn(p, " \t");
+		const char *name = p + lead;
+		size_t k = n - lead;
+		while (k && (name[k - 1] == ' ' || name[k - 1] == '\t'))
+			k--;
+		bool ok = k > 0 && k <= 128 && isalnum((unsigned char)name[0]);
+		for (size_t i = 0; ok && i < k; i++)
+			ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
+		if (!ok)
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_STOP_SERVICES entry '%.*s' is invalid: expected "
+				       "Compose service or container names (letters, digits, '_', "
+				       "'.', '-'), comma separated",
+				       (int)(k < SHOWN_MAX ? k : SHOWN_MAX), name);
+		char *one = xstrndup(name, k);
+		bool dup = false;
+		for (size_t i = 0; i < cfg->stop_services.nr; i++)
+			dup |= !strcmp(cfg->stop_services.v[i], one);
+		if (!dup)
+			strvec_push(&cfg->stop_services, one);
+		free(one);
+		p += n;
+		if (*p == ',') {
+			p++;
+			if (!*p)
+				return err_set(
+					e, LB_EXIT_CONFIG,
+					"BACKUP_STOP_SERVICES ends with ',': remove it or add "
+					"a name");
+		}
+	}
+	return 0;
+}
+
+/* A compiled time zone file starts with the magic "TZif". */
+static bool is_tzif(const char *path)
+{
+	struct strbuf head = STRBUF_INIT;
+	struct stat st;
+	bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		  read_file_capped(path, 1 << 20, &head) == 0 && head.len >= 4 &&
+		  !memcmp(head.buf, "TZif", 4);
+
+	strbuf_release(&head);
+	return ok;
+}
+
+int config_check_tz(const char *tz, struct err *e)
+{
+	const char *name = tz[0] == ':' ? tz + 1 : tz;
+	const char *dir = getenv("TZDIR");
+
+	if (!*name)
+		return 0;
+	if (name[0] == '/') {
+		if (is_tzif(name))
+			return 0;
+	} else if (!path_has_dotdot(name)) {
+		char *path = xasprintf("%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
+		bool ok = is_tzif(path);
+		free(path);
+		if (ok)
+			return 0;
+		/* A POSIX TZ string such as "EST5EDT" or "UTC0" carries an offset digit. */
+		if (tz[0] != ':' && strpbrk(name, "0123456789") && !strchr(name, '/'))
+			return 0;
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "TZ: unknown time zone '%s' (expected a name such as 'Europe/Berlin' from "
+		       "/usr/share/zoneinfo)",
+		       SHOW(tz));
+}
+
 static void warn_unknown(struct config *cfg, char *const *envp)
 {
 	for (char *const *p = envp; *p; p++) {
