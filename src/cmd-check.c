@@ -9,7 +9,12 @@ static int run(int argc, char **argv)
 	struct strbuf out = STRBUF_INIT;
 	int rc;
 
-	(void)argv;
+	if (argc == 2 && !strcmp(argv[1], "--variables")) {
+		config_variables_markdown(&out);
+		fputs(out.buf, stdout);
+		strbuf_release(&out);
+		return 0;
+	}
 	if (argc > 1) {
 		fputs(cmd_check.usage, stderr);
 		return LB_EXIT_USAGE;
@@ -28,8 +33,10 @@ static int run(int argc, char **argv)
 const struct command cmd_check = {
 	.name = "check",
 	.summary = "validate the configuration and show it (secrets redacted)",
-	.usage = "usage: lifeboat check\n\n"
+	.usage = "usage: lifeboat check [--variables]\n\n"
 		 "Validates every BACKUP_* variable as 'lifeboat backup' would and prints the\n"
-		 "result with secrets redacted. Exits 3 when the configuration is invalid.\n",
+		 "result with secrets redacted. Exits 3 when the configuration is invalid.\n"
+		 "--variables prints every variable Lifeboat reads as a Markdown table\n"
+		 "(README.md's) and exits.\n",
 	.run = run,
 };

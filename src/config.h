@@ -7,6 +7,7 @@
 #include "cron.h"
 #include "err.h"
 #include "naming.h"
+#include "parse.h"
 #include "retention.h"
 #include "util.h"
 
@@ -118,14 +119,13 @@ const struct source_spec *config_find_source(const struct config *cfg, enum sour
 					     const char *name);
 
 /* Validate a backup or source name: [A-Za-z0-9._-]+, not "." or "..". */
-bool config_name_valid(const char *s);
+static inline bool config_name_valid(const char *s)
+{
+	return parse_name_valid(s);
+}
 
-/* An S3 bucket name by S3's rules: 3-63 of [a-z0-9.-], letter or digit at both ends, no
- * "..", not an IPv4 address, none of AWS's reserved prefixes and suffixes. */
-bool config_bucket_valid(const char *s);
-
-/* An http(s):// URL's host and port: 0, -ENOENT (no scheme or host), -ERANGE (bad port). */
-int config_url_check(const char *url);
+/* The variables Lifeboat reads as README.md's Markdown table, from the configuration table. */
+void config_variables_markdown(struct strbuf *out);
 
 void config_release(struct config *cfg);
 

@@ -387,57 +387,6 @@ const char *format_size(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-int parse_bool(const char *s, bool *ret)
-{
-	static const char *const yes[] = { "1", "true", "yes", "on" };
-	static const char *const no[] = { "0", "false", "no", "off", "" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
-		if (!strcasecmp(s, yes[i])) {
-			*ret = true;
-			return 0;
-		}
-	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
-		if (!strcasecmp(s, no[i])) {
-			*ret = false;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-int parse_decimal(const char *s, uint64_t *ret, const char **ret_end)
-{
-	uint64_t v = 0;
-	const char *p = s;
-
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-	}
-	if (p == s || (!ret_end && *p))
-		return -EINVAL;
-	if (ret_end)
-		*ret_end = p;
-	*ret = v;
-	return 0;
-}
-
-int parse_port(const char *s, size_t n)
-{
-	uint64_t v = 0;
-
-	if (!n || n > 5)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	return v >= 1 && v <= 65535 ? (int)v : -EINVAL;
-}
-
 bool utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

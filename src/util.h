@@ -4,6 +4,8 @@
 
 #include "common.h"
 
+#include "parse.h"
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
@@ -98,17 +100,6 @@ int remove_tree(const char *path);
 const char *format_size(uint64_t bytes, char *buf, size_t len);
 /* Is `s` valid UTF-8 (no overlongs, no surrogates)? */
 bool utf8_valid(const char *s);
-/* Parse a boolean word (true/false/yes/no/1/0/on/off); 0 or -EINVAL. */
-int parse_bool(const char *s, bool *ret);
-/*
- * The one number parser: decimal digits only (no sign, no spaces), at least one, at
- * most UINT64_MAX. *ret_end, when given, gets where the digits stop (a unit may
- * follow); without it the digits must be the whole string. 0, -EINVAL or -ERANGE.
- */
-int parse_decimal(const char *s, uint64_t *ret, const char **ret_end);
-/* A TCP port: the `n` bytes at `s` are digits forming 1 to 65535; the port or -EINVAL. */
-int parse_port(const char *s, size_t n);
-
 static inline void freep(void *p)
 {
 	free(*(void **)p);

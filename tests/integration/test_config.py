@@ -193,6 +193,56 @@ def test_unknown_variable_warns(lb):
     assert "BACKUP_FOO" not in res.stderr
 
 
+
+README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+
+
+def _readme_variable_table():
+    """README.md's table of variables: from its header line to the first blank line."""
+    with open(README, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    start = next(i for i, l in enumerate(lines) if l.startswith("| Variable |"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].strip())
+    return lines[start:end]
+
+
+def _rows(table):
+    """{name: (default, secret)} from the Markdown rows after the header."""
+    rows = {}
+    for line in table[2:]:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = (cells[1], cells[2])
+    return rows
+
+
+def test_readme_variables_are_the_table(lb):
+    """README.md's variable table is what `check --variables` prints from the table."""
+    res = lb.run(["check", "--variables"], {"BACKUP_NAME": None})
+    table = res.stdout.rstrip("\n").split("\n")
+    readme = _readme_variable_table()
+    assert _rows(readme) == _rows(table), "README.md's variables differ from the table"
+    assert readme == table, "README.md's variable table differs from `check --variables`"
+    rows = _rows(table)
+    assert rows["BACKUP_ENCRYPTION_KEY"][1] == "yes, also `BACKUP_ENCRYPTION_KEY_FILE`"
+    assert rows["BACKUP_S3_PART_SIZE"] == ("`16M`", "")
+    assert {"TZ", "DOCKER_HOST", "BACKUP_NAME"} <= set(rows)
+
+
+def test_table_rows_are_the_known_variables(lb):
+    """Every row the table lists (and NAME_FILE for the secret ones) is known to the loader,
+    with no warning; a name outside the table is warned about."""
+    rows = _rows(lb.run(["check", "--variables"]).stdout.rstrip("\n").split("\n"))
+    env, base = {}, lb.env(None)
+    for name, (_default, secret) in rows.items():
+        for var in [name, name + "_FILE"] if "_FILE" in secret else [name]:
+            if var.startswith("BACKUP_") and var not in base:
+                env[var] = ""
+    res = lb.run(["check"], env)
+    assert "unknown variable" not in res.stderr, repr(res)
+    res = lb.run(["check"], {"BACKUP_DEBUG_FILE": "/nonexistent"})
+    assert "unknown variable BACKUP_DEBUG_FILE" in res.stderr, repr(res)
+
+
 DEBUG_LINE = re.compile(r"^\S+ \S+ lifeboat\[\d+\] debug: ", re.M)
 
 

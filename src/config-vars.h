@@ -1,0 +1,67 @@
+/*
+ * The configuration table, shared by the loader (config.c) and the rows (config-vars.c):
+ * one row per variable Lifeboat reads, in the order they are loaded and described.
+ */
+#ifndef LB_CONFIG_VARS_H
+#define LB_CONFIG_VARS_H
+
+#include "common.h"
+
+#include "config.h"
+
+#define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
+#define SHOWN_MAX	200 /* bytes of a value echoed in a message */
+#define CONFIG_VARS_MAX 64  /* rows the loader has room for (NAME_FILE names) */
+
+enum config_var_flags {
+	VAR_SECRET = 1 << 0, /* never printed */
+	VAR_FILE = 1 << 1,   /* also read from the file named by NAME_FILE */
+	VAR_S3 = 1 << 2,     /* read only with BACKUP_S3_BUCKET; else warned about, ignored */
+};
+
+struct config_var;
+/*
+ * Set the row's field from `value` (NULL: the variable is unset), `len` bytes (a *_FILE's
+ * content may hold NUL bytes); `origin` is the variable it came from (NAME or NAME_FILE);
+ * `envp` is the whole environment. 0, or -1 with `e` set to LB_EXIT_CONFIG.
+ */
+typedef int config_parse_fn(struct config *cfg, const struct config_var *v, const char *value,
+			    size_t len, const char *origin, char *const *envp, struct err *e);
+/* Append the row's lines to `lifeboat check`'s description. */
+typedef void config_describe_fn(const struct config *cfg, struct strbuf *out);
+
+struct config_var {
+	const char *name;
+	unsigned flags;		      /* enum config_var_flags */
+	config_parse_fn *parse;	      /* the parser, or a setter of its own */
+	size_t off;		      /* the field in struct config, for the shared parsers */
+	unsigned min, max;	      /* bounds, for the numeric parsers */
+	const char *def;	      /* the default as README.md shows it; NULL: none */
+	const char *help;	      /* README.md's line for it */
+	config_describe_fn *describe; /* NULL: nothing in `lifeboat check` */
+};
+
+extern const struct config_var config_vars[];
+extern const size_t config_nr_vars;
+
+/*
+ * A value for a message: itself when short, else its first SHOWN_MAX bytes (whole UTF-8
+ * characters) and its length, so a 128 KiB value makes a one-line error. Control
+ * characters become '?'.
+ */
+const char *config_shown(const char *v, char buf[SHOWN_MAX + 32]);
+#define SHOW(v) config_shown((v), (char[SHOWN_MAX + 32]){ 0 })
+
+/* The list parsers, in config.c: BACKUP_DIRS/BACKUP_FILES and the database URI lists. */
+int config_parse_paths(struct config *cfg, const char *var, const char *value,
+		       enum source_kind kind, struct err *e);
+int config_parse_uris(struct config *cfg, const char *var, const char *value, enum source_kind kind,
+		      struct err *e);
+
+/* BACKUP_STOP_SERVICES: container or Compose service names, comma separated, into
+ * cfg->stop_services without duplicates. */
+int config_parse_services(struct config *cfg, const char *value, struct err *e);
+/* TZ: a zoneinfo name, an absolute TZif file, or a POSIX TZ string with an offset. */
+int config_check_tz(const char *tz, struct err *e);
+
+#endif
