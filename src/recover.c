@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "dbsource.h"
+#include "sources/source.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "crypt.h"
-#include "dbsource.h"
+#include "sources/source.h"
 #include "hash.h"
 #include "journal.h"
 #include "log.h"

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "sqlite.h"
+#include "sources/sqlite.h"
 #include "util.h"
 
 #define BUSY_WAIT_MS 100

@@ -11,8 +11,8 @@
  * they give the original bytes back). The restore side hides the parts again:
  * a member reader returns the bytes of all parts in order.
  */
-#ifndef LB_DBSOURCE_H
-#define LB_DBSOURCE_H
+#ifndef LB_SOURCES_SOURCE_H
+#define LB_SOURCES_SOURCE_H
 
 #include "common.h"
 
@@ -89,6 +89,16 @@ struct db_ops {
 
 extern const struct db_ops postgres_ops;
 extern const struct db_ops mongodb_ops;
+
+/* One row of the kind table (sources/kinds.c), indexed by enum source_kind. */
+struct source_kind_desc {
+	const char *word;	    /* manifest.json, the journal, messages: "dir" */
+	const char *dir;	    /* the archive's directory: "dirs" */
+	const char *var;	    /* the variable that configures it: "BACKUP_DIRS" */
+	const char *const *schemes; /* databases: URI schemes; NULL for paths */
+	const struct db_ops *db;    /* databases: dump and restore */
+};
+const struct source_kind_desc *source_kind_desc(enum source_kind kind);
 
 /* The ops of a database kind; NULL for files and directories. */
 const struct db_ops *db_ops_for(enum source_kind kind);

@@ -14,7 +14,7 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 
-#include "dbsource.h"
+#include "sources/source.h"
 #include "dburi.h"
 #include "fault.h"
 #include "journal.h"

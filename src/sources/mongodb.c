@@ -4,7 +4,7 @@
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 
-#include "dbsource.h"
+#include "sources/source.h"
 #include "dburi.h"
 #include "fault.h"
 #include "journal.h"
