@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "sources/source.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
 #include "recover.h"
+#include "sources/source.h"
 #include "util.h"
 
 #define KEEP_NAME RESTORE_OLD_PREFIX "file"
@@ -300,7 +300,7 @@ static int db_step(const struct config *cfg, const struct journal_db *d, enum db
 			       "%s source '%s' is not configured now (%s): its databases cannot "
 			       "be swapped",
 			       source_kind_str(d->kind), d->source, source_var(d->kind));
-	return db_ops_for(d->kind)->swap(cfg, spec, d, step, e);
+	return source_ops_for(d->kind)->swap(cfg, spec, d, step, e);
 }
 
 int recover_flush_staged(const struct journal *j, struct err *e)

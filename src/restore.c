@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "crypt.h"
-#include "sources/source.h"
 #include "hash.h"
 #include "journal.h"
 #include "log.h"
@@ -23,6 +22,9 @@
 #include "recover.h"
 #include "restore.h"
 #include "signals.h"
+#include "stream/tar-reader.h"
+#include "sources/source.h"
+#include "stream/member-sink.h"
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
@@ -67,11 +69,8 @@ struct rjob {
 	struct strbuf computed;
 	bool sums_seen;
 	struct restore_stats stats;
-	unsigned changes; /* DRY_RUN */
-	/* A database member cut in parts (REL.000000, ...) being read: its name, next part. */
-	struct rsource *part_src;
-	char *part_base;
-	unsigned part_next;
+	unsigned changes;	   /* DRY_RUN */
+	struct part_tracker parts; /* LIST, EXTRACT: a database member cut in parts */
 	/* EXTRACT: opts->to (absolute), its staging directory, the member being written. */
 	char *xto;
 	char *xstage;
@@ -353,24 +352,6 @@ static struct rsource *find_source(struct rjob *j, const char *path, const char 
 	return NULL;
 }
 
-/* Reject absolute paths and empty, "." or ".." components. */
-static bool archive_path_safe(const char *p)
-{
-	if (!*p || *p == '/')
-		return false;
-	for (;;) {
-		const char *end = strchrnul(p, '/');
-		size_t n = (size_t)(end - p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!*end)
-			return true;
-		p = end + 1;
-		if (!*p)
-			return true; /* a trailing slash on a directory */
-	}
-}
-
 /* The path an entry of the open disk writer's source lands on, for messages (caller frees). */
 static char *disk_target(const struct rjob *j, const char *apath)
 {
@@ -446,60 +427,40 @@ static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
 static int extract_write(struct rjob *j, const char *apath, const void *buf, size_t n,
 			 struct err *e);
 
+struct entry_out {
+	struct rjob *j;
+	const char *apath;
+	bool to_disk;
+};
+
+/* An entry's data: to the --to file of a database member, or to the disk writer. */
+static int entry_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill, struct err *e)
+{
+	struct entry_out *o = ctx;
+	struct rjob *j = o->j;
+
+	/* EXTRACT: a database member goes to its file (parts joined). */
+	if (j->xfd >= 0 && extract_write(j, o->apath, buf, n, e) < 0)
+		return -1;
+	if (!fill && o->to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
+		auto_free char *target = disk_target(j, o->apath);
+		return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
+			       disk_cause(j->disk));
+	}
+	return 0;
+}
+
 /* Read the current entry's data: hash it, and write it to `disk` when given. */
 static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HEX_LEN + 1],
 			   bool to_disk, struct err *e)
 {
-	static const unsigned char zeros[4096];
-	struct sha256 h;
-	la_int64_t pos = 0;
+	struct entry_out o = { .j = j, .apath = apath, .to_disk = to_disk };
+	uint64_t size;
 
-	sha256_init(&h);
-	for (;;) {
-		const void *buf;
-		size_t n;
-		la_int64_t off;
-		int r = archive_read_data_block(j->in, &buf, &n, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTEGRITY,
-				       "cannot read '%s' from the archive: %s", apath,
-				       archive_error_string(j->in));
-		}
-		while (pos < off) {
-			size_t z = off - pos > (la_int64_t)sizeof(zeros) ? sizeof(zeros)
-									 : (size_t)(off - pos);
-			sha256_update(&h, zeros, z);
-			pos += (la_int64_t)z;
-			if (j->xfd >= 0 && extract_write(j, apath, zeros, z, e) < 0) {
-				sha256_release(&h);
-				return -1;
-			}
-		}
-		sha256_update(&h, buf, n);
-		pos += (la_int64_t)n;
-		/* EXTRACT: a database member goes to its file (parts joined). */
-		if (j->xfd >= 0 && extract_write(j, apath, buf, n, e) < 0) {
-			sha256_release(&h);
-			return -1;
-		}
-		if (to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
-			sha256_release(&h);
-			auto_free char *target = disk_target(j, apath);
-			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
-				       disk_cause(j->disk));
-		}
-		if (signals_pending()) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		}
-	}
-	sha256_final_hex(&h, hex);
+	if (tar_read_data(j->in, apath, entry_out, &o, hex, &size, e) < 0)
+		return -1;
 	j->stats.files++;
-	j->stats.bytes += (uint64_t)pos;
+	j->stats.bytes += size;
 	return 0;
 }
 
@@ -615,40 +576,6 @@ static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
  * is shown or becomes visible.
  */
 
-static bool part_index(const char *rel, unsigned *idx);
-
-/*
- * A database member cut in parts (REL.000000, REL.000001, ...) is one file to
- * ls and --to: the member's name, and whether this entry continues the last one.
- */
-static bool db_part_continues(struct rjob *j, struct rsource *s, const char *rel, char **ret_name)
-{
-	unsigned idx;
-
-	if (part_index(rel, &idx)) {
-		size_t n = strlen(rel) - DB_PART_SUFFIX_LEN;
-		if (idx > 0 && j->part_src == s && idx == j->part_next &&
-		    strlen(j->part_base) == n && !strncmp(rel, j->part_base, n)) {
-			j->part_next++;
-			*ret_name = xstrdup(j->part_base);
-			return true;
-		}
-		if (idx == 0) {
-			free(j->part_base);
-			j->part_base = xstrndup(rel, n);
-			j->part_src = s;
-			j->part_next = 1;
-			*ret_name = xstrdup(j->part_base);
-			return false;
-		}
-	}
-	free(j->part_base);
-	j->part_base = NULL;
-	j->part_src = NULL;
-	*ret_name = xstrdup(rel);
-	return false;
-}
-
 void restore_listing_release(struct restore_listing *l)
 {
 	for (size_t i = 0; i < l->nr_sources; i++) {
@@ -674,7 +601,7 @@ static void list_entry(struct rjob *j, struct rsource *s, const char *rel, const
 				: 0;
 	char *name = NULL;
 
-	if (source_is_db(s->kind) && *rel && db_part_continues(j, s, rel, &name) && l->nr) {
+	if (source_is_db(s->kind) && *rel && parts_continue(&j->parts, s, rel, &name) && l->nr) {
 		l->v[l->nr - 1].size += size;
 		free(name);
 		return;
@@ -837,7 +764,7 @@ static int extract_header(struct rjob *j, struct rsource *s, const char *path,
 static int extract_db_member(struct rjob *j, struct rsource *s, const char *rel, struct err *e)
 {
 	char *name;
-	bool cont = db_part_continues(j, s, rel, &name);
+	bool cont = parts_continue(&j->parts, s, rel, &name);
 
 	if (cont && j->xfd >= 0) {
 		free(name);
@@ -922,7 +849,7 @@ static void extract_release(struct rjob *j, bool ok)
 	free(j->xstage);
 	free(j->xto);
 	free(j->xname);
-	free(j->part_base);
+	part_tracker_release(&j->parts);
 }
 
 static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char *path,
@@ -940,17 +867,7 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		j->sums_seen = true;
 		if (archive_entry_size(ent) > (la_int64_t)SUMS_MAX)
 			return err_set(e, LB_EXIT_INTEGRITY, "%s is implausibly large", SUMS_PATH);
-		for (;;) {
-			char buf[65536];
-			la_ssize_t n = archive_read_data(j->in, buf, sizeof(buf));
-			if (n < 0)
-				return err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s",
-					       SUMS_PATH, archive_error_string(j->in));
-			if (n == 0)
-				break;
-			strbuf_add(&j->recorded, buf, (size_t)n);
-		}
-		return 0;
+		return tar_read_all(j->in, SUMS_PATH, &j->recorded, e);
 	}
 	s = find_source(j, path, &rel);
 	if (!s)
@@ -1034,7 +951,7 @@ static int handle_entry(struct rjob *j, struct archive_entry *ent, struct err *e
 {
 	const char *raw = archive_entry_pathname(ent);
 
-	if (!raw || !archive_path_safe(raw))
+	if (!raw || !tar_path_safe(raw))
 		return err_set(e, LB_EXIT_INTEGRITY, "the archive holds an unsafe path '%s'",
 			       raw ? raw : "(none)");
 	/* Our own copy: the entry's pathname is rewritten below. */
@@ -1061,18 +978,8 @@ static int read_manifest(struct rjob *j, struct archive_entry *ent, struct err *
 			MANIFEST_PATH);
 		goto out;
 	}
-	for (;;) {
-		char buf[16384];
-		la_ssize_t n = archive_read_data(j->in, buf, sizeof(buf));
-		if (n < 0) {
-			err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s", MANIFEST_PATH,
-				archive_error_string(j->in));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		strbuf_add(&text, buf, (size_t)n);
-	}
+	if (tar_read_all(j->in, MANIFEST_PATH, &text, e) < 0)
+		goto out;
 	if (manifest_from_json(text.buf, text.len, &j->m, e) < 0)
 		goto out;
 	/* A copy of another archive under this name (older, or another BACKUP_NAME's) is not it. */
@@ -1153,93 +1060,6 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	return 0;
 }
 
-/* Open the archive for reading: the store's stream, through gpg when encrypted. */
-static int open_input(struct rjob *j, struct crypt *crypt, int *fd, struct archive **in,
-		      struct err *e)
-{
-	int in_fd;
-
-	if (j->store->ops->get_open(j->store, j->entry->file, fd, e) < 0)
-		return -1;
-	in_fd = *fd;
-	if (j->entry->id.encrypted) {
-		if (crypt_decrypt_start(crypt, &j->cfg->key, *fd, e) < 0)
-			return -1;
-		close_fd(fd);
-		in_fd = crypt_output_fd(crypt);
-	}
-	*in = archive_read_new();
-	archive_read_support_filter_all(*in);
-	archive_read_support_format_tar(*in);
-	if (archive_read_open_fd(*in, in_fd, 256 * 1024) != ARCHIVE_OK)
-		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
-			       j->entry->file, archive_error_string(*in));
-	return 0;
-}
-
-/* "REL.000042": a part of a member cut by the backup's member sink. */
-static bool part_index(const char *rel, unsigned *idx)
-{
-	size_t n = strlen(rel);
-
-	if (n <= DB_PART_SUFFIX_LEN || rel[n - DB_PART_SUFFIX_LEN] != '.')
-		return false;
-	const char *d = rel + n - DB_PART_SUFFIX_LEN + 1;
-	if (strspn(d, "0123456789") != DB_PART_SUFFIX_LEN - 1)
-		return false;
-	*idx = (unsigned)strtoul(d, NULL, 10);
-	return true;
-}
-
-struct member_reader {
-	struct archive *in;
-	const char *prefix;
-	char *base; /* the logical member, without a part suffix */
-	bool parted;
-	unsigned next_part;
-	bool eof;
-	struct archive_entry *pending; /* a header read past the member's last part */
-	bool archive_eof;
-};
-
-ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e)
-{
-	if (r->eof)
-		return 0;
-	for (;;) {
-		if (signals_pending())
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		la_ssize_t n = archive_read_data(r->in, buf, len);
-		if (n < 0)
-			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
-				       r->base, archive_error_string(r->in));
-		if (n > 0)
-			return n;
-		r->eof = true;
-		if (!r->parted)
-			return 0;
-		struct archive_entry *ent;
-		int rc = archive_read_next_header(r->in, &ent);
-		if (rc == ARCHIVE_EOF) {
-			r->archive_eof = true;
-			return 0;
-		}
-		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-			return err_set(e, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
-				       archive_error_string(r->in));
-		char *want = xasprintf("%s/%s.%06u", r->prefix, r->base, r->next_part);
-		bool more = !strcmp(archive_entry_pathname(ent), want);
-		free(want);
-		if (!more) {
-			r->pending = ent;
-			return 0;
-		}
-		r->next_part++;
-		r->eof = false;
-	}
-}
-
 /*
  * The second pass: after the whole archive verified, stream each database
  * member to its module. Members of files and directories are skipped.
@@ -1252,7 +1072,7 @@ static int db_pass(struct rjob *j, struct err *e)
 	struct err rerr = ERR_INIT;
 	int fd = -1, ret = -1;
 
-	if (open_input(j, &crypt, &fd, &in, &rerr) < 0)
+	if (tar_reader_open(j->cfg, j->store, j->entry, &crypt, &fd, &in, &rerr) < 0)
 		goto out;
 	for (;;) {
 		if (!ent) {
@@ -1273,26 +1093,14 @@ static int db_pass(struct rjob *j, struct err *e)
 			free(path);
 			continue;
 		}
-		struct member_reader rd = { .in = in, .prefix = s->prefix };
-		unsigned idx;
-		if (part_index(rel, &idx) && idx == 0) {
-			rd.base = xstrndup(rel, strlen(rel) - DB_PART_SUFFIX_LEN);
-			rd.parted = true;
-			rd.next_part = 1;
-		} else {
-			rd.base = xstrdup(rel);
-		}
+		struct member_reader rd;
+		member_reader_init(&rd, in, s->prefix, rel);
 		free(path);
-		int r = db_ops_for(s->kind)->restore_member(s->db_ctx, rd.base, &rd, &rerr);
-		if (r == 0) {
-			/* What the module did not read (it may stop early) is skipped. */
-			char buf[65536];
-			ssize_t n;
-			while ((n = member_read(&rd, buf, sizeof(buf), &rerr)) > 0)
-				;
-			r = n < 0 ? -1 : 0;
-		}
-		free(rd.base);
+		int r = source_ops_for(s->kind)->restore_member(s->db_ctx, rd.base, &rd, &rerr);
+		/* What the module did not read (it may stop early) is skipped. */
+		if (r == 0)
+			r = member_skip(&rd, &rerr);
+		member_reader_release(&rd);
 		if (r < 0)
 			goto out;
 		if (rd.archive_eof)
@@ -1337,7 +1145,7 @@ static int db_begin_all(struct rjob *j, struct journal *jr, struct err *e)
 					      .record = record_db,
 					      .record_ctx = jr };
 		s->db_begun = true; /* restore_end frees what a failed begin left */
-		if (db_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
+		if (source_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -1352,7 +1160,7 @@ static int db_end_all(struct rjob *j, bool ok, struct err *e)
 		if (!s->db_begun)
 			continue;
 		s->db_begun = false;
-		if (db_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
+		if (source_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
 			ret = -1;
 		s->db_ctx = NULL;
 	}
@@ -1541,7 +1349,7 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 		j.cwd_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (opts->mode == RESTORE_EXTRACT && extract_prepare(&j, &rerr) < 0)
 		goto pass_failed;
-	if (open_input(&j, &crypt, &fd, &j.in, &rerr) == 0)
+	if (tar_reader_open(cfg, store, entry, &crypt, &fd, &j.in, &rerr) == 0)
 		read_archive(&j, &rerr);
 	else if (!j.in)
 		goto pass_failed;

@@ -12,18 +12,18 @@ static const char *const mongodb_schemes[] = { "mongodb", "mongodb+srv", NULL };
 
 /* Indexed by enum source_kind. */
 static const struct source_kind_desc kinds[] = {
-	[SOURCE_DIR] = { .word = "dir", .dir = "dirs", .var = "BACKUP_DIRS" },
-	[SOURCE_FILE] = { .word = "file", .dir = "files", .var = "BACKUP_FILES" },
+	[SOURCE_DIR] = { .word = "dir", .dir = "dirs", .var = "BACKUP_DIRS", .ops = &dirs_ops },
+	[SOURCE_FILE] = { .word = "file", .dir = "files", .var = "BACKUP_FILES", .ops = &files_ops },
 	[SOURCE_POSTGRES] = { .word = "postgres",
 			      .dir = "postgres",
 			      .var = "BACKUP_POSTGRES",
 			      .schemes = postgres_schemes,
-			      .db = &postgres_ops },
+			      .ops = &postgres_ops },
 	[SOURCE_MONGODB] = { .word = "mongodb",
 			     .dir = "mongodb",
 			     .var = "BACKUP_MONGODB",
 			     .schemes = mongodb_schemes,
-			     .db = &mongodb_ops },
+			     .ops = &mongodb_ops },
 };
 
 const struct source_kind_desc *source_kind_desc(enum source_kind kind)
@@ -69,7 +69,7 @@ const char *const *source_uri_schemes(enum source_kind kind)
 	return kinds[kind].schemes;
 }
 
-const struct db_ops *db_ops_for(enum source_kind kind)
+const struct source_ops *source_ops_for(enum source_kind kind)
 {
-	return kinds[kind].db;
+	return kinds[kind].ops;
 }

@@ -4,10 +4,12 @@
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 
-#include "sources/source.h"
 #include "dburi.h"
 #include "fault.h"
 #include "journal.h"
+#include "sources/source.h"
+#include "stream/member-sink.h"
+#include "stream/tar-reader.h"
 #include "util.h"
 
 /* The largest document a server stores is 16 MiB; internal documents may be a little larger. */
@@ -436,9 +438,10 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int mongodb_backup(const struct config *cfg, const struct source_spec *s,
-			  struct member_sink *sink, struct err *e)
+static int mongodb_backup(const struct source_backup *src, struct member_sink *sink, struct err *e)
 {
+	const struct config *cfg = src->cfg;
+	const struct source_spec *s = src->spec;
 	struct mongo_dump d = { .s = s, .sink = sink };
 	mongoc_uri_t *uri = NULL;
 	bson_error_t be = { 0 };
@@ -1068,8 +1071,7 @@ out:
 	return ret;
 }
 
-const struct db_ops mongodb_ops = {
-	.kind = SOURCE_MONGODB,
+const struct source_ops mongodb_ops = {
 	.backup = mongodb_backup,
 	.restore_begin = mongodb_restore_begin,
 	.restore_member = mongodb_restore_member,

@@ -14,12 +14,14 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 
-#include "sources/source.h"
 #include "dburi.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
 #include "process.h"
+#include "sources/source.h"
+#include "stream/member-sink.h"
+#include "stream/tar-reader.h"
 
 #define GLOBALS_MEMBER "globals.sql"
 #define DUMP_SUFFIX    ".pgdump"
@@ -344,9 +346,10 @@ static int list_databases(PGconn *c, const char *redacted, struct strvec *dbs, s
 	return 0;
 }
 
-static int postgres_backup(const struct config *cfg, const struct source_spec *s,
-			   struct member_sink *sink, struct err *e)
+static int postgres_backup(const struct source_backup *src, struct member_sink *sink, struct err *e)
 {
+	const struct config *cfg = src->cfg;
+	const struct source_spec *s = src->spec;
 	struct dburi u;
 	struct strvec dbs = STRVEC_INIT;
 	PGconn *conn = NULL;
@@ -779,8 +782,7 @@ out:
 	return ret;
 }
 
-const struct db_ops postgres_ops = {
-	.kind = SOURCE_POSTGRES,
+const struct source_ops postgres_ops = {
 	.backup = postgres_backup,
 	.restore_begin = postgres_restore_begin,
 	.restore_member = postgres_restore_member,

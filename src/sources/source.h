@@ -1,15 +1,12 @@
 /*
- * Database sources (PostgreSQL, MongoDB): how a dump streams into the archive
- * and how a restore streams it back out.
+ * Sources: one interface for every kind (files, directories, SQLite files,
+ * PostgreSQL, MongoDB), and the kind table that names each kind's facts.
  *
- * A database source writes members below its archive prefix ("postgres/NAME",
- * "mongodb/NAME") through a member sink owned by the backup pipeline. A member
- * whose size is unknown in advance is streamed: it is cut into parts of
- * DB_PART_SIZE bytes, each a tar member of its own, because a tar header must
- * state the size of its data. A member that fits in one part keeps its name;
- * a longer one becomes REL.000000, REL.000001, ... (concatenated in name order
- * they give the original bytes back). The restore side hides the parts again:
- * a member reader returns the bytes of all parts in order.
+ * Backup: ops->backup writes the source into a member sink rooted at its
+ * archive directory (KIND-DIR/NAME; stream/member-sink.h). Restore of a
+ * database: restore_begin, restore_member for each logical member (parts
+ * already joined, through a member reader), restore_end, then swap. Files and
+ * directories are restored by restore.c's staging and recover.c's swap.
  */
 #ifndef LB_SOURCES_SOURCE_H
 #define LB_SOURCES_SOURCE_H
@@ -19,25 +16,18 @@
 #include "config.h"
 #include "err.h"
 
-#define DB_PART_SIZE	   (16u * 1024 * 1024)
-#define DB_PART_SUFFIX_LEN 7 /* ".000000" */
-
-/* Backup side: implemented by backup.c. */
+/* Backup side: the member sink (stream/member-sink.h). */
 struct member_sink;
 
-/* Start a member at PREFIX/rel (rel: relative path, '/' separated, no ".."). */
-int sink_begin(struct member_sink *s, const char *rel, struct err *e);
-/* Append bytes to the current member. */
-int sink_write(struct member_sink *s, const void *buf, size_t len, struct err *e);
-/* Finish the current member. */
-int sink_end(struct member_sink *s, struct err *e);
-/* A whole small member at once. */
-int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len, struct err *e);
+/* What a backup of one source is given. */
+struct source_backup {
+	const struct config *cfg;
+	const struct source_spec *spec;
+	bool sqlite; /* files: an SQLite database (decided once, as the manifest records) */
+};
 
-/* Restore side: implemented by restore.c. Reads the logical member's bytes. */
+/* Restore side: the member reader (stream/tar-reader.h) joins a member's parts. */
 struct member_reader;
-/* Up to `len` bytes; 0 at the end of the member; -1 with `e` set on error. */
-ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e);
 
 struct journal_db;
 
@@ -62,11 +52,9 @@ enum db_swap_step {
 	DB_SWAP_BACK,	 /* the old object back in place; the staged one dropped */
 };
 
-struct db_ops {
-	enum source_kind kind;
-	/* Dump everything the source names into the sink. */
-	int (*backup)(const struct config *cfg, const struct source_spec *s,
-		      struct member_sink *sink, struct err *e);
+struct source_ops {
+	/* Everything the source names into the sink. */
+	int (*backup)(const struct source_backup *src, struct member_sink *sink, struct err *e);
 	/* Before the first member: connect, check the target. *ctx is the module's. */
 	int (*restore_begin)(const struct db_restore_req *req, void **ctx, struct err *e);
 	/* One logical member (parts already joined), in archive order. */
@@ -87,8 +75,10 @@ struct db_ops {
 		    const struct journal_db *d, enum db_swap_step step, struct err *e);
 };
 
-extern const struct db_ops postgres_ops;
-extern const struct db_ops mongodb_ops;
+extern const struct source_ops files_ops;
+extern const struct source_ops dirs_ops;
+extern const struct source_ops postgres_ops;
+extern const struct source_ops mongodb_ops;
 
 /* One row of the kind table (sources/kinds.c), indexed by enum source_kind. */
 struct source_kind_desc {
@@ -96,11 +86,11 @@ struct source_kind_desc {
 	const char *dir;	    /* the archive's directory: "dirs" */
 	const char *var;	    /* the variable that configures it: "BACKUP_DIRS" */
 	const char *const *schemes; /* databases: URI schemes; NULL for paths */
-	const struct db_ops *db;    /* databases: dump and restore */
+	const struct source_ops *ops;
 };
 const struct source_kind_desc *source_kind_desc(enum source_kind kind);
 
-/* The ops of a database kind; NULL for files and directories. */
-const struct db_ops *db_ops_for(enum source_kind kind);
+/* The ops of a kind. */
+const struct source_ops *source_ops_for(enum source_kind kind);
 
 #endif
