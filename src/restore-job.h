@@ -9,21 +9,19 @@
 #include "hash.h"
 #include "manifest.h"
 #include "restore.h"
+#include "sources/source.h"
 #include "stream/tar-reader.h"
 
 struct rsource {
 	enum source_kind kind;
 	char *name;
 	char *target;
-	char *prefix;		    /* dirs/NAME or files/NAME */
-	char *stage;		    /* APPLY: staging directory */
-	char *old;		    /* APPLY: where displaced entries wait until commit */
-	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
+	char *prefix; /* KIND-DIR/NAME */
 	bool sqlite;
-	bool swapped;			  /* APPLY: the journal owns the staging copy from here */
-	const struct source_spec *cfgsrc; /* databases: the configured target, or NULL */
-	void *db_ctx;			  /* databases: the module's restore state */
-	bool db_begun;
+	const struct source_kind_desc *desc; /* the kind table's row */
+	const struct source_spec *cfgsrc;    /* the configured target, or NULL */
+	void *ctx;			     /* APPLY: the kind's restore state */
+	bool begun;
 	struct strvec seen; /* DRY_RUN: relative paths present in the archive */
 };
 
@@ -41,8 +39,9 @@ struct rjob {
 	struct rsource *src;
 	size_t nr_src, nr_all;
 	struct archive *in;
-	struct archive *disk; /* APPLY: writer for the current source; EXTRACT: for all */
-	ssize_t disk_src;
+	struct archive *disk;	  /* EXTRACT: the disk writer */
+	ssize_t disk_src;	  /* EXTRACT: the source of the entry it writes */
+	struct rsource *open_src; /* APPLY: the source of the last member staged */
 	int cwd_fd;
 	struct strbuf recorded; /* SHA256SUMS from the archive */
 	struct strbuf computed;
@@ -57,9 +56,6 @@ struct rjob {
 	int xto_fd, xstage_fd, xfd;
 	bool xto_made;
 };
-
-/* mkdir -p for a target's parents; 0 or -errno. */
-int mkdir_parents(const char *path, mode_t mode);
 
 /* restore-extract.c: ls (LIST) and --to (EXTRACT). */
 void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,

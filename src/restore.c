@@ -28,18 +28,12 @@
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
-#define STAGE_PREFIX RESTORE_STAGE_PREFIX
-#define OLD_PREFIX   RESTORE_OLD_PREFIX
 
 static void rsource_release(struct rsource *s)
 {
 	free(s->name);
 	free(s->target);
 	free(s->prefix);
-	free(s->stage);
-	free(s->old);
-	if (s->root)
-		archive_entry_free(s->root);
 	strvec_release(&s->seen);
 }
 
@@ -99,51 +93,6 @@ int mkdir_parents(const char *path, mode_t mode)
 	}
 	free(p);
 	return r;
-}
-
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
-}
-
-/* Create the staging directory for one source, on the target's file system. */
-static int make_stage(struct rsource *s, struct err *e)
-{
-	char *dir;
-
-	if (s->kind == SOURCE_DIR) {
-		int r = mkdir_parents(s->target, 0755);
-		if (!r && mkdir(s->target, 0700) < 0 && errno != EEXIST)
-			r = -errno;
-		struct stat st;
-		if (!r && (stat(s->target, &st) < 0 || !S_ISDIR(st.st_mode)))
-			r = errno ? -errno : -ENOTDIR;
-		if (r)
-			return err_set(e, LB_EXIT_SOURCE, "cannot create directory '%s': %s",
-				       s->target, strerror(-r));
-		dir = xstrdup(s->target);
-	} else {
-		int r = mkdir_parents(s->target, 0755);
-		if (r)
-			return err_set(e, LB_EXIT_SOURCE, "cannot create the directory of '%s': %s",
-				       s->target, strerror(-r));
-		dir = dir_of(s->target);
-	}
-	s->stage = xasprintf("%s%s" STAGE_PREFIX "XXXXXX", dir, strcmp(dir, "/") ? "/" : "");
-	free(dir);
-	if (!mkdtemp(s->stage)) {
-		int saved = errno;
-		free(s->stage);
-		s->stage = NULL;
-		return err_set(e, LB_EXIT_SOURCE,
-			       "cannot create a staging directory for '%s': %s%s", s->target,
-			       strerror(saved),
-			       saved == EROFS ? " (mounted read-only? remove ':ro' from the volume "
-						"to restore)"
-					      : "");
-	}
-	return 0;
 }
 
 /* APPLY and DRY_RUN put sources back where they are configured now. */
@@ -226,7 +175,34 @@ static void rsource_init(struct rsource *s, const struct manifest_source *ms, ch
 	s->target = target;
 	s->prefix = source_archive_prefix(ms->kind, ms->name);
 	s->sqlite = ms->sqlite;
+	s->desc = source_kind_desc(ms->kind);
 	s->seen = (struct strvec)STRVEC_INIT;
+}
+
+/* A database module names a staging object: into the journal, durably, before it exists. */
+static int record_db(void *ctx, const struct journal_db *d, struct err *e)
+{
+	struct journal *jr = ctx;
+
+	journal_add_db(jr, d);
+	return journal_write(jr, e);
+}
+
+/* APPLY: the source's kind starts its restore (jr: the journal, once there is one). */
+static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, struct err *e)
+{
+	struct source_restore_req req = { .cfg = j->cfg,
+					  .target = s->cfgsrc,
+					  .name = s->name,
+					  .kind = s->kind,
+					  .path = s->target,
+					  .sqlite = s->sqlite,
+					  .cwd_fd = j->cwd_fd,
+					  .record = record_db,
+					  .record_ctx = jr };
+
+	s->begun = true; /* restore_end frees what a failed begin left */
+	return s->desc->ops->restore_begin(&req, &s->ctx, e);
 }
 
 static int setup_sources(struct rjob *j, struct err *e)
@@ -257,7 +233,8 @@ static int setup_sources(struct rjob *j, struct err *e)
 				continue;
 			}
 			j->nr_src++;
-			if (!in_place(j) || source_is_db(s->kind))
+			/* Sources configured by a path (not a URI) may have moved. */
+			if (!in_place(j) || s->desc->schemes)
 				continue;
 			if (strcmp(cs->path, ms->path))
 				log_info("%s '%s' was backed up from '%s'; restoring to '%s' as "
@@ -274,8 +251,9 @@ static int setup_sources(struct rjob *j, struct err *e)
 			j->file);
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		if (j->opts->mode == RESTORE_APPLY && !source_is_db(s->kind) &&
-		    make_stage(s, e) < 0)
+		/* Files and directories are staged as this pass reads them. */
+		if (j->opts->mode == RESTORE_APPLY && !s->desc->ops->after_verify &&
+		    begin_source(j, s, NULL, e) < 0)
 			return -1;
 		if (j->opts->mode == RESTORE_EXTRACT && extract_make_source_dir(j, s, e) < 0)
 			return -1;
@@ -313,28 +291,6 @@ static char *disk_target(const struct rjob *j, const char *apath)
 	return xstrdup(s->target);
 }
 
-/*
- * Why the disk writer failed: its text ("Write failed") and the system's reason, kept in
- * archive_errno() ("No space left on device"). Returns a static buffer.
- */
-static const char *disk_cause(struct archive *a)
-{
-	static char buf[512];
-	const char *what = archive_error_string(a);
-	int en = archive_errno(a);
-
-	const char *reason = en > 0 ? strerror(en) : NULL;
-
-	if (!reason)
-		return what ? what : "unknown error";
-	if (what && strstr(what, reason))
-		return what;
-	if (!what || !strcmp(what, "Write failed"))
-		return reason;
-	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
-	return buf;
-}
-
 static int close_disk(struct rjob *j, struct err *e)
 {
 	int ret = 0;
@@ -344,7 +300,7 @@ static int close_disk(struct rjob *j, struct err *e)
 	/* Directory modes and times are fixed up at close, relative to our cwd. */
 	if (archive_write_close(j->disk) != ARCHIVE_OK)
 		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s",
-			      j->src[j->disk_src].target, disk_cause(j->disk));
+			      j->src[j->disk_src].target, tar_disk_cause(j->disk));
 	archive_write_free(j->disk);
 	j->disk = NULL;
 	j->disk_src = -1;
@@ -354,33 +310,13 @@ static int close_disk(struct rjob *j, struct err *e)
 	return ret;
 }
 
-static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
-{
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-	if (j->disk && j->disk_src == s - j->src)
-		return 0;
-	if (close_disk(j, e) < 0)
-		return -1;
-	if (geteuid() == 0)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	if (chdir(s->stage) < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", s->stage,
-			       strerror(errno));
-	j->disk = archive_write_disk_new();
-	archive_write_disk_set_options(j->disk, flags);
-	j->disk_src = s - j->src;
-	return 0;
-}
-
 struct entry_out {
 	struct rjob *j;
 	const char *apath;
 	bool to_disk;
 };
 
-/* An entry's data: to the --to file of a database member, or to the disk writer. */
+/* EXTRACT: an entry's data to the file of a database member, or to the disk writer. */
 static int entry_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill, struct err *e)
 {
 	struct entry_out *o = ctx;
@@ -392,12 +328,12 @@ static int entry_out(void *ctx, const void *buf, size_t n, int64_t off, bool fil
 	if (!fill && o->to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
 		auto_free char *target = disk_target(j, o->apath);
 		return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
-			       disk_cause(j->disk));
+			       tar_disk_cause(j->disk));
 	}
 	return 0;
 }
 
-/* Read the current entry's data: hash it, and write it to `disk` when given. */
+/* Read the current entry's data: hash it, and (EXTRACT) write it to `disk` when given. */
 static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HEX_LEN + 1],
 			   bool to_disk, struct err *e)
 {
@@ -408,6 +344,59 @@ static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HE
 		return -1;
 	j->stats.files++;
 	j->stats.bytes += size;
+	return 0;
+}
+
+/* The other source's members come next: it closes what it keeps open. */
+static int pause_open(struct rjob *j, struct err *e)
+{
+	struct rsource *s = j->open_src;
+
+	j->open_src = NULL;
+	return s && s->desc->ops->restore_pause ? s->desc->ops->restore_pause(s->ctx, e) : 0;
+}
+
+struct stage_read {
+	struct rjob *j;
+	const char *path;
+	char *hex;
+	bool done;
+};
+
+/* APPLY: the staging source reads the entry's data; it is hashed on the way. */
+static int stage_read(void *ctx, tar_data_fn *fn, void *fn_ctx, struct err *e)
+{
+	struct stage_read *r = ctx;
+	uint64_t size;
+
+	r->done = true;
+	if (tar_read_data(r->j->in, r->path, fn, fn_ctx, r->hex, &size, e) < 0)
+		return -1;
+	r->j->stats.files++;
+	r->j->stats.bytes += size;
+	return 0;
+}
+
+/* APPLY: a file or directory entry goes to its source's staging copy. */
+static int stage_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,
+		       struct archive_entry *ent, struct err *e)
+{
+	char hex[SHA256_HEX_LEN + 1] = "";
+	struct stage_read rd = { .j = j, .path = path, .hex = hex };
+	struct restore_member m = {
+		.rel = rel, .path = path, .ent = ent, .read = stage_read, .read_ctx = &rd
+	};
+	bool reg = archive_entry_filetype(ent) == AE_IFREG;
+
+	if (j->open_src != s && pause_open(j, e) < 0)
+		return -1;
+	j->open_src = s;
+	if (s->desc->ops->restore_member(s->ctx, &m, e) < 0)
+		return -1;
+	if (reg && !rd.done && copy_entry_data(j, path, hex, false, e) < 0)
+		return -1;
+	if (reg)
+		sums_add(&j->computed, hex, path);
 	return 0;
 }
 
@@ -437,12 +426,10 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 	enum restore_mode mode = (size_t)(s - j->src) < j->nr_src ? j->opts->mode : RESTORE_VERIFY;
 	if (mode == RESTORE_LIST)
 		list_entry(j, s, rel, path, ent);
-	if (source_is_db(s->kind)) {
-		/* Only checked here; a second pass feeds databases after the verification. */
-		if (type != AE_IFREG || !*rel)
-			return err_set(e, LB_EXIT_INTEGRITY,
-				       "unexpected entry '%s' for database source '%s'", path,
-				       s->name);
+	if (s->desc->ops->check_member(path, rel, ent, s->name, e) < 0)
+		return -1;
+	if (s->desc->ops->after_verify) {
+		/* Only checked here; a second pass feeds it after the verification. */
 		if (mode == RESTORE_EXTRACT && extract_db_member(j, s, rel, e) < 0)
 			return -1;
 		if (copy_entry_data(j, path, hex, false, e) < 0)
@@ -450,56 +437,23 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		sums_add(&j->computed, hex, path);
 		return 0;
 	}
-	if (s->kind == SOURCE_FILE && (type != AE_IFREG || !*rel || strchr(rel, '/')))
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected entry '%s' for file source '%s'",
-			       path, s->name);
-	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected special file '%s' in the archive",
-			       path);
-	if (archive_entry_hardlink(ent))
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive",
-			       path);
-
 	close_fd(&j->xfd);
+	if (mode == RESTORE_APPLY)
+		return stage_entry(j, s, rel, path, ent, e);
 	if (mode == RESTORE_EXTRACT && extract_header(j, s, path, ent, e) < 0)
 		return -1;
-	if (mode == RESTORE_APPLY) {
-		if (s->kind == SOURCE_DIR && !*rel) {
-			/* The directory itself: applied to the target after the swap. */
-			if (s->root)
-				archive_entry_free(s->root);
-			s->root = archive_entry_clone(ent);
-			return archive_read_data_skip(j->in) == ARCHIVE_OK
-				       ? 0
-				       : err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s': %s", path,
-						 archive_error_string(j->in));
-		}
-		if (open_disk(j, s, e) < 0)
-			return -1;
-		const char *base = strrchr(s->target, '/') + 1;
-		archive_entry_set_pathname(ent, s->kind == SOURCE_FILE ? base : rel);
-		archive_entry_set_uname(ent, NULL);
-		archive_entry_set_gname(ent, NULL);
-		int r = archive_write_header(j->disk, ent);
-		if (r == ARCHIVE_WARN)
-			log_warn("'%s': %s", path, archive_error_string(j->disk));
-		else if (r != ARCHIVE_OK)
-			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s' into '%s': %s", path,
-				       s->stage, archive_error_string(j->disk));
-	}
 	if (type == AE_IFREG) {
-		if (copy_entry_data(j, path, hex, mode == RESTORE_APPLY || mode == RESTORE_EXTRACT,
-				    e) < 0)
+		if (copy_entry_data(j, path, hex, mode == RESTORE_EXTRACT, e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);
 	}
-	if (mode == RESTORE_APPLY || mode == RESTORE_EXTRACT) {
+	if (mode == RESTORE_EXTRACT) {
 		int r = archive_write_finish_entry(j->disk);
 		if (r == ARCHIVE_WARN)
 			log_warn("'%s': %s", path, archive_error_string(j->disk));
 		else if (r != ARCHIVE_OK)
 			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", path,
-				       disk_cause(j->disk));
+				       tar_disk_cause(j->disk));
 	} else if (mode == RESTORE_DRY_RUN) {
 		preview_entry(j, s, rel, ent, hex);
 	}
@@ -591,17 +545,14 @@ static int read_archive(struct rjob *j, struct err *e)
 	}
 	if (first)
 		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is empty", j->file);
-	return close_disk(j, e);
+	return pause_open(j, e) < 0 ? -1 : close_disk(j, e);
 }
 
 static int countdown(const struct rjob *j, int seconds, struct err *e)
 {
 	fprintf(stderr, "lifeboat: backup '%s' verified; it will replace:\n", j->file);
 	for (size_t i = 0; i < j->nr_src; i++)
-		fprintf(stderr, "  %s%s\n", j->src[i].target,
-			j->src[i].kind == SOURCE_DIR   ? "/ (whole directory)"
-			: source_is_db(j->src[i].kind) ? " (the objects in the backup)"
-						       : "");
+		fprintf(stderr, "  %s%s\n", j->src[i].target, j->src[i].desc->replaces);
 	for (int left = seconds; left > 0; left--) {
 		fprintf(stderr, "\rrestoring in %2d s, press Ctrl-C to cancel ", left);
 		fflush(stderr);
@@ -648,14 +599,16 @@ static int db_pass(struct rjob *j, struct err *e)
 		ent = NULL;
 		const char *rel;
 		struct rsource *s = find_source(j, path, &rel);
-		if (!s || !source_is_db(s->kind) || !*rel || (size_t)(s - j->src) >= j->nr_src) {
+		if (!s || !s->desc->ops->after_verify || !*rel ||
+		    (size_t)(s - j->src) >= j->nr_src) {
 			free(path);
 			continue;
 		}
 		struct member_reader rd;
 		member_reader_init(&rd, in, s->prefix, rel);
+		struct restore_member m = { .rel = rd.base, .path = path, .reader = &rd };
+		int r = s->desc->ops->restore_member(s->ctx, &m, &rerr);
 		free(path);
-		int r = source_ops_for(s->kind)->restore_member(s->db_ctx, rd.base, &rd, &rerr);
 		/* What the module did not read (it may stop early) is skipped. */
 		if (r == 0)
 			r = member_skip(&rd, &rerr);
@@ -683,109 +636,47 @@ out:
 	return ret;
 }
 
-/* A database module names a staging object: into the journal, durably, before it exists. */
-static int record_db(void *ctx, const struct journal_db *d, struct err *e)
+/* APPLY, after the verification: the kinds fed by the second pass start (they connect). */
+static int begin_second_pass(struct rjob *j, struct journal *jr, struct err *e)
 {
-	struct journal *jr = ctx;
-
-	journal_add_db(jr, d);
-	return journal_write(jr, e);
-}
-
-static int db_begin_all(struct rjob *j, struct journal *jr, struct err *e)
-{
-	for (size_t i = 0; i < j->nr_src; i++) {
-		struct rsource *s = &j->src[i];
-		if (!source_is_db(s->kind))
-			continue;
-		struct db_restore_req req = { .cfg = j->cfg,
-					      .target = s->cfgsrc,
-					      .name = s->name,
-					      .record = record_db,
-					      .record_ctx = jr };
-		s->db_begun = true; /* restore_end frees what a failed begin left */
-		if (source_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
+	for (size_t i = 0; i < j->nr_src; i++)
+		if (j->src[i].desc->ops->after_verify && begin_source(j, &j->src[i], jr, e) < 0)
 			return -1;
-	}
 	return 0;
 }
 
-static int db_end_all(struct rjob *j, bool ok, struct err *e)
+/* The end of the sources of one pass (ok: what they staged is kept for the swap). */
+static int end_sources(struct rjob *j, bool second, bool ok, struct err *e)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		if (!s->db_begun)
+		if (!s->begun || s->desc->ops->after_verify != second)
 			continue;
-		s->db_begun = false;
-		if (source_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
+		s->begun = false;
+		if (s->desc->ops->restore_end(s->ctx, ok, e) < 0)
 			ret = -1;
-		s->db_ctx = NULL;
+		s->ctx = NULL;
 	}
 	return ret;
 }
 
-static bool has_db(const struct rjob *j)
+static bool has_second_pass(const struct rjob *j)
 {
 	for (size_t i = 0; i < j->nr_src; i++)
-		if (source_is_db(j->src[i].kind))
+		if (j->src[i].desc->ops->after_verify)
 			return true;
 	return false;
 }
 
-/*
- * Name every file and directory target in the journal with its staged copy
- * and the directory its old content will wait in (created now, empty).
- */
+/* Every source names what it staged (and where the old content will wait) in the journal. */
 static int plan_swap(struct rjob *j, struct journal *jr, struct err *e)
 {
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		struct stat st;
-		if (source_is_db(s->kind))
-			continue;
-		struct journal_target *t =
-			journal_add_target(jr, s->kind, s->name, s->target, s->stage);
-		if (s->kind == SOURCE_FILE) {
-			auto_free char *staged =
-				xasprintf("%s/%s", s->stage, strrchr(s->target, '/') + 1);
-			if (lstat(staged, &st) < 0)
-				return err_set(e, LB_EXIT_SOURCE,
-					       "cannot find the staged copy '%s': %s", staged,
-					       strerror(errno));
-			t->sqlite = s->sqlite;
-			t->ino = (uint64_t)st.st_ino;
-			t->dev = (uint64_t)st.st_dev;
-			continue;
-		}
-		s->old = xasprintf("%s/" OLD_PREFIX "XXXXXX", s->target);
-		if (!mkdtemp(s->old)) {
-			int saved = errno;
-			free(s->old);
-			s->old = NULL;
-			return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
-				       s->target, strerror(saved));
-		}
-		t->old = xstrdup(s->old);
-		if (stat(s->target, &st) == 0) {
-			t->times[0] = st.st_atim;
-			t->times[1] = st.st_mtim;
-		}
-		if (s->root) {
-			t->root = (struct journal_meta){
-				.set = true,
-				.mode = archive_entry_perm(s->root),
-				.uid = (uid_t)archive_entry_uid(s->root),
-				.gid = (gid_t)archive_entry_gid(s->root),
-				.atime = { archive_entry_atime(s->root),
-					   archive_entry_atime_nsec(s->root) },
-				.mtime = { archive_entry_mtime(s->root),
-					   archive_entry_mtime_nsec(s->root) },
-			};
-			if (!archive_entry_atime_is_set(s->root))
-				t->root.atime = t->root.mtime;
-		}
+		if (s->desc->ops->restore_plan && s->desc->ops->restore_plan(s->ctx, jr, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -816,34 +707,34 @@ static int apply(struct rjob *j, struct err *e)
 
 	journal_init(&jr, j->cfg, j->file);
 	/* Connect to every database first: a wrong target fails before anything changes. */
-	if (db_begin_all(j, &jr, e) < 0) {
-		db_end_all(j, false, e);
+	if (begin_second_pass(j, &jr, e) < 0) {
+		end_sources(j, true, false, e);
 		goto out;
 	}
 	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		goto out;
 	}
 	/* Stop the application (the project's containers) now that the backup is verified. */
 	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		goto out;
 	}
-	jr.state = has_db(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
+	jr.state = has_second_pass(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
 	if (plan_swap(j, &jr, e) < 0 || recover_flush_staged(&jr, e) < 0 ||
 	    journal_write(&jr, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		for (size_t i = 0; i < jr.nr_t; i++)
 			if (jr.t[i].old)
 				rmdir(jr.t[i].old);
 		goto out;
 	}
-	for (size_t i = 0; i < j->nr_src; i++)
-		j->src[i].swapped = !source_is_db(j->src[i].kind);
+	/* The journal owns the staged files and directories from here. */
+	end_sources(j, false, true, e);
 	/* Databases are staged now, each into a new object its module names in the journal. */
-	if (has_db(j)) {
+	if (has_second_pass(j)) {
 		int r = db_pass(j, e);
-		if (db_end_all(j, r == 0, e) < 0 || r < 0) {
+		if (end_sources(j, true, r == 0, e) < 0 || r < 0) {
 			roll_back(j, &jr, "restore stopped: nothing was changed");
 			goto out;
 		}
@@ -865,22 +756,12 @@ static int apply(struct rjob *j, struct err *e)
 	}
 	for (size_t i = 0; i < j->nr_src; i++)
 		log_info("restored %s '%s' %s '%s'", source_kind_str(j->src[i].kind),
-			 j->src[i].name, source_is_db(j->src[i].kind) ? "into" : "to",
-			 j->src[i].target);
+			 j->src[i].name, j->src[i].desc->into, j->src[i].target);
 	signals_defer(false);
 	ret = 0;
 out:
 	journal_release(&jr);
 	return ret;
-}
-
-static void cleanup_stages(struct rjob *j)
-{
-	for (size_t i = 0; i < j->nr_src; i++) {
-		struct rsource *s = &j->src[i];
-		if (s->stage && !s->swapped)
-			remove_tree(s->stage);
-	}
 }
 
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
@@ -912,6 +793,7 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 		read_archive(&j, &rerr);
 	else if (!j.in)
 		goto pass_failed;
+	pause_open(&j, &rerr);
 	if (j.disk)
 		close_disk(&j, &rerr);
 
@@ -969,7 +851,9 @@ out:
 		log_warn("cannot return to the working directory: %s", strerror(errno));
 	if (j.in)
 		archive_read_free(j.in);
-	cleanup_stages(&j);
+	/* What is staged and not owned by the journal goes. */
+	end_sources(&j, false, false, &rerr);
+	end_sources(&j, true, false, &rerr);
 	extract_release(&j, rc == 0);
 	crypt_release(&crypt);
 	close_fd(&fd);

@@ -1,8 +1,7 @@
 /*
  * Files and directories: the walker that archives a directory tree, and a
  * single file (an SQLite database through a consistent snapshot). Their
- * restore is restore.c's staging through libarchive's disk writer and
- * recover.c's swap.
+ * restore: files-restore.c.
  */
 #include "common.h"
 
@@ -158,7 +157,7 @@ out:
 }
 
 /* Archive a directory tree (as dirs/NAME) or a single file (as files/NAME/BASENAME). */
-static int add_source(const struct source_backup *src, struct member_sink *sink, struct err *e)
+int files_backup(const struct source_backup *src, struct member_sink *sink, struct err *e)
 {
 	const struct source_spec *s = src->spec;
 	const char *prefix = sink->prefix;
@@ -206,11 +205,3 @@ out:
 	free(apath);
 	return ret;
 }
-
-const struct source_ops dirs_ops = {
-	.backup = add_source,
-};
-
-const struct source_ops files_ops = {
-	.backup = add_source,
-};

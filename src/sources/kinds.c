@@ -5,6 +5,8 @@
  */
 #include "common.h"
 
+#include <archive_entry.h>
+
 #include "sources/source.h"
 
 static const char *const postgres_schemes[] = { "postgresql", "postgres", NULL };
@@ -12,17 +14,31 @@ static const char *const mongodb_schemes[] = { "mongodb", "mongodb+srv", NULL };
 
 /* Indexed by enum source_kind. */
 static const struct source_kind_desc kinds[] = {
-	[SOURCE_DIR] = { .word = "dir", .dir = "dirs", .var = "BACKUP_DIRS", .ops = &dirs_ops },
-	[SOURCE_FILE] = { .word = "file", .dir = "files", .var = "BACKUP_FILES", .ops = &files_ops },
+	[SOURCE_DIR] = { .word = "dir",
+			 .dir = "dirs",
+			 .var = "BACKUP_DIRS",
+			 .replaces = "/ (whole directory)",
+			 .into = "to",
+			 .ops = &dirs_ops },
+	[SOURCE_FILE] = { .word = "file",
+			  .dir = "files",
+			  .var = "BACKUP_FILES",
+			  .replaces = "",
+			  .into = "to",
+			  .ops = &files_ops },
 	[SOURCE_POSTGRES] = { .word = "postgres",
 			      .dir = "postgres",
 			      .var = "BACKUP_POSTGRES",
 			      .schemes = postgres_schemes,
+			      .replaces = " (the objects in the backup)",
+			      .into = "into",
 			      .ops = &postgres_ops },
 	[SOURCE_MONGODB] = { .word = "mongodb",
 			     .dir = "mongodb",
 			     .var = "BACKUP_MONGODB",
 			     .schemes = mongodb_schemes,
+			     .replaces = " (the objects in the backup)",
+			     .into = "into",
 			     .ops = &mongodb_ops },
 };
 
@@ -72,4 +88,13 @@ const char *const *source_uri_schemes(enum source_kind kind)
 const struct source_ops *source_ops_for(enum source_kind kind)
 {
 	return kinds[kind].ops;
+}
+
+int source_check_streamed(const char *path, const char *rel, struct archive_entry *ent,
+			  const char *name, struct err *e)
+{
+	if (archive_entry_filetype(ent) != AE_IFREG || !*rel)
+		return err_set(e, LB_EXIT_INTEGRITY,
+			       "unexpected entry '%s' for database source '%s'", path, name);
+	return 0;
 }

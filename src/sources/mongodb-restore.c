@@ -59,7 +59,7 @@ static int restore_fail(struct mongo_restore *m, struct err *e, const bson_error
 	return -1;
 }
 
-int mongodb_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e)
+int mongodb_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e)
 {
 	struct mongo_restore *m = xcalloc(1, sizeof(*m));
 
@@ -414,8 +414,10 @@ static bool ends_with(const char *s, size_t len, const char *suffix, size_t *ret
 	return true;
 }
 
-int mongodb_restore_member(void *ctx, const char *rel, struct member_reader *r, struct err *e)
+int mongodb_restore_member(void *ctx, const struct restore_member *member, struct err *e)
 {
+	const char *rel = member->rel;
+	struct member_reader *r = member->reader;
 	struct mongo_restore *m = ctx;
 	const char *slash = strchr(rel, '/');
 	char *dbdir = NULL, *coll = NULL;

@@ -185,6 +185,8 @@ const char *mongo_doc_utf8(const bson_t *doc, const char *key, const char *dflt)
 }
 
 const struct source_ops mongodb_ops = {
+	.after_verify = true,
+	.check_member = source_check_streamed,
 	.backup = mongodb_backup,
 	.restore_begin = mongodb_restore_begin,
 	.restore_member = mongodb_restore_member,

@@ -38,8 +38,8 @@ const char *mongo_doc_utf8(const bson_t *doc, const char *key, const char *dflt)
 int mongodb_backup(const struct source_backup *src, struct member_sink *sink, struct err *e);
 
 /* mongodb-restore.c */
-int mongodb_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e);
-int mongodb_restore_member(void *ctx, const char *rel, struct member_reader *r, struct err *e);
+int mongodb_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e);
+int mongodb_restore_member(void *ctx, const struct restore_member *member, struct err *e);
 int mongodb_restore_end(void *ctx, bool ok, struct err *e);
 int mongodb_swap(const struct config *cfg, const struct source_spec *target,
 		 const struct journal_db *d, enum db_swap_step step, struct err *e);

@@ -33,7 +33,7 @@ struct pg_restore_ctx {
 	void *record_ctx;
 };
 
-int postgres_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e)
+int postgres_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e)
 {
 	struct pg_restore_ctx *c = xcalloc(1, sizeof(*c));
 	struct err e1 = ERR_INIT, scratch = ERR_INIT;
@@ -239,8 +239,10 @@ static int restore_database(struct pg_restore_ctx *c, const char *db, struct mem
 	return r;
 }
 
-int postgres_restore_member(void *ctx, const char *rel, struct member_reader *rd, struct err *e)
+int postgres_restore_member(void *ctx, const struct restore_member *m, struct err *e)
 {
+	const char *rel = m->rel;
+	struct member_reader *rd = m->reader;
 	struct pg_restore_ctx *c = ctx;
 	size_t n = strlen(rel), sn = strlen(DUMP_SUFFIX);
 

@@ -234,6 +234,8 @@ char *decode_name(const char *s, size_t n)
 /* Run a dump program and stream its stdout into the member `rel`. */
 
 const struct source_ops postgres_ops = {
+	.after_verify = true,
+	.check_member = source_check_streamed,
 	.backup = postgres_backup,
 	.restore_begin = postgres_restore_begin,
 	.restore_member = postgres_restore_member,

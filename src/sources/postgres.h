@@ -60,8 +60,8 @@ char *decode_name(const char *s, size_t n);
 int postgres_backup(const struct source_backup *src, struct member_sink *sink, struct err *e);
 
 /* postgres-restore.c */
-int postgres_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e);
-int postgres_restore_member(void *ctx, const char *rel, struct member_reader *rd, struct err *e);
+int postgres_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e);
+int postgres_restore_member(void *ctx, const struct restore_member *m, struct err *e);
 int postgres_restore_end(void *ctx, bool ok, struct err *e);
 int postgres_swap(const struct config *cfg, const struct source_spec *target,
 		  const struct journal_db *d, enum db_swap_step step, struct err *e);

@@ -226,3 +226,25 @@ void part_tracker_release(struct part_tracker *t)
 	free(t->base);
 	*t = (struct part_tracker){ 0 };
 }
+
+/*
+ * Why the disk writer failed: its text ("Write failed") and the system's reason, kept in
+ * archive_errno() ("No space left on device"). Returns a static buffer.
+ */
+const char *tar_disk_cause(struct archive *a)
+{
+	static char buf[512];
+	const char *what = archive_error_string(a);
+	int en = archive_errno(a);
+
+	const char *reason = en > 0 ? strerror(en) : NULL;
+
+	if (!reason)
+		return what ? what : "unknown error";
+	if (what && strstr(what, reason))
+		return what;
+	if (!what || !strcmp(what, "Write failed"))
+		return reason;
+	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
+	return buf;
+}

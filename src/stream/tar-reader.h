@@ -87,4 +87,11 @@ struct part_tracker {
 bool parts_continue(struct part_tracker *t, const void *src, const char *rel, char **ret_name);
 void part_tracker_release(struct part_tracker *t);
 
+/*
+ * Why libarchive's disk writer failed: its text ("Write failed") and the
+ * system's reason, kept in archive_errno() ("No space left on device").
+ * Returns a static buffer.
+ */
+const char *tar_disk_cause(struct archive *a);
+
 #endif
