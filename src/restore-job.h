@@ -57,6 +57,9 @@ struct rjob {
 	bool xto_made;
 };
 
+/* restore-select.c: the sources of the manifest into src[], those restored first. */
+int select_sources(struct rjob *j, struct err *e);
+
 /* restore-extract.c: ls (LIST) and --to (EXTRACT). */
 void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,
 		struct archive_entry *ent);
