@@ -1,24 +1,25 @@
-/* The backup pipeline: tar from libarchive, compressed, into gpg; a pump thread fans out. */
+/*
+ * The backup pipeline: each source through its ops into a member sink, the tar
+ * writer, the compressor, gpg; a pump thread fans out to the stores.
+ */
 #include "common.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "backup.h"
 #include "compress.h"
 #include "crypt.h"
-#include "dbsource.h"
-#include "fault.h"
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
-#include "sqlite.h"
+#include "sources/source.h"
+#include "sources/sqlite.h"
 #include "stores/store.h"
 #include "stream/compressor.h"
 #include "stream/fanout.h"
+#include "stream/member-sink.h"
 #include "stream/tar-writer.h"
 
 #define CHUNK (256 * 1024)
@@ -90,305 +91,6 @@ static int tar_out(void *ctx, const void *buf, size_t len, struct err *e)
 	return compressor_write(&j->comp, buf, len, e);
 }
 
-static bool is_restore_leftover(const char *name)
-{
-	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
-}
-
-struct member_sink {
-	struct job *j;
-	char *prefix;	    /* postgres/NAME, mongodb/NAME */
-	char *rel;	    /* the member being written; NULL between members */
-	unsigned char *buf; /* one part, allocated on first use */
-	size_t len;
-	unsigned parts; /* parts of the current member already written */
-};
-
-static bool rel_safe(const char *rel)
-{
-	if (!*rel || *rel == '/' || strstr(rel, "//"))
-		return false;
-	for (const char *p = rel; *p;) {
-		size_t n = strcspn(p, "/");
-		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		p += n;
-		if (*p)
-			p++;
-	}
-	return rel[strlen(rel) - 1] != '/';
-}
-
-int sink_begin(struct member_sink *s, const char *rel, struct err *e)
-{
-	if (s->rel)
-		return err_set(e, LB_EXIT_INTERNAL, "member '%s' started inside '%s'", rel, s->rel);
-	if (!rel_safe(rel))
-		return err_set(e, LB_EXIT_INTERNAL, "unsafe member name '%s'", rel);
-	if (!s->buf)
-		s->buf = xmalloc(DB_PART_SIZE);
-	s->rel = xstrdup(rel);
-	s->len = 0;
-	s->parts = 0;
-	return 0;
-}
-
-static int sink_flush_part(struct member_sink *s, bool last, struct err *e)
-{
-	char *apath = last && !s->parts ? xasprintf("%s/%s", s->prefix, s->rel)
-					: xasprintf("%s/%s.%06u", s->prefix, s->rel, s->parts);
-	int r = 0;
-
-	if (s->parts >= 999999)
-		r = err_set(e, LB_EXIT_SOURCE, "'%s/%s' is too large (%u parts)", s->prefix, s->rel,
-			    s->parts);
-	if (!r)
-		r = tarw_add_blob(&s->j->tar, apath, s->buf, s->len, TARW_HASH | TARW_COUNT, e);
-	free(apath);
-	s->len = 0;
-	s->parts++;
-	return r;
-}
-
-int sink_write(struct member_sink *s, const void *buf, size_t len, struct err *e)
-{
-	const unsigned char *p = buf;
-
-	if (!s->rel)
-		return err_set(e, LB_EXIT_INTERNAL, "data written outside a member");
-	while (len) {
-		/* A full part is written once more data shows it is not the last. */
-		if (s->len == DB_PART_SIZE && sink_flush_part(s, false, e) < 0)
-			return -1;
-		size_t n = DB_PART_SIZE - s->len;
-		if (n > len)
-			n = len;
-		memcpy(s->buf + s->len, p, n);
-		s->len += n;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-int sink_end(struct member_sink *s, struct err *e)
-{
-	if (!s->rel)
-		return err_set(e, LB_EXIT_INTERNAL, "no member to end");
-	int r = sink_flush_part(s, true, e);
-	free(s->rel);
-	s->rel = NULL;
-	return r;
-}
-
-int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len, struct err *e)
-{
-	if (sink_begin(s, rel, e) < 0 || sink_write(s, buf, len, e) < 0) {
-		free(s->rel);
-		s->rel = NULL;
-		return -1;
-	}
-	return sink_end(s, e);
-}
-
-static int add_db_source(struct job *j, const struct source_spec *s, struct err *e)
-{
-	const struct db_ops *ops = db_ops_for(s->kind);
-	struct member_sink sink = { .j = j, .prefix = source_archive_prefix(s->kind, s->name) };
-	int r = ops->backup(j->cfg, s, &sink, e);
-
-	if (r == 0 && sink.rel)
-		r = err_set(e, LB_EXIT_INTERNAL, "member '%s' left open", sink.rel);
-	free(sink.rel);
-	free(sink.buf);
-	free(sink.prefix);
-	return r;
-}
-
-/*
- * Test builds: the file just opened changes size before it is read, as when an
- * application writes it: "walk.shrink" truncates it to half, "walk.grow" appends.
- */
-static void fault_resize(int dfd, const char *name, off_t size, const char *src)
-{
-	bool shrink = FAULT("walk.shrink"), grow = FAULT("walk.grow");
-
-	if (!shrink && !grow)
-		return;
-	int wfd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (wfd < 0 || (shrink && ftruncate(wfd, size / 2) < 0) ||
-	    (grow && write_all(wfd, "grown after it was opened\n", 26) < 0))
-		log_warn("fault point: cannot resize '%s'", src);
-	if (wfd >= 0)
-		close(wfd);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * Archive the content of directory `dfd` (at `src`, archived as `apath`), depth
- * first and sorted by name, so that a directory's entries follow it directly:
- * GNU tar relies on that order to restore directory times.
- */
-static int walk_dir(struct job *j, int dfd, const char *src, const char *apath, bool top,
-		    struct err *e)
-{
-	struct strvec names = STRVEC_INIT;
-	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
-	int ret = -1;
-
-	int lfd = dup(dfd);
-	DIR *d = lfd < 0 ? NULL : fdopendir(lfd);
-	if (!d) {
-		close_fd(&lfd);
-		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(errno));
-		goto out;
-	}
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			strvec_push(&names, de->d_name);
-		errno = 0;
-	}
-	int rerr = errno;
-	closedir(d);
-	if (rerr) {
-		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(rerr));
-		goto out;
-	}
-	qsort(names.v, names.nr, sizeof(char *), cmp_names);
-
-	for (size_t i = 0; i < names.nr; i++) {
-		const char *name = names.v[i];
-		struct stat st;
-		strbuf_reset(&csrc);
-		strbuf_addf(&csrc, "%s/%s", src, name);
-		strbuf_reset(&capath);
-		strbuf_addf(&capath, "%s/%s", apath, name);
-		if (top && is_restore_leftover(name)) {
-			log_warn("skipping '%s', left behind by an interrupted restore", csrc.buf);
-			continue;
-		}
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT) {
-				log_warn("'%s' vanished while being backed up", csrc.buf);
-				continue;
-			}
-			err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", csrc.buf,
-				strerror(errno));
-			goto out;
-		}
-		if (FAULT("walk.before_open")) {
-			/* Test builds: the entry is deleted right here, as by a busy application. */
-			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
-				log_warn("fault point: cannot delete '%s': %s", csrc.buf,
-					 strerror(errno));
-		}
-		if (S_ISLNK(st.st_mode)) {
-			char target[PATH_MAX + 1];
-			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
-			if (n < 0 && errno == ENOENT) {
-				log_warn("'%s' vanished while being backed up", csrc.buf);
-				continue;
-			}
-			if (n < 0) {
-				err_set(e, LB_EXIT_SOURCE, "cannot read link '%s': %s", csrc.buf,
-					strerror(errno));
-				goto out;
-			}
-			target[n] = '\0';
-			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, target, -1, e) < 0)
-				goto out;
-		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY);
-			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
-			if (fd < 0 && errno == EPERM)
-				fd = openat(dfd, name, flags);
-			if (fd < 0 && errno == ENOENT) {
-				/* Deleted since fstatat: the same as deleted a moment before it. */
-				log_warn("'%s' vanished while being backed up", csrc.buf);
-				continue;
-			}
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
-					strerror(errno));
-				goto out;
-			}
-			if (S_ISREG(st.st_mode))
-				fault_resize(dfd, name, st.st_size, csrc.buf);
-			if (tarw_add_entry(&j->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
-				goto out;
-			if (S_ISDIR(st.st_mode) &&
-			    walk_dir(j, fd, csrc.buf, capath.buf, false, e) < 0)
-				goto out;
-		} else {
-			log_warn("skipping '%s': sockets, fifos and device files are not backed up",
-				 csrc.buf);
-		}
-	}
-	ret = 0;
-out:
-	strvec_release(&names);
-	strbuf_release(&csrc);
-	strbuf_release(&capath);
-	return ret;
-}
-
-/* Archive a directory tree (as dirs/NAME) or a single file (as files/NAME/BASENAME). */
-static int add_source(struct job *j, const struct source_spec *s, struct err *e)
-{
-	char *prefix = source_archive_prefix(s->kind, s->name);
-	char *apath = NULL;
-	struct stat st;
-	int ret = -1;
-
-	/* The configured path itself may be a symlink: follow it (like tar -H). */
-	auto_close int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-						  (s->kind == SOURCE_DIR ? O_DIRECTORY : 0));
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		err_set(e, LB_EXIT_SOURCE, "cannot open %s '%s' (%s): %s",
-			s->kind == SOURCE_DIR ? "BACKUP_DIRS entry" : "BACKUP_FILES entry", s->path,
-			s->name, strerror(errno));
-		goto out;
-	}
-	if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode)) {
-		err_set(e, LB_EXIT_SOURCE, "BACKUP_FILES entry '%s' (%s) is not a regular file",
-			s->path, s->name);
-		goto out;
-	}
-	apath = s->kind == SOURCE_DIR ? xstrdup(prefix)
-				      : xasprintf("%s/%s", prefix, strrchr(s->path, '/') + 1);
-	if (j->sqlite[s - j->cfg->sources]) {
-		/* A consistent copy even while the application writes (WAL included). */
-		auto_close int copy = -1;
-		struct stat cst;
-		if (sqlite_snapshot(s->path, &copy, e) < 0)
-			goto out;
-		if (fstat(copy, &cst) < 0) {
-			err_set(e, LB_EXIT_SOURCE, "cannot read the copy of '%s': %s", s->path,
-				strerror(errno));
-			goto out;
-		}
-		st.st_size = cst.st_size;
-		if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, copy, e) < 0)
-			goto out;
-	} else if (tarw_add_entry(&j->tar, s->path, apath, &st, NULL, fd, e) < 0) {
-		goto out;
-	}
-	if (s->kind == SOURCE_DIR && walk_dir(j, fd, s->path, prefix, true, e) < 0)
-		goto out;
-	ret = 0;
-out:
-	free(apath);
-	free(prefix);
-	return ret;
-}
-
 static void fill_manifest(const struct config *cfg, const bool *sqlite, const struct backup_id *id,
 			  time_t now, struct manifest *m)
 {
@@ -458,6 +160,19 @@ static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t 
 	}
 }
 
+/* One source through its kind's ops, into a member sink rooted at its archive directory. */
+static int backup_source(struct job *j, const struct source_backup *src, struct err *e)
+{
+	struct member_sink sink;
+
+	sink_init(&sink, &j->tar, src->spec->kind, src->spec->name);
+	int r = source_ops_for(src->spec->kind)->backup(src, &sink, e);
+	if (r == 0 && sink.rel)
+		r = err_set(e, LB_EXIT_INTERNAL, "member '%s' left open", sink.rel);
+	sink_release(&sink);
+	return r;
+}
+
 static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 {
 	struct strbuf text = STRBUF_INIT;
@@ -474,7 +189,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		const struct source_spec *s = &j->cfg->sources[i];
 		uint64_t files = j->tar.files, bytes = j->tar.bytes;
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
-		if (source_is_db(s->kind) ? add_db_source(j, s, e) < 0 : add_source(j, s, e) < 0)
+		struct source_backup src = { .cfg = j->cfg, .spec = s, .sqlite = j->sqlite[i] };
+		if (backup_source(j, &src, e) < 0)
 			goto out;
 		j->src_files[i] = j->tar.files - files;
 		j->src_bytes[i] = j->tar.bytes - bytes;

@@ -88,7 +88,7 @@ static int var_wait(PARSE_ARGS)
 /* A retention count (int); unset is 0, the rule off. */
 static int var_count(PARSE_ARGS)
 {
-	unsigned n;
+	unsigned n = 0;
 	UNUSED_ARGS;
 
 	if (parse_uint(v, value, "a whole number", &n, e) < 0)

@@ -199,44 +199,7 @@ int config_parse_paths(struct config *cfg, const char *var, const char *value,
 	return 0;
 }
 
-static const char *const kind_words[] = { "dir", "file", "postgres", "mongodb" };
-static const char *const kind_dirs[] = { "dirs", "files", "postgres", "mongodb" };
-
-const char *source_kind_str(enum source_kind kind)
-{
-	return kind_words[kind];
-}
-
-int source_kind_parse(const char *s, enum source_kind *ret)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(kind_words); i++) {
-		if (!strcmp(s, kind_words[i])) {
-			*ret = (enum source_kind)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-char *source_archive_prefix(enum source_kind kind, const char *name)
-{
-	return xasprintf("%s/%s", kind_dirs[kind], name);
-}
-
-const char *source_var(enum source_kind kind)
-{
-	switch (kind) {
-	case SOURCE_DIR:
-		return "BACKUP_DIRS";
-	case SOURCE_FILE:
-		return "BACKUP_FILES";
-	case SOURCE_POSTGRES:
-		return "BACKUP_POSTGRES";
-	case SOURCE_MONGODB:
-		return "BACKUP_MONGODB";
-	}
-	return "?";
-}
+/* source_kind_str() and the other facts of a kind: the kind table, sources/kinds.c. */
 
 static bool db_name_taken(const struct config *cfg, enum source_kind kind, const char *name)
 {
@@ -282,9 +245,7 @@ static bool uri_starts(const char *p, const char *const *schemes)
 int config_parse_uris(struct config *cfg, const char *var, const char *value, enum source_kind kind,
 		      struct err *e)
 {
-	static const char *const pg_schemes[] = { "postgresql", "postgres", NULL };
-	static const char *const mongo_schemes[] = { "mongodb", "mongodb+srv", NULL };
-	const char *const *schemes = kind == SOURCE_POSTGRES ? pg_schemes : mongo_schemes;
+	const char *const *schemes = source_uri_schemes(kind);
 	const char *p = value;
 
 	while (*p) {
@@ -314,9 +275,8 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 		char *redacted = dburi_redact(item);
 		int ret = 0;
 		if (!scheme_ok) {
-			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s URI", var,
-				      SHOW(redacted),
-				      kind == SOURCE_POSTGRES ? "postgresql://" : "mongodb://");
+			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s:// URI", var,
+				      SHOW(redacted), schemes[0]);
 		} else if (!u.host[0] && (kind == SOURCE_MONGODB || !query_has_host(u.query))) {
 			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var,
 				      SHOW(redacted));

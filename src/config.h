@@ -20,17 +20,20 @@ struct source_spec {
 	char *uri;  /* databases: the URI as given (a secret: it may hold a password) */
 };
 
-/* "dir", "file", "postgres", "mongodb": the manifest's word for a kind. */
+/*
+ * What the kind table (sources/kinds.c) says of a kind.
+ * "dir", "file", "postgres", "mongodb": the manifest's word for a kind.
+ */
 const char *source_kind_str(enum source_kind kind);
 int source_kind_parse(const char *s, enum source_kind *ret);
 /* "dirs/NAME", "files/NAME", "postgres/NAME", "mongodb/NAME": a source's place in an archive. */
 char *source_archive_prefix(enum source_kind kind, const char *name);
 /* The variable a source kind comes from ("BACKUP_DIRS", ...). */
 const char *source_var(enum source_kind kind);
-static inline bool source_is_db(enum source_kind kind)
-{
-	return kind == SOURCE_POSTGRES || kind == SOURCE_MONGODB;
-}
+/* A database kind: configured by URIs. */
+bool source_is_db(enum source_kind kind);
+/* A database kind's URI schemes, NULL-terminated, the one named in messages first. */
+const char *const *source_uri_schemes(enum source_kind kind);
 
 struct config {
 	char *name;

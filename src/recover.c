@@ -12,17 +12,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "dbsource.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
 #include "recover.h"
+#include "sources/source.h"
+#include "sources/sqlite.h"
 #include "util.h"
 
 #define KEEP_NAME RESTORE_OLD_PREFIX "file"
 #define SIDE_NAME RESTORE_OLD_PREFIX "side"
-
-static const char *const sqlite_sidecars[] = { "-wal", "-shm", "-journal" };
 
 static bool is_ours(const char *name)
 {
@@ -218,7 +217,7 @@ static int file_forward(struct journal *j, struct journal_target *t, struct err 
 				       "the staged copy '%s' of '%s' is missing or changed", staged,
 				       t->target);
 		/* The old database's WAL, shm and journal would be replayed into the new one. */
-		for (size_t i = 0; t->sqlite && i < ARRAY_SIZE(sqlite_sidecars); i++) {
+		for (size_t i = 0; t->sqlite && i < SQLITE_NR_SIDECARS; i++) {
 			auto_free char *from = xasprintf("%s%s", t->target, sqlite_sidecars[i]);
 			auto_free char *to =
 				xasprintf("%s/" SIDE_NAME "%s", t->stage, sqlite_sidecars[i]);
@@ -254,7 +253,7 @@ static int file_back(struct journal *j, struct journal_target *t, struct err *e)
 	}
 	if (!exists(t->target) && exists(keep) && do_rename(keep, t->target, e) < 0)
 		return -1;
-	for (size_t i = 0; t->sqlite && i < ARRAY_SIZE(sqlite_sidecars); i++) {
+	for (size_t i = 0; t->sqlite && i < SQLITE_NR_SIDECARS; i++) {
 		auto_free char *from =
 			xasprintf("%s/" SIDE_NAME "%s", t->stage, sqlite_sidecars[i]);
 		auto_free char *to = xasprintf("%s%s", t->target, sqlite_sidecars[i]);
@@ -300,7 +299,7 @@ static int db_step(const struct config *cfg, const struct journal_db *d, enum db
 			       "%s source '%s' is not configured now (%s): its databases cannot "
 			       "be swapped",
 			       source_kind_str(d->kind), d->source, source_var(d->kind));
-	return db_ops_for(d->kind)->swap(cfg, spec, d, step, e);
+	return source_ops_for(d->kind)->swap(cfg, spec, d, step, e);
 }
 
 int recover_flush_staged(const struct journal *j, struct err *e)

@@ -8,325 +8,71 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "crypt.h"
-#include "dbsource.h"
 #include "hash.h"
 #include "journal.h"
 #include "log.h"
 #include "manifest.h"
 #include "recover.h"
+#include "restore-job.h"
 #include "restore.h"
 #include "signals.h"
+#include "sources/source.h"
+#include "stream/member-sink.h"
+#include "stream/tar-reader.h"
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
-#define STAGE_PREFIX RESTORE_STAGE_PREFIX
-#define OLD_PREFIX   RESTORE_OLD_PREFIX
-#define XTR_PREFIX   ".lifeboat-extract."
-
-struct rsource {
-	enum source_kind kind;
-	char *name;
-	char *target;
-	char *prefix;		    /* dirs/NAME or files/NAME */
-	char *stage;		    /* APPLY: staging directory */
-	char *old;		    /* APPLY: where displaced entries wait until commit */
-	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
-	bool sqlite;
-	bool swapped;			  /* APPLY: the journal owns the staging copy from here */
-	const struct source_spec *cfgsrc; /* databases: the configured target, or NULL */
-	void *db_ctx;			  /* databases: the module's restore state */
-	bool db_begun;
-	struct strvec seen; /* DRY_RUN: relative paths present in the archive */
-};
-
-struct rjob {
-	const struct config *cfg;
-	const struct restore_opts *opts;
-	struct store *store;
-	const struct store_entry *entry;
-	const char *file;
-	struct manifest m;
-	/*
-	 * src[0, nr_src) are the sources this run restores; src[nr_src, nr_all) are
-	 * in the archive too but only verified (not selected, or not configured now).
-	 */
-	struct rsource *src;
-	size_t nr_src, nr_all;
-	struct archive *in;
-	struct archive *disk; /* APPLY: writer for the current source; EXTRACT: for all */
-	ssize_t disk_src;
-	int cwd_fd;
-	struct strbuf recorded; /* SHA256SUMS from the archive */
-	struct strbuf computed;
-	bool sums_seen;
-	struct restore_stats stats;
-	unsigned changes; /* DRY_RUN */
-	/* A database member cut in parts (REL.000000, ...) being read: its name, next part. */
-	struct rsource *part_src;
-	char *part_base;
-	unsigned part_next;
-	/* EXTRACT: opts->to (absolute), its staging directory, the member being written. */
-	char *xto;
-	char *xstage;
-	char *xname; /* the database file being written, below xstage and xto */
-	int xto_fd, xstage_fd, xfd;
-	bool xto_made;
-};
 
 static void rsource_release(struct rsource *s)
 {
 	free(s->name);
 	free(s->target);
 	free(s->prefix);
-	free(s->stage);
-	free(s->old);
-	if (s->root)
-		archive_entry_free(s->root);
 	strvec_release(&s->seen);
 }
 
-int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
-		 struct store **ret_store, struct err *e)
+/* A database module names a staging object: into the journal, durably, before it exists. */
+static int record_db(void *ctx, const struct journal_db *d, struct err *e)
 {
-	struct err list_err = ERR_INIT;
+	struct journal *jr = ctx;
 
-	if (!naming_timestamp_valid(what, NULL) || strlen(what) < TIMESTAMP_LEN)
-		return err_set(
-			e, LB_EXIT_USAGE,
-			"'%s' is not a backup timestamp: expected YYYY-MM-DD-HHMMSS as shown by "
-			"'lifeboat list'",
-			what);
-	/* Store by store, in order: a local copy is found even when S3 is unreachable. */
-	for (size_t k = 0; k < set->nr; k++) {
-		struct store_list l = { 0 };
-		if (set->v[k]->ops->list(set->v[k], &l, &list_err) < 0) {
-			store_list_release(&l);
-			continue;
-		}
-		for (size_t i = 0; i < l.nr; i++) {
-			if ((strlen(what) != TIMESTAMP_LEN || strcmp(l.v[i].id.timestamp, what)) &&
-			    strcmp(l.v[i].file, what))
-				continue;
-			*ret_store = set->v[k];
-			ret->file = xstrdup(l.v[i].file);
-			ret->id = l.v[i].id;
-			ret->size = l.v[i].size;
-			ret->where = 1u << k;
-			store_list_release(&l);
-			return 0;
-		}
-		store_list_release(&l);
-	}
-	if (err_isset(&list_err))
-		return err_set(e, list_err.code, "%s", list_err.msg);
-	return err_set(e, LB_EXIT_NOT_FOUND, "no backup '%s' of '%s' (see 'lifeboat list')", what,
-		       set->nr ? set->v[0]->cfg->name : "?");
+	journal_add_db(jr, d);
+	return journal_write(jr, e);
 }
 
-/* mkdir -p for a target's parents; 0 or -errno. */
-static int mkdir_parents(const char *path, mode_t mode)
+/* APPLY: the source's kind starts its restore (jr: the journal, once there is one). */
+static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, struct err *e)
 {
-	char *p = xstrdup(path);
-	int r = 0;
+	struct source_restore_req req = { .cfg = j->cfg,
+					  .target = s->cfgsrc,
+					  .name = s->name,
+					  .kind = s->kind,
+					  .path = s->target,
+					  .sqlite = s->sqlite,
+					  .cwd_fd = j->cwd_fd,
+					  .record = record_db,
+					  .record_ctx = jr };
 
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			r = -errno;
-		*s = '/';
-		if (r)
-			break;
-	}
-	free(p);
-	return r;
+	s->begun = true; /* restore_end frees what a failed begin left */
+	return s->desc->ops->restore_begin(&req, &s->ctx, e);
 }
 
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
-}
-
-/* Create the staging directory for one source, on the target's file system. */
-static int make_stage(struct rsource *s, struct err *e)
-{
-	char *dir;
-
-	if (s->kind == SOURCE_DIR) {
-		int r = mkdir_parents(s->target, 0755);
-		if (!r && mkdir(s->target, 0700) < 0 && errno != EEXIST)
-			r = -errno;
-		struct stat st;
-		if (!r && (stat(s->target, &st) < 0 || !S_ISDIR(st.st_mode)))
-			r = errno ? -errno : -ENOTDIR;
-		if (r)
-			return err_set(e, LB_EXIT_SOURCE, "cannot create directory '%s': %s",
-				       s->target, strerror(-r));
-		dir = xstrdup(s->target);
-	} else {
-		int r = mkdir_parents(s->target, 0755);
-		if (r)
-			return err_set(e, LB_EXIT_SOURCE, "cannot create the directory of '%s': %s",
-				       s->target, strerror(-r));
-		dir = dir_of(s->target);
-	}
-	s->stage = xasprintf("%s%s" STAGE_PREFIX "XXXXXX", dir, strcmp(dir, "/") ? "/" : "");
-	free(dir);
-	if (!mkdtemp(s->stage)) {
-		int saved = errno;
-		free(s->stage);
-		s->stage = NULL;
-		return err_set(e, LB_EXIT_SOURCE,
-			       "cannot create a staging directory for '%s': %s%s", s->target,
-			       strerror(saved),
-			       saved == EROFS ? " (mounted read-only? remove ':ro' from the volume "
-						"to restore)"
-					      : "");
-	}
-	return 0;
-}
-
-/* APPLY and DRY_RUN put sources back where they are configured now. */
-static bool in_place(const struct rjob *j)
-{
-	return j->opts->mode == RESTORE_APPLY || j->opts->mode == RESTORE_DRY_RUN;
-}
-
-static bool only_has(const struct strvec *only, const char *name)
-{
-	for (size_t i = 0; i < only->nr; i++)
-		if (!strcmp(only->v[i], name))
-			return true;
-	return false;
-}
-
-/* Is this source of the backup restored by this run? Never an unconfigured one in place. */
-static bool source_selected(const struct rjob *j, const struct manifest_source *ms,
-			    const struct source_spec *cs)
-{
-	if (j->opts->mode == RESTORE_VERIFY || j->opts->mode == RESTORE_LIST)
-		return true;
-	if (in_place(j) && !cs)
-		return false;
-	return j->opts->only ? only_has(j->opts->only, ms->name) : true;
-}
-
-/* Every --only name is a source of the backup, and configured now to be restored in place. */
-static int check_only(const struct rjob *j, struct err *e)
-{
-	const struct strvec *only = j->opts->only;
-
-	for (size_t k = 0; only && k < only->nr; k++) {
-		bool found = false;
-		for (size_t i = 0; i < j->m.nr_sources; i++) {
-			const struct manifest_source *ms = &j->m.sources[i];
-			if (strcmp(ms->name, only->v[k]))
-				continue;
-			found = true;
-			if (in_place(j) && !config_find_source(j->cfg, ms->kind, ms->name))
-				return err_set(e, LB_EXIT_CONFIG,
-					       "--only '%s': the backup's %s source '%s' (from "
-					       "'%s') is not configured now: add it to %s to "
-					       "restore it in place, or extract it with --to DIR",
-					       only->v[k], source_kind_str(ms->kind), ms->name,
-					       ms->path, source_var(ms->kind));
-		}
-		if (found)
-			continue;
-		struct strbuf names = STRBUF_INIT;
-		for (size_t i = 0; i < j->m.nr_sources && i < 20; i++)
-			strbuf_addf(&names, "%s'%s'", i ? ", " : "", j->m.sources[i].name);
-		if (j->m.nr_sources > 20)
-			strbuf_addstr(&names, ", ...");
-		err_set(e, LB_EXIT_NOT_FOUND,
-			"--only '%s': backup '%s' has no source of that name%s%s%s", only->v[k],
-			j->file, j->m.nr_sources ? " (it has " : "", names.buf,
-			j->m.nr_sources ? ")" : "");
-		strbuf_release(&names);
-		return -1;
-	}
-	return 0;
-}
-
-/* A source of the backup that is not configured now is never restored in place. */
-static void report_unconfigured(const struct rjob *j, const struct manifest_source *ms)
-{
-	log_warn("the backup's %s source '%s' (from '%s') is not configured now: skipped (to get "
-		 "it back: lifeboat restore %s --only %s --to DIR)",
-		 source_kind_str(ms->kind), ms->name, ms->path, j->entry->id.timestamp, ms->name);
-	if (j->opts->mode == RESTORE_DRY_RUN)
-		printf("%-8s %s '%s' (from '%s'): not configured now, not restored\n", "skip",
-		       source_kind_str(ms->kind), ms->name, ms->path);
-}
-
-static void rsource_init(struct rsource *s, const struct manifest_source *ms, char *target)
-{
-	s->kind = ms->kind;
-	s->name = xstrdup(ms->name);
-	s->target = target;
-	s->prefix = source_archive_prefix(ms->kind, ms->name);
-	s->sqlite = ms->sqlite;
-	s->seen = (struct strvec)STRVEC_INIT;
-}
-
-static int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e);
-
+/* The sources of the manifest, and what this run does with each before the pass reads them. */
 static int setup_sources(struct rjob *j, struct err *e)
 {
-	if (check_only(j, e) < 0)
+	if (select_sources(j, e) < 0)
 		return -1;
-	j->src = xcalloc(j->m.nr_sources ? j->m.nr_sources : 1, sizeof(*j->src));
-	/* The sources this run restores first, then those it only verifies. */
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < j->m.nr_sources; i++) {
-			const struct manifest_source *ms = &j->m.sources[i];
-			const struct source_spec *cs =
-				config_find_source(j->cfg, ms->kind, ms->name);
-			bool sel = source_selected(j, ms, cs);
-			if (sel != (pass == 0))
-				continue;
-			struct rsource *s = &j->src[j->nr_all++];
-			char *prefix = source_archive_prefix(ms->kind, ms->name);
-			rsource_init(s, ms,
-				     j->opts->mode == RESTORE_EXTRACT
-					     ? xasprintf("%s/%s", j->xto, prefix)
-					     : xstrdup(cs ? cs->path : ms->path));
-			free(prefix);
-			s->cfgsrc = cs;
-			if (!sel) {
-				if (in_place(j) && !cs)
-					report_unconfigured(j, ms);
-				continue;
-			}
-			j->nr_src++;
-			if (!in_place(j) || source_is_db(s->kind))
-				continue;
-			if (strcmp(cs->path, ms->path))
-				log_info("%s '%s' was backed up from '%s'; restoring to '%s' as "
-					 "configured now",
-					 source_kind_str(s->kind), s->name, ms->path, cs->path);
-		}
-	}
-	if (in_place(j) && !j->nr_src && j->nr_all)
-		return err_set(
-			e, LB_EXIT_CONFIG,
-			"none of the sources of backup '%s' is configured now: nothing to "
-			"restore (configure them under the same names, or extract the backup "
-			"with --to DIR)",
-			j->file);
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		if (j->opts->mode == RESTORE_APPLY && !source_is_db(s->kind) &&
-		    make_stage(s, e) < 0)
+		/* Files and directories are staged as this pass reads them. */
+		if (j->opts->mode == RESTORE_APPLY && !s->desc->ops->after_verify &&
+		    begin_source(j, s, NULL, e) < 0)
 			return -1;
 		if (j->opts->mode == RESTORE_EXTRACT && extract_make_source_dir(j, s, e) < 0)
 			return -1;
@@ -353,24 +99,6 @@ static struct rsource *find_source(struct rjob *j, const char *path, const char 
 	return NULL;
 }
 
-/* Reject absolute paths and empty, "." or ".." components. */
-static bool archive_path_safe(const char *p)
-{
-	if (!*p || *p == '/')
-		return false;
-	for (;;) {
-		const char *end = strchrnul(p, '/');
-		size_t n = (size_t)(end - p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!*end)
-			return true;
-		p = end + 1;
-		if (!*p)
-			return true; /* a trailing slash on a directory */
-	}
-}
-
 /* The path an entry of the open disk writer's source lands on, for messages (caller frees). */
 static char *disk_target(const struct rjob *j, const char *apath)
 {
@@ -382,28 +110,6 @@ static char *disk_target(const struct rjob *j, const char *apath)
 	return xstrdup(s->target);
 }
 
-/*
- * Why the disk writer failed: its text ("Write failed") and the system's reason, kept in
- * archive_errno() ("No space left on device"). Returns a static buffer.
- */
-static const char *disk_cause(struct archive *a)
-{
-	static char buf[512];
-	const char *what = archive_error_string(a);
-	int en = archive_errno(a);
-
-	const char *reason = en > 0 ? strerror(en) : NULL;
-
-	if (!reason)
-		return what ? what : "unknown error";
-	if (what && strstr(what, reason))
-		return what;
-	if (!what || !strcmp(what, "Write failed"))
-		return reason;
-	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
-	return buf;
-}
-
 static int close_disk(struct rjob *j, struct err *e)
 {
 	int ret = 0;
@@ -413,7 +119,7 @@ static int close_disk(struct rjob *j, struct err *e)
 	/* Directory modes and times are fixed up at close, relative to our cwd. */
 	if (archive_write_close(j->disk) != ARCHIVE_OK)
 		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s",
-			      j->src[j->disk_src].target, disk_cause(j->disk));
+			      j->src[j->disk_src].target, tar_disk_cause(j->disk));
 	archive_write_free(j->disk);
 	j->disk = NULL;
 	j->disk_src = -1;
@@ -423,506 +129,94 @@ static int close_disk(struct rjob *j, struct err *e)
 	return ret;
 }
 
-static int open_disk(struct rjob *j, struct rsource *s, struct err *e)
-{
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+struct entry_out {
+	struct rjob *j;
+	const char *apath;
+	bool to_disk;
+};
 
-	if (j->disk && j->disk_src == s - j->src)
-		return 0;
-	if (close_disk(j, e) < 0)
+/* EXTRACT: an entry's data to the file of a database member, or to the disk writer. */
+static int entry_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill, struct err *e)
+{
+	struct entry_out *o = ctx;
+	struct rjob *j = o->j;
+
+	/* EXTRACT: a database member goes to its file (parts joined). */
+	if (j->xfd >= 0 && extract_write(j, o->apath, buf, n, e) < 0)
 		return -1;
-	if (geteuid() == 0)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	if (chdir(s->stage) < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", s->stage,
-			       strerror(errno));
-	j->disk = archive_write_disk_new();
-	archive_write_disk_set_options(j->disk, flags);
-	j->disk_src = s - j->src;
+	if (!fill && o->to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
+		auto_free char *target = disk_target(j, o->apath);
+		return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
+			       tar_disk_cause(j->disk));
+	}
 	return 0;
 }
 
-static int extract_write(struct rjob *j, const char *apath, const void *buf, size_t n,
-			 struct err *e);
-
-/* Read the current entry's data: hash it, and write it to `disk` when given. */
+/* Read the current entry's data: hash it, and (EXTRACT) write it to `disk` when given. */
 static int copy_entry_data(struct rjob *j, const char *apath, char hex[SHA256_HEX_LEN + 1],
 			   bool to_disk, struct err *e)
 {
-	static const unsigned char zeros[4096];
-	struct sha256 h;
-	la_int64_t pos = 0;
+	struct entry_out o = { .j = j, .apath = apath, .to_disk = to_disk };
+	uint64_t size;
 
-	sha256_init(&h);
-	for (;;) {
-		const void *buf;
-		size_t n;
-		la_int64_t off;
-		int r = archive_read_data_block(j->in, &buf, &n, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTEGRITY,
-				       "cannot read '%s' from the archive: %s", apath,
-				       archive_error_string(j->in));
-		}
-		while (pos < off) {
-			size_t z = off - pos > (la_int64_t)sizeof(zeros) ? sizeof(zeros)
-									 : (size_t)(off - pos);
-			sha256_update(&h, zeros, z);
-			pos += (la_int64_t)z;
-			if (j->xfd >= 0 && extract_write(j, apath, zeros, z, e) < 0) {
-				sha256_release(&h);
-				return -1;
-			}
-		}
-		sha256_update(&h, buf, n);
-		pos += (la_int64_t)n;
-		/* EXTRACT: a database member goes to its file (parts joined). */
-		if (j->xfd >= 0 && extract_write(j, apath, buf, n, e) < 0) {
-			sha256_release(&h);
-			return -1;
-		}
-		if (to_disk && archive_write_data_block(j->disk, buf, n, off) < ARCHIVE_OK) {
-			sha256_release(&h);
-			auto_free char *target = disk_target(j, apath);
-			return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
-				       disk_cause(j->disk));
-		}
-		if (signals_pending()) {
-			sha256_release(&h);
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		}
-	}
-	sha256_final_hex(&h, hex);
+	if (tar_read_data(j->in, apath, entry_out, &o, hex, &size, e) < 0)
+		return -1;
 	j->stats.files++;
-	j->stats.bytes += (uint64_t)pos;
+	j->stats.bytes += size;
 	return 0;
 }
 
-/* Hash an existing file on disk; 0 or -errno. */
-static int hash_file(const char *path, char hex[SHA256_HEX_LEN + 1])
+/* The other source's members come next: it closes what it keeps open. */
+static int pause_open(struct rjob *j, struct err *e)
 {
-	auto_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	unsigned char buf[65536];
-	struct sha256 h;
+	struct rsource *s = j->open_src;
 
-	if (fd < 0)
-		return -errno;
-	sha256_init(&h);
-	for (;;) {
-		ssize_t n = read_retry(fd, buf, sizeof(buf));
-		if (n < 0) {
-			sha256_release(&h);
-			return (int)n;
-		}
-		if (n == 0)
-			break;
-		sha256_update(&h, buf, (size_t)n);
-	}
-	sha256_final_hex(&h, hex);
+	j->open_src = NULL;
+	return s && s->desc->ops->restore_pause ? s->desc->ops->restore_pause(s->ctx, e) : 0;
+}
+
+struct stage_read {
+	struct rjob *j;
+	const char *path;
+	char *hex;
+	bool done;
+};
+
+/* APPLY: the staging source reads the entry's data; it is hashed on the way. */
+static int stage_read(void *ctx, tar_data_fn *fn, void *fn_ctx, struct err *e)
+{
+	struct stage_read *r = ctx;
+	uint64_t size;
+
+	r->done = true;
+	if (tar_read_data(r->j->in, r->path, fn, fn_ctx, r->hex, &size, e) < 0)
+		return -1;
+	r->j->stats.files++;
+	r->j->stats.bytes += size;
 	return 0;
 }
 
-static void plan_line(struct rjob *j, const char *what, const char *path)
+/* APPLY: a file or directory entry goes to its source's staging copy. */
+static int stage_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,
+		       struct archive_entry *ent, struct err *e)
 {
-	printf("%-8s %s\n", what, path);
-	j->changes++;
-}
-
-/* DRY_RUN: say what restoring this entry would do to the target. */
-static void preview_entry(struct rjob *j, struct rsource *s, const char *rel,
-			  struct archive_entry *ent, const char *hex)
-{
-	char *path = s->kind == SOURCE_FILE ? xstrdup(s->target)
-		     : *rel		    ? xasprintf("%s/%s", s->target, rel)
-					    : xstrdup(s->target);
-	mode_t type = archive_entry_filetype(ent);
-	struct stat st;
-
-	if (s->kind == SOURCE_DIR && *rel)
-		strvec_push(&s->seen, rel);
-	if (lstat(path, &st) < 0) {
-		plan_line(j, "create", path);
-		goto out;
-	}
-	if ((st.st_mode & S_IFMT) != type) {
-		plan_line(j, "replace", path);
-		goto out;
-	}
-	bool same = true;
-	if (type == AE_IFREG) {
-		char cur[SHA256_HEX_LEN + 1];
-		same = (uint64_t)st.st_size == (uint64_t)archive_entry_size(ent) &&
-		       hash_file(path, cur) == 0 && !strcmp(cur, hex);
-	} else if (type == AE_IFLNK) {
-		char buf[4096];
-		ssize_t n = readlink(path, buf, sizeof(buf) - 1);
-		const char *want = archive_entry_symlink(ent);
-		same = n >= 0 && want && (buf[n] = '\0', !strcmp(buf, want));
-	}
-	if (!same) {
-		plan_line(j, "update", path);
-		goto out;
-	}
-	if (type != AE_IFLNK && ((st.st_mode & 07777) != (archive_entry_perm(ent) & 07777) ||
-				 (type == AE_IFREG && st.st_mtime != archive_entry_mtime(ent))))
-		plan_line(j, "metadata", path);
-out:
-	free(path);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* DRY_RUN: everything under the target that the archive does not have would be removed. */
-static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
-{
-	char *dir = *rel ? xasprintf("%s/%s", s->target, rel) : xstrdup(s->target);
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d) {
-		free(dir);
-		return;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		char *key = sub;
-		if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str)) {
-			char *full = xasprintf("%s/%s", dir, de->d_name);
-			plan_line(j, "remove", full);
-			free(full);
-		} else if (de->d_type == DT_DIR) {
-			preview_removals(j, s, sub);
-		}
-		free(sub);
-	}
-	closedir(d);
-	free(dir);
-}
-
-/*
- * restore --to (EXTRACT) and lifeboat ls (LIST) are modes of the same read
- * pass as a restore: the same checks, every checksum verified before anything
- * is shown or becomes visible.
- */
-
-static bool part_index(const char *rel, unsigned *idx);
-
-/*
- * A database member cut in parts (REL.000000, REL.000001, ...) is one file to
- * ls and --to: the member's name, and whether this entry continues the last one.
- */
-static bool db_part_continues(struct rjob *j, struct rsource *s, const char *rel, char **ret_name)
-{
-	unsigned idx;
-
-	if (part_index(rel, &idx)) {
-		size_t n = strlen(rel) - DB_PART_SUFFIX_LEN;
-		if (idx > 0 && j->part_src == s && idx == j->part_next &&
-		    strlen(j->part_base) == n && !strncmp(rel, j->part_base, n)) {
-			j->part_next++;
-			*ret_name = xstrdup(j->part_base);
-			return true;
-		}
-		if (idx == 0) {
-			free(j->part_base);
-			j->part_base = xstrndup(rel, n);
-			j->part_src = s;
-			j->part_next = 1;
-			*ret_name = xstrdup(j->part_base);
-			return false;
-		}
-	}
-	free(j->part_base);
-	j->part_base = NULL;
-	j->part_src = NULL;
-	*ret_name = xstrdup(rel);
-	return false;
-}
-
-void restore_listing_release(struct restore_listing *l)
-{
-	for (size_t i = 0; i < l->nr_sources; i++) {
-		free(l->sources[i].name);
-		free(l->sources[i].path);
-	}
-	free(l->sources);
-	for (size_t i = 0; i < l->nr; i++) {
-		free(l->v[i].path);
-		free(l->v[i].link);
-	}
-	free(l->v);
-	*l = (struct restore_listing){ 0 };
-}
-
-/* LIST: record the entry; shown only once the whole archive verified. */
-static void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *path,
-		       struct archive_entry *ent)
-{
-	struct restore_listing *l = j->opts->listing;
-	uint64_t size = archive_entry_size_is_set(ent) && archive_entry_size(ent) > 0
-				? (uint64_t)archive_entry_size(ent)
-				: 0;
-	char *name = NULL;
-
-	if (source_is_db(s->kind) && *rel && db_part_continues(j, s, rel, &name) && l->nr) {
-		l->v[l->nr - 1].size += size;
-		free(name);
-		return;
-	}
-	if (l->nr == l->alloc) {
-		l->alloc = l->alloc ? 2 * l->alloc : 256;
-		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
-	}
-	struct restore_item *it = &l->v[l->nr++];
-	*it = (struct restore_item){
-		.path = name ? xasprintf("%s/%s", s->prefix, name) : xstrdup(path),
-		.source = (size_t)(s - j->src),
-		.mode = archive_entry_mode(ent),
-		.size = archive_entry_filetype(ent) == AE_IFREG ? size : 0,
-		.uid = archive_entry_uid(ent),
-		.gid = archive_entry_gid(ent),
-		.mtime = { .tv_sec = archive_entry_mtime(ent),
-			   .tv_nsec = archive_entry_mtime_nsec(ent) },
-		.link = archive_entry_symlink(ent) ? xstrdup(archive_entry_symlink(ent)) : NULL,
+	char hex[SHA256_HEX_LEN + 1] = "";
+	struct stage_read rd = { .j = j, .path = path, .hex = hex };
+	struct restore_member m = {
+		.rel = rel, .path = path, .ent = ent, .read = stage_read, .read_ctx = &rd
 	};
-	free(name);
-}
+	bool reg = archive_entry_filetype(ent) == AE_IFREG;
 
-/* LIST: hand the manifest's sources over with the entries (ls shows both). */
-static void list_sources(struct rjob *j)
-{
-	struct restore_listing *l = j->opts->listing;
-
-	l->sources = xcalloc(j->m.nr_sources ? j->m.nr_sources : 1, sizeof(*l->sources));
-	for (size_t i = 0; i < j->nr_all; i++) {
-		const struct manifest_source *ms = &j->m.sources[i];
-		l->sources[i] = (struct manifest_source){ .kind = ms->kind,
-							  .name = xstrdup(ms->name),
-							  .path = xstrdup(ms->path),
-							  .sqlite = ms->sqlite };
-	}
-	l->nr_sources = j->nr_all;
-}
-
-/* mkdir -p of the parents of `rel` below `dfd`; 0 or -errno. */
-static int mkdirat_parents(int dfd, const char *rel)
-{
-	char *p = xstrdup(rel);
-	int r = 0;
-
-	for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		if (mkdirat(dfd, p, 0755) < 0 && errno != EEXIST)
-			r = -errno;
-		*s = '/';
-		if (r)
-			break;
-	}
-	free(p);
-	return r;
-}
-
-/*
- * EXTRACT, before the archive is opened: the directory must be empty or new.
- * Everything goes into a staging directory inside it, moved into place only
- * after the whole archive verified.
- */
-static int extract_prepare(struct rjob *j, struct err *e)
-{
-	const char *to = j->opts->to;
-	int r = mkdir_parents(to, 0755);
-
-	if (!r && mkdir(to, 0700) == 0)
-		j->xto_made = true;
-	else if (!r && errno != EEXIST)
-		r = -errno;
-	if (r)
-		return err_set(e, LB_EXIT_SOURCE, "cannot create directory '%s': %s", to,
-			       strerror(-r));
-	j->xto_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j->xto_fd < 0)
-		return err_set(e, errno == ENOTDIR ? LB_EXIT_USAGE : LB_EXIT_SOURCE,
-			       "--to '%s': %s", to, strerror(errno));
-	DIR *d = fdopendir(dup(j->xto_fd));
-	struct dirent *de;
-	bool empty = true;
-	while (d && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			empty = false;
-	if (d)
-		closedir(d);
-	if (!empty)
-		return err_set(
-			e, LB_EXIT_USAGE,
-			"--to '%s': the directory is not empty (extract into an empty or new "
-			"directory)",
-			to);
-	j->xto = realpath(to, NULL);
-	if (!j->xto)
-		return err_set(e, LB_EXIT_SOURCE, "cannot resolve '%s': %s", to, strerror(errno));
-	j->xstage = xasprintf("%s/" XTR_PREFIX "XXXXXX", j->xto);
-	if (!mkdtemp(j->xstage)) {
-		int saved = errno;
-		free(j->xstage);
-		j->xstage = NULL;
-		return err_set(e, LB_EXIT_SOURCE, "cannot create a staging directory in '%s': %s",
-			       j->xto, strerror(saved));
-	}
-	j->xstage_fd = open(j->xstage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j->xstage_fd < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", j->xstage,
-			       strerror(errno));
+	if (j->open_src != s && pause_open(j, e) < 0)
+		return -1;
+	j->open_src = s;
+	if (s->desc->ops->restore_member(s->ctx, &m, e) < 0)
+		return -1;
+	if (reg && !rd.done && copy_entry_data(j, path, hex, false, e) < 0)
+		return -1;
+	if (reg)
+		sums_add(&j->computed, hex, path);
 	return 0;
-}
-
-/*
- * EXTRACT: KIND/NAME exists for every selected source, even one with no entries.
- * A directory's own entry creates it (with its mode and times, which libarchive
- * does not fix up on a directory that already exists).
- */
-static int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e)
-{
-	char *kind = xstrndup(s->prefix, strcspn(s->prefix, "/"));
-	int r = 0;
-
-	if ((mkdirat(j->xstage_fd, kind, 0755) < 0 && errno != EEXIST) ||
-	    (s->kind != SOURCE_DIR && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 &&
-	     errno != EEXIST))
-		r = err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xstage, s->prefix,
-			    strerror(errno));
-	free(kind);
-	return r;
-}
-
-/* EXTRACT: a file or directory entry goes to STAGE/KIND/NAME/REL, as in the archive. */
-static int extract_header(struct rjob *j, struct rsource *s, const char *path,
-			  struct archive_entry *ent, struct err *e)
-{
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-	if (!j->disk) {
-		if (geteuid() == 0)
-			flags |= ARCHIVE_EXTRACT_OWNER;
-		if (fchdir(j->xstage_fd) < 0)
-			return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", j->xstage,
-				       strerror(errno));
-		j->disk = archive_write_disk_new();
-		archive_write_disk_set_options(j->disk, flags);
-	}
-	j->disk_src = s - j->src;
-	archive_entry_set_pathname(ent, path);
-	archive_entry_set_uname(ent, NULL);
-	archive_entry_set_gname(ent, NULL);
-	int r = archive_write_header(j->disk, ent);
-	if (r == ARCHIVE_WARN)
-		log_warn("'%s': %s", path, archive_error_string(j->disk));
-	else if (r != ARCHIVE_OK)
-		return err_set(e, LB_EXIT_SOURCE, "cannot extract '%s' into '%s': %s", path,
-			       j->xstage, archive_error_string(j->disk));
-	return 0;
-}
-
-/* EXTRACT: a database member (or its first part) opens its file; later parts append. */
-static int extract_db_member(struct rjob *j, struct rsource *s, const char *rel, struct err *e)
-{
-	char *name;
-	bool cont = db_part_continues(j, s, rel, &name);
-
-	if (cont && j->xfd >= 0) {
-		free(name);
-		return 0;
-	}
-	close_fd(&j->xfd);
-	char *file = xasprintf("%s/%s", s->prefix, name);
-	free(name);
-	int r = mkdirat_parents(j->xstage_fd, file);
-	if (!r) {
-		j->xfd = openat(j->xstage_fd, file,
-				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (j->xfd < 0)
-			r = -errno;
-	}
-	if (r)
-		err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xto, file, strerror(-r));
-	free(j->xname);
-	j->xname = file;
-	return r ? -1 : 0;
-}
-
-static int extract_write(struct rjob *j, const char *apath, const void *buf, size_t n,
-			 struct err *e)
-{
-	int r = write_all(j->xfd, buf, n);
-
-	if (r < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot write '%s/%s' (from '%s'): %s", j->xto,
-			       j->xname, apath, strerror(-r));
-	return 0;
-}
-
-/* EXTRACT, after verification: move KIND/ from the staging directory into place. */
-static int extract_commit(struct rjob *j, struct err *e)
-{
-	DIR *d = fdopendir(dup(j->xstage_fd));
-	struct dirent *de;
-	int ret = 0;
-
-	if (!d)
-		return err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", j->xstage,
-			       strerror(errno));
-	while (!ret && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		/* Never over something that appeared in the directory meanwhile. */
-		if (renameat2(j->xstage_fd, de->d_name, j->xto_fd, de->d_name, RENAME_NOREPLACE) <
-			    0 &&
-		    (errno != EINVAL ||
-		     faccessat(j->xto_fd, de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		     renameat(j->xstage_fd, de->d_name, j->xto_fd, de->d_name) < 0))
-			ret = err_set(e, LB_EXIT_SOURCE, "cannot move '%s/%s' into '%s': %s",
-				      j->xstage, de->d_name, j->xto,
-				      errno == EINVAL ? strerror(EEXIST) : strerror(errno));
-	}
-	closedir(d);
-	if (ret)
-		return ret;
-	if (fsync(j->xto_fd) < 0)
-		log_warn("cannot sync '%s': %s", j->xto, strerror(errno));
-	if (rmdir(j->xstage) < 0)
-		log_warn("cannot remove '%s': %s", j->xstage, strerror(errno));
-	free(j->xstage);
-	j->xstage = NULL;
-	for (size_t i = 0; i < j->nr_src; i++)
-		log_info("extracted %s '%s' to '%s'", source_kind_str(j->src[i].kind),
-			 j->src[i].name, j->src[i].target);
-	return 0;
-}
-
-/* EXTRACT, on every path: a failure leaves the directory as it was (or absent). */
-static void extract_release(struct rjob *j, bool ok)
-{
-	close_fd(&j->xfd);
-	if (j->xstage)
-		remove_tree(j->xstage);
-	if (!ok && j->xto_made && rmdir(j->xto ? j->xto : j->opts->to) < 0)
-		log_warn("cannot remove '%s': %s", j->opts->to, strerror(errno));
-	close_fd(&j->xstage_fd);
-	close_fd(&j->xto_fd);
-	free(j->xstage);
-	free(j->xto);
-	free(j->xname);
-	free(j->part_base);
 }
 
 static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char *path,
@@ -940,17 +234,7 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		j->sums_seen = true;
 		if (archive_entry_size(ent) > (la_int64_t)SUMS_MAX)
 			return err_set(e, LB_EXIT_INTEGRITY, "%s is implausibly large", SUMS_PATH);
-		for (;;) {
-			char buf[65536];
-			la_ssize_t n = archive_read_data(j->in, buf, sizeof(buf));
-			if (n < 0)
-				return err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s",
-					       SUMS_PATH, archive_error_string(j->in));
-			if (n == 0)
-				break;
-			strbuf_add(&j->recorded, buf, (size_t)n);
-		}
-		return 0;
+		return tar_read_all(j->in, SUMS_PATH, &j->recorded, e);
 	}
 	s = find_source(j, path, &rel);
 	if (!s)
@@ -961,12 +245,10 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 	enum restore_mode mode = (size_t)(s - j->src) < j->nr_src ? j->opts->mode : RESTORE_VERIFY;
 	if (mode == RESTORE_LIST)
 		list_entry(j, s, rel, path, ent);
-	if (source_is_db(s->kind)) {
-		/* Only checked here; a second pass feeds databases after the verification. */
-		if (type != AE_IFREG || !*rel)
-			return err_set(e, LB_EXIT_INTEGRITY,
-				       "unexpected entry '%s' for database source '%s'", path,
-				       s->name);
+	if (s->desc->ops->check_member(path, rel, ent, s->name, e) < 0)
+		return -1;
+	if (s->desc->ops->after_verify) {
+		/* Only checked here; a second pass feeds it after the verification. */
 		if (mode == RESTORE_EXTRACT && extract_db_member(j, s, rel, e) < 0)
 			return -1;
 		if (copy_entry_data(j, path, hex, false, e) < 0)
@@ -974,56 +256,23 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 		sums_add(&j->computed, hex, path);
 		return 0;
 	}
-	if (s->kind == SOURCE_FILE && (type != AE_IFREG || !*rel || strchr(rel, '/')))
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected entry '%s' for file source '%s'",
-			       path, s->name);
-	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected special file '%s' in the archive",
-			       path);
-	if (archive_entry_hardlink(ent))
-		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive",
-			       path);
-
 	close_fd(&j->xfd);
+	if (mode == RESTORE_APPLY)
+		return stage_entry(j, s, rel, path, ent, e);
 	if (mode == RESTORE_EXTRACT && extract_header(j, s, path, ent, e) < 0)
 		return -1;
-	if (mode == RESTORE_APPLY) {
-		if (s->kind == SOURCE_DIR && !*rel) {
-			/* The directory itself: applied to the target after the swap. */
-			if (s->root)
-				archive_entry_free(s->root);
-			s->root = archive_entry_clone(ent);
-			return archive_read_data_skip(j->in) == ARCHIVE_OK
-				       ? 0
-				       : err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s': %s", path,
-						 archive_error_string(j->in));
-		}
-		if (open_disk(j, s, e) < 0)
-			return -1;
-		const char *base = strrchr(s->target, '/') + 1;
-		archive_entry_set_pathname(ent, s->kind == SOURCE_FILE ? base : rel);
-		archive_entry_set_uname(ent, NULL);
-		archive_entry_set_gname(ent, NULL);
-		int r = archive_write_header(j->disk, ent);
-		if (r == ARCHIVE_WARN)
-			log_warn("'%s': %s", path, archive_error_string(j->disk));
-		else if (r != ARCHIVE_OK)
-			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s' into '%s': %s", path,
-				       s->stage, archive_error_string(j->disk));
-	}
 	if (type == AE_IFREG) {
-		if (copy_entry_data(j, path, hex, mode == RESTORE_APPLY || mode == RESTORE_EXTRACT,
-				    e) < 0)
+		if (copy_entry_data(j, path, hex, mode == RESTORE_EXTRACT, e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);
 	}
-	if (mode == RESTORE_APPLY || mode == RESTORE_EXTRACT) {
+	if (mode == RESTORE_EXTRACT) {
 		int r = archive_write_finish_entry(j->disk);
 		if (r == ARCHIVE_WARN)
 			log_warn("'%s': %s", path, archive_error_string(j->disk));
 		else if (r != ARCHIVE_OK)
 			return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", path,
-				       disk_cause(j->disk));
+				       tar_disk_cause(j->disk));
 	} else if (mode == RESTORE_DRY_RUN) {
 		preview_entry(j, s, rel, ent, hex);
 	}
@@ -1034,7 +283,7 @@ static int handle_entry(struct rjob *j, struct archive_entry *ent, struct err *e
 {
 	const char *raw = archive_entry_pathname(ent);
 
-	if (!raw || !archive_path_safe(raw))
+	if (!raw || !tar_path_safe(raw))
 		return err_set(e, LB_EXIT_INTEGRITY, "the archive holds an unsafe path '%s'",
 			       raw ? raw : "(none)");
 	/* Our own copy: the entry's pathname is rewritten below. */
@@ -1061,18 +310,8 @@ static int read_manifest(struct rjob *j, struct archive_entry *ent, struct err *
 			MANIFEST_PATH);
 		goto out;
 	}
-	for (;;) {
-		char buf[16384];
-		la_ssize_t n = archive_read_data(j->in, buf, sizeof(buf));
-		if (n < 0) {
-			err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s", MANIFEST_PATH,
-				archive_error_string(j->in));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		strbuf_add(&text, buf, (size_t)n);
-	}
+	if (tar_read_all(j->in, MANIFEST_PATH, &text, e) < 0)
+		goto out;
 	if (manifest_from_json(text.buf, text.len, &j->m, e) < 0)
 		goto out;
 	/* A copy of another archive under this name (older, or another BACKUP_NAME's) is not it. */
@@ -1125,17 +364,14 @@ static int read_archive(struct rjob *j, struct err *e)
 	}
 	if (first)
 		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is empty", j->file);
-	return close_disk(j, e);
+	return pause_open(j, e) < 0 ? -1 : close_disk(j, e);
 }
 
 static int countdown(const struct rjob *j, int seconds, struct err *e)
 {
 	fprintf(stderr, "lifeboat: backup '%s' verified; it will replace:\n", j->file);
 	for (size_t i = 0; i < j->nr_src; i++)
-		fprintf(stderr, "  %s%s\n", j->src[i].target,
-			j->src[i].kind == SOURCE_DIR   ? "/ (whole directory)"
-			: source_is_db(j->src[i].kind) ? " (the objects in the backup)"
-						       : "");
+		fprintf(stderr, "  %s%s\n", j->src[i].target, j->src[i].desc->replaces);
 	for (int left = seconds; left > 0; left--) {
 		fprintf(stderr, "\rrestoring in %2d s, press Ctrl-C to cancel ", left);
 		fflush(stderr);
@@ -1153,93 +389,6 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	return 0;
 }
 
-/* Open the archive for reading: the store's stream, through gpg when encrypted. */
-static int open_input(struct rjob *j, struct crypt *crypt, int *fd, struct archive **in,
-		      struct err *e)
-{
-	int in_fd;
-
-	if (j->store->ops->get_open(j->store, j->entry->file, fd, e) < 0)
-		return -1;
-	in_fd = *fd;
-	if (j->entry->id.encrypted) {
-		if (crypt_decrypt_start(crypt, &j->cfg->key, *fd, e) < 0)
-			return -1;
-		close_fd(fd);
-		in_fd = crypt_output_fd(crypt);
-	}
-	*in = archive_read_new();
-	archive_read_support_filter_all(*in);
-	archive_read_support_format_tar(*in);
-	if (archive_read_open_fd(*in, in_fd, 256 * 1024) != ARCHIVE_OK)
-		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
-			       j->entry->file, archive_error_string(*in));
-	return 0;
-}
-
-/* "REL.000042": a part of a member cut by the backup's member sink. */
-static bool part_index(const char *rel, unsigned *idx)
-{
-	size_t n = strlen(rel);
-
-	if (n <= DB_PART_SUFFIX_LEN || rel[n - DB_PART_SUFFIX_LEN] != '.')
-		return false;
-	const char *d = rel + n - DB_PART_SUFFIX_LEN + 1;
-	if (strspn(d, "0123456789") != DB_PART_SUFFIX_LEN - 1)
-		return false;
-	*idx = (unsigned)strtoul(d, NULL, 10);
-	return true;
-}
-
-struct member_reader {
-	struct archive *in;
-	const char *prefix;
-	char *base; /* the logical member, without a part suffix */
-	bool parted;
-	unsigned next_part;
-	bool eof;
-	struct archive_entry *pending; /* a header read past the member's last part */
-	bool archive_eof;
-};
-
-ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e)
-{
-	if (r->eof)
-		return 0;
-	for (;;) {
-		if (signals_pending())
-			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
-				       signals_pending());
-		la_ssize_t n = archive_read_data(r->in, buf, len);
-		if (n < 0)
-			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
-				       r->base, archive_error_string(r->in));
-		if (n > 0)
-			return n;
-		r->eof = true;
-		if (!r->parted)
-			return 0;
-		struct archive_entry *ent;
-		int rc = archive_read_next_header(r->in, &ent);
-		if (rc == ARCHIVE_EOF) {
-			r->archive_eof = true;
-			return 0;
-		}
-		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-			return err_set(e, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
-				       archive_error_string(r->in));
-		char *want = xasprintf("%s/%s.%06u", r->prefix, r->base, r->next_part);
-		bool more = !strcmp(archive_entry_pathname(ent), want);
-		free(want);
-		if (!more) {
-			r->pending = ent;
-			return 0;
-		}
-		r->next_part++;
-		r->eof = false;
-	}
-}
-
 /*
  * The second pass: after the whole archive verified, stream each database
  * member to its module. Members of files and directories are skipped.
@@ -1252,7 +401,7 @@ static int db_pass(struct rjob *j, struct err *e)
 	struct err rerr = ERR_INIT;
 	int fd = -1, ret = -1;
 
-	if (open_input(j, &crypt, &fd, &in, &rerr) < 0)
+	if (tar_reader_open(j->cfg, j->store, j->entry, &crypt, &fd, &in, &rerr) < 0)
 		goto out;
 	for (;;) {
 		if (!ent) {
@@ -1269,30 +418,20 @@ static int db_pass(struct rjob *j, struct err *e)
 		ent = NULL;
 		const char *rel;
 		struct rsource *s = find_source(j, path, &rel);
-		if (!s || !source_is_db(s->kind) || !*rel || (size_t)(s - j->src) >= j->nr_src) {
+		if (!s || !s->desc->ops->after_verify || !*rel ||
+		    (size_t)(s - j->src) >= j->nr_src) {
 			free(path);
 			continue;
 		}
-		struct member_reader rd = { .in = in, .prefix = s->prefix };
-		unsigned idx;
-		if (part_index(rel, &idx) && idx == 0) {
-			rd.base = xstrndup(rel, strlen(rel) - DB_PART_SUFFIX_LEN);
-			rd.parted = true;
-			rd.next_part = 1;
-		} else {
-			rd.base = xstrdup(rel);
-		}
+		struct member_reader rd;
+		member_reader_init(&rd, in, s->prefix, rel);
+		struct restore_member m = { .rel = rd.base, .path = path, .reader = &rd };
+		int r = s->desc->ops->restore_member(s->ctx, &m, &rerr);
 		free(path);
-		int r = db_ops_for(s->kind)->restore_member(s->db_ctx, rd.base, &rd, &rerr);
-		if (r == 0) {
-			/* What the module did not read (it may stop early) is skipped. */
-			char buf[65536];
-			ssize_t n;
-			while ((n = member_read(&rd, buf, sizeof(buf), &rerr)) > 0)
-				;
-			r = n < 0 ? -1 : 0;
-		}
-		free(rd.base);
+		/* What the module did not read (it may stop early) is skipped. */
+		if (r == 0)
+			r = member_skip(&rd, &rerr);
+		member_reader_release(&rd);
 		if (r < 0)
 			goto out;
 		if (rd.archive_eof)
@@ -1316,109 +455,47 @@ out:
 	return ret;
 }
 
-/* A database module names a staging object: into the journal, durably, before it exists. */
-static int record_db(void *ctx, const struct journal_db *d, struct err *e)
+/* APPLY, after the verification: the kinds fed by the second pass start (they connect). */
+static int begin_second_pass(struct rjob *j, struct journal *jr, struct err *e)
 {
-	struct journal *jr = ctx;
-
-	journal_add_db(jr, d);
-	return journal_write(jr, e);
-}
-
-static int db_begin_all(struct rjob *j, struct journal *jr, struct err *e)
-{
-	for (size_t i = 0; i < j->nr_src; i++) {
-		struct rsource *s = &j->src[i];
-		if (!source_is_db(s->kind))
-			continue;
-		struct db_restore_req req = { .cfg = j->cfg,
-					      .target = s->cfgsrc,
-					      .name = s->name,
-					      .record = record_db,
-					      .record_ctx = jr };
-		s->db_begun = true; /* restore_end frees what a failed begin left */
-		if (db_ops_for(s->kind)->restore_begin(&req, &s->db_ctx, e) < 0)
+	for (size_t i = 0; i < j->nr_src; i++)
+		if (j->src[i].desc->ops->after_verify && begin_source(j, &j->src[i], jr, e) < 0)
 			return -1;
-	}
 	return 0;
 }
 
-static int db_end_all(struct rjob *j, bool ok, struct err *e)
+/* The end of the sources of one pass (ok: what they staged is kept for the swap). */
+static int end_sources(struct rjob *j, bool second, bool ok, struct err *e)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		if (!s->db_begun)
+		if (!s->begun || s->desc->ops->after_verify != second)
 			continue;
-		s->db_begun = false;
-		if (db_ops_for(s->kind)->restore_end(s->db_ctx, ok, e) < 0)
+		s->begun = false;
+		if (s->desc->ops->restore_end(s->ctx, ok, e) < 0)
 			ret = -1;
-		s->db_ctx = NULL;
+		s->ctx = NULL;
 	}
 	return ret;
 }
 
-static bool has_db(const struct rjob *j)
+static bool has_second_pass(const struct rjob *j)
 {
 	for (size_t i = 0; i < j->nr_src; i++)
-		if (source_is_db(j->src[i].kind))
+		if (j->src[i].desc->ops->after_verify)
 			return true;
 	return false;
 }
 
-/*
- * Name every file and directory target in the journal with its staged copy
- * and the directory its old content will wait in (created now, empty).
- */
+/* Every source names what it staged (and where the old content will wait) in the journal. */
 static int plan_swap(struct rjob *j, struct journal *jr, struct err *e)
 {
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		struct stat st;
-		if (source_is_db(s->kind))
-			continue;
-		struct journal_target *t =
-			journal_add_target(jr, s->kind, s->name, s->target, s->stage);
-		if (s->kind == SOURCE_FILE) {
-			auto_free char *staged =
-				xasprintf("%s/%s", s->stage, strrchr(s->target, '/') + 1);
-			if (lstat(staged, &st) < 0)
-				return err_set(e, LB_EXIT_SOURCE,
-					       "cannot find the staged copy '%s': %s", staged,
-					       strerror(errno));
-			t->sqlite = s->sqlite;
-			t->ino = (uint64_t)st.st_ino;
-			t->dev = (uint64_t)st.st_dev;
-			continue;
-		}
-		s->old = xasprintf("%s/" OLD_PREFIX "XXXXXX", s->target);
-		if (!mkdtemp(s->old)) {
-			int saved = errno;
-			free(s->old);
-			s->old = NULL;
-			return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
-				       s->target, strerror(saved));
-		}
-		t->old = xstrdup(s->old);
-		if (stat(s->target, &st) == 0) {
-			t->times[0] = st.st_atim;
-			t->times[1] = st.st_mtim;
-		}
-		if (s->root) {
-			t->root = (struct journal_meta){
-				.set = true,
-				.mode = archive_entry_perm(s->root),
-				.uid = (uid_t)archive_entry_uid(s->root),
-				.gid = (gid_t)archive_entry_gid(s->root),
-				.atime = { archive_entry_atime(s->root),
-					   archive_entry_atime_nsec(s->root) },
-				.mtime = { archive_entry_mtime(s->root),
-					   archive_entry_mtime_nsec(s->root) },
-			};
-			if (!archive_entry_atime_is_set(s->root))
-				t->root.atime = t->root.mtime;
-		}
+		if (s->desc->ops->restore_plan && s->desc->ops->restore_plan(s->ctx, jr, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -1449,34 +526,34 @@ static int apply(struct rjob *j, struct err *e)
 
 	journal_init(&jr, j->cfg, j->file);
 	/* Connect to every database first: a wrong target fails before anything changes. */
-	if (db_begin_all(j, &jr, e) < 0) {
-		db_end_all(j, false, e);
+	if (begin_second_pass(j, &jr, e) < 0) {
+		end_sources(j, true, false, e);
 		goto out;
 	}
 	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		goto out;
 	}
 	/* Stop the application (the project's containers) now that the backup is verified. */
 	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		goto out;
 	}
-	jr.state = has_db(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
+	jr.state = has_second_pass(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
 	if (plan_swap(j, &jr, e) < 0 || recover_flush_staged(&jr, e) < 0 ||
 	    journal_write(&jr, e) < 0) {
-		db_end_all(j, false, e);
+		end_sources(j, true, false, e);
 		for (size_t i = 0; i < jr.nr_t; i++)
 			if (jr.t[i].old)
 				rmdir(jr.t[i].old);
 		goto out;
 	}
-	for (size_t i = 0; i < j->nr_src; i++)
-		j->src[i].swapped = !source_is_db(j->src[i].kind);
+	/* The journal owns the staged files and directories from here. */
+	end_sources(j, false, true, e);
 	/* Databases are staged now, each into a new object its module names in the journal. */
-	if (has_db(j)) {
+	if (has_second_pass(j)) {
 		int r = db_pass(j, e);
-		if (db_end_all(j, r == 0, e) < 0 || r < 0) {
+		if (end_sources(j, true, r == 0, e) < 0 || r < 0) {
 			roll_back(j, &jr, "restore stopped: nothing was changed");
 			goto out;
 		}
@@ -1498,22 +575,12 @@ static int apply(struct rjob *j, struct err *e)
 	}
 	for (size_t i = 0; i < j->nr_src; i++)
 		log_info("restored %s '%s' %s '%s'", source_kind_str(j->src[i].kind),
-			 j->src[i].name, source_is_db(j->src[i].kind) ? "into" : "to",
-			 j->src[i].target);
+			 j->src[i].name, j->src[i].desc->into, j->src[i].target);
 	signals_defer(false);
 	ret = 0;
 out:
 	journal_release(&jr);
 	return ret;
-}
-
-static void cleanup_stages(struct rjob *j)
-{
-	for (size_t i = 0; i < j->nr_src; i++) {
-		struct rsource *s = &j->src[i];
-		if (s->stage && !s->swapped)
-			remove_tree(s->stage);
-	}
 }
 
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
@@ -1541,10 +608,11 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 		j.cwd_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (opts->mode == RESTORE_EXTRACT && extract_prepare(&j, &rerr) < 0)
 		goto pass_failed;
-	if (open_input(&j, &crypt, &fd, &j.in, &rerr) == 0)
+	if (tar_reader_open(cfg, store, entry, &crypt, &fd, &j.in, &rerr) == 0)
 		read_archive(&j, &rerr);
 	else if (!j.in)
 		goto pass_failed;
+	pause_open(&j, &rerr);
 	if (j.disk)
 		close_disk(&j, &rerr);
 
@@ -1582,24 +650,7 @@ pass_failed:
 	strbuf_release(&detail);
 
 	if (opts->mode == RESTORE_DRY_RUN) {
-		for (size_t i = 0; i < j.nr_src; i++) {
-			struct rsource *s = &j.src[i];
-			if (source_is_db(s->kind)) {
-				char *what =
-					xasprintf("%s (%s '%s': the objects in the backup are "
-						  "dropped and recreated)",
-						  s->target, source_kind_str(s->kind), s->name);
-				plan_line(&j, "restore", what);
-				free(what);
-				continue;
-			}
-			if (s->kind != SOURCE_DIR)
-				continue;
-			qsort(s->seen.v, s->seen.nr, sizeof(char *), cmp_str);
-			preview_removals(&j, s, "");
-		}
-		if (!j.changes)
-			printf("no changes: the data already equals backup '%s'\n", entry->file);
+		preview_finish(&j);
 	} else if (opts->mode == RESTORE_APPLY && apply(&j, e) < 0) {
 		goto out;
 	} else if (opts->mode == RESTORE_EXTRACT && extract_commit(&j, e) < 0) {
@@ -1619,7 +670,9 @@ out:
 		log_warn("cannot return to the working directory: %s", strerror(errno));
 	if (j.in)
 		archive_read_free(j.in);
-	cleanup_stages(&j);
+	/* What is staged and not owned by the journal goes. */
+	end_sources(&j, false, false, &rerr);
+	end_sources(&j, true, false, &rerr);
 	extract_release(&j, rc == 0);
 	crypt_release(&crypt);
 	close_fd(&fd);

@@ -68,6 +68,9 @@ struct restore_stats {
 int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
 		 struct store **ret_store, struct err *e);
 
+/* mkdir -p for a target's parents; 0 or -errno. */
+int mkdir_parents(const char *path, mode_t mode);
+
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
 		const struct restore_opts *opts, struct restore_stats *ret, struct err *e);
 

@@ -1,388 +1,11 @@
-/*
- * PostgreSQL sources: pg_dump (custom format) streamed into the archive, and
- * pg_restore fed from it. libpq answers the small questions (server version,
- * which databases exist, creating a missing one); the password reaches the
- * client programs through PGPASSWORD in their environment, never argv.
- *
- * Below postgres/NAME/ the archive holds DB.pgdump for each database (the
- * name percent-encoded where it is not [A-Za-z0-9._-]) and, for a URI that
- * names no database, globals.sql from pg_dumpall --globals-only (roles,
- * tablespaces).
- */
+/* PostgreSQL restore: pg_restore into a staged database, swapped in by renaming. */
 #include "common.h"
 
-#include <ctype.h>
-#include <libpq-fe.h>
-
-#include "dbsource.h"
-#include "dburi.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
-#include "process.h"
-
-#define GLOBALS_MEMBER "globals.sql"
-#define DUMP_SUFFIX    ".pgdump"
-
-/* The first line of a libpq error message (it never holds the password). */
-static const char *pq_error_line(PGconn *c, char *buf, size_t len)
-{
-	const char *m = c ? PQerrorMessage(c) : "out of memory";
-	size_t n = strcspn(m, "\n");
-
-	snprintf(buf, len, "%.*s", (int)n, m);
-	return buf;
-}
-
-static int pg_connect(const struct dburi *u, const char *db, const char *redacted, PGconn **ret,
-		      struct err *e)
-{
-	char *dbname = dburi_build(u, false, db);
-	const char *keys[] = { "connect_timeout", "application_name", "dbname", "password", NULL };
-	const char *vals[] = { "15", "lifeboat", dbname, u->password, NULL };
-	char msg[512];
-
-	if (!u->password)
-		keys[3] = NULL;
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
-	free(dbname);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot connect%s%s: %s", redacted,
-			db ? " to database " : "", db ? db : "",
-			pq_error_line(c, msg, sizeof(msg)));
-		PQfinish(c);
-		return -1;
-	}
-	*ret = c;
-	return 0;
-}
-
-/* Connect for server-wide questions: the URI's database, else postgres, else template1. */
-static int pg_connect_any(const struct dburi *u, const char *redacted, PGconn **ret, struct err *e)
-{
-	struct err first = ERR_INIT, scratch = ERR_INIT;
-
-	if (u->database && pg_connect(u, NULL, redacted, ret, &first) == 0)
-		return 0;
-	if (u->database) /* the named database is what the user asked for */
-		return err_set(e, first.code, "%s", first.msg);
-	if (pg_connect(u, "postgres", redacted, ret, &first) == 0 ||
-	    pg_connect(u, "template1", redacted, ret, &scratch) == 0)
-		return 0;
-	return err_set(e, first.code, "%s", first.msg);
-}
-
-/* Major version of a client program ("pg_dump (PostgreSQL) 15.10" -> 15). */
-static int client_major(const char *prog, struct err *e)
-{
-	char *argv[] = { (char *)prog, "--version", NULL };
-	const struct process_spec spec = { .argv = argv,
-					   .want_stdout = true,
-					   .fail_code = LB_EXIT_SOURCE };
-	struct process pr = PROCESS_INIT;
-	struct err scratch = ERR_INIT;
-	char buf[256];
-	ssize_t n = 0, r;
-	int major = -1;
-
-	if (process_start(&pr, &spec, e) < 0) {
-		process_release(&pr);
-		return -1;
-	}
-	while ((size_t)n < sizeof(buf) - 1 &&
-	       (r = process_read(&pr, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
-		n += r;
-	buf[n] = '\0';
-	int status = process_finish(&pr, prog, &scratch);
-	process_release(&pr);
-	const char *p = strstr(buf, "PostgreSQL) ");
-	if (status == 0 && p)
-		major = (int)strtol(p + 12, NULL, 10);
-	if (major <= 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot tell the version of '%s'", prog);
-	return major;
-}
-
-static int server_major(PGconn *c)
-{
-	int v = PQserverVersion(c);
-	return v >= 100000 ? v / 10000 : v / 100; /* 9.6 -> 906 */
-}
-
-/*
- * Where the client programs run: here (fork/exec), or inside the database's own
- * container through the Docker Engine API's exec (BACKUP_POSTGRES_DUMP=exec, or
- * automatically when the server is newer than our client tools).
- */
-struct runner {
-	const struct dburi *u;
-	const char *redacted;
-	struct process_place where; /* here, or the container serving the URI's host */
-};
-
-static void runner_release(struct runner *r)
-{
-	process_place_release(&r->where);
-	*r = (struct runner){ 0 };
-}
-
-/* Find the container of the URI's host (a Compose service or a container name). */
-static int runner_exec(struct runner *r, const struct config *cfg, struct err *e)
-{
-	struct err de = ERR_INIT;
-
-	if (process_place_container(&r->where, cfg->docker_host, r->u->host, &de) < 0)
-		return err_set(e, LB_EXIT_SOURCE,
-			       "PostgreSQL %s: cannot run the client tools in the database's "
-			       "container '%s': %s",
-			       r->redacted, r->u->host, de.msg);
-	log_info("PostgreSQL %s: running the client tools in container '%s'", r->redacted,
-		 r->u->host);
-	return 0;
-}
-
-/*
- * Choose where `prog` runs for this server. `mode` is BACKUP_POSTGRES_DUMP.
- * pg_dump cannot dump, and pg_restore cannot read the dumps of, a newer server.
- */
-static int runner_pick(struct runner *r, const struct config *cfg, int server, const char *prog,
-		       struct err *e)
-{
-	if (cfg->pg_dump_mode == PG_DUMP_EXEC)
-		return runner_exec(r, cfg, e);
-	int client = client_major(prog, e);
-	if (client < 0)
-		return -1;
-	if (server <= client)
-		return 0;
-	if (cfg->pg_dump_mode == PG_DUMP_LOCAL)
-		return err_set(
-			e, LB_EXIT_SOURCE,
-			"PostgreSQL %s runs version %d, but this %s is version %d and "
-			"cannot handle a newer server: use a lifeboat image with PostgreSQL "
-			"%d client tools (build argument PG_MAJOR), or BACKUP_POSTGRES_DUMP=exec "
-			"to run it in the database's container",
-			r->redacted, server, prog, client, server);
-	struct err xe = ERR_INIT;
-	if (runner_exec(r, cfg, &xe) == 0) {
-		log_info("PostgreSQL %s runs version %d, newer than this %s (%d)", r->redacted,
-			 server, prog, client);
-		return 0;
-	}
-	return err_set(e, LB_EXIT_SOURCE,
-		       "PostgreSQL %s runs version %d, but this %s is version %d and cannot "
-		       "handle a newer server, and running it in the database's container failed "
-		       "(%s): use a lifeboat image with PostgreSQL %d client tools (build argument "
-		       "PG_MAJOR), or mount the Docker socket",
-		       r->redacted, server, prog, client, xe.msg, server);
-}
-
-/* The URI the client programs get: no password; in the container, its own loopback. */
-static char *runner_uri(const struct runner *r, const char *db)
-{
-	if (!process_place_is_container(&r->where))
-		return dburi_build(r->u, false, db);
-	struct dburi local = *r->u;
-	char *hosts = xasprintf("127.0.0.1:%s", r->u->port ? r->u->port : "5432");
-	local.hosts = hosts;
-	char *uri = dburi_build(&local, false, db);
-	free(hosts);
-	return uri;
-}
-
-/* Start a client program (its password in PGPASSWORD, never argv); stdout and/or stdin piped. */
-static int pg_start(struct process *p, const struct runner *r, struct strvec *args, bool out,
-		    bool in, struct err *e)
-{
-	struct strvec env = STRVEC_INIT;
-
-	if (r->u->password)
-		strvec_pushf(&env, "PGPASSWORD=%s", r->u->password);
-	strvec_push(&env, "PGCONNECT_TIMEOUT=15");
-	const struct process_spec spec = { .argv = args->v,
-					   .env = env.v,
-					   .where = &r->where,
-					   .want_stdin = in,
-					   .want_stdout = out,
-					   .fail_code = LB_EXIT_SOURCE };
-	int ret = process_start(p, &spec, e);
-	for (size_t i = 0; i < env.nr; i++)
-		explicit_bzero(env.v[i], strlen(env.v[i]));
-	strvec_release(&env);
-	return ret;
-}
-
-static void encode_name(struct strbuf *sb, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (isalnum(ch) || ch == '_' || ch == '-' || (ch == '.' && sb->len))
-			strbuf_addch(sb, (char)ch);
-		else
-			strbuf_addf(sb, "%%%02X", ch);
-	}
-}
-
-static char *decode_name(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1), *o = out;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned a, b;
-		if (s[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			a = (unsigned)(isdigit((unsigned char)s[i + 1])
-					       ? s[i + 1] - '0'
-					       : (tolower(s[i + 1]) - 'a' + 10));
-			b = (unsigned)(isdigit((unsigned char)s[i + 2])
-					       ? s[i + 2] - '0'
-					       : (tolower(s[i + 2]) - 'a' + 10));
-			*o++ = (char)(a * 16 + b);
-			i += 2;
-		} else {
-			*o++ = s[i];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
-/* Run a dump program and stream its stdout into the member `rel`. */
-static int run_dump(const struct runner *r, struct strvec *args, struct member_sink *sink,
-		    const char *rel, const char *what, struct err *e)
-{
-	unsigned char *buf = NULL;
-	struct process p = PROCESS_INIT;
-	int ret = -1;
-
-	if (pg_start(&p, r, args, true, false, e) < 0)
-		goto out;
-	if (sink_begin(sink, rel, e) < 0)
-		goto out;
-	buf = xmalloc(256 * 1024);
-	for (;;) {
-		ssize_t n = process_read(&p, buf, 256 * 1024);
-		if (n < 0) {
-			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", args->v[0],
-				strerror((int)-n));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (sink_write(sink, buf, (size_t)n, e) < 0)
-			goto out;
-	}
-	if (process_finish(&p, what, e) < 0)
-		goto done;
-	ret = sink_end(sink, e);
-	goto done;
-out:
-	process_kill(&p);
-done:
-	process_release(&p);
-	free(buf);
-	return ret;
-}
-
-static int dump_database(const struct runner *r, const char *db, struct member_sink *sink,
-			 struct err *e)
-{
-	struct strvec args = STRVEC_INIT;
-	struct strbuf rel = STRBUF_INIT;
-	char *uri = runner_uri(r, db);
-	char *what = xasprintf("pg_dump of database '%s' (%s)", db, r->redacted);
-
-	strvec_push(&args, "pg_dump");
-	strvec_push(&args, "--format=custom");
-	strvec_push(&args, "--compress=0"); /* the archive is compressed as a whole */
-	strvec_push(&args, "--no-password");
-	strvec_pushf(&args, "--dbname=%s", uri);
-	encode_name(&rel, db);
-	strbuf_addstr(&rel, DUMP_SUFFIX);
-	log_info("dumping PostgreSQL database '%s'", db);
-	int ret = run_dump(r, &args, sink, rel.buf, what, e);
-	strvec_release(&args);
-	strbuf_release(&rel);
-	free(uri);
-	free(what);
-	return ret;
-}
-
-static int dump_globals(const struct runner *r, struct member_sink *sink, struct err *e)
-{
-	struct strvec args = STRVEC_INIT;
-	char *uri = runner_uri(r, "postgres");
-	char *what = xasprintf("pg_dumpall --globals-only (%s)", r->redacted);
-
-	strvec_push(&args, "pg_dumpall");
-	strvec_push(&args, "--globals-only");
-	strvec_push(&args, "--no-password");
-	strvec_pushf(&args, "--dbname=%s", uri);
-	int ret = run_dump(r, &args, sink, GLOBALS_MEMBER, what, e);
-	strvec_release(&args);
-	free(uri);
-	free(what);
-	return ret;
-}
-
-/* The databases of a server-wide source: every one that accepts connections. */
-static int list_databases(PGconn *c, const char *redacted, struct strvec *dbs, struct err *e)
-{
-	char msg[512];
-	PGresult *r = PQexec(c, "SELECT datname FROM pg_catalog.pg_database "
-				"WHERE datallowconn AND NOT datistemplate ORDER BY datname");
-
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: cannot list databases: %s", redacted,
-			pq_error_line(c, msg, sizeof(msg)));
-		PQclear(r);
-		return -1;
-	}
-	for (int i = 0; i < PQntuples(r); i++)
-		strvec_push(dbs, PQgetvalue(r, i, 0));
-	PQclear(r);
-	return 0;
-}
-
-static int postgres_backup(const struct config *cfg, const struct source_spec *s,
-			   struct member_sink *sink, struct err *e)
-{
-	struct dburi u;
-	struct strvec dbs = STRVEC_INIT;
-	PGconn *conn = NULL;
-	int ret = -1;
-
-	if (dburi_parse(s->uri, "BACKUP_POSTGRES", &u, e) < 0)
-		return -1;
-	struct runner r = { .u = &u, .redacted = s->path };
-	if (pg_connect_any(&u, s->path, &conn, e) < 0)
-		goto out;
-	if (runner_pick(&r, cfg, server_major(conn), "pg_dump", e) < 0)
-		goto out;
-	if (u.database) {
-		strvec_push(&dbs, u.database);
-	} else {
-		if (list_databases(conn, s->path, &dbs, e) < 0)
-			goto out;
-		if (dump_globals(&r, sink, e) < 0)
-			goto out;
-	}
-	PQfinish(conn);
-	conn = NULL;
-	for (size_t i = 0; i < dbs.nr; i++) {
-		if (dump_database(&r, dbs.v[i], sink, e) < 0)
-			goto out;
-	}
-	ret = 0;
-out:
-	PQfinish(conn);
-	runner_release(&r);
-	strvec_release(&dbs);
-	dburi_release(&u);
-	return ret;
-}
-
-/* ---- restore ---- */
+#include "sources/postgres.h"
+#include "stream/tar-reader.h"
 
 /*
  * A database is restored like a directory: into a new database first, then
@@ -410,7 +33,7 @@ struct pg_restore_ctx {
 	void *record_ctx;
 };
 
-static int postgres_restore_begin(const struct db_restore_req *req, void **ctx, struct err *e)
+int postgres_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e)
 {
 	struct pg_restore_ctx *c = xcalloc(1, sizeof(*c));
 	struct err e1 = ERR_INIT, scratch = ERR_INIT;
@@ -616,9 +239,10 @@ static int restore_database(struct pg_restore_ctx *c, const char *db, struct mem
 	return r;
 }
 
-static int postgres_restore_member(void *ctx, const char *rel, struct member_reader *rd,
-				   struct err *e)
+int postgres_restore_member(void *ctx, const struct restore_member *m, struct err *e)
 {
+	const char *rel = m->rel;
+	struct member_reader *rd = m->reader;
 	struct pg_restore_ctx *c = ctx;
 	size_t n = strlen(rel), sn = strlen(DUMP_SUFFIX);
 
@@ -648,7 +272,7 @@ static int postgres_restore_member(void *ctx, const char *rel, struct member_rea
 	return r;
 }
 
-static int postgres_restore_end(void *ctx, bool ok, struct err *e)
+int postgres_restore_end(void *ctx, bool ok, struct err *e)
 {
 	struct pg_restore_ctx *c = ctx;
 	int ret = 0;
@@ -705,8 +329,8 @@ static int rename_db(struct pg_restore_ctx *c, const char *what, const char *fro
 	return exec_cmd(c, what, "ALTER DATABASE ", from, " RENAME TO ", to, e);
 }
 
-static int postgres_swap(const struct config *cfg, const struct source_spec *target,
-			 const struct journal_db *d, enum db_swap_step step, struct err *e)
+int postgres_swap(const struct config *cfg, const struct source_spec *target,
+		  const struct journal_db *d, enum db_swap_step step, struct err *e)
 {
 	struct pg_restore_ctx c = { .redacted = target->path };
 	struct err e1 = ERR_INIT, scratch = ERR_INIT;
@@ -778,12 +402,3 @@ out:
 	dburi_release(&c.u);
 	return ret;
 }
-
-const struct db_ops postgres_ops = {
-	.kind = SOURCE_POSTGRES,
-	.backup = postgres_backup,
-	.restore_begin = postgres_restore_begin,
-	.restore_member = postgres_restore_member,
-	.restore_end = postgres_restore_end,
-	.swap = postgres_swap,
-};

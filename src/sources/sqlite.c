@@ -6,8 +6,10 @@
 #include <time.h>
 
 #include "log.h"
-#include "sqlite.h"
+#include "sources/sqlite.h"
 #include "util.h"
+
+const char *const sqlite_sidecars[SQLITE_NR_SIDECARS] = { "-wal", "-shm", "-journal" };
 
 #define BUSY_WAIT_MS 100
 #define BUSY_TRIES   600 /* a minute of retries while writers hold locks */

@@ -17,4 +17,12 @@ bool sqlite_is_database(const char *path);
  */
 int sqlite_snapshot(const char *path, int *ret_fd, struct err *e);
 
+/*
+ * The files beside a database that SQLite would replay into it ("-wal",
+ * "-shm", "-journal"): a restore's swap moves the old ones aside with the old
+ * database (recover.c) and puts them back with it on a rollback.
+ */
+#define SQLITE_NR_SIDECARS 3
+extern const char *const sqlite_sidecars[SQLITE_NR_SIDECARS];
+
 #endif

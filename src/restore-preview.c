@@ -1,0 +1,141 @@
+/*
+ * restore --dry-run: what restoring each entry would do to the target
+ * (create, replace, update, metadata, remove), after the same checks as a
+ * restore, printed once the whole archive verified.
+ */
+#include "common.h"
+
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "restore-job.h"
+
+/* Hash an existing file on disk; 0 or -errno. */
+static int hash_file(const char *path, char hex[SHA256_HEX_LEN + 1])
+{
+	auto_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	unsigned char buf[65536];
+	struct sha256 h;
+
+	if (fd < 0)
+		return -errno;
+	sha256_init(&h);
+	for (;;) {
+		ssize_t n = read_retry(fd, buf, sizeof(buf));
+		if (n < 0) {
+			sha256_release(&h);
+			return (int)n;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, buf, (size_t)n);
+	}
+	sha256_final_hex(&h, hex);
+	return 0;
+}
+
+static void plan_line(struct rjob *j, const char *what, const char *path)
+{
+	printf("%-8s %s\n", what, path);
+	j->changes++;
+}
+
+/* DRY_RUN: say what restoring this entry would do to the target. */
+void preview_entry(struct rjob *j, struct rsource *s, const char *rel, struct archive_entry *ent,
+		   const char *hex)
+{
+	char *path = s->kind == SOURCE_FILE ? xstrdup(s->target)
+		     : *rel		    ? xasprintf("%s/%s", s->target, rel)
+					    : xstrdup(s->target);
+	mode_t type = archive_entry_filetype(ent);
+	struct stat st;
+
+	if (s->kind == SOURCE_DIR && *rel)
+		strvec_push(&s->seen, rel);
+	if (lstat(path, &st) < 0) {
+		plan_line(j, "create", path);
+		goto out;
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		plan_line(j, "replace", path);
+		goto out;
+	}
+	bool same = true;
+	if (type == AE_IFREG) {
+		char cur[SHA256_HEX_LEN + 1];
+		same = (uint64_t)st.st_size == (uint64_t)archive_entry_size(ent) &&
+		       hash_file(path, cur) == 0 && !strcmp(cur, hex);
+	} else if (type == AE_IFLNK) {
+		char buf[4096];
+		ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+		const char *want = archive_entry_symlink(ent);
+		same = n >= 0 && want && (buf[n] = '\0', !strcmp(buf, want));
+	}
+	if (!same) {
+		plan_line(j, "update", path);
+		goto out;
+	}
+	if (type != AE_IFLNK && ((st.st_mode & 07777) != (archive_entry_perm(ent) & 07777) ||
+				 (type == AE_IFREG && st.st_mtime != archive_entry_mtime(ent))))
+		plan_line(j, "metadata", path);
+out:
+	free(path);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* DRY_RUN: everything under the target that the archive does not have would be removed. */
+static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
+{
+	char *dir = *rel ? xasprintf("%s/%s", s->target, rel) : xstrdup(s->target);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		char *key = sub;
+		if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str)) {
+			char *full = xasprintf("%s/%s", dir, de->d_name);
+			plan_line(j, "remove", full);
+			free(full);
+		} else if (de->d_type == DT_DIR) {
+			preview_removals(j, s, sub);
+		}
+		free(sub);
+	}
+	closedir(d);
+	free(dir);
+}
+
+/* DRY_RUN, after the whole archive verified: what the archive does not hold, and databases. */
+void preview_finish(struct rjob *j)
+{
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		if (source_is_db(s->kind)) {
+			char *what = xasprintf("%s (%s '%s': the objects in the backup are "
+					       "dropped and recreated)",
+					       s->target, source_kind_str(s->kind), s->name);
+			plan_line(j, "restore", what);
+			free(what);
+			continue;
+		}
+		if (s->kind != SOURCE_DIR)
+			continue;
+		qsort(s->seen.v, s->seen.nr, sizeof(char *), cmp_str);
+		preview_removals(j, s, "");
+	}
+	if (!j->changes)
+		printf("no changes: the data already equals backup '%s'\n", j->file);
+}

@@ -1,0 +1,302 @@
+/*
+ * Files and directories, restored: each source is staged in a directory on
+ * its target's own file system through libarchive's disk writer as the
+ * verifying pass reads it; restore_plan names the staged copy (and, for a
+ * directory, where its old content will wait) in the journal, whose swap
+ * recover.c runs.
+ */
+#include "common.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "journal.h"
+#include "log.h"
+#include "recover.h"
+#include "restore.h"
+#include "sources/source.h"
+#include "stream/tar-reader.h"
+
+struct files_restore {
+	enum source_kind kind;
+	const char *name;
+	char *target;
+	char *stage;		    /* the staging directory */
+	char *old;		    /* directories: where displaced entries wait until commit */
+	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
+	bool sqlite;
+	struct archive *disk;
+	int cwd_fd;
+};
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* Create the staging directory for one source, on the target's file system. */
+static int files_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e)
+{
+	struct files_restore *f = xcalloc(1, sizeof(*f));
+	char *dir;
+
+	*f = (struct files_restore){ .kind = req->kind,
+				     .name = req->name,
+				     .target = xstrdup(req->path),
+				     .sqlite = req->sqlite,
+				     .cwd_fd = req->cwd_fd };
+	*ctx = f;
+	if (f->kind == SOURCE_DIR) {
+		int r = mkdir_parents(f->target, 0755);
+		if (!r && mkdir(f->target, 0700) < 0 && errno != EEXIST)
+			r = -errno;
+		struct stat st;
+		if (!r && (stat(f->target, &st) < 0 || !S_ISDIR(st.st_mode)))
+			r = errno ? -errno : -ENOTDIR;
+		if (r)
+			return err_set(e, LB_EXIT_SOURCE, "cannot create directory '%s': %s",
+				       f->target, strerror(-r));
+		dir = xstrdup(f->target);
+	} else {
+		int r = mkdir_parents(f->target, 0755);
+		if (r)
+			return err_set(e, LB_EXIT_SOURCE, "cannot create the directory of '%s': %s",
+				       f->target, strerror(-r));
+		dir = dir_of(f->target);
+	}
+	f->stage =
+		xasprintf("%s%s" RESTORE_STAGE_PREFIX "XXXXXX", dir, strcmp(dir, "/") ? "/" : "");
+	free(dir);
+	if (!mkdtemp(f->stage)) {
+		int saved = errno;
+		free(f->stage);
+		f->stage = NULL;
+		return err_set(e, LB_EXIT_SOURCE,
+			       "cannot create a staging directory for '%s': %s%s", f->target,
+			       strerror(saved),
+			       saved == EROFS ? " (mounted read-only? remove ':ro' from the volume "
+						"to restore)"
+					      : "");
+	}
+	return 0;
+}
+
+/* Files have one regular file; neither kind special files or hard links. */
+static int files_check_member(const char *path, const char *rel, struct archive_entry *ent,
+			      const char *name, bool file, struct err *e)
+{
+	mode_t type = archive_entry_filetype(ent);
+
+	if (file && (type != AE_IFREG || !*rel || strchr(rel, '/')))
+		return err_set(e, LB_EXIT_INTEGRITY, "unexpected entry '%s' for file source '%s'",
+			       path, name);
+	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+		return err_set(e, LB_EXIT_INTEGRITY, "unexpected special file '%s' in the archive",
+			       path);
+	if (archive_entry_hardlink(ent))
+		return err_set(e, LB_EXIT_INTEGRITY, "unexpected hard link '%s' in the archive",
+			       path);
+	return 0;
+}
+
+static int file_check_member(const char *path, const char *rel, struct archive_entry *ent,
+			     const char *name, struct err *e)
+{
+	return files_check_member(path, rel, ent, name, true, e);
+}
+
+static int dir_check_member(const char *path, const char *rel, struct archive_entry *ent,
+			    const char *name, struct err *e)
+{
+	return files_check_member(path, rel, ent, name, false, e);
+}
+
+static int files_restore_pause(void *ctx, struct err *e)
+{
+	struct files_restore *f = ctx;
+	int ret = 0;
+
+	if (!f->disk)
+		return 0;
+	/* Directory modes and times are fixed up at close, relative to our cwd. */
+	if (archive_write_close(f->disk) != ARCHIVE_OK)
+		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s", f->target,
+			      tar_disk_cause(f->disk));
+	archive_write_free(f->disk);
+	f->disk = NULL;
+	if (fchdir(f->cwd_fd) < 0 && !ret)
+		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
+			      strerror(errno));
+	return ret;
+}
+
+static int open_disk(struct files_restore *f, struct err *e)
+{
+	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+	if (f->disk)
+		return 0;
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	if (chdir(f->stage) < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", f->stage,
+			       strerror(errno));
+	f->disk = archive_write_disk_new();
+	archive_write_disk_set_options(f->disk, flags);
+	return 0;
+}
+
+struct data_out {
+	struct files_restore *f;
+	const struct restore_member *m;
+};
+
+/* An entry's data blocks to the disk writer (a hole stays a hole). */
+static int data_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill, struct err *e)
+{
+	struct data_out *o = ctx;
+
+	if (fill || archive_write_data_block(o->f->disk, buf, n, off) >= ARCHIVE_OK)
+		return 0;
+	auto_free char *target = o->f->kind == SOURCE_DIR
+					 ? xasprintf("%s/%s", o->f->target, o->m->rel)
+					 : xstrdup(o->f->target);
+	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
+		       tar_disk_cause(o->f->disk));
+}
+
+static int files_restore_member(void *ctx, const struct restore_member *m, struct err *e)
+{
+	struct files_restore *f = ctx;
+	struct archive_entry *ent = m->ent;
+
+	if (f->kind == SOURCE_DIR && !*m->rel) {
+		/* The directory itself: applied to the target after the swap. */
+		if (f->root)
+			archive_entry_free(f->root);
+		f->root = archive_entry_clone(ent);
+		return 0;
+	}
+	if (open_disk(f, e) < 0)
+		return -1;
+	const char *base = strrchr(f->target, '/') + 1;
+	archive_entry_set_pathname(ent, f->kind == SOURCE_FILE ? base : m->rel);
+	archive_entry_set_uname(ent, NULL);
+	archive_entry_set_gname(ent, NULL);
+	int r = archive_write_header(f->disk, ent);
+	if (r == ARCHIVE_WARN)
+		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+	else if (r != ARCHIVE_OK)
+		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s' into '%s': %s", m->path,
+			       f->stage, archive_error_string(f->disk));
+	if (archive_entry_filetype(ent) == AE_IFREG) {
+		struct data_out o = { .f = f, .m = m };
+		if (m->read(m->read_ctx, data_out, &o, e) < 0)
+			return -1;
+	}
+	r = archive_write_finish_entry(f->disk);
+	if (r == ARCHIVE_WARN)
+		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+	else if (r != ARCHIVE_OK)
+		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", m->path,
+			       tar_disk_cause(f->disk));
+	return 0;
+}
+
+/*
+ * Name the target in the journal with its staged copy and the directory its
+ * old content will wait in (created now, empty).
+ */
+static int files_restore_plan(void *ctx, struct journal *jr, struct err *e)
+{
+	struct files_restore *f = ctx;
+	struct stat st;
+	struct journal_target *t = journal_add_target(jr, f->kind, f->name, f->target, f->stage);
+
+	if (f->kind == SOURCE_FILE) {
+		auto_free char *staged = xasprintf("%s/%s", f->stage, strrchr(f->target, '/') + 1);
+		if (lstat(staged, &st) < 0)
+			return err_set(e, LB_EXIT_SOURCE, "cannot find the staged copy '%s': %s",
+				       staged, strerror(errno));
+		t->sqlite = f->sqlite;
+		t->ino = (uint64_t)st.st_ino;
+		t->dev = (uint64_t)st.st_dev;
+		return 0;
+	}
+	f->old = xasprintf("%s/" RESTORE_OLD_PREFIX "XXXXXX", f->target);
+	if (!mkdtemp(f->old)) {
+		int saved = errno;
+		free(f->old);
+		f->old = NULL;
+		return err_set(e, LB_EXIT_SOURCE, "cannot create a directory in '%s': %s",
+			       f->target, strerror(saved));
+	}
+	t->old = xstrdup(f->old);
+	if (stat(f->target, &st) == 0) {
+		t->times[0] = st.st_atim;
+		t->times[1] = st.st_mtim;
+	}
+	if (f->root) {
+		t->root = (struct journal_meta){
+			.set = true,
+			.mode = archive_entry_perm(f->root),
+			.uid = (uid_t)archive_entry_uid(f->root),
+			.gid = (gid_t)archive_entry_gid(f->root),
+			.atime = { archive_entry_atime(f->root),
+				   archive_entry_atime_nsec(f->root) },
+			.mtime = { archive_entry_mtime(f->root),
+				   archive_entry_mtime_nsec(f->root) },
+		};
+		if (!archive_entry_atime_is_set(f->root))
+			t->root.atime = t->root.mtime;
+	}
+	return 0;
+}
+
+/*
+ * ok: the journal owns the staged copy now (its swap or rollback removes it);
+ * else the staged copy goes.
+ */
+static int files_restore_end(void *ctx, bool ok, struct err *e)
+{
+	struct files_restore *f = ctx;
+
+	(void)e;
+	if (!f)
+		return 0;
+	if (f->disk)
+		archive_write_free(f->disk);
+	if (f->stage && !ok)
+		remove_tree(f->stage);
+	free(f->target);
+	free(f->stage);
+	free(f->old);
+	if (f->root)
+		archive_entry_free(f->root);
+	free(f);
+	return 0;
+}
+
+const struct source_ops dirs_ops = {
+	.backup = files_backup,
+	.check_member = dir_check_member,
+	.restore_begin = files_restore_begin,
+	.restore_member = files_restore_member,
+	.restore_pause = files_restore_pause,
+	.restore_plan = files_restore_plan,
+	.restore_end = files_restore_end,
+};
+
+const struct source_ops files_ops = {
+	.backup = files_backup,
+	.check_member = file_check_member,
+	.restore_begin = files_restore_begin,
+	.restore_member = files_restore_member,
+	.restore_pause = files_restore_pause,
+	.restore_plan = files_restore_plan,
+	.restore_end = files_restore_end,
+};

@@ -1,0 +1,207 @@
+/*
+ * Files and directories: the walker that archives a directory tree, and a
+ * single file (an SQLite database through a consistent snapshot). Their
+ * restore: files-restore.c.
+ */
+#include "common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "fault.h"
+#include "log.h"
+#include "sources/source.h"
+#include "sources/sqlite.h"
+#include "stream/member-sink.h"
+#include "stream/tar-writer.h"
+
+static bool is_restore_leftover(const char *name)
+{
+	return !strncmp(name, ".lifeboat-restore.", 18) || !strncmp(name, ".lifeboat-old.", 14);
+}
+
+/*
+ * Test builds: the file just opened changes size before it is read, as when an
+ * application writes it: "walk.shrink" truncates it to half, "walk.grow" appends.
+ */
+static void fault_resize(int dfd, const char *name, off_t size, const char *src)
+{
+	bool shrink = FAULT("walk.shrink"), grow = FAULT("walk.grow");
+
+	if (!shrink && !grow)
+		return;
+	int wfd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (wfd < 0 || (shrink && ftruncate(wfd, size / 2) < 0) ||
+	    (grow && write_all(wfd, "grown after it was opened\n", 26) < 0))
+		log_warn("fault point: cannot resize '%s'", src);
+	if (wfd >= 0)
+		close(wfd);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Archive the content of directory `dfd` (at `src`, archived as `apath`), depth
+ * first and sorted by name, so that a directory's entries follow it directly:
+ * GNU tar relies on that order to restore directory times.
+ */
+static int walk_dir(struct member_sink *sink, int dfd, const char *src, const char *apath, bool top,
+		    struct err *e)
+{
+	struct strvec names = STRVEC_INIT;
+	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
+	int ret = -1;
+
+	int lfd = dup(dfd);
+	DIR *d = lfd < 0 ? NULL : fdopendir(lfd);
+	if (!d) {
+		close_fd(&lfd);
+		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(errno));
+		goto out;
+	}
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strvec_push(&names, de->d_name);
+		errno = 0;
+	}
+	int rerr = errno;
+	closedir(d);
+	if (rerr) {
+		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(rerr));
+		goto out;
+	}
+	qsort(names.v, names.nr, sizeof(char *), cmp_names);
+
+	for (size_t i = 0; i < names.nr; i++) {
+		const char *name = names.v[i];
+		struct stat st;
+		strbuf_reset(&csrc);
+		strbuf_addf(&csrc, "%s/%s", src, name);
+		strbuf_reset(&capath);
+		strbuf_addf(&capath, "%s/%s", apath, name);
+		if (top && is_restore_leftover(name)) {
+			log_warn("skipping '%s', left behind by an interrupted restore", csrc.buf);
+			continue;
+		}
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT) {
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
+			err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", csrc.buf,
+				strerror(errno));
+			goto out;
+		}
+		if (FAULT("walk.before_open")) {
+			/* Test builds: the entry is deleted right here, as by a busy application. */
+			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+				log_warn("fault point: cannot delete '%s': %s", csrc.buf,
+					 strerror(errno));
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX + 1];
+			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+			if (n < 0 && errno == ENOENT) {
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
+			if (n < 0) {
+				err_set(e, LB_EXIT_SOURCE, "cannot read link '%s': %s", csrc.buf,
+					strerror(errno));
+				goto out;
+			}
+			target[n] = '\0';
+			if (tarw_add_entry(sink->tar, csrc.buf, capath.buf, &st, target, -1, e) < 0)
+				goto out;
+		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY);
+			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
+			if (fd < 0 && errno == EPERM)
+				fd = openat(dfd, name, flags);
+			if (fd < 0 && errno == ENOENT) {
+				/* Deleted since fstatat: the same as deleted a moment before it. */
+				log_warn("'%s' vanished while being backed up", csrc.buf);
+				continue;
+			}
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
+					strerror(errno));
+				goto out;
+			}
+			if (S_ISREG(st.st_mode))
+				fault_resize(dfd, name, st.st_size, csrc.buf);
+			if (tarw_add_entry(sink->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
+				goto out;
+			if (S_ISDIR(st.st_mode) &&
+			    walk_dir(sink, fd, csrc.buf, capath.buf, false, e) < 0)
+				goto out;
+		} else {
+			log_warn("skipping '%s': sockets, fifos and device files are not backed up",
+				 csrc.buf);
+		}
+	}
+	ret = 0;
+out:
+	strvec_release(&names);
+	strbuf_release(&csrc);
+	strbuf_release(&capath);
+	return ret;
+}
+
+/* Archive a directory tree (as dirs/NAME) or a single file (as files/NAME/BASENAME). */
+int files_backup(const struct source_backup *src, struct member_sink *sink, struct err *e)
+{
+	const struct source_spec *s = src->spec;
+	const char *prefix = sink->prefix;
+	char *apath = NULL;
+	struct stat st;
+	int ret = -1;
+
+	/* The configured path itself may be a symlink: follow it (like tar -H). */
+	auto_close int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+						  (s->kind == SOURCE_DIR ? O_DIRECTORY : 0));
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err_set(e, LB_EXIT_SOURCE, "cannot open %s '%s' (%s): %s",
+			s->kind == SOURCE_DIR ? "BACKUP_DIRS entry" : "BACKUP_FILES entry", s->path,
+			s->name, strerror(errno));
+		goto out;
+	}
+	if (s->kind == SOURCE_FILE && !S_ISREG(st.st_mode)) {
+		err_set(e, LB_EXIT_SOURCE, "BACKUP_FILES entry '%s' (%s) is not a regular file",
+			s->path, s->name);
+		goto out;
+	}
+	apath = s->kind == SOURCE_DIR ? xstrdup(prefix)
+				      : xasprintf("%s/%s", prefix, strrchr(s->path, '/') + 1);
+	if (src->sqlite) {
+		/* A consistent copy even while the application writes (WAL included). */
+		auto_close int copy = -1;
+		struct stat cst;
+		if (sqlite_snapshot(s->path, &copy, e) < 0)
+			goto out;
+		if (fstat(copy, &cst) < 0) {
+			err_set(e, LB_EXIT_SOURCE, "cannot read the copy of '%s': %s", s->path,
+				strerror(errno));
+			goto out;
+		}
+		st.st_size = cst.st_size;
+		if (tarw_add_entry(sink->tar, s->path, apath, &st, NULL, copy, e) < 0)
+			goto out;
+	} else if (tarw_add_entry(sink->tar, s->path, apath, &st, NULL, fd, e) < 0) {
+		goto out;
+	}
+	if (s->kind == SOURCE_DIR && walk_dir(sink, fd, s->path, prefix, true, e) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(apath);
+	return ret;
+}

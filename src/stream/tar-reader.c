@@ -1,0 +1,250 @@
+/* The tar reader: entries out of an archive, checked, hashed; database members joined. */
+#include "common.h"
+
+#include <archive_entry.h>
+
+#include "signals.h"
+#include "stream/member-sink.h"
+#include "stream/tar-reader.h"
+
+int tar_reader_open(const struct config *cfg, struct store *store, const struct store_entry *entry,
+		    struct crypt *crypt, int *fd, struct archive **in, struct err *e)
+{
+	int in_fd;
+
+	if (store->ops->get_open(store, entry->file, fd, e) < 0)
+		return -1;
+	in_fd = *fd;
+	if (entry->id.encrypted) {
+		if (crypt_decrypt_start(crypt, &cfg->key, *fd, e) < 0)
+			return -1;
+		close_fd(fd);
+		in_fd = crypt_output_fd(crypt);
+	}
+	*in = archive_read_new();
+	archive_read_support_filter_all(*in);
+	archive_read_support_format_tar(*in);
+	if (archive_read_open_fd(*in, in_fd, 256 * 1024) != ARCHIVE_OK)
+		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
+			       entry->file, archive_error_string(*in));
+	return 0;
+}
+
+/* Reject absolute paths and empty, "." or ".." components. */
+bool tar_path_safe(const char *p)
+{
+	if (!*p || *p == '/')
+		return false;
+	for (;;) {
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!*end)
+			return true;
+		p = end + 1;
+		if (!*p)
+			return true; /* a trailing slash on a directory */
+	}
+}
+
+/* "REL.000042": a part of a member cut by the backup's member sink. */
+bool tar_part_index(const char *rel, unsigned *idx)
+{
+	size_t n = strlen(rel);
+
+	if (n <= DB_PART_SUFFIX_LEN || rel[n - DB_PART_SUFFIX_LEN] != '.')
+		return false;
+	const char *d = rel + n - DB_PART_SUFFIX_LEN + 1;
+	if (strspn(d, "0123456789") != DB_PART_SUFFIX_LEN - 1)
+		return false;
+	*idx = (unsigned)strtoul(d, NULL, 10);
+	return true;
+}
+
+int tar_read_data(struct archive *in, const char *apath, tar_data_fn *fn, void *ctx,
+		  char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct err *e)
+{
+	static const unsigned char zeros[4096];
+	struct sha256 h;
+	la_int64_t pos = 0;
+
+	sha256_init(&h);
+	for (;;) {
+		const void *buf;
+		size_t n;
+		la_int64_t off;
+		int r = archive_read_data_block(in, &buf, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			sha256_release(&h);
+			return err_set(e, LB_EXIT_INTEGRITY,
+				       "cannot read '%s' from the archive: %s", apath,
+				       archive_error_string(in));
+		}
+		while (pos < off) {
+			size_t z = off - pos > (la_int64_t)sizeof(zeros) ? sizeof(zeros)
+									 : (size_t)(off - pos);
+			sha256_update(&h, zeros, z);
+			if (fn && fn(ctx, zeros, z, pos, true, e) < 0) {
+				sha256_release(&h);
+				return -1;
+			}
+			pos += (la_int64_t)z;
+		}
+		sha256_update(&h, buf, n);
+		pos += (la_int64_t)n;
+		if (fn && fn(ctx, buf, n, off, false, e) < 0) {
+			sha256_release(&h);
+			return -1;
+		}
+		if (signals_pending()) {
+			sha256_release(&h);
+			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+				       signals_pending());
+		}
+	}
+	sha256_final_hex(&h, hex);
+	*ret_size = (uint64_t)pos;
+	return 0;
+}
+
+int tar_read_all(struct archive *in, const char *name, struct strbuf *out, struct err *e)
+{
+	for (;;) {
+		char buf[65536];
+		la_ssize_t n = archive_read_data(in, buf, sizeof(buf));
+		if (n < 0)
+			return err_set(e, LB_EXIT_INTEGRITY, "cannot read %s: %s", name,
+				       archive_error_string(in));
+		if (n == 0)
+			return 0;
+		strbuf_add(out, buf, (size_t)n);
+	}
+}
+
+void member_reader_init(struct member_reader *r, struct archive *in, const char *prefix,
+			const char *rel)
+{
+	unsigned idx;
+
+	*r = (struct member_reader){ .in = in, .prefix = prefix };
+	if (tar_part_index(rel, &idx) && idx == 0) {
+		r->base = xstrndup(rel, strlen(rel) - DB_PART_SUFFIX_LEN);
+		r->parted = true;
+		r->next_part = 1;
+	} else {
+		r->base = xstrdup(rel);
+	}
+}
+
+ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e)
+{
+	if (r->eof)
+		return 0;
+	for (;;) {
+		if (signals_pending())
+			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
+				       signals_pending());
+		la_ssize_t n = archive_read_data(r->in, buf, len);
+		if (n < 0)
+			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
+				       r->base, archive_error_string(r->in));
+		if (n > 0)
+			return n;
+		r->eof = true;
+		if (!r->parted)
+			return 0;
+		struct archive_entry *ent;
+		int rc = archive_read_next_header(r->in, &ent);
+		if (rc == ARCHIVE_EOF) {
+			r->archive_eof = true;
+			return 0;
+		}
+		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+			return err_set(e, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
+				       archive_error_string(r->in));
+		char *want = xasprintf("%s/%s.%06u", r->prefix, r->base, r->next_part);
+		bool more = !strcmp(archive_entry_pathname(ent), want);
+		free(want);
+		if (!more) {
+			r->pending = ent;
+			return 0;
+		}
+		r->next_part++;
+		r->eof = false;
+	}
+}
+
+int member_skip(struct member_reader *r, struct err *e)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = member_read(r, buf, sizeof(buf), e)) > 0)
+		;
+	return n < 0 ? -1 : 0;
+}
+
+void member_reader_release(struct member_reader *r)
+{
+	free(r->base);
+	r->base = NULL;
+}
+
+bool parts_continue(struct part_tracker *t, const void *src, const char *rel, char **ret_name)
+{
+	unsigned idx;
+
+	if (tar_part_index(rel, &idx)) {
+		size_t n = strlen(rel) - DB_PART_SUFFIX_LEN;
+		if (idx > 0 && t->src == src && idx == t->next && strlen(t->base) == n &&
+		    !strncmp(rel, t->base, n)) {
+			t->next++;
+			*ret_name = xstrdup(t->base);
+			return true;
+		}
+		if (idx == 0) {
+			free(t->base);
+			t->base = xstrndup(rel, n);
+			t->src = src;
+			t->next = 1;
+			*ret_name = xstrdup(t->base);
+			return false;
+		}
+	}
+	free(t->base);
+	t->base = NULL;
+	t->src = NULL;
+	*ret_name = xstrdup(rel);
+	return false;
+}
+
+void part_tracker_release(struct part_tracker *t)
+{
+	free(t->base);
+	*t = (struct part_tracker){ 0 };
+}
+
+/*
+ * Why the disk writer failed: its text ("Write failed") and the system's reason, kept in
+ * archive_errno() ("No space left on device"). Returns a static buffer.
+ */
+const char *tar_disk_cause(struct archive *a)
+{
+	static char buf[512];
+	const char *what = archive_error_string(a);
+	int en = archive_errno(a);
+
+	const char *reason = en > 0 ? strerror(en) : NULL;
+
+	if (!reason)
+		return what ? what : "unknown error";
+	if (what && strstr(what, reason))
+		return what;
+	if (!what || !strcmp(what, "Write failed"))
+		return reason;
+	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
+	return buf;
+}
