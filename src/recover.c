@@ -272,9 +272,15 @@ static void remove_quietly(const char *path)
 		log_warn("cannot remove '%s': %s", path, strerror(-r));
 }
 
-/* After every target took its staged copy: the directory's own metadata, then cleanup. */
+/*
+ * After every target took its staged copy: cleanup, then the directory's own metadata
+ * (removing the staged and old copies from inside the target would touch its times).
+ */
 static void finish_target(const struct journal_target *t)
 {
+	if (t->old)
+		remove_quietly(t->old);
+	remove_quietly(t->stage);
 	if (t->kind == SOURCE_DIR && t->root.set) {
 		struct timespec ts[2] = { t->root.atime, t->root.mtime };
 		if (geteuid() == 0 && chown(t->target, t->root.uid, t->root.gid) < 0)
@@ -284,9 +290,6 @@ static void finish_target(const struct journal_target *t)
 		if (utimensat(AT_FDCWD, t->target, ts, 0) < 0)
 			log_warn("cannot set the time of '%s': %s", t->target, strerror(errno));
 	}
-	if (t->old)
-		remove_quietly(t->old);
-	remove_quietly(t->stage);
 }
 
 static int db_step(const struct config *cfg, const struct journal_db *d, enum db_swap_step step,

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import (EXIT_NOT_FOUND, all_entries, assert_same_tree, assert_untouched,
-                      entry_info, read_json_list, sha256_file, snapshot, table_timestamps,
-                      wreck_tree)
+from conftest import (EXIT_NOT_FOUND, MTIME_BASE_NS, all_entries, assert_same_tree,
+                      assert_untouched, entry_info, read_json_list,
+                      sha256_file, snapshot, table_timestamps, wreck_tree)
 
 
 def only_archive(lb, ts, suffix=".tar.gz.gpg"):
@@ -71,6 +71,22 @@ def test_roundtrip(lb):
     assert sorted(os.listdir(lb.single_dir)) == ["single.conf"]
     # restoring does not alter the store
     only_archive(lb, ts)
+
+
+def test_restore_sets_the_directory_own_mode_and_times(lb):
+    """The source directory itself (not only its content) gets back its mode and times,
+    after the staged and old copies inside it were removed."""
+    os.chmod(lb.src, 0o750)
+    os.utime(lb.src, ns=(MTIME_BASE_NS, MTIME_BASE_NS))
+    before = os.stat(lb.src)
+    ts = lb.backup()
+    os.chmod(lb.src, 0o755)
+    (lb.src / "created-after-the-backup").write_text("x")
+    lb.restore(ts)
+    after = os.stat(lb.src)
+    assert stat.S_IMODE(after.st_mode) == 0o750
+    assert after.st_mtime_ns == before.st_mtime_ns
+    assert not (lb.src / "created-after-the-backup").exists()
 
 
 def test_archive_mode_0600_even_with_umask_0(lb):
