@@ -159,7 +159,7 @@ static void test_output_failure(void **state LB_UNUSED)
 
 	assert_int_equal(pgzip_new(1, 2, sink_out, &s, &z, &e), 0);
 	for (size_t off = 0; off < n && r == 0; off += 10240)
-		r = pgzip_write(z, in + off, 10240, &e);
+		r = pgzip_write(z, in + off, n - off < 10240 ? n - off : 10240, &e);
 	if (r == 0)
 		r = pgzip_finish(z, &e);
 	assert_int_equal(r, -1);
