@@ -52,6 +52,14 @@ static int move_noreplace(int fromfd, const char *from, int tofd, const char *to
 }
 
 /* Move every entry of `from` but our own staging directories into `to`. */
+/* What a single file's EBUSY means in a container. */
+static const char *busy_hint(int err)
+{
+	return err == EBUSY ? " (it is a mount point: mount its directory instead of the single "
+			      "file)"
+			    : "";
+}
+
 static int move_entries(const char *from, const char *to, struct err *e)
 {
 	DIR *d = opendir(from);
@@ -174,10 +182,7 @@ static int do_rename(const char *from, const char *to, struct err *e)
 	else if (rename(from, to) == 0)
 		return 0;
 	return err_set(e, LB_EXIT_SOURCE, "cannot move '%s' to '%s': %s%s", from, to,
-		       strerror(errno),
-		       errno == EBUSY ? " (it is a mount point: mount its directory instead of "
-					"the single file)"
-				      : "");
+		       strerror(errno), busy_hint(errno));
 }
 
 /* Exchange two paths atomically; 1 when the file system cannot (EINVAL, ENOSYS). */
@@ -192,10 +197,7 @@ static int exchange(const char *a, const char *b, struct err *e)
 	else if (errno == EINVAL || errno == ENOSYS)
 		return 1;
 	return err_set(e, LB_EXIT_SOURCE, "cannot exchange '%s' and '%s': %s%s", a, b,
-		       strerror(errno),
-		       errno == EBUSY ? " (it is a mount point: mount its directory instead of "
-					"the single file)"
-				      : "");
+		       strerror(errno), busy_hint(errno));
 }
 
 /*
