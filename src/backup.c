@@ -105,8 +105,8 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	m->timestamp = xstrdup(id->timestamp);
 	m->created = xstrdup(created);
 	m->host = xstrdup(host);
-	m->compression = xstrdup(compression_name(cfg->compression));
-	m->encryption = xstrdup(cfg->encrypt ? "gpg" : "none");
+	m->compression = xstrdup(compression_name(cfg->compress.algo));
+	m->encryption = xstrdup(cfg->crypt.encrypt ? "gpg" : "none");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		manifest_add_source(m, cfg->sources[i].kind, cfg->sources[i].name,
 				    cfg->sources[i].path);
@@ -137,7 +137,7 @@ static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t 
 	for (int tries = 0;; tries++) {
 		time_t now = time(NULL);
 		bool taken = now <= after;
-		*id = (struct backup_id){ .compression = j->cfg->compression,
+		*id = (struct backup_id){ .compression = j->cfg->compress.algo,
 					  .encrypted = j->encrypt,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
@@ -178,8 +178,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
-	if (compressor_open(j->cfg->compression, j->cfg->compression_level,
-			    j->cfg->compression_threads, compressed_out, j, &j->comp, e) < 0 ||
+	if (compressor_open(j->cfg->compress.algo, j->cfg->compress.level,
+			    j->cfg->compress.threads, compressed_out, j, &j->comp, e) < 0 ||
 	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
 	manifest_to_json(m, &text);
@@ -228,7 +228,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 		     struct backup_result *ret, struct err *e)
 {
 	struct job j = { .cfg = cfg,
-			 .encrypt = cfg->encrypt,
+			 .encrypt = cfg->crypt.encrypt,
 			 .crypt = CRYPT_INIT,
 			 .pump = ASYNC_INIT,
 			 .tar = TAR_WRITER_INIT,
@@ -279,7 +279,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 	if (j.encrypt) {
-		if (crypt_encrypt_start(&j.crypt, &cfg->key, &merr) < 0)
+		if (crypt_encrypt_start(&j.crypt, &cfg->crypt.key, &merr) < 0)
 			goto fail;
 		j.pump = (struct async){ .proc = pump,
 					 .data = &j,

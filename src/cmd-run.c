@@ -97,31 +97,31 @@ static int run(int argc, char **argv)
 	/* curl_global_init before the metrics thread exists; a failure shows at first use. */
 	struct err curl_e = ERR_INIT;
 	http_init(&curl_e);
-	if (cfg.metrics_addr) {
+	if (cfg.daemon.metrics_addr) {
 		if (metrics_start(&cfg, &metrics, &e) < 0) {
 			rc = cmd_fail(&e);
 			goto out;
 		}
-		log_info("metrics on http://%s/metrics", cfg.metrics_addr);
+		log_info("metrics on http://%s/metrics", cfg.daemon.metrics_addr);
 	}
 	/* A killed restore is finished or undone, and containers a killed run left stopped come
 	 * back. */
 	job_recover_services(&cfg);
 
-	if (!cfg.schedule) {
+	if (!cfg.daemon.schedule) {
 		record_next(&cfg, 0);
 		log_info("no BACKUP_SCHEDULE: manual mode; run 'lifeboat backup' to back up now");
 		sleep_until(0);
 		log_info("stopping (signal %d)", signals_pending());
 		goto out;
 	}
-	log_info("lifeboat %s started: schedule '%s' (TZ %s)", LB_VERSION, cfg.schedule,
+	log_info("lifeboat %s started: schedule '%s' (TZ %s)", LB_VERSION, cfg.daemon.schedule,
 		 cfg.tz ? cfg.tz : "UTC");
 	for (;;) {
 		time_t next;
-		if (cron_next(&cfg.cron, time(NULL), &next) < 0) {
+		if (cron_next(&cfg.daemon.cron, time(NULL), &next) < 0) {
 			err_set(&e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s' never fires again",
-				cfg.schedule);
+				cfg.daemon.schedule);
 			rc = cmd_fail(&e);
 			break;
 		}

@@ -11,28 +11,18 @@
 #include "config-vars.h"
 #include "docker.h"
 #include "parse.h"
+#include "sources/source.h"
+#include "stores/store.h"
 
 #define KEY_MAX_LEN 4096
-
-#define FIELD(cfg, v, type)  ((type *)(void *)((char *)(cfg) + (v)->off))
-#define CFIELD(cfg, v, type) ((const type *)(const void *)((const char *)(cfg) + (v)->off))
-
-#define PARSE_ARGS                                                                     \
-	struct config *cfg, const struct config_var *v, const char *value, size_t len, \
-		const char *origin, char *const *envp, struct err *e
-/* Not every parser needs every argument. */
-#define UNUSED_ARGS                                                                            \
-	do {                                                                                   \
-		(void)cfg, (void)v, (void)value, (void)len, (void)origin, (void)envp, (void)e; \
-	} while (0)
 
 /* ---- shared parsers: the row's `off` names the field ---- */
 
 /* An absolute path without "..", normalized (char *); unset: the row's default or NULL. */
-static int var_path(PARSE_ARGS)
+int config_var_path(CONFIG_PARSE_ARGS)
 {
 	char **dst = FIELD(cfg, v, char *);
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 
 	if (value && (value[0] != '/' || path_has_dotdot(value)))
 		return err_set(e, LB_EXIT_CONFIG, "%s '%s' must be an absolute path without '..'",
@@ -45,18 +35,18 @@ static int var_path(PARSE_ARGS)
 }
 
 /* A string kept as given (char *), NULL when unset. */
-static int var_string(PARSE_ARGS)
+int config_var_string(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (value)
 		*FIELD(cfg, v, char *) = xstrdup(value);
 	return 0;
 }
 
 /* true/false (bool). */
-static int var_bool(PARSE_ARGS)
+int config_var_bool(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (value && parse_bool(value, FIELD(cfg, v, bool)) < 0)
 		return err_set(e, LB_EXIT_CONFIG, "%s '%s' is invalid: expected true or false",
 			       v->name, SHOW(value));
@@ -79,17 +69,17 @@ static int parse_uint(const struct config_var *v, const char *value, const char 
 }
 
 /* Seconds to wait around stopping containers (unsigned). */
-static int var_wait(PARSE_ARGS)
+int config_var_wait(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	return parse_uint(v, value, "whole seconds", FIELD(cfg, v, unsigned), e);
 }
 
 /* A retention count (int); unset is 0, the rule off. */
-static int var_count(PARSE_ARGS)
+int config_var_count(CONFIG_PARSE_ARGS)
 {
 	unsigned n = 0;
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 
 	if (parse_uint(v, value, "a whole number", &n, e) < 0)
 		return -1;
@@ -98,9 +88,9 @@ static int var_count(PARSE_ARGS)
 }
 
 /* A duration in seconds (unsigned), from `min` to 7 days. */
-static int var_duration(PARSE_ARGS)
+int config_var_duration(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (parse_duration(value ? value : v->def, v->min, FIELD(cfg, v, unsigned)) < 0)
 		return err_set(e, LB_EXIT_CONFIG,
 			       "%s '%s' is invalid: expected seconds, or a number with s, m or h "
@@ -111,9 +101,9 @@ static int var_duration(PARSE_ARGS)
 
 /* ---- the rows' own parsers ---- */
 
-static int var_name(PARSE_ARGS)
+static int var_name(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (!value)
 		return err_set(e, LB_EXIT_CONFIG,
 			       "BACKUP_NAME is not set: it names your backups (for example "
@@ -127,12 +117,12 @@ static int var_name(PARSE_ARGS)
 	return 0;
 }
 
-static int var_encryption(PARSE_ARGS)
+static int var_encryption(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
-	cfg->encrypt = true;
+	CONFIG_UNUSED_ARGS;
+	cfg->crypt.encrypt = true;
 	if (value && !strcasecmp(value, "none"))
-		cfg->encrypt = false;
+		cfg->crypt.encrypt = false;
 	else if (value && strcasecmp(value, "gpg"))
 		return err_set(e, LB_EXIT_CONFIG,
 			       "BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'",
@@ -140,32 +130,32 @@ static int var_encryption(PARSE_ARGS)
 	return 0;
 }
 
-static int var_key(PARSE_ARGS)
+static int var_key(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (!value)
 		return 0;
-	strbuf_add(&cfg->key, value, len);
-	cfg->key_origin = origin;
-	if (!cfg->encrypt)
+	strbuf_add(&cfg->crypt.key, value, len);
+	cfg->crypt.key_origin = origin;
+	if (!cfg->crypt.encrypt)
 		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION=none",
 			     origin);
 	/* gpg reads the passphrase as one line from a pipe (crypt.c). */
-	if (cfg->encrypt && cfg->key.len > KEY_MAX_LEN)
+	if (cfg->crypt.encrypt && cfg->crypt.key.len > KEY_MAX_LEN)
 		return err_set(e, LB_EXIT_CONFIG, "%s is longer than %d bytes", origin,
 			       KEY_MAX_LEN);
-	if (cfg->encrypt && memchr(cfg->key.buf, '\n', cfg->key.len))
+	if (cfg->crypt.encrypt && memchr(cfg->crypt.key.buf, '\n', cfg->crypt.key.len))
 		return err_set(e, LB_EXIT_CONFIG,
 			       "%s contains a line break: gpg would read only its first line",
 			       origin);
 	return 0;
 }
 
-static int var_compression(PARSE_ARGS)
+static int var_compression(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
-	cfg->compression = COMPRESSION_GZIP;
-	if (value && !compression_parse(value, &cfg->compression))
+	CONFIG_UNUSED_ARGS;
+	cfg->compress.algo = COMPRESSION_GZIP;
+	if (value && !compression_parse(value, &cfg->compress.algo))
 		return err_set(
 			e, LB_EXIT_CONFIG,
 			"BACKUP_COMPRESSION '%s' is invalid: expected 'gzip', 'zstd' or 'none'",
@@ -174,15 +164,15 @@ static int var_compression(PARSE_ARGS)
 }
 
 /* After BACKUP_COMPRESSION: the level's range depends on the algorithm. */
-static int var_compression_level(PARSE_ARGS)
+static int var_compression_level(CONFIG_PARSE_ARGS)
 {
 	uint64_t n;
 	int lo, hi;
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 
-	cfg->compression_level = compression_default_level(cfg->compression);
-	compression_level_range(cfg->compression, &lo, &hi);
-	if (value && cfg->compression == COMPRESSION_NONE) {
+	cfg->compress.level = compression_default_level(cfg->compress.algo);
+	compression_level_range(cfg->compress.algo, &lo, &hi);
+	if (value && cfg->compress.algo == COMPRESSION_NONE) {
 		strvec_pushf(&cfg->warnings,
 			     "BACKUP_COMPRESSION_LEVEL is ignored because BACKUP_COMPRESSION=none");
 	} else if (value) {
@@ -191,18 +181,18 @@ static int var_compression_level(PARSE_ARGS)
 				e, LB_EXIT_CONFIG,
 				"BACKUP_COMPRESSION_LEVEL '%s' is invalid: expected %d to %d "
 				"for %s",
-				SHOW(value), lo, hi, compression_name(cfg->compression));
-		cfg->compression_level = (int)n;
+				SHOW(value), lo, hi, compression_name(cfg->compress.algo));
+		cfg->compress.level = (int)n;
 	}
 	return 0;
 }
 
-static int var_compression_threads(PARSE_ARGS)
+static int var_compression_threads(CONFIG_PARSE_ARGS)
 {
 	uint64_t n;
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 
-	cfg->compression_threads = compress_available_cpus();
+	cfg->compress.threads = compress_available_cpus();
 	if (!value)
 		return 0;
 	if (parse_decimal(value, &n, NULL) < 0 || n < 1 || n > 256)
@@ -210,188 +200,19 @@ static int var_compression_threads(PARSE_ARGS)
 			       "BACKUP_COMPRESSION_THREADS '%s' is invalid: expected a whole "
 			       "number from 1 to 256",
 			       SHOW(value));
-	cfg->compression_threads = (unsigned)n;
+	cfg->compress.threads = (unsigned)n;
 	return 0;
 }
 
-static int var_dirs(PARSE_ARGS)
+static int var_stop_services(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
-	return value ? config_parse_paths(cfg, v->name, value, SOURCE_DIR, e) : 0;
-}
-
-static int var_files(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	return value ? config_parse_paths(cfg, v->name, value, SOURCE_FILE, e) : 0;
-}
-
-static int var_postgres(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	return value ? config_parse_uris(cfg, origin, value, SOURCE_POSTGRES, e) : 0;
-}
-
-static int var_mongodb(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	return value ? config_parse_uris(cfg, origin, value, SOURCE_MONGODB, e) : 0;
-}
-
-static int var_pg_dump(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value || !strcasecmp(value, "auto"))
-		cfg->pg_dump_mode = PG_DUMP_AUTO;
-	else if (!strcasecmp(value, "local"))
-		cfg->pg_dump_mode = PG_DUMP_LOCAL;
-	else if (!strcasecmp(value, "exec"))
-		cfg->pg_dump_mode = PG_DUMP_EXEC;
-	else
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_POSTGRES_DUMP '%s' is invalid: expected auto, local or exec",
-			       SHOW(value));
-	return 0;
-}
-
-static int var_s3_bucket(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value)
-		return 0;
-	if (!parse_bucket_valid(value))
-		return err_set(
-			e, LB_EXIT_CONFIG,
-			"BACKUP_S3_BUCKET '%s' is invalid: S3 bucket names have 3 to 63 "
-			"lowercase letters, digits, '.' and '-', start and end with a letter "
-			"or digit, and are not IP addresses (no 's3://' and no path)",
-			SHOW(value));
-	cfg->s3_bucket = xstrdup(value);
-	return 0;
-}
-
-static int var_s3_access_key(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_S3_BUCKET is set but BACKUP_S3_ACCESS_KEY is not (or "
-			       "BACKUP_S3_ACCESS_KEY_FILE)");
-	strbuf_add(&cfg->s3_access_key, value, len);
-	cfg->s3_access_origin = origin;
-	return 0;
-}
-
-static int var_s3_secret_key(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_S3_BUCKET is set but BACKUP_S3_SECRET_KEY is not (or "
-			       "BACKUP_S3_SECRET_KEY_FILE)");
-	strbuf_add(&cfg->s3_secret_key, value, len);
-	cfg->s3_secret_origin = origin;
-	return 0;
-}
-
-static int var_s3_endpoint(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value)
-		return 0;
-	if (!parse_endpoint_valid(value))
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_S3_ENDPOINT is invalid: expected "
-			       "https://host[:port] or http://host[:port]");
-	int r = parse_url_check(value);
-	if (r < 0)
-		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_ENDPOINT '%s' %s", SHOW(value),
-			       r == -ERANGE ? "has an invalid port: expected 1 to 65535"
-					    : "has no host");
-	cfg->s3_endpoint = xstrdup(value);
-	size_t n = strlen(cfg->s3_endpoint);
-	if (cfg->s3_endpoint[n - 1] == '/')
-		cfg->s3_endpoint[n - 1] = '\0';
-	return 0;
-}
-
-static int var_s3_region(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	for (const char *p = value; p && *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return err_set(e, LB_EXIT_CONFIG,
-				       "BACKUP_S3_REGION '%s' is invalid (expected a name such as "
-				       "'us-east-1')",
-				       SHOW(value));
-	cfg->s3_region = xstrdup(value ? value : v->def);
-	return 0;
-}
-
-static int var_s3_path_style(PARSE_ARGS)
-{
-	bool b;
-	UNUSED_ARGS;
-
-	if (!value)
-		return 0;
-	if (parse_bool(value, &b) < 0)
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_S3_PATH_STYLE '%s' is invalid: expected true or false",
-			       SHOW(value));
-	cfg->s3_path_style = b;
-	return 0;
-}
-
-static int var_s3_ca_file(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	if (!value)
-		return 0;
-	if (access(value, R_OK) < 0)
-		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_CA_FILE '%s': %s", SHOW(value),
-			       strerror(errno));
-	cfg->s3_ca_file = xstrdup(value);
-	return 0;
-}
-
-static int var_s3_storage_class(PARSE_ARGS)
-{
-	UNUSED_ARGS;
-	for (const char *p = value; p && *p; p++)
-		if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
-			return err_set(e, LB_EXIT_CONFIG,
-				       "BACKUP_S3_STORAGE_CLASS '%s' is invalid (expected a class "
-				       "such as STANDARD_IA)",
-				       SHOW(value));
-	if (value)
-		cfg->s3_storage_class = xstrdup(value);
-	return 0;
-}
-
-static int var_s3_part_size(PARSE_ARGS)
-{
-	uint64_t n;
-	UNUSED_ARGS;
-
-	if (parse_size(value ? value : v->def, &n) < 0 || n < (5ull << 20) || n > (5ull << 30))
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_S3_PART_SIZE '%s' is invalid: expected a size from 5M to 5G "
-			       "(for example 16M)",
-			       SHOW(value ? value : v->def));
-	cfg->s3_part_size = n;
-	return 0;
-}
-
-static int var_stop_services(PARSE_ARGS)
-{
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	return value ? config_parse_services(cfg, value, e) : 0;
 }
 
-static int var_tz(PARSE_ARGS)
+static int var_tz(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (!value)
 		return 0;
 	if (config_check_tz(value, e) < 0)
@@ -400,23 +221,23 @@ static int var_tz(PARSE_ARGS)
 	return 0;
 }
 
-static int var_schedule(PARSE_ARGS)
+static int var_schedule(CONFIG_PARSE_ARGS)
 {
 	struct err ce = ERR_INIT;
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 
 	if (!value)
 		return 0;
-	if (cron_parse(value, &cfg->cron, &ce) < 0)
+	if (cron_parse(value, &cfg->daemon.cron, &ce) < 0)
 		return err_set(e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s': %s", SHOW(value), ce.msg);
-	cfg->schedule = xstrdup(value);
+	cfg->daemon.schedule = xstrdup(value);
 	return 0;
 }
 
 /* A secret: the URL often carries a token, so no message shows it. */
-static int var_webhook(PARSE_ARGS)
+static int var_webhook(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (!value)
 		return 0;
 	if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
@@ -439,9 +260,9 @@ static int var_webhook(PARSE_ARGS)
 	return 0;
 }
 
-static int var_listen_addr(PARSE_ARGS)
+static int var_listen_addr(CONFIG_PARSE_ARGS)
 {
-	UNUSED_ARGS;
+	CONFIG_UNUSED_ARGS;
 	if (!value)
 		return 0;
 	if (parse_listen_addr(value) < 0)
@@ -454,11 +275,11 @@ static int var_listen_addr(PARSE_ARGS)
 }
 
 /* Not root (a local, non-container run): the lock and state go under HOME. */
-static int var_state_dir(PARSE_ARGS)
+static int var_state_dir(CONFIG_PARSE_ARGS)
 {
 	const char *home = NULL;
 
-	if (var_path(cfg, v, value, len, origin, envp, e) < 0)
+	if (config_var_path(cfg, v, value, len, origin, envp, e) < 0)
 		return -1;
 	for (char *const *p = envp; *p && !home; p++)
 		if (!strncmp(*p, "HOME=", 5))
@@ -480,26 +301,18 @@ static void describe_name(const struct config *cfg, struct strbuf *out)
 	strbuf_addf(out, "BACKUP_NAME          %s\n", cfg->name);
 }
 
-static void describe_local_path(const struct config *cfg, struct strbuf *out)
-{
-	strbuf_addf(out, "BACKUP_LOCAL_PATH    %s\n",
-		    cfg->local_path ? cfg->local_path : "(unset)");
-	if (cfg->local_path)
-		strbuf_addf(out, "  archives in        %s/%s/\n", cfg->local_path, cfg->name);
-}
-
 static void describe_encryption(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "BACKUP_ENCRYPTION    %s\n",
-		    cfg->encrypt ? "gpg (OpenPGP symmetric, AES-256)" : "none");
+		    cfg->crypt.encrypt ? "gpg (OpenPGP symmetric, AES-256)" : "none");
 }
 
 static void describe_key(const struct config *cfg, struct strbuf *out)
 {
-	if (cfg->encrypt)
+	if (cfg->crypt.encrypt)
 		strbuf_addf(out, "encryption key       %s\n",
-			    cfg->key_origin
-				    ? (!strcmp(cfg->key_origin, "BACKUP_ENCRYPTION_KEY")
+			    cfg->crypt.key_origin
+				    ? (!strcmp(cfg->crypt.key_origin, "BACKUP_ENCRYPTION_KEY")
 					       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
 					       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
 				    : "(unset)");
@@ -507,15 +320,15 @@ static void describe_key(const struct config *cfg, struct strbuf *out)
 
 static void describe_compression(const struct config *cfg, struct strbuf *out)
 {
-	if (cfg->compression == COMPRESSION_NONE)
+	if (cfg->compress.algo == COMPRESSION_NONE)
 		strbuf_addf(out, "BACKUP_COMPRESSION   none\n");
 	else
 		strbuf_addf(out, "BACKUP_COMPRESSION   %s, level %d, %u thread%s\n",
-			    compression_name(cfg->compression), cfg->compression_level,
-			    cfg->compression_threads, cfg->compression_threads == 1 ? "" : "s");
+			    compression_name(cfg->compress.algo), cfg->compress.level,
+			    cfg->compress.threads, cfg->compress.threads == 1 ? "" : "s");
 }
 
-static void describe_sources(const struct config *cfg, struct strbuf *out, enum source_kind kind)
+void config_describe_sources(const struct config *cfg, struct strbuf *out, enum source_kind kind)
 {
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
@@ -527,67 +340,18 @@ static void describe_sources(const struct config *cfg, struct strbuf *out, enum 
 	}
 }
 
-static void describe_dirs(const struct config *cfg, struct strbuf *out)
-{
-	describe_sources(cfg, out, SOURCE_DIR);
-}
-
-static void describe_files(const struct config *cfg, struct strbuf *out)
-{
-	describe_sources(cfg, out, SOURCE_FILE);
-}
-
-static void describe_postgres(const struct config *cfg, struct strbuf *out)
-{
-	describe_sources(cfg, out, SOURCE_POSTGRES);
-}
-
-static void describe_mongodb(const struct config *cfg, struct strbuf *out)
-{
-	describe_sources(cfg, out, SOURCE_MONGODB);
-}
-
-/* The S3 store, all its variables at once. */
-static void describe_s3(const struct config *cfg, struct strbuf *out)
-{
-	if (!cfg->s3_bucket)
-		return;
-	strbuf_addf(out, "BACKUP_S3_BUCKET     %s\n", cfg->s3_bucket);
-	strbuf_addf(out, "  archives in        s3://%s/%s/\n", cfg->s3_bucket, cfg->name);
-	strbuf_addf(out, "BACKUP_S3_ENDPOINT   %s\n",
-		    cfg->s3_endpoint ? cfg->s3_endpoint : "(unset: AWS S3)");
-	strbuf_addf(out, "BACKUP_S3_REGION     %s\n", cfg->s3_region);
-	strbuf_addf(out, "S3 access key        read from %s (redacted)\n", cfg->s3_access_origin);
-	strbuf_addf(out, "S3 secret key        read from %s (redacted)\n", cfg->s3_secret_origin);
-	strbuf_addf(out, "BACKUP_S3_PATH_STYLE %s\n",
-		    cfg->s3_path_style < 0
-			    ? (cfg->s3_endpoint ? "true (custom endpoint)" : "false (AWS)")
-		    : cfg->s3_path_style ? "true"
-					 : "false");
-	if (cfg->s3_ca_file)
-		strbuf_addf(out, "BACKUP_S3_CA_FILE    %s\n", cfg->s3_ca_file);
-	if (cfg->s3_storage_class)
-		strbuf_addf(out, "BACKUP_S3_STORAGE_CLASS %s\n", cfg->s3_storage_class);
-	strbuf_addf(out, "BACKUP_S3_PART_SIZE  %llu MiB (minimum; grows for large backups)\n",
-		    (unsigned long long)(cfg->s3_part_size >> 20));
-	strbuf_addf(out,
-		    "BACKUP_S3_TIMEOUT    %us without progress per request (a transfer that "
-		    "moves is never cut)\n",
-		    cfg->s3_timeout);
-}
-
 /* The containers stopped, with the waits and the engine. */
 static void describe_stop_services(const struct config *cfg, struct strbuf *out)
 {
-	if (!cfg->stop_services.nr)
+	if (!cfg->stop.services.nr)
 		return;
 	strbuf_addstr(out, "BACKUP_STOP_SERVICES ");
-	for (size_t i = 0; i < cfg->stop_services.nr; i++)
-		strbuf_addf(out, "%s%s", i ? "," : "", cfg->stop_services.v[i]);
-	strbuf_addf(out, " (wait %u s after stopping, %u s after starting)\n", cfg->stop_wait,
-		    cfg->start_wait);
+	for (size_t i = 0; i < cfg->stop.services.nr; i++)
+		strbuf_addf(out, "%s%s", i ? "," : "", cfg->stop.services.v[i]);
+	strbuf_addf(out, " (wait %u s after stopping, %u s after starting)\n", cfg->stop.stop_wait,
+		    cfg->stop.start_wait);
 	strbuf_addf(out, "  Docker engine      %s\n",
-		    cfg->docker_host ? cfg->docker_host : "unix:///var/run/docker.sock");
+		    cfg->docker.host ? cfg->docker.host : "unix:///var/run/docker.sock");
 }
 
 static void describe_debug(const struct config *cfg, struct strbuf *out)
@@ -603,7 +367,7 @@ static void describe_tz(const struct config *cfg, struct strbuf *out)
 static void describe_schedule(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "BACKUP_SCHEDULE      %s\n",
-		    cfg->schedule ? cfg->schedule : "(unset: manual mode)");
+		    cfg->daemon.schedule ? cfg->daemon.schedule : "(unset: manual mode)");
 }
 
 /* Every retention rule at once. */
@@ -623,20 +387,20 @@ static void describe_retention(const struct config *cfg, struct strbuf *out)
 static void describe_webhooks(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "webhooks             start %s, success %s, failure %s\n",
-		    cfg->webhook_start ? "set (redacted)" : "unset",
-		    cfg->webhook_success ? "set (redacted)" : "unset",
-		    cfg->webhook_failure ? "set (redacted)" : "unset");
+		    cfg->webhook.start ? "set (redacted)" : "unset",
+		    cfg->webhook.success ? "set (redacted)" : "unset",
+		    cfg->webhook.failure ? "set (redacted)" : "unset");
 }
 
 static void describe_lock_timeout(const struct config *cfg, struct strbuf *out)
 {
-	strbuf_addf(out, "BACKUP_LOCK_TIMEOUT  %us\n", cfg->lock_timeout);
+	strbuf_addf(out, "BACKUP_LOCK_TIMEOUT  %us\n", cfg->daemon.lock_timeout);
 }
 
 static void describe_metrics_addr(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "BACKUP_METRICS_ADDR  %s\n",
-		    cfg->metrics_addr ? cfg->metrics_addr : "(off)");
+		    cfg->daemon.metrics_addr ? cfg->daemon.metrics_addr : "(off)");
 }
 
 static void describe_log_file(const struct config *cfg, struct strbuf *out)
@@ -651,16 +415,10 @@ static void describe_state_dir(const struct config *cfg, struct strbuf *out)
 
 /* ---- the table ---- */
 
-#define OFF(field) offsetof(struct config, field)
-#define SECRET	   (VAR_SECRET | VAR_FILE)
-
-const struct config_var config_vars[] = {
+/* Before the sources' and the stores' rows. */
+static const struct config_var general_rows[] = {
 	{ "BACKUP_NAME", 0, var_name, 0, 0, 0, NULL,
 	  "**Required.** Names the backups: 1–128 letters, digits, `.`, `_`, `-`.", describe_name },
-	{ "BACKUP_LOCAL_PATH", 0, var_path, OFF(local_path), 0, 0, NULL,
-	  "Absolute path of a mounted directory. Archives go to `BACKUP_LOCAL_PATH/BACKUP_NAME/`. "
-	  "It must not lie inside a `BACKUP_DIRS` directory.",
-	  describe_local_path },
 	{ "BACKUP_ENCRYPTION", 0, var_encryption, 0, 0, 0, "gpg",
 	  "`gpg` (default) or `none`, which writes unencrypted `.tar.gz` archives (`.tar.zst`, "
 	  "`.tar` with the compressions below).",
@@ -685,81 +443,19 @@ const struct config_var config_vars[] = {
 	  "Compression threads, 1–256. Default: the CPUs the container may use (its affinity mask, "
 	  "lowered by a cgroup CPU quota such as `docker run --cpus`).",
 	  NULL },
-	{ "BACKUP_DIRS", 0, var_dirs, 0, 0, 0, NULL,
-	  "Directories: `/path:name,/path2:name2` (commas or newlines). Names follow "
-	  "`BACKUP_NAME`'s rule: 1–128 letters, digits, `.`, `_`, `-`.",
-	  describe_dirs },
-	{ "BACKUP_FILES", 0, var_files, 0, 0, 0, NULL,
-	  "Single files, same form. Names are unique across both lists, and no source may lie "
-	  "inside a `BACKUP_DIRS` directory (a restore replaces a directory's whole content).",
-	  describe_files },
-	{ "BACKUP_POSTGRES", SECRET, var_postgres, 0, 0, 0, NULL,
-	  "PostgreSQL URIs, one per line (or separated by commas): "
-	  "`postgresql://user:password@host:5432/db?sslmode=require`. Percent-encode special "
-	  "characters in the password (`@` → `%40`, `:` → `%3A`, `/` → `%2F`). Without a database "
-	  "(`postgresql://user:pw@db:5432`) every database on the server is backed up, plus roles. "
-	  "A host is required (or a socket directory as `?host=/run/postgresql`); a database name "
-	  "has at most 63 bytes, PostgreSQL's limit. A secret: also `BACKUP_POSTGRES_FILE`; "
-	  "printed with the password as `***`. See [PostgreSQL](#postgresql).",
-	  describe_postgres },
-	{ "BACKUP_POSTGRES_DUMP", 0, var_pg_dump, 0, 0, 0, "auto",
-	  "Where `pg_dump`/`pg_restore` run: `auto` (default: here, or in the database's container "
-	  "when the server is newer than this image's client tools), `local` or `exec` (always in "
-	  "the database's container, through the Docker socket). See [PostgreSQL](#postgresql).",
-	  NULL },
-	{ "BACKUP_MONGODB", SECRET, var_mongodb, 0, 0, 0, NULL,
-	  "MongoDB databases: `mongodb://` (or `mongodb+srv://`) URIs, one per line or separated "
-	  "by commas, with any libmongoc option (`authSource`, `tls=true`/`ssl=true`, "
-	  "`replicaSet`, ...) and a percent-encoded password (a secret: also as `_FILE`; printed "
-	  "with `***`). With a database in the path, that database; without one, every database "
-	  "except `admin`, `local` and `config`. Each is named after its database (or its host "
-	  "when none); a database name has at most 63 bytes (MongoDB's: fewer than 64). See "
-	  "[MongoDB databases](#mongodb-databases).",
-	  describe_mongodb },
-	{ "BACKUP_S3_BUCKET", 0, var_s3_bucket, 0, 0, 0, NULL,
-	  "S3 bucket to store archives in, at "
-	  "`s3://BUCKET/BACKUP_NAME/BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg`. Works alone or "
-	  "together with `BACKUP_LOCAL_PATH` (both get the same stream). The bucket must exist, "
-	  "and its name must follow S3's rules: 3–63 lowercase letters, digits, `.` and `-`, a "
-	  "letter or digit at each end, no `..`, not an IP address.",
-	  describe_s3 },
-	{ "BACKUP_S3_ACCESS_KEY", SECRET | VAR_S3, var_s3_access_key, 0, 0, 0, NULL,
-	  "Access key ID; required with `BACKUP_S3_BUCKET`.", NULL },
-	{ "BACKUP_S3_SECRET_KEY", SECRET | VAR_S3, var_s3_secret_key, 0, 0, 0, NULL,
-	  "Secret access key; required with `BACKUP_S3_BUCKET`.", NULL },
-	{ "BACKUP_S3_ENDPOINT", VAR_S3, var_s3_endpoint, 0, 0, 0, "AWS S3",
-	  "`https://host[:port]` (or `http://`; port 1–65535) of an S3-compatible service (MinIO, "
-	  "Backblaze B2, Wasabi, ...). Default: AWS S3 (`https://s3.REGION.amazonaws.com`).",
-	  NULL },
-	{ "BACKUP_S3_REGION", VAR_S3, var_s3_region, 0, 0, 0, "us-east-1",
-	  "Region used for signing; default `us-east-1`.", NULL },
-	{ "BACKUP_S3_PATH_STYLE", VAR_S3, var_s3_path_style, 0, 0, 0,
-	  "true with an endpoint, else false",
-	  "`true`: `https://ENDPOINT/BUCKET/KEY`; `false`: `https://BUCKET.ENDPOINT/KEY`. Default: "
-	  "path-style for a custom endpoint, virtual-hosted for AWS.",
-	  NULL },
-	{ "BACKUP_S3_CA_FILE", VAR_S3, var_s3_ca_file, 0, 0, 0, NULL,
-	  "PEM bundle of CAs to trust for the endpoint (a private CA). HTTPS is always verified.",
-	  NULL },
-	{ "BACKUP_S3_STORAGE_CLASS", VAR_S3, var_s3_storage_class, 0, 0, 0, "the bucket's",
-	  "Storage class of new objects, e.g. `STANDARD_IA`; default: the bucket's.", NULL },
-	{ "BACKUP_S3_PART_SIZE", VAR_S3, var_s3_part_size, 0, 0, 0, "16M",
-	  "Multipart part size floor, `5M` to `5G` (default `16M`). Memory use is about 3 parts. "
-	  "Parts double every 1,000 parts so a backup never needs more than S3's 10,000.",
-	  NULL },
-	{ "BACKUP_S3_TIMEOUT", VAR_S3, var_duration, OFF(s3_timeout), 1, 0, "120",
-	  "How long S3 may make no progress before the run gives up on it: seconds, or `5m` (1 s "
-	  "to 7 days); default `120` (2 minutes). It bounds silence, not transfers: an upload of "
-	  "any size and duration runs as long as bytes keep moving. See [S3](#s3).",
-	  NULL },
-	{ "BACKUP_STOP_WAIT", 0, var_wait, OFF(stop_wait), 0, 86400, "2",
+};
+
+/* After them. */
+static const struct config_var later_rows[] = {
+	{ "BACKUP_STOP_WAIT", 0, config_var_wait, OFF(stop.stop_wait), 0, 86400, "2",
 	  "Seconds to wait after stopping them, before reading the data (default 2; 0 to 86400).",
 	  NULL },
-	{ "BACKUP_START_WAIT", 0, var_wait, OFF(start_wait), 0, 86400, "3",
+	{ "BACKUP_START_WAIT", 0, config_var_wait, OFF(stop.start_wait), 0, 86400, "3",
 	  "Seconds to give them after starting them again before the run reports (default 3; 0 to "
 	  "86400).",
 	  NULL },
-	{ "DOCKER_HOST", 0, var_string, OFF(docker_host), 0, 0, "unix:///var/run/docker.sock",
+	{ "DOCKER_HOST", 0, config_var_string, OFF(docker.host), 0, 0,
+	  "unix:///var/run/docker.sock",
 	  "The Docker engine: `unix:///var/run/docker.sock` (default) or `tcp://HOST:PORT` (a "
 	  "socket proxy; no TLS). Checked at start whenever Docker may be used: with "
 	  "`BACKUP_STOP_SERVICES`, or `BACKUP_POSTGRES` with `BACKUP_POSTGRES_DUMP` `auto` or "
@@ -770,7 +466,7 @@ const struct config_var config_vars[] = {
 	  "sidecar's own project, or container names (`container_name:`), or Swarm service names. "
 	  "Needs the Docker socket. See [Stopping containers](#stopping-containers).",
 	  describe_stop_services },
-	{ "BACKUP_DEBUG", 0, var_bool, OFF(debug), 0, 0, "false",
+	{ "BACKUP_DEBUG", 0, config_var_bool, OFF(debug), 0, 0, "false",
 	  "`true` for debug logs (never secrets).", describe_debug },
 	{ "TZ", 0, var_tz, 0, 0, 0, "UTC",
 	  "Time zone of the timestamps in archive names and of `BACKUP_SCHEDULE`, e.g. "
@@ -781,41 +477,41 @@ const struct config_var config_vars[] = {
 	  "leading seconds; lists, ranges, steps, month and weekday names, `@hourly` `@daily` "
 	  "`@weekly` `@monthly` `@yearly`. Unset: manual mode.",
 	  describe_schedule },
-	{ "BACKUP_RETENTION_DAYS", 0, var_count, OFF(retention.days), 0, 1000000, "0",
+	{ "BACKUP_RETENTION_DAYS", 0, config_var_count, OFF(retention.days), 0, 1000000, "0",
 	  "After each successful backup, delete this name's archives older than N days, in every "
 	  "store. Unset or 0: off.",
 	  NULL },
-	{ "BACKUP_KEEP_LAST", 0, var_count, OFF(retention.keep_last), 0, 1000000, "0",
+	{ "BACKUP_KEEP_LAST", 0, config_var_count, OFF(retention.keep_last), 0, 1000000, "0",
 	  "Also keep the N newest archives. A backup is kept when any rule keeps it.", NULL },
-	{ "BACKUP_KEEP_DAILY", 0, var_count, OFF(retention.keep_daily), 0, 1000000, "0",
+	{ "BACKUP_KEEP_DAILY", 0, config_var_count, OFF(retention.keep_daily), 0, 1000000, "0",
 	  "Also keep the newest archive of each of the N newest days that have a backup.", NULL },
-	{ "BACKUP_KEEP_WEEKLY", 0, var_count, OFF(retention.keep_weekly), 0, 1000000, "0",
+	{ "BACKUP_KEEP_WEEKLY", 0, config_var_count, OFF(retention.keep_weekly), 0, 1000000, "0",
 	  "Also keep the newest archive of each of the N newest ISO weeks that have a backup.",
 	  NULL },
-	{ "BACKUP_KEEP_MONTHLY", 0, var_count, OFF(retention.keep_monthly), 0, 1000000, "0",
+	{ "BACKUP_KEEP_MONTHLY", 0, config_var_count, OFF(retention.keep_monthly), 0, 1000000, "0",
 	  "Also keep the newest archive of each of the N newest months that have a backup.",
 	  describe_retention },
-	{ "BACKUP_START_WEBHOOK", SECRET, var_webhook, OFF(webhook_start), 0, 0, NULL,
+	{ "BACKUP_START_WEBHOOK", SECRET, var_webhook, OFF(webhook.start), 0, 0, NULL,
 	  "`http(s)://host[:port]/...` URL (port 1–65535) POSTed a JSON report when a run starts "
 	  "(never printed).",
 	  NULL },
-	{ "BACKUP_SUCCESS_WEBHOOK", SECRET, var_webhook, OFF(webhook_success), 0, 0, NULL,
+	{ "BACKUP_SUCCESS_WEBHOOK", SECRET, var_webhook, OFF(webhook.success), 0, 0, NULL,
 	  "`http(s)://host[:port]/...` URL (port 1–65535) POSTed a JSON report when a run succeeds "
 	  "(never printed).",
 	  NULL },
-	{ "BACKUP_FAILURE_WEBHOOK", SECRET, var_webhook, OFF(webhook_failure), 0, 0, NULL,
+	{ "BACKUP_FAILURE_WEBHOOK", SECRET, var_webhook, OFF(webhook.failure), 0, 0, NULL,
 	  "`http(s)://host[:port]/...` URL (port 1–65535) POSTed a JSON report when a run fails "
 	  "(never printed).",
 	  describe_webhooks },
-	{ "BACKUP_LOCK_TIMEOUT", 0, var_duration, OFF(lock_timeout), 0, 0, "60m",
+	{ "BACKUP_LOCK_TIMEOUT", 0, config_var_duration, OFF(daemon.lock_timeout), 0, 0, "60m",
 	  "How long a run waits for another one to finish: seconds, or `30m`, `2h`; default `60m`. "
 	  "Then it exits 9.",
 	  describe_lock_timeout },
-	{ "BACKUP_METRICS_ADDR", 0, var_listen_addr, OFF(metrics_addr), 0, 0, NULL,
+	{ "BACKUP_METRICS_ADDR", 0, var_listen_addr, OFF(daemon.metrics_addr), 0, 0, NULL,
 	  "`HOST:PORT` (IPv4) or `:PORT` for `lifeboat run` to serve `/metrics` and `/healthz`. "
 	  "Unset: off.",
 	  describe_metrics_addr },
-	{ "BACKUP_LOG_FILE", 0, var_path, OFF(log_file), 0, 0, "/var/log/backup.log",
+	{ "BACKUP_LOG_FILE", 0, config_var_path, OFF(log_file), 0, 0, "/var/log/backup.log",
 	  "Log file for `run`, `backup`, `prune` (besides stderr); default `/var/log/backup.log`. "
 	  "If it cannot be opened: one warning, stderr only.",
 	  describe_log_file },
@@ -825,5 +521,36 @@ const struct config_var config_vars[] = {
 	  "missing.",
 	  describe_state_dir },
 };
-const size_t config_nr_vars = ARRAY_SIZE(config_vars);
-_Static_assert(ARRAY_SIZE(config_vars) <= CONFIG_VARS_MAX, "config.c's NAME_FILE room");
+static const struct config_var_group general = CONFIG_VAR_GROUP(general_rows);
+static const struct config_var_group later = CONFIG_VAR_GROUP(later_rows);
+
+const struct config_var_group *config_var_group(size_t i)
+{
+	const struct source_kind_desc *k;
+	const struct store_kind *st;
+
+	if (i-- == 0)
+		return &general;
+	for (size_t n = 0; (k = source_kind_desc((enum source_kind)n)); n++)
+		if (k->vars && i-- == 0)
+			return k->vars;
+	for (size_t n = 0; (st = store_kind_at(n)); n++)
+		if (st->vars && i-- == 0)
+			return st->vars;
+	return i == 0 ? &later : NULL;
+}
+
+const struct config_var *config_var_at(size_t i, const struct config_var_group **ret_group)
+{
+	const struct config_var_group *g;
+
+	for (size_t n = 0; (g = config_var_group(n)); n++) {
+		if (i < g->nr) {
+			if (ret_group)
+				*ret_group = g;
+			return &g->v[i];
+		}
+		i -= g->nr;
+	}
+	return NULL;
+}

@@ -11,12 +11,12 @@
 
 #define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
 #define SHOWN_MAX	200 /* bytes of a value echoed in a message */
-#define CONFIG_VARS_MAX 64  /* rows the loader has room for (NAME_FILE names) */
+#define CONFIG_VARS_MAX 128 /* rows the loader has room for (NAME_FILE names) */
 
 enum config_var_flags {
 	VAR_SECRET = 1 << 0, /* never printed */
 	VAR_FILE = 1 << 1,   /* also read from the file named by NAME_FILE */
-	VAR_S3 = 1 << 2,     /* read only with BACKUP_S3_BUCKET; else warned about, ignored */
+	VAR_GROUP = 1 << 2,  /* read only when its group's `enabled_by` is set; else warned about */
 };
 
 struct config_var;
@@ -41,8 +41,62 @@ struct config_var {
 	config_describe_fn *describe; /* NULL: nothing in `lifeboat check` */
 };
 
-extern const struct config_var config_vars[];
-extern const size_t config_nr_vars;
+/*
+ * The rows of one part of the table: the general variables, a source kind's (its
+ * `vars` in sources/kinds.c), a store's (its `vars` in stores/store.c), the later ones.
+ * A kind's or a store's rows live in its own file, beside its code.
+ */
+struct config_var_group {
+	const struct config_var *v;
+	size_t nr;
+	const char *enabled_by; /* rows with VAR_GROUP are read only when this is set */
+};
+#define CONFIG_VAR_GROUP(rows)                 \
+	{                                      \
+		(rows), ARRAY_SIZE(rows), NULL \
+	}
+#define CONFIG_VAR_GROUP_IF(rows, var)          \
+	{                                       \
+		(rows), ARRAY_SIZE(rows), (var) \
+	}
+
+/* The i-th group in load order (general, sources, stores, later), or NULL past the end. */
+const struct config_var_group *config_var_group(size_t i);
+/* The i-th row over all groups in that order (and its group), or NULL past the end. */
+const struct config_var *config_var_at(size_t i, const struct config_var_group **ret_group);
+
+/* ---- for the rows' parsers ---- */
+
+#define CONFIG_PARSE_ARGS                                                              \
+	struct config *cfg, const struct config_var *v, const char *value, size_t len, \
+		const char *origin, char *const *envp, struct err *e
+/* Not every parser needs every argument. */
+#define CONFIG_UNUSED_ARGS                                                                     \
+	do {                                                                                   \
+		(void)cfg, (void)v, (void)value, (void)len, (void)origin, (void)envp, (void)e; \
+	} while (0)
+/* The field a row's `off` names. */
+#define FIELD(cfg, v, type)  ((type *)(void *)((char *)(cfg) + (v)->off))
+#define CFIELD(cfg, v, type) ((const type *)(const void *)((const char *)(cfg) + (v)->off))
+#define OFF(field)	     offsetof(struct config, field)
+#define SECRET		     (VAR_SECRET | VAR_FILE)
+
+/* Shared parsers: the row's `off` names the field. */
+/* An absolute path without "..", normalized (char *); unset: the row's default or NULL. */
+int config_var_path(CONFIG_PARSE_ARGS);
+/* A string kept as given (char *), NULL when unset. */
+int config_var_string(CONFIG_PARSE_ARGS);
+/* true/false (bool). */
+int config_var_bool(CONFIG_PARSE_ARGS);
+/* Whole seconds from 0 to the row's max (unsigned). */
+int config_var_wait(CONFIG_PARSE_ARGS);
+/* A count from 0 to the row's max (int). */
+int config_var_count(CONFIG_PARSE_ARGS);
+/* Seconds, or with a unit (30m, 2h), at least the row's min (unsigned). */
+int config_var_duration(CONFIG_PARSE_ARGS);
+
+/* `lifeboat check`'s lines for the sources of one kind. */
+void config_describe_sources(const struct config *cfg, struct strbuf *out, enum source_kind kind);
 
 /*
  * A value for a message: itself when short, else its first SHOWN_MAX bytes (whole UTF-8
@@ -59,7 +113,7 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 		      struct err *e);
 
 /* BACKUP_STOP_SERVICES: container or Compose service names, comma separated, into
- * cfg->stop_services without duplicates. */
+ * cfg->stop.services without duplicates. */
 int config_parse_services(struct config *cfg, const char *value, struct err *e);
 /* TZ: a zoneinfo name, an absolute TZif file, or a POSIX TZ string with an offset. */
 int config_check_tz(const char *tz, struct err *e);

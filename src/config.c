@@ -54,8 +54,9 @@ static const char *env_get(char *const *envp, const char *name)
 
 static const struct config_var *var_find(const char *name, size_t len)
 {
-	for (size_t i = 0; i < config_nr_vars; i++) {
-		const struct config_var *v = &config_vars[i];
+	const struct config_var *v;
+
+	for (size_t i = 0; (v = config_var_at(i, NULL)); i++) {
 		size_t n = strlen(v->name);
 		if (n == len && !strncmp(v->name, name, len))
 			return v;
@@ -71,15 +72,16 @@ static const struct config_var *var_find(const char *name, size_t len)
  * secrets. Sets *ret_origin to the variable used; an unset variable leaves
  * `out` empty and *ret_origin NULL.
  */
-static int get_value(char *const *envp, const struct config_var *v, struct strbuf *out,
+static int get_value(char *const *envp, const struct config_var *v, size_t idx, struct strbuf *out,
 		     const char **ret_origin, struct err *e)
 {
 	static char file_names[CONFIG_VARS_MAX][48];
 	const char *direct = env_get(envp, v->name);
 	const char *file = NULL;
-	size_t idx = (size_t)(v - config_vars);
 
 	*ret_origin = NULL;
+	if (idx >= CONFIG_VARS_MAX)
+		return err_set(e, LB_EXIT_INTERNAL, "%s: more rows than CONFIG_VARS_MAX", v->name);
 	if (v->flags & VAR_FILE) {
 		snprintf(file_names[idx], sizeof(file_names[idx]), "%s_FILE", v->name);
 		file = env_get(envp, file_names[idx]);
@@ -345,10 +347,10 @@ int config_parse_services(struct config *cfg, const char *value, struct err *e)
 				       (int)(k < SHOWN_MAX ? k : SHOWN_MAX), name);
 		char *one = xstrndup(name, k);
 		bool dup = false;
-		for (size_t i = 0; i < cfg->stop_services.nr; i++)
-			dup |= !strcmp(cfg->stop_services.v[i], one);
+		for (size_t i = 0; i < cfg->stop.services.nr; i++)
+			dup |= !strcmp(cfg->stop.services.v[i], one);
 		if (!dup)
-			strvec_push(&cfg->stop_services, one);
+			strvec_push(&cfg->stop.services, one);
 		free(one);
 		p += n;
 		if (*p == ',') {
@@ -418,22 +420,15 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 	}
 }
 
-/* Without BACKUP_S3_BUCKET every other S3 variable set is ignored, with a warning each. */
-static void warn_s3_ignored(struct config *cfg, const struct config_var *v, const char *origin)
-{
-	(void)v;
-	strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_S3_BUCKET is not set", origin);
-}
-
 /* Checks across variables, once every row is loaded. */
 static int check_whole(struct config *cfg, struct err *e)
 {
 	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
-	bool uses_docker = cfg->stop_services.nr > 0;
+	bool uses_docker = cfg->stop.services.nr > 0;
 	for (size_t i = 0; i < cfg->nr_sources; i++)
 		uses_docker |= cfg->sources[i].kind == SOURCE_POSTGRES &&
-			       cfg->pg_dump_mode != PG_DUMP_LOCAL;
-	if (uses_docker && docker_host_check(cfg->docker_host, e) < 0)
+			       cfg->postgres.dump_mode != PG_DUMP_LOCAL;
+	if (uses_docker && docker_host_check(cfg->docker.host, e) < 0)
 		return -1;
 
 	/* A restore replaces a directory's whole content: sources must not nest. */
@@ -453,14 +448,14 @@ static int check_whole(struct config *cfg, struct err *e)
 	}
 
 	/* Restoring a directory replaces its content: the store must not live inside it. */
-	for (size_t i = 0; cfg->local_path && i < cfg->nr_sources; i++) {
+	for (size_t i = 0; cfg->local.path && i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
-		if (s->kind == SOURCE_DIR && path_within(cfg->local_path, s->path))
+		if (s->kind == SOURCE_DIR && path_within(cfg->local.path, s->path))
 			return err_set(
 				e, LB_EXIT_CONFIG,
 				"BACKUP_LOCAL_PATH '%s' is inside BACKUP_DIRS entry '%s:%s': "
 				"keep backups outside the directories they protect",
-				cfg->local_path, s->path, s->name);
+				cfg->local.path, s->path, s->name);
 	}
 	return 0;
 }
@@ -471,18 +466,26 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	int ret = 0;
 
 	warn_unknown(cfg, envp);
-	/* Every row in the table's order: the first bad value is the one reported. */
-	for (size_t i = 0; i < config_nr_vars && !ret; i++) {
-		const struct config_var *var = &config_vars[i];
+	/*
+	 * Every row in the table's order: the first bad value is the one reported. Without
+	 * its group's `enabled_by` (BACKUP_S3_BUCKET), a VAR_GROUP row set is ignored, with a
+	 * warning.
+	 */
+	const struct config_var_group *g, *enabled = NULL;
+	const struct config_var *var;
+	for (size_t i = 0; !ret && (var = config_var_at(i, &g)); i++) {
 		const char *origin;
 
 		strbuf_release_secret(&v);
-		if (get_value(envp, var, &v, &origin, e) < 0) {
+		if (get_value(envp, var, i, &v, &origin, e) < 0) {
 			ret = -1;
-		} else if ((var->flags & VAR_S3) && !cfg->s3_bucket) {
+		} else if ((var->flags & VAR_GROUP) && enabled != g) {
 			if (origin)
-				warn_s3_ignored(cfg, var, origin);
+				strvec_pushf(&cfg->warnings, "%s is ignored because %s is not set",
+					     origin, g->enabled_by);
 		} else {
+			if (g->enabled_by && !strcmp(var->name, g->enabled_by) && origin)
+				enabled = g;
 			ret = var->parse(cfg, var, origin ? v.buf : NULL, v.len, origin, envp, e);
 		}
 	}
@@ -495,23 +498,23 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	struct stat st;
 
 	if (need & NEED_STORE) {
-		if (!cfg->local_path && !cfg->s3_bucket)
+		if (!cfg->local.path && !cfg->s3.bucket)
 			return err_set(
 				e, LB_EXIT_CONFIG,
 				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
 				"directory and/or BACKUP_S3_BUCKET");
 	}
-	if ((need & NEED_STORE) && cfg->local_path) {
-		if (stat(cfg->local_path, &st) < 0)
+	if ((need & NEED_STORE) && cfg->local.path) {
+		if (stat(cfg->local.path, &st) < 0)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s': %s (mount a volume there)",
-				       SHOW(cfg->local_path), strerror(errno));
+				       SHOW(cfg->local.path), strerror(errno));
 		if (!S_ISDIR(st.st_mode))
 			return err_set(e, LB_EXIT_CONFIG,
 				       "BACKUP_LOCAL_PATH '%s' is not a directory",
-				       cfg->local_path);
+				       cfg->local.path);
 	}
-	if ((need & NEED_KEY) && cfg->encrypt && !cfg->key.len)
+	if ((need & NEED_KEY) && cfg->crypt.encrypt && !cfg->crypt.key.len)
 		return err_set(
 			e, LB_EXIT_CONFIG,
 			"BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
@@ -561,7 +564,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 
 char *config_local_dir(const struct config *cfg)
 {
-	return xasprintf("%s/%s", cfg->local_path, cfg->name);
+	return xasprintf("%s/%s", cfg->local.path, cfg->name);
 }
 
 const struct source_spec *config_find_source(const struct config *cfg, enum source_kind kind,
@@ -575,9 +578,11 @@ const struct source_spec *config_find_source(const struct config *cfg, enum sour
 
 void config_describe(const struct config *cfg, struct strbuf *out)
 {
-	for (size_t i = 0; i < config_nr_vars; i++)
-		if (config_vars[i].describe)
-			config_vars[i].describe(cfg, out);
+	const struct config_var *v;
+
+	for (size_t i = 0; (v = config_var_at(i, NULL)); i++)
+		if (v->describe)
+			v->describe(cfg, out);
 }
 
 static void free_secret(char *s)
@@ -590,8 +595,8 @@ static void free_secret(char *s)
 void config_release(struct config *cfg)
 {
 	free(cfg->name);
-	free(cfg->local_path);
-	strbuf_release_secret(&cfg->key);
+	free(cfg->local.path);
+	strbuf_release_secret(&cfg->crypt.key);
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		free(cfg->sources[i].path);
 		free(cfg->sources[i].name);
@@ -599,20 +604,20 @@ void config_release(struct config *cfg)
 	}
 	free(cfg->sources);
 	free(cfg->tz);
-	strvec_release(&cfg->stop_services);
-	free(cfg->docker_host);
-	free(cfg->s3_bucket);
-	free(cfg->s3_endpoint);
-	free(cfg->s3_region);
-	strbuf_release_secret(&cfg->s3_access_key);
-	strbuf_release_secret(&cfg->s3_secret_key);
-	free(cfg->s3_ca_file);
-	free(cfg->s3_storage_class);
-	free(cfg->schedule);
-	free_secret(cfg->webhook_start);
-	free_secret(cfg->webhook_success);
-	free_secret(cfg->webhook_failure);
-	free(cfg->metrics_addr);
+	strvec_release(&cfg->stop.services);
+	free(cfg->docker.host);
+	free(cfg->s3.bucket);
+	free(cfg->s3.endpoint);
+	free(cfg->s3.region);
+	strbuf_release_secret(&cfg->s3.access_key);
+	strbuf_release_secret(&cfg->s3.secret_key);
+	free(cfg->s3.ca_file);
+	free(cfg->s3.storage_class);
+	free(cfg->daemon.schedule);
+	free_secret(cfg->webhook.start);
+	free_secret(cfg->webhook.success);
+	free_secret(cfg->webhook.failure);
+	free(cfg->daemon.metrics_addr);
 	free(cfg->log_file);
 	free(cfg->state_dir);
 	strvec_release(&cfg->warnings);
@@ -631,8 +636,9 @@ static bool literal_default(const char *s)
 void config_variables_markdown(struct strbuf *out)
 {
 	strbuf_addstr(out, "| Variable | Default | Secret | Meaning |\n|---|---|---|---|\n");
-	for (size_t i = 0; i < config_nr_vars; i++) {
-		const struct config_var *v = &config_vars[i];
+	const struct config_var *v;
+
+	for (size_t i = 0; (v = config_var_at(i, NULL)); i++) {
 		const char *tick = v->def && literal_default(v->def) ? "`" : "";
 		strbuf_addf(out, "| `%s` | %s%s%s | ", v->name, tick, v->def ? v->def : "", tick);
 		if (v->flags & VAR_SECRET)

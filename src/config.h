@@ -35,58 +35,97 @@ bool source_is_db(enum source_kind kind);
 /* A database kind's URI schemes, NULL-terminated, the one named in messages first. */
 const char *const *source_uri_schemes(enum source_kind kind);
 
+/* Where pg_dump / pg_restore run: BACKUP_POSTGRES_DUMP. */
+enum pg_dump_mode {
+	PG_DUMP_AUTO,  /* here, or in the database's container when its server is newer */
+	PG_DUMP_LOCAL, /* always here */
+	PG_DUMP_EXEC,  /* always in the database's container (Docker exec) */
+};
+
+/* The local store: BACKUP_LOCAL_PATH. */
+struct config_local {
+	char *path; /* NULL when unset */
+};
+
+/* The S3 store: enabled when `bucket` is set. */
+struct config_s3 {
+	char *bucket;
+	char *endpoint; /* scheme://host[:port], NULL for AWS */
+	char *region;	/* default us-east-1 */
+	struct strbuf access_key, secret_key;
+	const char *access_origin, *secret_origin; /* the variables they came from */
+	int path_style; /* -1: unset (path-style for custom endpoints), 0, 1 */
+	char *ca_file;
+	char *storage_class;
+	uint64_t part_size; /* floor of the multipart part size */
+	unsigned timeout;   /* BACKUP_S3_TIMEOUT: seconds a request may go without progress */
+};
+
+/* Encryption: BACKUP_ENCRYPTION and the key. */
+struct config_crypt {
+	bool encrypt; /* false only with BACKUP_ENCRYPTION=none */
+	struct strbuf key;
+	const char *key_origin; /* which variable the key came from, or NULL */
+};
+
+struct config_compress {
+	enum compression algo; /* BACKUP_COMPRESSION, default gzip */
+	int level;	       /* BACKUP_COMPRESSION_LEVEL, or the algorithm's default */
+	unsigned threads;      /* BACKUP_COMPRESSION_THREADS, or the CPUs we may use */
+};
+
+/* The daemon (`lifeboat run`) and the run lock. */
+struct config_daemon {
+	char *schedule;	       /* BACKUP_SCHEDULE as given; NULL: manual mode */
+	struct cron cron;      /* parsed schedule, when set */
+	unsigned lock_timeout; /* seconds to wait for another run; default 3600 */
+	char *metrics_addr;    /* "HOST:PORT", NULL: off */
+};
+
+/* Webhook URLs: secrets, URLs often carry a token. NULL when unset. */
+struct config_webhook {
+	char *start, *success, *failure;
+};
+
+/* Containers stopped around a backup. */
+struct config_stop {
+	struct strvec services; /* BACKUP_STOP_SERVICES, validated, no duplicates */
+	unsigned stop_wait;	/* BACKUP_STOP_WAIT seconds, default 2 */
+	unsigned start_wait;	/* BACKUP_START_WAIT seconds, default 3 */
+};
+
+struct config_docker {
+	char *host; /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
+};
+
+struct config_postgres {
+	enum pg_dump_mode dump_mode; /* BACKUP_POSTGRES_DUMP */
+};
+
 struct config {
 	char *name;
-	char *local_path; /* NULL when unset */
-	bool encrypt;	  /* false only with BACKUP_ENCRYPTION=none */
-	struct strbuf key;
-	const char *key_origin;	      /* which variable the key came from, or NULL */
-	enum compression compression; /* BACKUP_COMPRESSION, default gzip */
-	int compression_level;	      /* BACKUP_COMPRESSION_LEVEL, or the algorithm's default */
-	unsigned compression_threads; /* BACKUP_COMPRESSION_THREADS, or the CPUs we may use */
 	struct source_spec *sources;
 	size_t nr_sources;
-	bool debug;
-	char *tz; /* NULL when unset */
-	/* S3 store: enabled when s3_bucket is set. */
-	char *s3_bucket;
-	char *s3_endpoint; /* scheme://host[:port], NULL for AWS */
-	char *s3_region;   /* default us-east-1 */
-	struct strbuf s3_access_key, s3_secret_key;
-	const char *s3_access_origin, *s3_secret_origin;
-	int s3_path_style; /* -1: unset (path-style for custom endpoints), 0, 1 */
-	char *s3_ca_file;
-	char *s3_storage_class;
-	uint64_t s3_part_size; /* floor of the multipart part size */
-	unsigned s3_timeout;   /* BACKUP_S3_TIMEOUT: seconds a request may go without progress */
-	/* The daemon (issue 6). */
-	char *schedule;	  /* BACKUP_SCHEDULE as given; NULL: manual mode */
-	struct cron cron; /* parsed schedule, when set */
+	struct config_local local;
+	struct config_s3 s3;
+	struct config_crypt crypt;
+	struct config_compress compress;
 	struct retention_rules retention;
-	char *webhook_start; /* secrets: URLs often carry a token */
-	char *webhook_success;
-	char *webhook_failure;
-	unsigned lock_timeout;	/* seconds to wait for another run; default 3600 */
-	char *metrics_addr;	/* "HOST:PORT", NULL: off */
+	struct config_daemon daemon;
+	struct config_webhook webhook;
+	struct config_stop stop;
+	struct config_docker docker;
+	struct config_postgres postgres;
+	bool debug;
+	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */
 	char *state_dir;	/* lock and state files; default /var/lib/lifeboat */
 	struct strvec warnings; /* for the caller to log */
-	/* Containers stopped around a backup (issue 5). */
-	struct strvec stop_services; /* BACKUP_STOP_SERVICES, validated, no duplicates */
-	unsigned stop_wait;	     /* BACKUP_STOP_WAIT seconds, default 2 */
-	unsigned start_wait;	     /* BACKUP_START_WAIT seconds, default 3 */
-	char *docker_host;	     /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
-	/* Where pg_dump / pg_restore run: BACKUP_POSTGRES_DUMP. */
-	enum pg_dump_mode {
-		PG_DUMP_AUTO,  /* here, or in the database's container when its server is newer */
-		PG_DUMP_LOCAL, /* always here */
-		PG_DUMP_EXEC,  /* always in the database's container (Docker exec) */
-	} pg_dump_mode;
 };
-#define CONFIG_INIT                                                                             \
-	{                                                                                       \
-		.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop_services = STRVEC_INIT,      \
-		.s3_access_key = STRBUF_INIT, .s3_secret_key = STRBUF_INIT, .s3_path_style = -1 \
+#define CONFIG_INIT                                                                              \
+	{                                                                                        \
+		.crypt.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop.services = STRVEC_INIT, \
+		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1  \
 	}
 
 /* What the command about to run needs from the configuration. */

@@ -31,7 +31,7 @@ static double now_mono(void)
 int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 {
 	auto_free char *path = xasprintf("%s/%s.lock", cfg->state_dir, cfg->name);
-	double deadline = now_mono() + cfg->lock_timeout;
+	double deadline = now_mono() + cfg->daemon.lock_timeout;
 	char holder[32] = "";
 
 	if (state_dir_create(cfg, e) < 0)
@@ -53,7 +53,7 @@ int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 			log_info("another backup run (pid %s) is in progress; waiting up to %u s "
 				 "for "
 				 "it (BACKUP_LOCK_TIMEOUT)",
-				 holder[0] ? holder : "unknown", cfg->lock_timeout);
+				 holder[0] ? holder : "unknown", cfg->daemon.lock_timeout);
 		}
 		if (signals_pending())
 			return err_set(e, LB_EXIT_INTERRUPTED,
@@ -64,7 +64,7 @@ int job_lock(const struct config *cfg, int *ret_fd, struct err *e)
 				e, LB_EXIT_BUSY,
 				"another backup run (pid %s) still holds the lock '%s' after "
 				"%u s (BACKUP_LOCK_TIMEOUT); not starting a second one",
-				holder[0] ? holder : "unknown", path, cfg->lock_timeout);
+				holder[0] ? holder : "unknown", path, cfg->daemon.lock_timeout);
 		poll(NULL, 0, 200);
 	}
 	char pid[32];
@@ -266,9 +266,9 @@ static void record_stores_sources(struct state *st, const struct record_ctx *c)
 	const char *kinds[2];
 	size_t nk = 0;
 
-	if (c->cfg->local_path)
+	if (c->cfg->local.path)
 		kinds[nk++] = "local";
-	if (c->cfg->s3_bucket)
+	if (c->cfg->s3.bucket)
 		kinds[nk++] = "s3";
 	const char *kept = c->res && c->res->file ? c->res->kept_in : NULL;
 	for (size_t i = 0; i < nk; i++) {
@@ -339,7 +339,7 @@ void job_recover_services(const struct config *cfg)
 	struct err e = ERR_INIT;
 	int fd = -1;
 
-	now.lock_timeout = 0;
+	now.daemon.lock_timeout = 0;
 	if (job_lock(&now, &fd, &e) < 0) {
 		/* The run holding the lock owns the stopped containers. */
 		log_debug("not checking for stopped containers now: %s", e.msg);
@@ -372,7 +372,7 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	t0 = now_mono();
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
-	notify(cfg, cfg->webhook_start, "BACKUP_START_WEBHOOK", &ev);
+	notify(cfg, cfg->webhook.start, "BACKUP_START_WEBHOOK", &ev);
 	/* Never archive a half-swapped target: a killed restore is finished or undone first. */
 	r = recover_pending(cfg, e);
 	services_recover(cfg);
@@ -427,9 +427,9 @@ done:
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
 	if (r == 0)
-		notify(cfg, cfg->webhook_success, "BACKUP_SUCCESS_WEBHOOK", &ev);
+		notify(cfg, cfg->webhook.success, "BACKUP_SUCCESS_WEBHOOK", &ev);
 	else if (e->code != LB_EXIT_INTERRUPTED)
-		notify(cfg, cfg->webhook_failure, "BACKUP_FAILURE_WEBHOOK", &ev);
+		notify(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev);
 	job_unlock(&lock_fd);
 	return r;
 }

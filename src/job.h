@@ -12,7 +12,7 @@
 enum job_trigger { JOB_MANUAL, JOB_SCHEDULED };
 
 /*
- * Take the run lock (waiting up to cfg->lock_timeout), send the start
+ * Take the run lock (waiting up to cfg->daemon.lock_timeout), send the start
  * webhook, run the backup, prune every store after a success (never after a
  * failure), send the success or failure webhook and record the run in the
  * state file. Webhook and pruning problems are logged, never fatal. Used by

@@ -174,18 +174,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 int metrics_start(const struct config *cfg, struct metrics **ret, struct err *e)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	const char *colon = strrchr(cfg->metrics_addr, ':');
-	const char *port = colon ? colon + 1 : cfg->metrics_addr;
+	const char *colon = strrchr(cfg->daemon.metrics_addr, ':');
+	const char *port = colon ? colon + 1 : cfg->daemon.metrics_addr;
 	struct metrics *m;
 
 	sa.sin_port = htons((uint16_t)strtol(port, NULL, 10));
-	if (colon && colon != cfg->metrics_addr) {
+	if (colon && colon != cfg->daemon.metrics_addr) {
 		char host[64];
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->metrics_addr),
-			 cfg->metrics_addr);
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->daemon.metrics_addr),
+			 cfg->daemon.metrics_addr);
 		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 			return err_set(e, LB_EXIT_CONFIG, "BACKUP_METRICS_ADDR '%s': bad address",
-				       cfg->metrics_addr);
+				       cfg->daemon.metrics_addr);
 	} else {
 		sa.sin_addr.s_addr = htonl(INADDR_ANY);
 	}
@@ -200,7 +200,7 @@ int metrics_start(const struct config *cfg, struct metrics **ret, struct err *e)
 		free(m);
 		return err_set(e, LB_EXIT_CONFIG,
 			       "BACKUP_METRICS_ADDR '%s': cannot listen there: %s",
-			       cfg->metrics_addr, strerror(saved));
+			       cfg->daemon.metrics_addr, strerror(saved));
 	}
 	*ret = m;
 	return 0;

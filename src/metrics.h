@@ -10,7 +10,7 @@
 
 struct metrics;
 
-/* Listen on cfg->metrics_addr in a thread of its own; values come from the state file. */
+/* Listen on cfg->daemon.metrics_addr in a thread of its own; values come from the state file. */
 int metrics_start(const struct config *cfg, struct metrics **ret, struct err *e);
 void metrics_stop(struct metrics *m);
 

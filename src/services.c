@@ -138,7 +138,7 @@ static int open_docker(struct services *s, struct err *e)
 {
 	if (s->d)
 		return 0;
-	return docker_open(s->cfg->docker_host, &s->d, e);
+	return docker_open(s->cfg->docker.host, &s->d, e);
 }
 
 /* One BACKUP_STOP_SERVICES name: Compose service, container name, or Swarm service. */
@@ -211,7 +211,7 @@ static int resolve_one(struct services *s, const char *project, const char *name
 
 int services_resolve_named(struct services *s, struct err *e)
 {
-	const struct strvec *names = &s->cfg->stop_services;
+	const struct strvec *names = &s->cfg->stop.services;
 	struct err pe = ERR_INIT, oe = ERR_INIT;
 
 	if (!names->nr)
@@ -396,9 +396,9 @@ int services_stop(struct services *s, struct err *e)
 				return -1;
 		}
 	}
-	if (s->cfg->stop_wait) {
-		log_debug("waiting %u s (BACKUP_STOP_WAIT)", s->cfg->stop_wait);
-		nap(s->cfg->stop_wait);
+	if (s->cfg->stop.stop_wait) {
+		log_debug("waiting %u s (BACKUP_STOP_WAIT)", s->cfg->stop.stop_wait);
+		nap(s->cfg->stop.stop_wait);
 	}
 	if (signals_pending())
 		return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
@@ -478,11 +478,11 @@ void services_finish(struct services *s)
 {
 	if (!s)
 		return;
-	if (s->restarted && s->cfg->start_wait) {
+	if (s->restarted && s->cfg->stop.start_wait) {
 		time_t passed = time(NULL) - s->restarted;
-		if (passed < (time_t)s->cfg->start_wait) {
-			log_debug("waiting %u s (BACKUP_START_WAIT)", s->cfg->start_wait);
-			nap(s->cfg->start_wait - (unsigned)passed);
+		if (passed < (time_t)s->cfg->stop.start_wait) {
+			log_debug("waiting %u s (BACKUP_START_WAIT)", s->cfg->stop.start_wait);
+			nap(s->cfg->stop.start_wait - (unsigned)passed);
 		}
 	}
 	for (size_t i = 0; i < s->nr; i++)

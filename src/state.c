@@ -267,7 +267,7 @@ bool state_healthy(const struct config *cfg, const struct state *st, time_t now,
 		   size_t len)
 {
 	why[0] = '\0';
-	if (!cfg->schedule)
+	if (!cfg->daemon.schedule)
 		return true;
 	bool running = st->running_pid > 0 && (kill(st->running_pid, 0) == 0 || errno == EPERM);
 	return state_health_verdict(st, running, now, why, len);

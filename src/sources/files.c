@@ -3,6 +3,7 @@
  * single file (an SQLite database through a consistent snapshot). Their
  * restore: files-restore.c.
  */
+#include "config-vars.h"
 #include "common.h"
 
 #include <dirent.h>
@@ -205,3 +206,43 @@ out:
 	free(apath);
 	return ret;
 }
+
+/* ---- its variables: rows of the configuration table (config-vars.h) ---- */
+
+static int var_dirs(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	return value ? config_parse_paths(cfg, v->name, value, SOURCE_DIR, e) : 0;
+}
+
+static int var_files(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	return value ? config_parse_paths(cfg, v->name, value, SOURCE_FILE, e) : 0;
+}
+
+static void describe_dirs(const struct config *cfg, struct strbuf *out)
+{
+	config_describe_sources(cfg, out, SOURCE_DIR);
+}
+
+static void describe_files(const struct config *cfg, struct strbuf *out)
+{
+	config_describe_sources(cfg, out, SOURCE_FILE);
+}
+
+static const struct config_var dirs_rows[] = {
+	{ "BACKUP_DIRS", 0, var_dirs, 0, 0, 0, NULL,
+	  "Directories: `/path:name,/path2:name2` (commas or newlines). Names follow "
+	  "`BACKUP_NAME`'s rule: 1–128 letters, digits, `.`, `_`, `-`.",
+	  describe_dirs },
+};
+const struct config_var_group dirs_vars = CONFIG_VAR_GROUP(dirs_rows);
+
+static const struct config_var files_rows[] = {
+	{ "BACKUP_FILES", 0, var_files, 0, 0, 0, NULL,
+	  "Single files, same form. Names are unique across both lists, and no source may lie "
+	  "inside a `BACKUP_DIRS` directory (a restore replaces a directory's whole content).",
+	  describe_files },
+};
+const struct config_var_group files_vars = CONFIG_VAR_GROUP(files_rows);

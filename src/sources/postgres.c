@@ -12,6 +12,7 @@
  * This file: connecting, where the client programs run, names; the dump is
  * postgres-dump.c, the restore postgres-restore.c.
  */
+#include "config-vars.h"
 #include "common.h"
 
 #include <ctype.h>
@@ -115,7 +116,7 @@ static int runner_exec(struct runner *r, const struct config *cfg, struct err *e
 {
 	struct err de = ERR_INIT;
 
-	if (process_place_container(&r->where, cfg->docker_host, r->u->host, &de) < 0)
+	if (process_place_container(&r->where, cfg->docker.host, r->u->host, &de) < 0)
 		return err_set(e, LB_EXIT_SOURCE,
 			       "PostgreSQL %s: cannot run the client tools in the database's "
 			       "container '%s': %s",
@@ -132,14 +133,14 @@ static int runner_exec(struct runner *r, const struct config *cfg, struct err *e
 int runner_pick(struct runner *r, const struct config *cfg, int server, const char *prog,
 		struct err *e)
 {
-	if (cfg->pg_dump_mode == PG_DUMP_EXEC)
+	if (cfg->postgres.dump_mode == PG_DUMP_EXEC)
 		return runner_exec(r, cfg, e);
 	int client = client_major(prog, e);
 	if (client < 0)
 		return -1;
 	if (server <= client)
 		return 0;
-	if (cfg->pg_dump_mode == PG_DUMP_LOCAL)
+	if (cfg->postgres.dump_mode == PG_DUMP_LOCAL)
 		return err_set(
 			e, LB_EXIT_SOURCE,
 			"PostgreSQL %s runs version %d, but this %s is version %d and "
@@ -242,3 +243,50 @@ const struct source_ops postgres_ops = {
 	.restore_end = postgres_restore_end,
 	.swap = postgres_swap,
 };
+
+/* ---- its variables: rows of the configuration table (config-vars.h) ---- */
+
+static int var_postgres(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	return value ? config_parse_uris(cfg, origin, value, SOURCE_POSTGRES, e) : 0;
+}
+
+static int var_pg_dump(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value || !strcasecmp(value, "auto"))
+		cfg->postgres.dump_mode = PG_DUMP_AUTO;
+	else if (!strcasecmp(value, "local"))
+		cfg->postgres.dump_mode = PG_DUMP_LOCAL;
+	else if (!strcasecmp(value, "exec"))
+		cfg->postgres.dump_mode = PG_DUMP_EXEC;
+	else
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_POSTGRES_DUMP '%s' is invalid: expected auto, local or exec",
+			       SHOW(value));
+	return 0;
+}
+
+static void describe_postgres(const struct config *cfg, struct strbuf *out)
+{
+	config_describe_sources(cfg, out, SOURCE_POSTGRES);
+}
+
+static const struct config_var postgres_rows[] = {
+	{ "BACKUP_POSTGRES", SECRET, var_postgres, 0, 0, 0, NULL,
+	  "PostgreSQL URIs, one per line (or separated by commas): "
+	  "`postgresql://user:password@host:5432/db?sslmode=require`. Percent-encode special "
+	  "characters in the password (`@` → `%40`, `:` → `%3A`, `/` → `%2F`). Without a database "
+	  "(`postgresql://user:pw@db:5432`) every database on the server is backed up, plus roles. "
+	  "A host is required (or a socket directory as `?host=/run/postgresql`); a database name "
+	  "has at most 63 bytes, PostgreSQL's limit. A secret: also `BACKUP_POSTGRES_FILE`; "
+	  "printed with the password as `***`. See [PostgreSQL](#postgresql).",
+	  describe_postgres },
+	{ "BACKUP_POSTGRES_DUMP", 0, var_pg_dump, 0, 0, 0, "auto",
+	  "Where `pg_dump`/`pg_restore` run: `auto` (default: here, or in the database's container "
+	  "when the server is newer than this image's client tools), `local` or `exec` (always in "
+	  "the database's container, through the Docker socket). See [PostgreSQL](#postgresql).",
+	  NULL },
+};
+const struct config_var_group postgres_vars = CONFIG_VAR_GROUP(postgres_rows);

@@ -124,6 +124,9 @@ struct source_ops {
 int files_backup(const struct source_backup *src, struct member_sink *sink, struct err *e);
 
 extern const struct source_ops files_ops;
+/* The kinds' variables, beside their code (config-vars.h). */
+struct config_var_group;
+extern const struct config_var_group dirs_vars, files_vars, postgres_vars, mongodb_vars;
 extern const struct source_ops dirs_ops;
 extern const struct source_ops postgres_ops;
 extern const struct source_ops mongodb_ops;
@@ -137,6 +140,7 @@ struct source_kind_desc {
 	const char *replaces;	    /* what a restore replaces, after the target in the countdown */
 	const char *into;	    /* "restored KIND 'NAME' INTO 'TARGET'" */
 	const struct source_ops *ops;
+	const struct config_var_group *vars; /* its rows of the configuration table, or NULL */
 };
 const struct source_kind_desc *source_kind_desc(enum source_kind kind);
 

@@ -1,4 +1,5 @@
 /* The local store: hidden .partial file, fsync, no-replace rename, directory fsync. */
+#include "config-vars.h"
 #include "common.h"
 
 #include <dirent.h>
@@ -299,7 +300,7 @@ int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
 	struct store *s;
 	struct local *l;
 
-	if (!cfg->local_path)
+	if (!cfg->local.path)
 		return err_set(e, LB_EXIT_CONFIG, "BACKUP_LOCAL_PATH is not set");
 	s = xcalloc(1, sizeof(*s));
 	l = xcalloc(1, sizeof(*l));
@@ -310,3 +311,21 @@ int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
 	*ret = s;
 	return 0;
 }
+
+/* ---- its variables: rows of the configuration table (config-vars.h) ---- */
+
+static void describe_local_path(const struct config *cfg, struct strbuf *out)
+{
+	strbuf_addf(out, "BACKUP_LOCAL_PATH    %s\n",
+		    cfg->local.path ? cfg->local.path : "(unset)");
+	if (cfg->local.path)
+		strbuf_addf(out, "  archives in        %s/%s/\n", cfg->local.path, cfg->name);
+}
+
+static const struct config_var local_rows[] = {
+	{ "BACKUP_LOCAL_PATH", 0, config_var_path, OFF(local.path), 0, 0, NULL,
+	  "Absolute path of a mounted directory. Archives go to `BACKUP_LOCAL_PATH/BACKUP_NAME/`. "
+	  "It must not lie inside a `BACKUP_DIRS` directory.",
+	  describe_local_path },
+};
+const struct config_var_group local_vars = CONFIG_VAR_GROUP(local_rows);

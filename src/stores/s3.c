@@ -1,6 +1,8 @@
 /* The S3 store: SigV4-signed libcurl requests, a streaming multipart upload, a streaming get. */
+#include "config-vars.h"
 #include "common.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -137,7 +139,7 @@ static void md5_base64(const void *data, size_t len, char out[32])
 /* The Host header and the (raw) path of a request. */
 static void req_target(struct s3 *s, const char *key, struct strbuf *host, struct strbuf *path)
 {
-	const char *bucket = s->cfg->s3_bucket;
+	const char *bucket = s->cfg->s3.bucket;
 
 	if (s->path_style) {
 		strbuf_addstr(host, s->host);
@@ -193,8 +195,8 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, s
 		md5_base64(r->body, r->body_len, md5);
 		sh[nsh++] = (struct sigv4_kv){ "content-md5", md5 };
 	}
-	if (r->storage_class && s->cfg->s3_storage_class)
-		sh[nsh++] = (struct sigv4_kv){ "x-amz-storage-class", s->cfg->s3_storage_class };
+	if (r->storage_class && s->cfg->s3.storage_class)
+		sh[nsh++] = (struct sigv4_kv){ "x-amz-storage-class", s->cfg->s3.storage_class };
 	struct sigv4_request sr = { .method = r->method,
 				    .path = path.buf,
 				    .query = r->query,
@@ -236,7 +238,7 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, s
 	hr->body = r->body;
 	hr->body_len = r->body_len;
 	hr->protocols = "http,https";
-	hr->ca_file = s->cfg->s3_ca_file;
+	hr->ca_file = s->cfg->s3.ca_file;
 	hr->connect_timeout_s = stall_s < CONNECT_MAX_S ? stall_s : CONNECT_MAX_S;
 	hr->stall_s = stall_s;
 	hr->progress = xferinfo_cb;
@@ -284,7 +286,7 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 			strbuf_addstr(&code, "AccessDenied");
 	}
 	if (!strcmp(code.buf, "NoSuchBucket"))
-		strbuf_addf(&why, "bucket '%s' does not exist (NoSuchBucket)", s->cfg->s3_bucket);
+		strbuf_addf(&why, "bucket '%s' does not exist (NoSuchBucket)", s->cfg->s3.bucket);
 	else if (!strcmp(code.buf, "InvalidAccessKeyId"))
 		strbuf_addstr(&why, "S3 does not know the access key (InvalidAccessKeyId): check "
 				    "BACKUP_S3_ACCESS_KEY");
@@ -333,7 +335,7 @@ static bool attempt_answered(const struct s3_req *r)
 /* What BACKUP_S3_TIMEOUT allows: this long without progress, the endpoint is dead. */
 static long request_budget_ms(const struct s3 *s)
 {
-	return (long)s->cfg->s3_timeout * 1000;
+	return (long)s->cfg->s3.timeout * 1000;
 }
 
 /*
@@ -392,7 +394,7 @@ static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int a
 					"cannot %s: the S3 endpoint '%s://%s' made no progress "
 					"for %ld s (BACKUP_S3_TIMEOUT is %u s): %s",
 					what, s->scheme, s->host, (now_ms() - since) / 1000,
-					s->cfg->s3_timeout, why);
+					s->cfg->s3.timeout, why);
 		}
 		CURLcode cc = perform(s, h, r, stall_s, &hr);
 		if (cc == CURLE_OK &&
@@ -413,7 +415,7 @@ static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int a
 			char note[96];
 			snprintf(note, sizeof(note),
 				 " (no progress for %ld s: BACKUP_S3_TIMEOUT is %u s)",
-				 stalled / 1000, s->cfg->s3_timeout);
+				 stalled / 1000, s->cfg->s3.timeout);
 			return req_fail(s, r, what, cc, hr.errbuf,
 					transient && attempts && !in_budget ? note : NULL, e);
 		}
@@ -555,7 +557,7 @@ static int s3_put_begin(struct store *st, const char *file, struct store_put *p,
 
 	up->s = s;
 	up->key = object_key(s, file);
-	up->what = xasprintf("upload 's3://%s/%s'", s->cfg->s3_bucket, up->key);
+	up->what = xasprintf("upload 's3://%s/%s'", s->cfg->s3.bucket, up->key);
 	up->next_part = 1;
 	for (unsigned i = 0; i < SLOTS; i++)
 		up->slots[i].up = up;
@@ -595,7 +597,7 @@ static int s3_put_write(struct store_put *p, const void *buf, size_t len, struct
 
 	while (len) {
 		struct slot *sl = &up->slots[up->cur];
-		size_t want = (size_t)s3_part_size(up->s->cfg->s3_part_size, up->next_part);
+		size_t want = (size_t)s3_part_size(up->s->cfg->s3.part_size, up->next_part);
 		if (sl->cap < want) {
 			free(sl->buf);
 			sl->buf = xmalloc(want);
@@ -683,7 +685,7 @@ static void s3_put_abort(struct store_put *p)
 	if (up->upload_id) {
 		const struct sigv4_kv q[] = { { "uploadId", up->upload_id } };
 		struct s3_req r = S3_REQ_INIT("DELETE");
-		char *what = xasprintf("abort the upload of 's3://%s/%s'", up->s->cfg->s3_bucket,
+		char *what = xasprintf("abort the upload of 's3://%s/%s'", up->s->cfg->s3.bucket,
 				       up->key);
 		r.key = up->key;
 		r.query = q;
@@ -710,7 +712,7 @@ static int s3_list(struct store *st, struct store_list *out, struct err *e)
 {
 	struct s3 *s = S(st);
 	char *token = NULL;
-	char *what = xasprintf("list 's3://%s/%s'", s->cfg->s3_bucket, s->prefix);
+	char *what = xasprintf("list 's3://%s/%s'", s->cfg->s3.bucket, s->prefix);
 	CURL *h = http_handle();
 	int ret = -1;
 
@@ -817,7 +819,7 @@ static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct e
 	g->st = st;
 	g->s = s;
 	g->key = object_key(s, file);
-	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3_bucket, g->key);
+	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3.bucket, g->key);
 	g->fd = -1;
 	/* Check it is there and readable first: a clear error before any byte flows. */
 	CURL *h = http_handle();
@@ -886,7 +888,7 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *key = object_key(s, file);
-	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3_bucket, key);
+	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3.bucket, key);
 	CURL *h = http_handle();
 	r.key = key;
 	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 404, e)
@@ -934,7 +936,7 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 	struct store *st;
 	struct s3 *s;
 
-	if (!cfg->s3_bucket)
+	if (!cfg->s3.bucket)
 		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_BUCKET is not set");
 	if (http_init(e) < 0)
 		return -1;
@@ -943,8 +945,8 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->stall_lock, NULL);
-	if (cfg->s3_endpoint) {
-		const char *ep = cfg->s3_endpoint;
+	if (cfg->s3.endpoint) {
+		const char *ep = cfg->s3.endpoint;
 		const char *sep = strstr(ep, "://");
 		s->scheme = xstrndup(ep, (size_t)(sep - ep));
 		s->host = xstrdup(sep + 3);
@@ -953,16 +955,16 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 		const char *dflt = !strcmp(s->scheme, "https") ? ":443" : ":80";
 		if (n > strlen(dflt) && !strcmp(s->host + n - strlen(dflt), dflt))
 			s->host[n - strlen(dflt)] = '\0';
-		s->path_style = cfg->s3_path_style != 0;
+		s->path_style = cfg->s3.path_style != 0;
 	} else {
 		s->scheme = xstrdup("https");
-		s->host = xasprintf("s3.%s.amazonaws.com", cfg->s3_region);
-		s->path_style = cfg->s3_path_style == 1;
+		s->host = xasprintf("s3.%s.amazonaws.com", cfg->s3.region);
+		s->path_style = cfg->s3.path_style == 1;
 	}
 	s->prefix = xasprintf("%s/", cfg->name);
-	s->key = (struct sigv4_key){ .access_key = cfg->s3_access_key.buf,
-				     .secret_key = cfg->s3_secret_key.buf,
-				     .region = cfg->s3_region,
+	s->key = (struct sigv4_key){ .access_key = cfg->s3.access_key.buf,
+				     .secret_key = cfg->s3.secret_key.buf,
+				     .region = cfg->s3.region,
 				     .service = "s3" };
 	st->ops = &s3_ops;
 	st->cfg = cfg;
@@ -970,3 +972,203 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e)
 	*ret = st;
 	return 0;
 }
+
+/* ---- its variables: rows of the configuration table (config-vars.h) ---- */
+
+static int var_s3_bucket(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	if (!parse_bucket_valid(value))
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_S3_BUCKET '%s' is invalid: S3 bucket names have 3 to 63 "
+			"lowercase letters, digits, '.' and '-', start and end with a letter "
+			"or digit, and are not IP addresses (no 's3://' and no path)",
+			SHOW(value));
+	cfg->s3.bucket = xstrdup(value);
+	return 0;
+}
+
+static int var_s3_access_key(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_BUCKET is set but BACKUP_S3_ACCESS_KEY is not (or "
+			       "BACKUP_S3_ACCESS_KEY_FILE)");
+	strbuf_add(&cfg->s3.access_key, value, len);
+	cfg->s3.access_origin = origin;
+	return 0;
+}
+
+static int var_s3_secret_key(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_BUCKET is set but BACKUP_S3_SECRET_KEY is not (or "
+			       "BACKUP_S3_SECRET_KEY_FILE)");
+	strbuf_add(&cfg->s3.secret_key, value, len);
+	cfg->s3.secret_origin = origin;
+	return 0;
+}
+
+static int var_s3_endpoint(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	if (!parse_endpoint_valid(value))
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_ENDPOINT is invalid: expected "
+			       "https://host[:port] or http://host[:port]");
+	int r = parse_url_check(value);
+	if (r < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_ENDPOINT '%s' %s", SHOW(value),
+			       r == -ERANGE ? "has an invalid port: expected 1 to 65535"
+					    : "has no host");
+	cfg->s3.endpoint = xstrdup(value);
+	size_t n = strlen(cfg->s3.endpoint);
+	if (cfg->s3.endpoint[n - 1] == '/')
+		cfg->s3.endpoint[n - 1] = '\0';
+	return 0;
+}
+
+static int var_s3_region(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	for (const char *p = value; p && *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_S3_REGION '%s' is invalid (expected a name such as "
+				       "'us-east-1')",
+				       SHOW(value));
+	cfg->s3.region = xstrdup(value ? value : v->def);
+	return 0;
+}
+
+static int var_s3_path_style(CONFIG_PARSE_ARGS)
+{
+	bool b;
+	CONFIG_UNUSED_ARGS;
+
+	if (!value)
+		return 0;
+	if (parse_bool(value, &b) < 0)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_PATH_STYLE '%s' is invalid: expected true or false",
+			       SHOW(value));
+	cfg->s3.path_style = b;
+	return 0;
+}
+
+static int var_s3_ca_file(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	if (access(value, R_OK) < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_S3_CA_FILE '%s': %s", SHOW(value),
+			       strerror(errno));
+	cfg->s3.ca_file = xstrdup(value);
+	return 0;
+}
+
+static int var_s3_storage_class(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	for (const char *p = value; p && *p; p++)
+		if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+			return err_set(e, LB_EXIT_CONFIG,
+				       "BACKUP_S3_STORAGE_CLASS '%s' is invalid (expected a class "
+				       "such as STANDARD_IA)",
+				       SHOW(value));
+	if (value)
+		cfg->s3.storage_class = xstrdup(value);
+	return 0;
+}
+
+static int var_s3_part_size(CONFIG_PARSE_ARGS)
+{
+	uint64_t n;
+	CONFIG_UNUSED_ARGS;
+
+	if (parse_size(value ? value : v->def, &n) < 0 || n < (5ull << 20) || n > (5ull << 30))
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_S3_PART_SIZE '%s' is invalid: expected a size from 5M to 5G "
+			       "(for example 16M)",
+			       SHOW(value ? value : v->def));
+	cfg->s3.part_size = n;
+	return 0;
+}
+
+/* The S3 store, all its variables at once. */
+static void describe_s3(const struct config *cfg, struct strbuf *out)
+{
+	if (!cfg->s3.bucket)
+		return;
+	strbuf_addf(out, "BACKUP_S3_BUCKET     %s\n", cfg->s3.bucket);
+	strbuf_addf(out, "  archives in        s3://%s/%s/\n", cfg->s3.bucket, cfg->name);
+	strbuf_addf(out, "BACKUP_S3_ENDPOINT   %s\n",
+		    cfg->s3.endpoint ? cfg->s3.endpoint : "(unset: AWS S3)");
+	strbuf_addf(out, "BACKUP_S3_REGION     %s\n", cfg->s3.region);
+	strbuf_addf(out, "S3 access key        read from %s (redacted)\n", cfg->s3.access_origin);
+	strbuf_addf(out, "S3 secret key        read from %s (redacted)\n", cfg->s3.secret_origin);
+	strbuf_addf(out, "BACKUP_S3_PATH_STYLE %s\n",
+		    cfg->s3.path_style < 0
+			    ? (cfg->s3.endpoint ? "true (custom endpoint)" : "false (AWS)")
+		    : cfg->s3.path_style ? "true"
+					 : "false");
+	if (cfg->s3.ca_file)
+		strbuf_addf(out, "BACKUP_S3_CA_FILE    %s\n", cfg->s3.ca_file);
+	if (cfg->s3.storage_class)
+		strbuf_addf(out, "BACKUP_S3_STORAGE_CLASS %s\n", cfg->s3.storage_class);
+	strbuf_addf(out, "BACKUP_S3_PART_SIZE  %llu MiB (minimum; grows for large backups)\n",
+		    (unsigned long long)(cfg->s3.part_size >> 20));
+	strbuf_addf(out,
+		    "BACKUP_S3_TIMEOUT    %us without progress per request (a transfer that "
+		    "moves is never cut)\n",
+		    cfg->s3.timeout);
+}
+
+static const struct config_var s3_rows[] = {
+	{ "BACKUP_S3_BUCKET", 0, var_s3_bucket, 0, 0, 0, NULL,
+	  "S3 bucket to store archives in, at "
+	  "`s3://BUCKET/BACKUP_NAME/BACKUP_NAME-YYYY-MM-DD-HHMMSS.tar.gz.gpg`. Works alone or "
+	  "together with `BACKUP_LOCAL_PATH` (both get the same stream). The bucket must exist, "
+	  "and its name must follow S3's rules: 3–63 lowercase letters, digits, `.` and `-`, a "
+	  "letter or digit at each end, no `..`, not an IP address.",
+	  describe_s3 },
+	{ "BACKUP_S3_ACCESS_KEY", SECRET | VAR_GROUP, var_s3_access_key, 0, 0, 0, NULL,
+	  "Access key ID; required with `BACKUP_S3_BUCKET`.", NULL },
+	{ "BACKUP_S3_SECRET_KEY", SECRET | VAR_GROUP, var_s3_secret_key, 0, 0, 0, NULL,
+	  "Secret access key; required with `BACKUP_S3_BUCKET`.", NULL },
+	{ "BACKUP_S3_ENDPOINT", VAR_GROUP, var_s3_endpoint, 0, 0, 0, "AWS S3",
+	  "`https://host[:port]` (or `http://`; port 1–65535) of an S3-compatible service (MinIO, "
+	  "Backblaze B2, Wasabi, ...). Default: AWS S3 (`https://s3.REGION.amazonaws.com`).",
+	  NULL },
+	{ "BACKUP_S3_REGION", VAR_GROUP, var_s3_region, 0, 0, 0, "us-east-1",
+	  "Region used for signing; default `us-east-1`.", NULL },
+	{ "BACKUP_S3_PATH_STYLE", VAR_GROUP, var_s3_path_style, 0, 0, 0,
+	  "true with an endpoint, else false",
+	  "`true`: `https://ENDPOINT/BUCKET/KEY`; `false`: `https://BUCKET.ENDPOINT/KEY`. Default: "
+	  "path-style for a custom endpoint, virtual-hosted for AWS.",
+	  NULL },
+	{ "BACKUP_S3_CA_FILE", VAR_GROUP, var_s3_ca_file, 0, 0, 0, NULL,
+	  "PEM bundle of CAs to trust for the endpoint (a private CA). HTTPS is always verified.",
+	  NULL },
+	{ "BACKUP_S3_STORAGE_CLASS", VAR_GROUP, var_s3_storage_class, 0, 0, 0, "the bucket's",
+	  "Storage class of new objects, e.g. `STANDARD_IA`; default: the bucket's.", NULL },
+	{ "BACKUP_S3_PART_SIZE", VAR_GROUP, var_s3_part_size, 0, 0, 0, "16M",
+	  "Multipart part size floor, `5M` to `5G` (default `16M`). Memory use is about 3 parts. "
+	  "Parts double every 1,000 parts so a backup never needs more than S3's 10,000.",
+	  NULL },
+	{ "BACKUP_S3_TIMEOUT", VAR_GROUP, config_var_duration, OFF(s3.timeout), 1, 0, "120",
+	  "How long S3 may make no progress before the run gives up on it: seconds, or `5m` (1 s "
+	  "to 7 days); default `120` (2 minutes). It bounds silence, not transfers: an upload of "
+	  "any size and duration runs as long as bytes keep moving. See [S3](#s3).",
+	  NULL },
+};
+const struct config_var_group s3_vars = CONFIG_VAR_GROUP_IF(s3_rows, "BACKUP_S3_BUCKET");

@@ -33,18 +33,35 @@ static void set_add(struct store_set *set, struct store *s)
 	set->v[set->nr++] = s;
 }
 
+static bool local_configured(const struct config *cfg)
+{
+	return cfg->local.path;
+}
+
+static bool s3_configured(const struct config *cfg)
+{
+	return cfg->s3.bucket;
+}
+
+static const struct store_kind store_kinds[] = {
+	{ "local", &local_vars, local_configured, store_local_new },
+	{ "s3", &s3_vars, s3_configured, store_s3_new },
+};
+
+const struct store_kind *store_kind_at(size_t i)
+{
+	return i < ARRAY_SIZE(store_kinds) ? &store_kinds[i] : NULL;
+}
+
 int store_set_open(const struct config *cfg, struct store_set *ret, struct err *e)
 {
 	struct store_set set = { 0 };
 	struct store *s;
 
-	if (cfg->local_path) {
-		if (store_local_new(cfg, &s, e) < 0)
-			goto fail;
-		set_add(&set, s);
-	}
-	if (cfg->s3_bucket) {
-		if (store_s3_new(cfg, &s, e) < 0)
+	for (size_t i = 0; i < ARRAY_SIZE(store_kinds); i++) {
+		if (!store_kinds[i].configured(cfg))
+			continue;
+		if (store_kinds[i].open(cfg, &s, e) < 0)
 			goto fail;
 		set_add(&set, s);
 	}

@@ -81,7 +81,19 @@ int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
 /* The S3 store, s3://BACKUP_S3_BUCKET/BACKUP_NAME/. */
 int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
 
-/* Every store the configuration names, in a fixed order (local first). */
+/* A kind of store: one row of the table in store.c. */
+struct config_var_group;
+struct store_kind {
+	const char *name;			      /* "local", "s3" */
+	const struct config_var_group *vars;	      /* its rows of the configuration table */
+	bool (*configured)(const struct config *cfg); /* does the configuration name it? */
+	int (*open)(const struct config *cfg, struct store **ret, struct err *e);
+};
+/* The i-th row of the table, NULL past its end. */
+const struct store_kind *store_kind_at(size_t i);
+extern const struct config_var_group local_vars, s3_vars;
+
+/* Every store the configuration names, in the table's order (local first). */
 struct store_set {
 	struct store **v;
 	size_t nr;

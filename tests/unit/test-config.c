@@ -98,10 +98,10 @@ static void test_minimal(void **state LB_UNUSED)
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "HOME=/root", "PATH=/usr/bin:/bin", "BACKUPNAME=x",
 			    "MY_BACKUP_DIRS=nonsense"));
 	assert_string_equal(cfg.name, "test");
-	assert_null(cfg.local_path);
-	assert_true(cfg.encrypt);
-	assert_int_equal(cfg.key.len, 0);
-	assert_null(cfg.key_origin);
+	assert_null(cfg.local.path);
+	assert_true(cfg.crypt.encrypt);
+	assert_int_equal(cfg.crypt.key.len, 0);
+	assert_null(cfg.crypt.key_origin);
 	assert_int_equal(cfg.nr_sources, 0);
 	assert_false(cfg.debug);
 	assert_null(cfg.tz);
@@ -123,13 +123,13 @@ static void test_minimal(void **state LB_UNUSED)
 			    "BACKUP_DIRS=/data:data", "BACKUP_FILES=/etc/app.conf:conf",
 			    "BACKUP_DEBUG=true", "TZ=Europe/Berlin"));
 	assert_string_equal(cfg.name, "myapp-production");
-	assert_string_equal(cfg.local_path, "/srv/backups");
+	assert_string_equal(cfg.local.path, "/srv/backups");
 	char *dir = config_local_dir(&cfg);
 	assert_string_equal(dir, "/srv/backups/myapp-production");
 	free(dir);
-	assert_true(cfg.encrypt);
-	assert_string_equal(cfg.key.buf, KEY);
-	assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY");
+	assert_true(cfg.crypt.encrypt);
+	assert_string_equal(cfg.crypt.key.buf, KEY);
+	assert_string_equal(cfg.crypt.key_origin, "BACKUP_ENCRYPTION_KEY");
 	assert_int_equal(cfg.nr_sources, 2);
 	check_source(&cfg, 0, SOURCE_DIR, "/data", "data");
 	check_source(&cfg, 1, SOURCE_FILE, "/etc/app.conf", "conf");
@@ -363,9 +363,9 @@ static void test_key_direct(void **state LB_UNUSED)
 	struct strbuf d = STRBUF_INIT;
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY=" KEY));
-	assert_true(cfg.encrypt);
-	assert_string_equal(cfg.key.buf, KEY);
-	assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY");
+	assert_true(cfg.crypt.encrypt);
+	assert_string_equal(cfg.crypt.key.buf, KEY);
+	assert_string_equal(cfg.crypt.key_origin, "BACKUP_ENCRYPTION_KEY");
 	config_describe(&cfg, &d);
 	assert_not_contains(d.buf, KEY);
 	assert_contains(d.buf, "redacted");
@@ -375,7 +375,7 @@ static void test_key_direct(void **state LB_UNUSED)
 
 	/* A key with blanks is taken as is when set directly. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY= with space "));
-	assert_string_equal(cfg.key.buf, " with space ");
+	assert_string_equal(cfg.crypt.key.buf, " with space ");
 	config_release(&cfg);
 
 	/* gpg reads one line: a line break is refused here, as backup would refuse it. */
@@ -390,8 +390,8 @@ static void test_key_direct(void **state LB_UNUSED)
 
 	/* An empty variable is unset. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION_KEY="));
-	assert_int_equal(cfg.key.len, 0);
-	assert_null(cfg.key_origin);
+	assert_int_equal(cfg.crypt.key.len, 0);
+	assert_null(cfg.crypt.key_origin);
 	config_release(&cfg);
 }
 
@@ -413,9 +413,9 @@ static void test_key_file(void **state LB_UNUSED)
 		struct strbuf d = STRBUF_INIT;
 
 		expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
-		assert_string_equal(cfg.key.buf, cases[i].key);
-		assert_int_equal(cfg.key.len, strlen(cases[i].key));
-		assert_string_equal(cfg.key_origin, "BACKUP_ENCRYPTION_KEY_FILE");
+		assert_string_equal(cfg.crypt.key.buf, cases[i].key);
+		assert_int_equal(cfg.crypt.key.len, strlen(cases[i].key));
+		assert_string_equal(cfg.crypt.key_origin, "BACKUP_ENCRYPTION_KEY_FILE");
 		assert_int_equal(cfg.warnings.nr, 0);
 		config_describe(&cfg, &d);
 		assert_not_contains(d.buf, cases[i].key);
@@ -448,7 +448,7 @@ static void test_key_file(void **state LB_UNUSED)
 		struct err e;
 		if (!limits[i].err) {
 			expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
-			assert_int_equal(cfg.key.len, len);
+			assert_int_equal(cfg.crypt.key.len, len);
 			config_release(&cfg);
 		} else {
 			expect_err(ENV("BACKUP_NAME=test", var), limits[i].err, &e);
@@ -564,7 +564,7 @@ static void test_encryption_mode(void **state LB_UNUSED)
 	struct strbuf d = STRBUF_INIT;
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none"));
-	assert_false(cfg.encrypt);
+	assert_false(cfg.crypt.encrypt);
 	assert_int_equal(cfg.warnings.nr, 0);
 	config_describe(&cfg, &d);
 	assert_contains(d.buf, "BACKUP_ENCRYPTION    none");
@@ -572,20 +572,20 @@ static void test_encryption_mode(void **state LB_UNUSED)
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=gpg"));
-	assert_true(cfg.encrypt);
+	assert_true(cfg.crypt.encrypt);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=GPG"));
-	assert_true(cfg.encrypt);
+	assert_true(cfg.crypt.encrypt);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=None"));
-	assert_false(cfg.encrypt);
+	assert_false(cfg.crypt.encrypt);
 	config_release(&cfg);
 
 	/* Empty means unset: the default is gpg. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION="));
-	assert_true(cfg.encrypt);
+	assert_true(cfg.crypt.encrypt);
 	config_release(&cfg);
 
 	struct err e;
@@ -597,7 +597,7 @@ static void test_encryption_mode(void **state LB_UNUSED)
 	/* A key with BACKUP_ENCRYPTION=none is ignored with a warning. */
 	expect_ok(&cfg,
 		  ENV("BACKUP_NAME=test", "BACKUP_ENCRYPTION=none", "BACKUP_ENCRYPTION_KEY=" KEY));
-	assert_false(cfg.encrypt);
+	assert_false(cfg.crypt.encrypt);
 	assert_true(has_warning(&cfg, "BACKUP_ENCRYPTION_KEY"));
 	assert_no_warning_contains(&cfg, KEY);
 	config_release(&cfg);
@@ -611,37 +611,37 @@ static void test_compression(void **state LB_UNUSED)
 
 	/* Default: gzip level 6 on every CPU we may use. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
-	assert_int_equal(cfg.compression, COMPRESSION_GZIP);
-	assert_int_equal(cfg.compression_level, 6);
-	assert_int_equal(cfg.compression_threads, compress_available_cpus());
-	assert_true(cfg.compression_threads >= 1);
+	assert_int_equal(cfg.compress.algo, COMPRESSION_GZIP);
+	assert_int_equal(cfg.compress.level, 6);
+	assert_int_equal(cfg.compress.threads, compress_available_cpus());
+	assert_true(cfg.compress.threads >= 1);
 	config_describe(&cfg, &d);
 	assert_contains(d.buf, "BACKUP_COMPRESSION   gzip, level 6");
 	strbuf_release(&d);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=ZSTD"));
-	assert_int_equal(cfg.compression, COMPRESSION_ZSTD);
-	assert_int_equal(cfg.compression_level, 3);
+	assert_int_equal(cfg.compress.algo, COMPRESSION_ZSTD);
+	assert_int_equal(cfg.compress.level, 3);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=zstd",
 			    "BACKUP_COMPRESSION_LEVEL=19", "BACKUP_COMPRESSION_THREADS=3"));
-	assert_int_equal(cfg.compression_level, 19);
-	assert_int_equal(cfg.compression_threads, 3);
+	assert_int_equal(cfg.compress.level, 19);
+	assert_int_equal(cfg.compress.threads, 3);
 	assert_int_equal(cfg.warnings.nr, 0);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=gzip",
 			    "BACKUP_COMPRESSION_LEVEL=1", "BACKUP_COMPRESSION_THREADS=1"));
-	assert_int_equal(cfg.compression_level, 1);
-	assert_int_equal(cfg.compression_threads, 1);
+	assert_int_equal(cfg.compress.level, 1);
+	assert_int_equal(cfg.compress.threads, 1);
 	config_release(&cfg);
 
 	/* A level with none is ignored with a warning. */
 	expect_ok(&cfg,
 		  ENV("BACKUP_NAME=test", "BACKUP_COMPRESSION=none", "BACKUP_COMPRESSION_LEVEL=5"));
-	assert_int_equal(cfg.compression, COMPRESSION_NONE);
+	assert_int_equal(cfg.compress.algo, COMPRESSION_NONE);
 	assert_true(has_warning(&cfg, "BACKUP_COMPRESSION_LEVEL"));
 	config_describe(&cfg, &d);
 	assert_contains(d.buf, "BACKUP_COMPRESSION   none");
@@ -850,32 +850,32 @@ static void test_stop_services(void **state LB_UNUSED)
 	struct err e;
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
-	assert_int_equal(cfg.stop_services.nr, 0);
-	assert_int_equal(cfg.stop_wait, 2);
-	assert_int_equal(cfg.start_wait, 3);
-	assert_null(cfg.docker_host);
+	assert_int_equal(cfg.stop.services.nr, 0);
+	assert_int_equal(cfg.stop.stop_wait, 2);
+	assert_int_equal(cfg.stop.start_wait, 3);
+	assert_null(cfg.docker.host);
 	assert_int_equal(cfg.warnings.nr, 0);
 	config_release(&cfg);
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES= app , my_db.1,app,web-2",
 			    "BACKUP_STOP_WAIT=0", "BACKUP_START_WAIT=86400",
 			    "DOCKER_HOST=tcp://proxy:2375"));
-	assert_int_equal(cfg.stop_services.nr, 3);
-	assert_string_equal(cfg.stop_services.v[0], "app");
-	assert_string_equal(cfg.stop_services.v[1], "my_db.1");
-	assert_string_equal(cfg.stop_services.v[2], "web-2");
-	assert_null(cfg.stop_services.v[3]);
-	assert_int_equal(cfg.stop_wait, 0);
-	assert_int_equal(cfg.start_wait, 86400);
-	assert_string_equal(cfg.docker_host, "tcp://proxy:2375");
+	assert_int_equal(cfg.stop.services.nr, 3);
+	assert_string_equal(cfg.stop.services.v[0], "app");
+	assert_string_equal(cfg.stop.services.v[1], "my_db.1");
+	assert_string_equal(cfg.stop.services.v[2], "web-2");
+	assert_null(cfg.stop.services.v[3]);
+	assert_int_equal(cfg.stop.stop_wait, 0);
+	assert_int_equal(cfg.stop.start_wait, 86400);
+	assert_string_equal(cfg.docker.host, "tcp://proxy:2375");
 	assert_int_equal(cfg.warnings.nr, 0);
 	config_release(&cfg);
 
 	/* Tabs around a name are trimmed like spaces, at either end of the list. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_STOP_SERVICES=\tdb\t, web \t"));
-	assert_int_equal(cfg.stop_services.nr, 2);
-	assert_string_equal(cfg.stop_services.v[0], "db");
-	assert_string_equal(cfg.stop_services.v[1], "web");
+	assert_int_equal(cfg.stop.services.nr, 2);
+	assert_string_equal(cfg.stop.services.v[0], "db");
+	assert_string_equal(cfg.stop.services.v[1], "web");
 	config_release(&cfg);
 
 	static const struct {
@@ -915,10 +915,10 @@ static void test_daemon_variables(void **state LB_UNUSED)
 	struct strbuf d = STRBUF_INIT;
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
-	assert_null(cfg.schedule);
+	assert_null(cfg.daemon.schedule);
 	assert_false(retention_enabled(&cfg.retention));
-	assert_int_equal(cfg.lock_timeout, 3600);
-	assert_null(cfg.metrics_addr);
+	assert_int_equal(cfg.daemon.lock_timeout, 3600);
+	assert_null(cfg.daemon.metrics_addr);
 	assert_string_equal(cfg.log_file, "/var/log/backup.log");
 	if (geteuid() == 0)
 		assert_string_equal(cfg.state_dir, "/var/lib/lifeboat");
@@ -938,16 +938,16 @@ static void test_daemon_variables(void **state LB_UNUSED)
 			    "BACKUP_LOCK_TIMEOUT=30m", "BACKUP_METRICS_ADDR=127.0.0.1:9090",
 			    "BACKUP_LOG_FILE=/tmp//lb.log", "BACKUP_STATE_DIR=/tmp/st/"));
 	assert_int_equal(cfg.warnings.nr, 0);
-	assert_string_equal(cfg.schedule, "*/3 * * * * *");
-	assert_true(cfg.cron.has_seconds);
+	assert_string_equal(cfg.daemon.schedule, "*/3 * * * * *");
+	assert_true(cfg.daemon.cron.has_seconds);
 	assert_int_equal(cfg.retention.days, 30);
 	assert_int_equal(cfg.retention.keep_last, 3);
 	assert_int_equal(cfg.retention.keep_daily, 7);
 	assert_int_equal(cfg.retention.keep_weekly, 4);
 	assert_int_equal(cfg.retention.keep_monthly, 12);
-	assert_string_equal(cfg.webhook_success, "http://127.0.0.1:1/" KEY);
-	assert_int_equal(cfg.lock_timeout, 1800);
-	assert_string_equal(cfg.metrics_addr, "127.0.0.1:9090");
+	assert_string_equal(cfg.webhook.success, "http://127.0.0.1:1/" KEY);
+	assert_int_equal(cfg.daemon.lock_timeout, 1800);
+	assert_string_equal(cfg.daemon.metrics_addr, "127.0.0.1:9090");
 	assert_string_equal(cfg.log_file, "/tmp/lb.log");
 	assert_string_equal(cfg.state_dir, "/tmp/st");
 	config_describe(&cfg, &d);
@@ -960,7 +960,7 @@ static void test_daemon_variables(void **state LB_UNUSED)
 	char *path = temp_file("https://hc-ping.com/" FILE_KEY "\n", strlen(FILE_KEY) + 21);
 	char *var = xasprintf("BACKUP_SUCCESS_WEBHOOK_FILE=%s", path);
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", var));
-	assert_string_equal(cfg.webhook_success, "https://hc-ping.com/" FILE_KEY);
+	assert_string_equal(cfg.webhook.success, "https://hc-ping.com/" FILE_KEY);
 	config_release(&cfg);
 	free(var);
 	remove_temp_file(path);
@@ -988,7 +988,7 @@ static void test_daemon_variables(void **state LB_UNUSED)
 
 	expect_ok(&cfg,
 		  ENV("BACKUP_NAME=test", "BACKUP_LOCK_TIMEOUT=90", "BACKUP_METRICS_ADDR=:9100"));
-	assert_int_equal(cfg.lock_timeout, 90);
+	assert_int_equal(cfg.daemon.lock_timeout, 90);
 	config_release(&cfg);
 }
 
@@ -1080,12 +1080,12 @@ static void test_s3(void **state LB_UNUSED)
 	/* Defaults: AWS (no endpoint), us-east-1, 16 MiB parts, path style decided later. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=my-bucket",
 			    "BACKUP_S3_ACCESS_KEY=AKIDEXAMPLE", "BACKUP_S3_SECRET_KEY=" KEY));
-	assert_string_equal(cfg.s3_bucket, "my-bucket");
-	assert_null(cfg.s3_endpoint);
-	assert_string_equal(cfg.s3_region, "us-east-1");
-	assert_true(cfg.s3_part_size == 16u << 20);
-	assert_int_equal(cfg.s3_path_style, -1);
-	assert_string_equal(cfg.s3_secret_key.buf, KEY);
+	assert_string_equal(cfg.s3.bucket, "my-bucket");
+	assert_null(cfg.s3.endpoint);
+	assert_string_equal(cfg.s3.region, "us-east-1");
+	assert_true(cfg.s3.part_size == 16u << 20);
+	assert_int_equal(cfg.s3.path_style, -1);
+	assert_string_equal(cfg.s3.secret_key.buf, KEY);
 	config_describe(&cfg, &out);
 	assert_not_contains(out.buf, KEY);
 	assert_not_contains(out.buf, "AKIDEXAMPLE");
@@ -1100,12 +1100,12 @@ static void test_s3(void **state LB_UNUSED)
 			    var, "BACKUP_S3_ENDPOINT=http://127.0.0.1:9000/",
 			    "BACKUP_S3_REGION=eu-central-1", "BACKUP_S3_PATH_STYLE=false",
 			    "BACKUP_S3_PART_SIZE=5M", "BACKUP_S3_STORAGE_CLASS=STANDARD_IA"));
-	assert_string_equal(cfg.s3_secret_key.buf, KEY);
-	assert_string_equal(cfg.s3_endpoint, "http://127.0.0.1:9000");
-	assert_string_equal(cfg.s3_region, "eu-central-1");
-	assert_int_equal(cfg.s3_path_style, 0);
-	assert_true(cfg.s3_part_size == 5u << 20);
-	assert_string_equal(cfg.s3_storage_class, "STANDARD_IA");
+	assert_string_equal(cfg.s3.secret_key.buf, KEY);
+	assert_string_equal(cfg.s3.endpoint, "http://127.0.0.1:9000");
+	assert_string_equal(cfg.s3.region, "eu-central-1");
+	assert_int_equal(cfg.s3.path_style, 0);
+	assert_true(cfg.s3.part_size == 5u << 20);
+	assert_string_equal(cfg.s3.storage_class, "STANDARD_IA");
 	config_release(&cfg);
 	free(var);
 	remove_temp_file(path);
@@ -1142,7 +1142,7 @@ static void test_s3(void **state LB_UNUSED)
 	/* S3 settings without a bucket are warned about, not used. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_REGION=eu-west-1"));
 	assert_true(has_warning(&cfg, "BACKUP_S3_REGION"));
-	assert_null(cfg.s3_bucket);
+	assert_null(cfg.s3.bucket);
 	config_release(&cfg);
 }
 
@@ -1154,7 +1154,7 @@ static void test_local_path(void **state LB_UNUSED)
 	struct strbuf d = STRBUF_INIT;
 
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/srv/backups//"));
-	assert_string_equal(cfg.local_path, "/srv/backups");
+	assert_string_equal(cfg.local.path, "/srv/backups");
 	config_describe(&cfg, &d);
 	assert_contains(d.buf, "/srv/backups/test/");
 	strbuf_release(&d);
@@ -1479,11 +1479,11 @@ static void test_refused_values(void **state LB_UNUSED)
 	/* The limits themselves pass; BACKUP_S3_TIMEOUT defaults to two minutes. */
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A",
 			    "BACKUP_S3_SECRET_KEY=" KEY, "BACKUP_S3_ENDPOINT=http://h:65535"));
-	assert_int_equal(cfg.s3_timeout, 120);
+	assert_int_equal(cfg.s3.timeout, 120);
 	config_release(&cfg);
 	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_S3_BUCKET=bucket", "BACKUP_S3_ACCESS_KEY=A",
 			    "BACKUP_S3_SECRET_KEY=" KEY, "BACKUP_S3_TIMEOUT=5m"));
-	assert_int_equal(cfg.s3_timeout, 300);
+	assert_int_equal(cfg.s3.timeout, 300);
 	config_release(&cfg);
 	free(long_name);
 	free(n129);

@@ -105,7 +105,7 @@ static void test_healthy_with_config(void **state LB_UNUSED)
 	assert_true(state_healthy(&cfg, &st, T0 + 86400, why, sizeof(why)));
 	assert_string_equal(why, "");
 
-	cfg.schedule = "0 3 * * *";
+	cfg.daemon.schedule = "0 3 * * *";
 	assert_false(state_healthy(&cfg, &st, T0, why, sizeof(why)));
 	assert_contains(why, "the last scheduled backup failed");
 
