@@ -11,6 +11,9 @@
 #include "config-vars.h"
 #include "docker.h"
 #include "parse.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define KEY_MAX_LEN 4096
 

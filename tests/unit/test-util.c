@@ -5,6 +5,11 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "fs.h"
+#include "parse.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 /* A string of `n` copies of `c` (caller frees). */
 static char *repeat(char c, size_t n)

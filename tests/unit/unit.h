@@ -1,7 +1,7 @@
 /*
  * What every unit test includes first: common.h (feature macros, banned functions),
- * cmocka with the headers it needs before it, util.h, and the few helpers more than
- * one test file uses.
+ * cmocka with the headers it needs before it, and the few helpers more than one test
+ * file uses. Each test includes the project headers it uses itself.
  */
 #ifndef LB_UNIT_H
 #define LB_UNIT_H
@@ -12,8 +12,6 @@
 #include <time.h>
 
 #include <cmocka.h>
-
-#include "util.h"
 
 /* Fail with both strings shown when `hay` does not contain `needle`. */
 #define assert_contains(hay, needle)                                    \
