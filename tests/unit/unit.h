@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "xalloc.h"
+
 /* Fail with both strings shown when `hay` does not contain `needle`. */
 #define assert_contains(hay, needle)                                    \
 	do {                                                            \
@@ -27,6 +29,15 @@
 		if (strstr(h_, n_))                                     \
 			fail_msg("'%s' must not contain '%s'", h_, n_); \
 	} while (0)
+
+/* A string of `n` copies of `c` (caller frees). */
+static inline char *repeat(char c, size_t n)
+{
+	char *s = xmalloc(n + 1);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
 
 /* Switch the process to time zone `tz` ("UTC", "Europe/Berlin", ...). */
 static inline void set_tz(const char *tz)
