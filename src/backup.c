@@ -11,16 +11,19 @@
 #include "backup.h"
 #include "compress.h"
 #include "crypt.h"
+#include "fs.h"
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
 #include "sources/source.h"
 #include "sources/sqlite.h"
 #include "stores/store.h"
+#include "strbuf.h"
 #include "stream/compressor.h"
 #include "stream/fanout.h"
 #include "stream/member-sink.h"
 #include "stream/tar-writer.h"
+#include "xalloc.h"
 
 #define CHUNK (256 * 1024)
 

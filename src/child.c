@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 
 #include "child.h"
+#include "fs.h"
 #include "log.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 #define ERR_TAIL_MAX 8192
 

@@ -7,7 +7,8 @@
 #include <pthread.h>
 
 #include "err.h"
-#include "util.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 /*
  * A pipe pump on a thread of its own, after git's `struct async`: `proc` runs with

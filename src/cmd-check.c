@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "cmd.h"
+#include "strbuf.h"
 
 static int run(int argc, char **argv)
 {

@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "parse.h"
 #include "stores/store.h"
 
 static const char *format_age(long long s, char *buf, size_t len)

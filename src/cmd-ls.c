@@ -7,7 +7,10 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "parse.h"
 #include "restore.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 /* Control characters and backslashes escaped C-style: one entry is one line. */
 static void add_escaped(struct strbuf *out, const char *s)

@@ -4,7 +4,10 @@
 #include "cmd.h"
 #include "job.h"
 #include "log.h"
+#include "parse.h"
 #include "restore.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define RESTORE_COUNTDOWN 10
 

@@ -4,8 +4,8 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "parse.h"
 #include "state.h"
-#include "util.h"
 
 static void print_time(const char *label, time_t t)
 {

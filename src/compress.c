@@ -4,7 +4,6 @@
 #include <sched.h>
 
 #include "compress.h"
-#include "util.h"
 
 static const char *const names[] = {
 	[COMPRESSION_GZIP] = "gzip",

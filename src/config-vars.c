@@ -13,6 +13,9 @@
 #include "parse.h"
 #include "sources/source.h"
 #include "stores/store.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define KEY_MAX_LEN 4096
 

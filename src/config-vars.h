@@ -8,6 +8,7 @@
 #include "common.h"
 
 #include "config.h"
+#include "strbuf.h"
 
 #define NAME_MAX_LEN	128 /* BACKUP_NAME and every source name */
 #define SHOWN_MAX	200 /* bytes of a value echoed in a message */

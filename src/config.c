@@ -9,7 +9,11 @@
 #include "config.h"
 #include "dburi.h"
 #include "docker.h"
+#include "fs.h"
 #include "parse.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
 #define DB_NAME_MAX	63 /* PostgreSQL: NAMEDATALEN - 1; MongoDB: fewer than 64 */

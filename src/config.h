@@ -9,7 +9,8 @@
 #include "naming.h"
 #include "parse.h"
 #include "retention.h"
-#include "util.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB };
 

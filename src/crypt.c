@@ -10,7 +10,11 @@
 
 #include "crypt.h"
 #include "fault.h"
+#include "fs.h"
 #include "log.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 static void stop_agent(const char *homedir)
 {

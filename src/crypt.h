@@ -6,7 +6,7 @@
 
 #include "child.h"
 #include "err.h"
-#include "util.h"
+#include "strbuf.h"
 
 struct crypt {
 	struct child gpg;

@@ -4,6 +4,8 @@
 #include <ctype.h>
 
 #include "dburi.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 static int hexval(int c)
 {

@@ -5,7 +5,6 @@
 #include "common.h"
 
 #include "err.h"
-#include "util.h"
 
 struct dburi {
 	char *scheme;	/* as written: postgresql, postgres, mongodb, mongodb+srv */

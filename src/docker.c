@@ -10,7 +10,11 @@
 #include <time.h>
 
 #include "docker.h"
+#include "fs.h"
 #include "http.h"
+#include "parse.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 #define ANSWER_MAX    (4u << 20)
 #define ERR_TAIL      4096

@@ -10,7 +10,7 @@
 
 #include "child.h"
 #include "err.h"
-#include "util.h"
+#include "strbuf.h"
 
 #define DOCKER_SOCKET_HINT                                                                       \
 	"mount the socket into the container: '- /var/run/docker.sock:/var/run/docker.sock:ro' " \

@@ -7,6 +7,7 @@
 
 #include "http.h"
 #include "signals.h"
+#include "strbuf.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static CURLcode init_rc;

@@ -12,7 +12,7 @@
 #include <curl/curl.h>
 
 #include "err.h"
-#include "util.h"
+#include "strbuf.h"
 
 /*
  * curl_global_init, once per process (later calls return its first result). Call it

@@ -9,8 +9,10 @@
 #include <jansson.h>
 
 #include "job.h"
+#include "fs.h"
 #include "log.h"
 #include "naming.h"
+#include "parse.h"
 #include "recover.h"
 #include "restore.h"
 #include "retention.h"
@@ -18,8 +20,9 @@
 #include "signals.h"
 #include "state.h"
 #include "stores/store.h"
-#include "util.h"
+#include "strvec.h"
 #include "webhook.h"
+#include "xalloc.h"
 
 static double now_mono(void)
 {

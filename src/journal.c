@@ -7,9 +7,12 @@
 #include <jansson.h>
 
 #include "fault.h"
+#include "fs.h"
 #include "journal.h"
+#include "parse.h"
 #include "state.h"
-#include "util.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 #define JOURNAL_MAX (4u * 1024 * 1024)
 

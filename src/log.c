@@ -6,7 +6,10 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
+#include "fs.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 static bool debug_on;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

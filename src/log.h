@@ -4,7 +4,8 @@
 
 #include "common.h"
 
-#include "util.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 

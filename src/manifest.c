@@ -4,6 +4,8 @@
 #include <jansson.h>
 
 #include "manifest.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 void manifest_add_source(struct manifest *m, enum source_kind kind, const char *name,
 			 const char *path)

@@ -7,7 +7,7 @@
 #include "config.h"
 #include "err.h"
 #include "hash.h"
-#include "util.h"
+#include "strbuf.h"
 
 #define MANIFEST_PATH		"manifest.json"
 #define SUMS_PATH		"SHA256SUMS"

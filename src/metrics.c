@@ -11,6 +11,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "state.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 struct metrics {
 	struct MHD_Daemon *d;

@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "err.h"
-#include "util.h"
+#include "strbuf.h"
 
 struct metrics;
 

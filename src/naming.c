@@ -2,7 +2,7 @@
 #include "common.h"
 
 #include "naming.h"
-#include "util.h"
+#include "xalloc.h"
 
 static const struct {
 	const char *suffix;

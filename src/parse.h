@@ -1,7 +1,9 @@
 /*
  * Pure value parsers for configuration values: numbers, ports, sizes, durations,
- * booleans, names, bucket names, URLs and paths. No allocation, no environment, no
- * messages: each says yes or no (or where it failed), and the caller words the error.
+ * booleans, names, bucket names, URLs and paths, and two pure helpers of the same kind: a
+ * byte size for people (parse_size's inverse) and a UTF-8 check. No allocation, no
+ * environment, no messages: each says yes or no (or where it failed), and the caller
+ * words the error.
  */
 #ifndef LB_PARSE_H
 #define LB_PARSE_H
@@ -41,5 +43,10 @@ bool path_has_dotdot(const char *p);
 bool path_within(const char *path, const char *dir);
 /* Collapse "//" and "/./" and drop a trailing slash, in place ("/" stays "/"). */
 void path_normalize(char *p);
+
+/* Human-readable byte size into buf ("1.5 GiB"). */
+const char *format_size(uint64_t bytes, char *buf, size_t len);
+/* Is `s` valid UTF-8 (no overlongs, no surrogates)? */
+bool utf8_valid(const char *s);
 
 #endif

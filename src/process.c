@@ -2,6 +2,9 @@
 #include "common.h"
 
 #include "process.h"
+#include "fs.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 int process_place_container(struct process_place *pl, const char *docker_host, const char *name,
 			    struct err *e)

@@ -13,7 +13,7 @@
 #include "child.h"
 #include "docker.h"
 #include "err.h"
-#include "util.h"
+#include "strvec.h"
 
 /* Where tools run: here (all zero), or in one container of the engine. */
 struct process_place {

@@ -13,12 +13,13 @@
 #include <time.h>
 
 #include "fault.h"
+#include "fs.h"
 #include "journal.h"
 #include "log.h"
 #include "recover.h"
 #include "sources/source.h"
 #include "sources/sqlite.h"
-#include "util.h"
+#include "xalloc.h"
 
 #define KEEP_NAME RESTORE_OLD_PREFIX "file"
 #define SIDE_NAME RESTORE_OLD_PREFIX "side"

@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "fs.h"
 #include "log.h"
 #include "restore-job.h"
+#include "xalloc.h"
 
 #define XTR_PREFIX ".lifeboat-extract."
 

@@ -10,7 +10,9 @@
 #include "manifest.h"
 #include "restore.h"
 #include "sources/source.h"
+#include "strbuf.h"
 #include "stream/tar-reader.h"
+#include "strvec.h"
 
 struct rsource {
 	enum source_kind kind;

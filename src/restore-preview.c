@@ -10,7 +10,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "fs.h"
 #include "restore-job.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 /* Hash an existing file on disk; 0 or -errno. */
 static int hash_file(const char *path, char hex[SHA256_HEX_LEN + 1])

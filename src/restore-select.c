@@ -8,6 +8,9 @@
 
 #include "log.h"
 #include "restore-job.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
 		 struct store **ret_store, struct err *e)

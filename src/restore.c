@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "crypt.h"
+#include "fs.h"
 #include "hash.h"
 #include "journal.h"
 #include "log.h"
@@ -23,8 +24,11 @@
 #include "restore.h"
 #include "signals.h"
 #include "sources/source.h"
+#include "strbuf.h"
 #include "stream/member-sink.h"
 #include "stream/tar-reader.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "manifest.h"
 #include "stores/store.h"
+#include "strvec.h"
 
 enum restore_mode {
 	RESTORE_VERIFY,	 /* decrypt and check every checksum; touch nothing */

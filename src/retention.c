@@ -2,7 +2,7 @@
 #include "common.h"
 
 #include "retention.h"
-#include "util.h"
+#include "xalloc.h"
 
 bool retention_enabled(const struct retention_rules *r)
 {

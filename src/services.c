@@ -9,10 +9,14 @@
 
 #include "dburi.h"
 #include "docker.h"
+#include "fs.h"
 #include "log.h"
 #include "services.h"
 #include "signals.h"
 #include "state.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 #define SWARM_DOWN_TIMEOUT 120
 

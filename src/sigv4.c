@@ -7,6 +7,8 @@
 
 #include "hash.h"
 #include "sigv4.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 static bool unreserved(unsigned char c)
 {

@@ -6,7 +6,7 @@
 
 #include <time.h>
 
-#include "util.h"
+#include "strbuf.h"
 
 #define SIGV4_DATE_LEN 16 /* YYYYMMDDTHHMMSSZ */
 

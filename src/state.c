@@ -10,7 +10,9 @@
 #include <jansson.h>
 
 #include "state.h"
-#include "util.h"
+#include "fs.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 /* A scheduled run later than this past its time makes the container unhealthy. */
 #define OVERDUE_GRACE 300

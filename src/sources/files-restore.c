@@ -12,12 +12,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "fs.h"
 #include "journal.h"
 #include "log.h"
 #include "recover.h"
 #include "restore.h"
 #include "sources/source.h"
 #include "stream/tar-reader.h"
+#include "xalloc.h"
 
 struct files_restore {
 	enum source_kind kind;

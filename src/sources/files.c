@@ -12,11 +12,15 @@
 #include <sys/stat.h>
 
 #include "fault.h"
+#include "fs.h"
 #include "log.h"
 #include "sources/source.h"
 #include "sources/sqlite.h"
+#include "strbuf.h"
 #include "stream/member-sink.h"
 #include "stream/tar-writer.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 static bool is_restore_leftover(const char *name)
 {

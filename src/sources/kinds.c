@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 
 #include "sources/source.h"
+#include "xalloc.h"
 
 static const char *const postgres_schemes[] = { "postgresql", "postgres", NULL };
 static const char *const mongodb_schemes[] = { "mongodb", "mongodb+srv", NULL };

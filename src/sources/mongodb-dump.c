@@ -4,8 +4,9 @@
 #include <mongoc/mongoc.h>
 
 #include "sources/mongodb.h"
+#include "strbuf.h"
 #include "stream/member-sink.h"
-#include "util.h"
+#include "xalloc.h"
 
 struct mongo_dump {
 	const struct source_spec *s;

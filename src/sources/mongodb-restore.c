@@ -9,8 +9,9 @@
 #include "fault.h"
 #include "journal.h"
 #include "sources/mongodb.h"
+#include "strbuf.h"
 #include "stream/tar-reader.h"
-#include "util.h"
+#include "xalloc.h"
 
 struct mongo_view {
 	char *db, *name;

@@ -11,7 +11,7 @@
 
 #include "dburi.h"
 #include "sources/mongodb.h"
-#include "util.h"
+#include "strbuf.h"
 
 static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
 

@@ -7,7 +7,7 @@
 #include <mongoc/mongoc.h>
 
 #include "sources/source.h"
-#include "util.h"
+#include "strbuf.h"
 
 /* The largest document a server stores is 16 MiB; internal documents may be a little larger. */
 #define MONGO_MAX_DOC	   (16u * 1024 * 1024 + 16 * 1024)

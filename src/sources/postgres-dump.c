@@ -3,7 +3,10 @@
 
 #include "log.h"
 #include "sources/postgres.h"
+#include "strbuf.h"
 #include "stream/member-sink.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 static int run_dump(const struct runner *r, struct strvec *args, struct member_sink *sink,
 		    const char *rel, const char *what, struct err *e)

@@ -5,7 +5,10 @@
 #include "journal.h"
 #include "log.h"
 #include "sources/postgres.h"
+#include "strbuf.h"
 #include "stream/tar-reader.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 /*
  * A database is restored like a directory: into a new database first, then

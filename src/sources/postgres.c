@@ -19,6 +19,9 @@
 
 #include "log.h"
 #include "sources/postgres.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 /* The first line of a libpq error message (it never holds the password). */
 const char *pq_error_line(PGconn *c, char *buf, size_t len)

@@ -10,6 +10,8 @@
 #include "dburi.h"
 #include "process.h"
 #include "sources/source.h"
+#include "strbuf.h"
+#include "strvec.h"
 
 #define GLOBALS_MEMBER "globals.sql"
 #define DUMP_SUFFIX    ".pgdump"

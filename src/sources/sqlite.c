@@ -5,9 +5,10 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#include "fs.h"
 #include "log.h"
 #include "sources/sqlite.h"
-#include "util.h"
+#include "xalloc.h"
 
 const char *const sqlite_sidecars[SQLITE_NR_SIDECARS] = { "-wal", "-shm", "-journal" };
 

@@ -9,8 +9,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "fs.h"
 #include "stores/store.h"
-#include "util.h"
+#include "xalloc.h"
 
 struct local {
 	char *dir; /* BACKUP_LOCAL_PATH/BACKUP_NAME */

@@ -9,13 +9,15 @@
 #include <time.h>
 
 #include "s3.h"
+#include "fs.h"
 #include "stores/s3xml.h"
 #include "stores/store.h"
 #include "http.h"
 #include "log.h"
 #include "signals.h"
 #include "sigv4.h"
-#include "util.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 #define BODY_MAX       (4u << 20) /* cap on a response body we keep (list pages, errors) */
 #define SLOTS	       3	  /* part buffers: one filling, up to two uploading */

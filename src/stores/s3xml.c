@@ -8,6 +8,8 @@
 #include <ctype.h>
 
 #include "stores/s3xml.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 static const char *find(const char *hay, size_t len, const char *needle, size_t from)
 {

@@ -5,7 +5,7 @@
 
 #include "common.h"
 
-#include "util.h"
+#include "strbuf.h"
 
 /*
  * Text of the next element <tag>...</tag> at or after *pos in body[0..len),

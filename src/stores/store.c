@@ -3,7 +3,8 @@
 
 #include "stores/store.h"
 #include "log.h"
-#include "util.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 void store_report(struct store *s, enum log_level level, const char *fmt, ...)
 {

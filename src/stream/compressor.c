@@ -4,7 +4,7 @@
 #include "stream/compressor.h"
 #include "stream/pgzip.h"
 #include "stream/zst.h"
-#include "util.h"
+#include "xalloc.h"
 
 static int gzip_open(int level, unsigned threads, stream_out_fn out, void *ctx, void **ret,
 		     struct err *e)

@@ -1,7 +1,9 @@
 /* Fan-out of one archive stream to several stores, which fail and commit independently. */
 #include "common.h"
 
+#include "strbuf.h"
 #include "stream/fanout.h"
+#include "xalloc.h"
 
 int fanout_begin(struct fanout *f, struct store_set *set, const char *file, struct err *e)
 {

@@ -6,7 +6,6 @@
 
 #include "err.h"
 #include "stores/store.h"
-#include "util.h"
 
 struct fanout_dest {
 	struct store *store;

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "stream/member-sink.h"
+#include "xalloc.h"
 
 void sink_init(struct member_sink *s, struct tar_writer *tar, enum source_kind kind,
 	       const char *name)

@@ -6,7 +6,7 @@
 #include <zlib.h>
 
 #include "stream/pgzip.h"
-#include "util.h"
+#include "xalloc.h"
 
 #define DICT (32 * 1024)
 

@@ -3,9 +3,12 @@
 
 #include <archive_entry.h>
 
+#include "fs.h"
 #include "signals.h"
+#include "strbuf.h"
 #include "stream/member-sink.h"
 #include "stream/tar-reader.h"
+#include "xalloc.h"
 
 int tar_reader_open(const struct config *cfg, struct store *store, const struct store_entry *entry,
 		    struct crypt *crypt, int *fd, struct archive **in, struct err *e)

@@ -16,7 +16,7 @@
 #include "err.h"
 #include "hash.h"
 #include "stores/store.h"
-#include "util.h"
+#include "strbuf.h"
 
 /*
  * Open the archive for reading: the store's stream (*fd), through gpg when the

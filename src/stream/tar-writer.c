@@ -6,11 +6,14 @@
 #include <time.h>
 
 #include "fault.h"
+#include "fs.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
 #include "signals.h"
+#include "strbuf.h"
 #include "stream/tar-writer.h"
+#include "xalloc.h"
 
 #define CHUNK (256 * 1024)
 

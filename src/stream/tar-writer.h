@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "strbuf.h"
 #include "stream/compressor.h"
-#include "util.h"
 
 struct archive;
 

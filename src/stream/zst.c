@@ -4,8 +4,8 @@
 #include <pthread.h>
 #include <zstd.h>
 
-#include "util.h"
 #include "stream/zst.h"
+#include "xalloc.h"
 
 /*
  * libzstd's default job is 4 windows (8 MiB at level 3) and it buffers a few

@@ -6,7 +6,9 @@
 
 #include "child.h"
 #include "docker.h"
+#include "fs.h"
 #include "hash.h"
+#include "strvec.h"
 
 /*
  * usage: docker-exec-probe --find NAME

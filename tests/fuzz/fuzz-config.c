@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "config.h"
+#include "strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

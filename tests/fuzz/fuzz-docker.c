@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "docker.h"
+#include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

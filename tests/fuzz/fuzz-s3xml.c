@@ -6,6 +6,7 @@
 #include "common.h"
 
 #include "stores/s3xml.h"
+#include "strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include "child.h"
+#include "fs.h"
 #include "process.h"
+#include "strbuf.h"
 
 struct collect {
 	struct strbuf got;

@@ -6,6 +6,9 @@
 
 #include "compress.h"
 #include "config.h"
+#include "fs.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 /* A NULL-terminated environment from string literals. */
 #define ENV(...) ((char *[]){ __VA_ARGS__, NULL })

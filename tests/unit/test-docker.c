@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "docker.h"
+#include "strbuf.h"
 
 #define ID_A "4f2a9c0e1b7d3a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e"
 #define ID_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

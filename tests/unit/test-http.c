@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "http.h"
+#include "strbuf.h"
 
 /* S3's parameters: 5 attempts, 0.5 s doubling to 4 s; only transient failures. */
 static const struct http_retry s3 = { .attempts = 5, .backoff_ms = 500, .backoff_max_ms = 4000 };

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "journal.h"
-#include "util.h"
+#include "xalloc.h"
 
 static char *make_dir(void)
 {

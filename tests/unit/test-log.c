@@ -1,7 +1,11 @@
 /* Unit tests for log.c: control characters escaped, one line per event, the tail, debug lines. */
 #include "unit.h"
 
+#include "fs.h"
 #include "log.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "xalloc.h"
 
 static void expect_escape(const char *in, size_t len, const char *want)
 {

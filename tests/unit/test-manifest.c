@@ -4,6 +4,8 @@
 #include <jansson.h>
 
 #include "manifest.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 /* sha256("x"), as printed by `printf x | sha256sum`. */
 #define HEX_X "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"

@@ -1,4 +1,4 @@
-/* Unit tests for parse.c: the pure value parsers every configuration variable goes through. */
+/* Unit tests for parse.c: the pure value parsers (every configuration variable), format_size. */
 #include "unit.h"
 
 #include "parse.h"
@@ -295,6 +295,66 @@ static void test_paths(void **state LB_UNUSED)
 	}
 }
 
+/* The boolean words in any case; near misses rejected. */
+static void test_parse_bool(void **state LB_UNUSED)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on", "TRUE", "True", "YES", "On" };
+	static const char *const no[] = { "0", "false", "no", "off", "FALSE", "No", "OFF", "" };
+	static const char *const bad[] = { "maybe", "2", "tru", "truee", " true",  "true ",
+					   "y",	    "n", "-1",	"10",	 "enable", "nope" };
+	bool b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		b = false;
+		assert_int_equal(parse_bool(yes[i], &b), 0);
+		assert_true(b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++) {
+		b = true;
+		assert_int_equal(parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (parse_bool(bad[i], &b) != -EINVAL)
+			fail_msg("parse_bool('%s') accepted an invalid word", bad[i]);
+	}
+}
+
+/* format_size: whole bytes, then one decimal from KiB to TiB; a short buffer truncates. */
+static void test_format_size(void **state LB_UNUSED)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *want;
+	} cases[] = {
+		{ 0, "0 B" },
+		{ 1, "1 B" },
+		{ 1023, "1023 B" },
+		{ 1024, "1.0 KiB" },
+		{ 1536, "1.5 KiB" },
+		{ 10 * 1024 + 512, "10.5 KiB" },
+		{ 1024 * 1024, "1.0 MiB" },
+		{ 3 * 1024 * 1024 / 2, "1.5 MiB" },
+		{ 1024ULL * 1024 * 1024, "1.0 GiB" },
+		{ 3ULL * 1024 * 1024 * 1024 / 2, "1.5 GiB" },
+		{ 1024ULL * 1024 * 1024 * 1024, "1.0 TiB" },
+		{ 2048ULL * 1024 * 1024 * 1024 * 1024, "2048.0 TiB" },
+		{ UINT64_MAX, "16777216.0 TiB" },
+	};
+	char buf[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *r = format_size(cases[i].bytes, buf, sizeof(buf));
+		assert_ptr_equal(r, buf);
+		assert_string_equal(buf, cases[i].want);
+	}
+
+	/* A short buffer is truncated, still NUL-terminated. */
+	char small[4];
+	format_size(1536, small, sizeof(small));
+	assert_string_equal(small, "1.5");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,7 +362,8 @@ int main(void)
 		cmocka_unit_test(test_url_check),      cmocka_unit_test(test_size),
 		cmocka_unit_test(test_duration),       cmocka_unit_test(test_listen_addr),
 		cmocka_unit_test(test_endpoint),       cmocka_unit_test(test_name_valid),
-		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_paths),	       cmocka_unit_test(test_parse_bool),
+		cmocka_unit_test(test_format_size),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

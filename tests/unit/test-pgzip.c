@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include "stream/pgzip.h"
+#include "xalloc.h"
 
 struct sink {
 	unsigned char *buf;

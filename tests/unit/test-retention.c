@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "retention.h"
+#include "xalloc.h"
 
 static time_t utc(int y, int mo, int d, int h)
 {

@@ -3,6 +3,7 @@
 
 #include "stores/s3.h"
 #include "stores/s3xml.h"
+#include "strbuf.h"
 
 static void test_list_page(void **state LB_UNUSED)
 {

@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include "sigv4.h"
+#include "strbuf.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SUITE_DATE   "20150830T123600Z"

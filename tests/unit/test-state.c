@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "state.h"
+#include "strbuf.h"
 
 /* 2024-01-02 03:04:05 UTC */
 #define T0 ((time_t)1704164645)

@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include "stream/zst.h"
+#include "xalloc.h"
 
 struct sink {
 	unsigned char *buf;
