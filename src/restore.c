@@ -451,7 +451,7 @@ out:
 	crypt_release(&crypt);
 	close_fd(&fd);
 	if (ret < 0)
-		err_set(e, rerr.code, "%s", rerr.msg);
+		err_copy(e, &rerr);
 	return ret;
 }
 
@@ -626,13 +626,13 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			struct err gerr = ERR_INIT;
 			if (crypt_drain_and_finish(&crypt, entry->file, &gerr) < 0) {
 				err_clear(&rerr);
-				err_set(&rerr, gerr.code, "%s", gerr.msg);
+				err_copy(&rerr, &gerr);
 			}
 		}
 	}
 pass_failed:
 	if (err_isset(&rerr)) {
-		err_set(e, rerr.code, "%s", rerr.msg);
+		err_copy(e, &rerr);
 		goto out;
 	}
 	if (!j.sums_seen) {
