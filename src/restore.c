@@ -112,21 +112,11 @@ static char *disk_target(const struct rjob *j, const char *apath)
 
 static int close_disk(struct rjob *j, struct err *e)
 {
-	int ret = 0;
-
 	if (!j->disk)
 		return 0;
-	/* Directory modes and times are fixed up at close, relative to our cwd. */
-	if (archive_write_close(j->disk) != ARCHIVE_OK)
-		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s",
-			      j->src[j->disk_src].target, tar_disk_cause(j->disk));
-	archive_write_free(j->disk);
-	j->disk = NULL;
+	int r = tar_disk_close(&j->disk, j->src[j->disk_src].target, j->cwd_fd, e);
 	j->disk_src = -1;
-	if (fchdir(j->cwd_fd) < 0 && !ret)
-		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
-			      strerror(errno));
-	return ret;
+	return r;
 }
 
 struct entry_out {

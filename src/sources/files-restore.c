@@ -117,37 +117,8 @@ static int dir_check_member(const char *path, const char *rel, struct archive_en
 static int files_restore_pause(void *ctx, struct err *e)
 {
 	struct files_restore *f = ctx;
-	int ret = 0;
 
-	if (!f->disk)
-		return 0;
-	/* Directory modes and times are fixed up at close, relative to our cwd. */
-	if (archive_write_close(f->disk) != ARCHIVE_OK)
-		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s", f->target,
-			      tar_disk_cause(f->disk));
-	archive_write_free(f->disk);
-	f->disk = NULL;
-	if (fchdir(f->cwd_fd) < 0 && !ret)
-		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
-			      strerror(errno));
-	return ret;
-}
-
-static int open_disk(struct files_restore *f, struct err *e)
-{
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-	if (f->disk)
-		return 0;
-	if (geteuid() == 0)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	if (chdir(f->stage) < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", f->stage,
-			       strerror(errno));
-	f->disk = archive_write_disk_new();
-	archive_write_disk_set_options(f->disk, flags);
-	return 0;
+	return tar_disk_close(&f->disk, f->target, f->cwd_fd, e);
 }
 
 struct data_out {
@@ -181,7 +152,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 		f->root = archive_entry_clone(ent);
 		return 0;
 	}
-	if (open_disk(f, e) < 0)
+	if (!f->disk && tar_disk_open(f->stage, -1, &f->disk, e) < 0)
 		return -1;
 	const char *base = strrchr(f->target, '/') + 1;
 	archive_entry_set_pathname(ent, f->kind == SOURCE_FILE ? base : m->rel);
