@@ -41,7 +41,8 @@ void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *
 				: 0;
 	char *name = NULL;
 
-	if (source_is_db(s->kind) && *rel && parts_continue(&j->parts, s, rel, &name) && l->nr) {
+	if (s->desc->ops->after_verify && *rel && parts_continue(&j->parts, s, rel, &name) &&
+	    l->nr) {
 		l->v[l->nr - 1].size += size;
 		free(name);
 		return;
@@ -163,8 +164,7 @@ int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e)
 	int r = 0;
 
 	if ((mkdirat(j->xstage_fd, kind, 0755) < 0 && errno != EEXIST) ||
-	    (s->kind != SOURCE_DIR && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 &&
-	     errno != EEXIST))
+	    (!s->desc->tree && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 && errno != EEXIST))
 		r = err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xstage, s->prefix,
 			    strerror(errno));
 	free(kind);

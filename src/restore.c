@@ -104,10 +104,9 @@ static char *disk_target(const struct rjob *j, const char *apath)
 {
 	const struct rsource *s = &j->src[j->disk_src];
 	size_t n = strlen(s->prefix);
+	const char *rel = !strncmp(apath, s->prefix, n) && apath[n] == '/' ? apath + n + 1 : "";
 
-	if (s->kind == SOURCE_DIR && !strncmp(apath, s->prefix, n) && apath[n] == '/')
-		return xasprintf("%s/%s", s->target, apath + n + 1);
-	return xstrdup(s->target);
+	return source_member_target(s->desc, s->target, rel);
 }
 
 static int close_disk(struct rjob *j, struct err *e)

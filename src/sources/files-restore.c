@@ -133,9 +133,8 @@ static int data_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill
 
 	if (fill || archive_write_data_block(o->f->disk, buf, n, off) >= ARCHIVE_OK)
 		return 0;
-	auto_free char *target = o->f->kind == SOURCE_DIR
-					 ? xasprintf("%s/%s", o->f->target, o->m->rel)
-					 : xstrdup(o->f->target);
+	auto_free char *target =
+		source_member_target(source_kind_desc(o->f->kind), o->f->target, o->m->rel);
 	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
 		       tar_disk_cause(o->f->disk));
 }
