@@ -670,6 +670,7 @@ out:
 		rsource_release(&j.src[i]);
 	free(j.src);
 	manifest_release(&j.m);
+	restore_preview_release(&j.preview);
 	strbuf_release(&j.recorded);
 	strbuf_release(&j.computed);
 	return rc;
