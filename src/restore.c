@@ -56,6 +56,7 @@ static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, s
 					  .path = s->target,
 					  .sqlite = s->sqlite,
 					  .cwd_fd = j->cwd_fd,
+					  .report = &report_log,
 					  .record = record_db,
 					  .record_ctx = jr };
 

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 
 #include "journal.h"
-#include "log.h"
 #include "recover.h"
 #include "restore.h"
 #include "sources/source.h"
@@ -27,6 +26,7 @@ struct files_restore {
 	char *old;		    /* directories: where displaced entries wait until commit */
 	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
 	bool sqlite;
+	const struct reporter *report;
 	struct archive *disk;
 	int cwd_fd;
 };
@@ -47,6 +47,7 @@ static int files_restore_begin(const struct source_restore_req *req, void **ctx,
 				     .name = req->name,
 				     .target = xstrdup(req->path),
 				     .sqlite = req->sqlite,
+				     .report = req->report,
 				     .cwd_fd = req->cwd_fd };
 	*ctx = f;
 	if (f->kind == SOURCE_DIR) {
@@ -159,7 +160,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 	archive_entry_set_gname(ent, NULL);
 	int r = archive_write_header(f->disk, ent);
 	if (r == ARCHIVE_WARN)
-		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+		report(f->report, LOG_WARN, "'%s': %s", m->path, archive_error_string(f->disk));
 	else if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s' into '%s': %s", m->path,
 			       f->stage, archive_error_string(f->disk));
@@ -170,7 +171,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 	}
 	r = archive_write_finish_entry(f->disk);
 	if (r == ARCHIVE_WARN)
-		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+		report(f->report, LOG_WARN, "'%s': %s", m->path, archive_error_string(f->disk));
 	else if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", m->path,
 			       tar_disk_cause(f->disk));

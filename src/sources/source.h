@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "report.h"
 
 /* Backup side: the member sink (stream/member-sink.h). */
 struct member_sink;
@@ -24,6 +25,7 @@ struct source_backup {
 	const struct config *cfg;
 	const struct source_spec *spec;
 	bool sqlite; /* files: an SQLite database (decided once, as the manifest records) */
+	const struct reporter *report; /* warnings (a file that vanished), for the log */
 };
 
 /* Restore side: the member reader (stream/tar-reader.h) joins a member's parts. */
@@ -42,6 +44,7 @@ struct source_restore_req {
 	const char *path; /* where it goes */
 	bool sqlite;	  /* an SQLite database (its -wal, -shm, -journal move with it) */
 	int cwd_fd;	  /* the working directory (libarchive's disk writer works in its own) */
+	const struct reporter *report; /* warnings (libarchive's), for the log */
 	/*
 	 * Before the module creates a staging object, it names it (and where the
 	 * object it replaces will wait) here: the restore's journal records it
