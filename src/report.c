@@ -4,18 +4,24 @@
 #include "report.h"
 #include "util.h"
 
-void report(const struct reporter *r, enum log_level level, const char *fmt, ...)
+void report_v(const struct reporter *r, enum log_level level, const char *fmt, va_list ap)
 {
 	struct strbuf msg = STRBUF_INIT;
-	va_list ap;
 
 	if (!r || !r->fn)
 		return;
-	va_start(ap, fmt);
 	strbuf_vaddf(&msg, fmt, ap);
-	va_end(ap);
 	r->fn(r->ud, level, msg.buf);
 	strbuf_release(&msg);
+}
+
+void report(const struct reporter *r, enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_v(r, level, fmt, ap);
+	va_end(ap);
 }
 
 static void to_log(void *ud, enum log_level level, const char *msg)

@@ -19,6 +19,8 @@ struct reporter {
 
 /* Send one message to `r` (NULL: dropped). */
 void report(const struct reporter *r, enum log_level level, const char *fmt, ...) LB_PRINTF(3, 4);
+void report_v(const struct reporter *r, enum log_level level, const char *fmt, va_list ap)
+	LB_PRINTF(3, 0);
 
 /* The sink that logs each message at its level. */
 extern const struct reporter report_log;
