@@ -192,7 +192,9 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 		const struct source_spec *s = &j->cfg->sources[i];
 		uint64_t files = j->tar.files, bytes = j->tar.bytes;
 		log_info("backing up %s '%s' as '%s'", source_kind_str(s->kind), s->path, s->name);
-		struct source_backup src = { .cfg = j->cfg, .spec = s, .sqlite = j->sqlite[i] };
+		struct source_backup src = {
+			.cfg = j->cfg, .spec = s, .sqlite = j->sqlite[i], .report = &report_log
+		};
 		if (backup_source(j, &src, e) < 0)
 			goto out;
 		j->src_files[i] = j->tar.files - files;
@@ -245,6 +247,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 
 	j.src_files = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_files));
 	j.src_bytes = xcalloc(cfg->nr_sources ? cfg->nr_sources : 1, sizeof(*j.src_bytes));
+	j.tar.report = &report_log; /* the walker's warnings and the tar writer's are logged */
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
 

@@ -35,6 +35,15 @@ static int parse_only(const char *list, struct strvec *only)
 	return 0;
 }
 
+/* --dry-run's report: each change a restore would make, or that it would make none. */
+static void print_preview(const struct restore_preview *p, const char *file)
+{
+	for (size_t i = 0; i < p->nr; i++)
+		printf("%-8s %s\n", p->v[i].what, p->v[i].path);
+	if (!p->nr)
+		printf("no changes: the data already equals backup '%s'\n", file);
+}
+
 static int run_mode(int argc, char **argv, const struct command *c, bool is_restore)
 {
 	struct restore_opts opts = { .mode = is_restore ? RESTORE_APPLY : RESTORE_VERIFY,
@@ -43,6 +52,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	struct err e = ERR_INIT;
 	const char *what = NULL, *from = NULL;
 	struct job_restore_result res = { 0 };
+	struct restore_preview preview = { 0 };
 	struct strvec only = STRVEC_INIT;
 	bool dry_run = false;
 	char size[32];
@@ -101,6 +111,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		opts.mode = RESTORE_EXTRACT;
 	else if (dry_run)
 		opts.mode = RESTORE_DRY_RUN;
+	opts.preview = &preview;
 	rc = cmd_load_config(&cfg, NEED_STORE);
 	if (rc)
 		goto out;
@@ -123,7 +134,10 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	else if (opts.mode == RESTORE_EXTRACT)
 		log_info("extracted %zu sources of '%s' to '%s'", stats->sources, res.file,
 			 opts.to);
+	else if (opts.mode == RESTORE_DRY_RUN)
+		print_preview(&preview, res.file);
 out:
+	restore_preview_release(&preview);
 	strvec_release(&only);
 	free(res.file);
 	config_release(&cfg);

@@ -283,7 +283,8 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 		if (!scheme_ok) {
 			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' is not a %s:// URI", var,
 				      SHOW(redacted), schemes[0]);
-		} else if (!u.host[0] && (kind == SOURCE_MONGODB || !query_has_host(u.query))) {
+		} else if (!u.host[0] &&
+			   (!source_uri_host_in_query(kind) || !query_has_host(u.query))) {
 			ret = err_set(e, LB_EXIT_CONFIG, "%s: '%s' has no host", var,
 				      SHOW(redacted));
 		} else if (u.database && !utf8_valid(u.database)) {
@@ -294,8 +295,7 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 			ret = err_set(e, LB_EXIT_CONFIG,
 				      "%s: the database name in '%s' is longer than %d bytes, the "
 				      "most %s allows",
-				      var, SHOW(redacted), DB_NAME_MAX,
-				      kind == SOURCE_POSTGRES ? "PostgreSQL" : "MongoDB");
+				      var, SHOW(redacted), DB_NAME_MAX, source_display_name(kind));
 		}
 		/* Names stay within what BACKUP_NAME allows, with room for a "-N". */
 		char *name = ret ? NULL : dburi_default_name(&u);
@@ -430,8 +430,7 @@ static int check_whole(struct config *cfg, struct err *e)
 	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
 	bool uses_docker = cfg->stop.services.nr > 0;
 	for (size_t i = 0; i < cfg->nr_sources; i++)
-		uses_docker |= cfg->sources[i].kind == SOURCE_POSTGRES &&
-			       cfg->postgres.dump_mode != PG_DUMP_LOCAL;
+		uses_docker |= source_uses_docker(cfg, cfg->sources[i].kind);
 	if (uses_docker && docker_host_check(cfg->docker.host, e) < 0)
 		return -1;
 

@@ -31,6 +31,13 @@ int source_kind_parse(const char *s, enum source_kind *ret);
 char *source_archive_prefix(enum source_kind kind, const char *name);
 /* The variable a source kind comes from ("BACKUP_DIRS", ...). */
 const char *source_var(enum source_kind kind);
+/* Its name in messages: "directory", "file", "PostgreSQL", "MongoDB". */
+const char *source_display_name(enum source_kind kind);
+/* A database kind whose URI may name the host in its query instead (libpq's "?host="). */
+bool source_uri_host_in_query(enum source_kind kind);
+/* May a source of this kind use the Docker engine under this configuration? */
+struct config;
+bool source_uses_docker(const struct config *cfg, enum source_kind kind);
 /* A database kind: configured by URIs. */
 bool source_is_db(enum source_kind kind);
 /* A database kind's URI schemes, NULL-terminated, the one named in messages first. */

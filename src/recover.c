@@ -52,7 +52,6 @@ static int move_noreplace(int fromfd, const char *from, int tofd, const char *to
 	return renameat(fromfd, from, tofd, to);
 }
 
-/* Move every entry of `from` but our own staging directories into `to`. */
 /* What a single file's EBUSY means in a container. */
 static const char *busy_hint(int err)
 {
@@ -61,6 +60,7 @@ static const char *busy_hint(int err)
 			    : "";
 }
 
+/* Move every entry of `from` but our own staging directories into `to`. */
 static int move_entries(const char *from, const char *to, struct err *e)
 {
 	DIR *d = opendir(from);
@@ -125,43 +125,47 @@ static int set_phase(struct journal *j, struct journal_target *t, enum journal_p
 }
 
 /*
- * A directory: its entries go into `old`, then the staged ones come in. The
- * phase written before each half tells a restarted step which entries of the
- * target are old (clearing) and which new (filling).
+ * A directory's swap is two halves, each moving every entry of one place into
+ * another while the journal names the half under way: CLEARING moves the
+ * target's entries into `old`, FILLING the staged ones into the target.
+ * Forward runs them in order; back undoes them in the reverse order, each
+ * moving the other way. The phase written around each half tells a restarted
+ * step which entries of the target are old and which new.
  */
-static int dir_forward(struct journal *j, struct journal_target *t, struct err *e)
+static int dir_swap(struct journal *j, struct journal_target *t, bool forward, struct err *e)
 {
-	if (t->phase == PHASE_PENDING && set_phase(j, t, PHASE_CLEARING, e) < 0)
-		return -1;
-	if (t->phase == PHASE_CLEARING) {
-		if (mkdir(t->old, 0700) < 0 && errno != EEXIST)
+	const struct {
+		enum journal_phase phase; /* while it runs; the next one once it is done */
+		const char *from, *to;	  /* forward */
+	} half[] = {
+		{ PHASE_CLEARING, t->target, t->old },
+		{ PHASE_FILLING, t->stage, t->target },
+	};
+
+	if (forward) {
+		if (t->phase == PHASE_PENDING && set_phase(j, t, PHASE_CLEARING, e) < 0)
+			return -1;
+		if (t->phase == PHASE_CLEARING && mkdir(t->old, 0700) < 0 && errno != EEXIST)
 			return err_set(e, LB_EXIT_SOURCE, "cannot create '%s': %s", t->old,
 				       strerror(errno));
-		if (move_entries(t->target, t->old, e) < 0 || set_phase(j, t, PHASE_FILLING, e) < 0)
-			return -1;
+		for (size_t i = 0; i < ARRAY_SIZE(half); i++)
+			if (t->phase == half[i].phase &&
+			    (move_entries(half[i].from, half[i].to, e) < 0 ||
+			     set_phase(j, t, (enum journal_phase)(half[i].phase + 1), e) < 0))
+				return -1;
+		return 0;
 	}
-	if (t->phase == PHASE_FILLING &&
-	    (move_entries(t->stage, t->target, e) < 0 || set_phase(j, t, PHASE_DONE, e) < 0))
-		return -1;
-	return 0;
-}
-
-static int dir_back(struct journal *j, struct journal_target *t, struct err *e)
-{
-	struct stat st;
-
-	if (t->phase >= PHASE_FILLING) {
-		if (move_entries(t->target, t->stage, e) < 0 ||
-		    set_phase(j, t, PHASE_CLEARING, e) < 0)
-			return -1;
-	}
-	if (t->phase == PHASE_CLEARING) {
-		if (lstat(t->old, &st) == 0 && move_entries(t->old, t->target, e) < 0)
+	for (size_t i = ARRAY_SIZE(half); i-- > 0;) {
+		if (t->phase < half[i].phase)
+			continue;
+		/* A half killed before `old` existed moved nothing into it. */
+		if ((half[i].to != t->old || exists(t->old)) &&
+		    move_entries(half[i].to, half[i].from, e) < 0)
 			return -1;
 		/* Moving entries touched the directory's times: put them back too. */
-		if (t->times[1].tv_sec || t->times[1].tv_nsec)
+		if (half[i].phase == PHASE_CLEARING && (t->times[1].tv_sec || t->times[1].tv_nsec))
 			utimensat(AT_FDCWD, t->target, t->times, 0);
-		if (set_phase(j, t, PHASE_PENDING, e) < 0)
+		if (set_phase(j, t, (enum journal_phase)(half[i].phase - 1), e) < 0)
 			return -1;
 	}
 	return 0;
@@ -327,8 +331,8 @@ int recover_swap(const struct config *cfg, struct journal *j, bool forward, stru
 				return -1;
 		for (size_t i = 0; i < j->nr_t; i++) {
 			struct journal_target *t = &j->t[i];
-			if ((t->kind == SOURCE_DIR ? dir_forward(j, t, e) : file_forward(j, t, e)) <
-			    0)
+			if ((t->kind == SOURCE_DIR ? dir_swap(j, t, true, e)
+						   : file_forward(j, t, e)) < 0)
 				return -1;
 		}
 		/* Every target holds the backup: from here on the old copies go. */
@@ -342,7 +346,8 @@ int recover_swap(const struct config *cfg, struct journal *j, bool forward, stru
 	} else {
 		for (size_t i = j->nr_t; i-- > 0;) {
 			struct journal_target *t = &j->t[i];
-			if ((t->kind == SOURCE_DIR ? dir_back(j, t, e) : file_back(j, t, e)) < 0)
+			if ((t->kind == SOURCE_DIR ? dir_swap(j, t, false, e)
+						   : file_back(j, t, e)) < 0)
 				return -1;
 		}
 		for (size_t i = j->nr_d; i-- > 0;)

@@ -43,7 +43,8 @@ void list_entry(struct rjob *j, struct rsource *s, const char *rel, const char *
 				: 0;
 	char *name = NULL;
 
-	if (source_is_db(s->kind) && *rel && parts_continue(&j->parts, s, rel, &name) && l->nr) {
+	if (s->desc->ops->after_verify && *rel && parts_continue(&j->parts, s, rel, &name) &&
+	    l->nr) {
 		l->v[l->nr - 1].size += size;
 		free(name);
 		return;
@@ -165,8 +166,7 @@ int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e)
 	int r = 0;
 
 	if ((mkdirat(j->xstage_fd, kind, 0755) < 0 && errno != EEXIST) ||
-	    (s->kind != SOURCE_DIR && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 &&
-	     errno != EEXIST))
+	    (!s->desc->tree && mkdirat(j->xstage_fd, s->prefix, 0755) < 0 && errno != EEXIST))
 		r = err_set(e, LB_EXIT_SOURCE, "cannot create '%s/%s': %s", j->xstage, s->prefix,
 			    strerror(errno));
 	free(kind);
@@ -177,18 +177,8 @@ int extract_make_source_dir(struct rjob *j, struct rsource *s, struct err *e)
 int extract_header(struct rjob *j, struct rsource *s, const char *path, struct archive_entry *ent,
 		   struct err *e)
 {
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-	if (!j->disk) {
-		if (geteuid() == 0)
-			flags |= ARCHIVE_EXTRACT_OWNER;
-		if (fchdir(j->xstage_fd) < 0)
-			return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", j->xstage,
-				       strerror(errno));
-		j->disk = archive_write_disk_new();
-		archive_write_disk_set_options(j->disk, flags);
-	}
+	if (!j->disk && tar_disk_open(j->xstage, j->xstage_fd, &j->disk, e) < 0)
+		return -1;
 	j->disk_src = s - j->src;
 	archive_entry_set_pathname(ent, path);
 	archive_entry_set_uname(ent, NULL);

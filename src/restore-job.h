@@ -49,8 +49,8 @@ struct rjob {
 	struct strbuf computed;
 	bool sums_seen;
 	struct restore_stats stats;
-	unsigned changes;	   /* DRY_RUN */
-	struct part_tracker parts; /* LIST, EXTRACT: a database member cut in parts */
+	struct restore_preview preview; /* DRY_RUN: opts->preview's once the archive verified */
+	struct part_tracker parts;	/* LIST, EXTRACT: a database member cut in parts */
 	/* EXTRACT: opts->to (absolute), its staging directory, the member being written. */
 	char *xto;
 	char *xstage;

@@ -1,7 +1,8 @@
 /*
  * restore --dry-run: what restoring each entry would do to the target
  * (create, replace, update, metadata, remove), after the same checks as a
- * restore, printed once the whole archive verified.
+ * restore, handed to the caller (opts->preview) once the whole archive
+ * verified: the command prints it.
  */
 #include "common.h"
 
@@ -39,23 +40,37 @@ static int hash_file(const char *path, char hex[SHA256_HEX_LEN + 1])
 	return 0;
 }
 
+void restore_preview_release(struct restore_preview *p)
+{
+	for (size_t i = 0; i < p->nr; i++)
+		free(p->v[i].path);
+	free(p->v);
+	*p = (struct restore_preview){ 0 };
+}
+
+/* One change; `path` becomes the preview's. */
+static void add_change(struct rjob *j, const char *what, char *path)
+{
+	struct restore_preview *p = &j->preview;
+
+	ALLOC_GROW(p->v, p->nr + 1, p->alloc);
+	p->v[p->nr++] = (struct restore_change){ .what = what, .path = path };
+}
+
 static void plan_line(struct rjob *j, const char *what, const char *path)
 {
-	printf("%-8s %s\n", what, path);
-	j->changes++;
+	add_change(j, what, xstrdup(path));
 }
 
 /* DRY_RUN: say what restoring this entry would do to the target. */
 void preview_entry(struct rjob *j, struct rsource *s, const char *rel, struct archive_entry *ent,
 		   const char *hex)
 {
-	char *path = s->kind == SOURCE_FILE ? xstrdup(s->target)
-		     : *rel		    ? xasprintf("%s/%s", s->target, rel)
-					    : xstrdup(s->target);
+	char *path = source_member_target(s->desc, s->target, rel);
 	mode_t type = archive_entry_filetype(ent);
 	struct stat st;
 
-	if (s->kind == SOURCE_DIR && *rel)
+	if (s->desc->tree && *rel)
 		strvec_push(&s->seen, rel);
 	if (lstat(path, &st) < 0) {
 		plan_line(j, "create", path);
@@ -108,13 +123,10 @@ static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
 			continue;
 		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		char *key = sub;
-		if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str)) {
-			char *full = xasprintf("%s/%s", dir, de->d_name);
-			plan_line(j, "remove", full);
-			free(full);
-		} else if (de->d_type == DT_DIR) {
+		if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str))
+			add_change(j, "remove", xasprintf("%s/%s", dir, de->d_name));
+		else if (de->d_type == DT_DIR)
 			preview_removals(j, s, sub);
-		}
 		free(sub);
 	}
 	closedir(d);
@@ -126,19 +138,20 @@ void preview_finish(struct rjob *j)
 {
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		if (source_is_db(s->kind)) {
-			char *what = xasprintf("%s (%s '%s': the objects in the backup are "
-					       "dropped and recreated)",
-					       s->target, source_kind_str(s->kind), s->name);
-			plan_line(j, "restore", what);
-			free(what);
+		if (s->desc->ops->after_verify) {
+			add_change(j, "restore",
+				   xasprintf("%s (%s '%s': the objects in the backup are "
+					     "dropped and recreated)",
+					     s->target, source_kind_str(s->kind), s->name));
 			continue;
 		}
-		if (s->kind != SOURCE_DIR)
+		if (!s->desc->tree)
 			continue;
 		qsort(s->seen.v, s->seen.nr, sizeof(char *), cmp_str);
 		preview_removals(j, s, "");
 	}
-	if (!j->changes)
-		printf("no changes: the data already equals backup '%s'\n", j->file);
+	if (j->opts->preview) {
+		*j->opts->preview = j->preview;
+		j->preview = (struct restore_preview){ 0 };
+	}
 }

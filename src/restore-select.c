@@ -45,7 +45,7 @@ int restore_find(struct store_set *set, const char *what, struct store_entry *re
 		store_list_release(&l);
 	}
 	if (err_isset(&list_err))
-		return err_set(e, list_err.code, "%s", list_err.msg);
+		return err_copy(e, &list_err);
 	return err_set(e, LB_EXIT_NOT_FOUND, "no backup '%s' of '%s' (see 'lifeboat list')", what,
 		       set->nr ? set->v[0]->cfg->name : "?");
 }

@@ -60,6 +60,7 @@ static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, s
 					  .path = s->target,
 					  .sqlite = s->sqlite,
 					  .cwd_fd = j->cwd_fd,
+					  .report = &report_log,
 					  .record = record_db,
 					  .record_ctx = jr };
 
@@ -108,29 +109,18 @@ static char *disk_target(const struct rjob *j, const char *apath)
 {
 	const struct rsource *s = &j->src[j->disk_src];
 	size_t n = strlen(s->prefix);
+	const char *rel = !strncmp(apath, s->prefix, n) && apath[n] == '/' ? apath + n + 1 : "";
 
-	if (s->kind == SOURCE_DIR && !strncmp(apath, s->prefix, n) && apath[n] == '/')
-		return xasprintf("%s/%s", s->target, apath + n + 1);
-	return xstrdup(s->target);
+	return source_member_target(s->desc, s->target, rel);
 }
 
 static int close_disk(struct rjob *j, struct err *e)
 {
-	int ret = 0;
-
 	if (!j->disk)
 		return 0;
-	/* Directory modes and times are fixed up at close, relative to our cwd. */
-	if (archive_write_close(j->disk) != ARCHIVE_OK)
-		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s",
-			      j->src[j->disk_src].target, tar_disk_cause(j->disk));
-	archive_write_free(j->disk);
-	j->disk = NULL;
+	int r = tar_disk_close(&j->disk, j->src[j->disk_src].target, j->cwd_fd, e);
 	j->disk_src = -1;
-	if (fchdir(j->cwd_fd) < 0 && !ret)
-		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
-			      strerror(errno));
-	return ret;
+	return r;
 }
 
 struct entry_out {
@@ -455,7 +445,7 @@ out:
 	crypt_release(&crypt);
 	close_fd(&fd);
 	if (ret < 0)
-		err_set(e, rerr.code, "%s", rerr.msg);
+		err_copy(e, &rerr);
 	return ret;
 }
 
@@ -630,13 +620,13 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 			struct err gerr = ERR_INIT;
 			if (crypt_drain_and_finish(&crypt, entry->file, &gerr) < 0) {
 				err_clear(&rerr);
-				err_set(&rerr, gerr.code, "%s", gerr.msg);
+				err_copy(&rerr, &gerr);
 			}
 		}
 	}
 pass_failed:
 	if (err_isset(&rerr)) {
-		err_set(e, rerr.code, "%s", rerr.msg);
+		err_copy(e, &rerr);
 		goto out;
 	}
 	if (!j.sums_seen) {
@@ -685,6 +675,7 @@ out:
 		rsource_release(&j.src[i]);
 	free(j.src);
 	manifest_release(&j.m);
+	restore_preview_release(&j.preview);
 	strbuf_release(&j.recorded);
 	strbuf_release(&j.computed);
 	return rc;

@@ -14,7 +14,7 @@
 
 enum restore_mode {
 	RESTORE_VERIFY,	 /* decrypt and check every checksum; touch nothing */
-	RESTORE_DRY_RUN, /* print what a restore would change; touch nothing */
+	RESTORE_DRY_RUN, /* say what a restore would change (opts->preview); touch nothing */
 	RESTORE_APPLY,	 /* stage next to each target, verify, then swap in */
 	RESTORE_EXTRACT, /* verify, then move the selected sources under opts->to: no swap */
 	RESTORE_LIST,	 /* verify, and hand every entry back in opts->listing (lifeboat ls) */
@@ -39,6 +39,18 @@ struct restore_listing {
 };
 void restore_listing_release(struct restore_listing *l);
 
+/* DRY_RUN: one change a restore would make, in the order found. */
+struct restore_change {
+	const char *what; /* "create", "replace", "update", "metadata", "remove", "restore" */
+	char *path;	  /* what it changes (a database: its target, and how) */
+};
+
+struct restore_preview {
+	struct restore_change *v;
+	size_t nr, alloc;
+};
+void restore_preview_release(struct restore_preview *p);
+
 struct restore_opts {
 	enum restore_mode mode;
 	int countdown; /* seconds of warning before the swap (APPLY) */
@@ -54,6 +66,7 @@ struct restore_opts {
 	const struct strvec *only;
 	const char *to;			 /* EXTRACT: an empty or new directory */
 	struct restore_listing *listing; /* LIST: filled after verification */
+	struct restore_preview *preview; /* DRY_RUN: filled after verification */
 };
 
 struct restore_stats {

@@ -14,7 +14,6 @@
 
 #include "fs.h"
 #include "journal.h"
-#include "log.h"
 #include "recover.h"
 #include "restore.h"
 #include "sources/source.h"
@@ -29,6 +28,7 @@ struct files_restore {
 	char *old;		    /* directories: where displaced entries wait until commit */
 	struct archive_entry *root; /* the directory's own entry (mode, owner, mtime) */
 	bool sqlite;
+	const struct reporter *report;
 	struct archive *disk;
 	int cwd_fd;
 };
@@ -49,6 +49,7 @@ static int files_restore_begin(const struct source_restore_req *req, void **ctx,
 				     .name = req->name,
 				     .target = xstrdup(req->path),
 				     .sqlite = req->sqlite,
+				     .report = req->report,
 				     .cwd_fd = req->cwd_fd };
 	*ctx = f;
 	if (f->kind == SOURCE_DIR) {
@@ -119,37 +120,8 @@ static int dir_check_member(const char *path, const char *rel, struct archive_en
 static int files_restore_pause(void *ctx, struct err *e)
 {
 	struct files_restore *f = ctx;
-	int ret = 0;
 
-	if (!f->disk)
-		return 0;
-	/* Directory modes and times are fixed up at close, relative to our cwd. */
-	if (archive_write_close(f->disk) != ARCHIVE_OK)
-		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s", f->target,
-			      tar_disk_cause(f->disk));
-	archive_write_free(f->disk);
-	f->disk = NULL;
-	if (fchdir(f->cwd_fd) < 0 && !ret)
-		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
-			      strerror(errno));
-	return ret;
-}
-
-static int open_disk(struct files_restore *f, struct err *e)
-{
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-	if (f->disk)
-		return 0;
-	if (geteuid() == 0)
-		flags |= ARCHIVE_EXTRACT_OWNER;
-	if (chdir(f->stage) < 0)
-		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", f->stage,
-			       strerror(errno));
-	f->disk = archive_write_disk_new();
-	archive_write_disk_set_options(f->disk, flags);
-	return 0;
+	return tar_disk_close(&f->disk, f->target, f->cwd_fd, e);
 }
 
 struct data_out {
@@ -164,9 +136,8 @@ static int data_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill
 
 	if (fill || archive_write_data_block(o->f->disk, buf, n, off) >= ARCHIVE_OK)
 		return 0;
-	auto_free char *target = o->f->kind == SOURCE_DIR
-					 ? xasprintf("%s/%s", o->f->target, o->m->rel)
-					 : xstrdup(o->f->target);
+	auto_free char *target =
+		source_member_target(source_kind_desc(o->f->kind), o->f->target, o->m->rel);
 	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
 		       tar_disk_cause(o->f->disk));
 }
@@ -183,7 +154,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 		f->root = archive_entry_clone(ent);
 		return 0;
 	}
-	if (open_disk(f, e) < 0)
+	if (!f->disk && tar_disk_open(f->stage, -1, &f->disk, e) < 0)
 		return -1;
 	const char *base = strrchr(f->target, '/') + 1;
 	archive_entry_set_pathname(ent, f->kind == SOURCE_FILE ? base : m->rel);
@@ -191,7 +162,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 	archive_entry_set_gname(ent, NULL);
 	int r = archive_write_header(f->disk, ent);
 	if (r == ARCHIVE_WARN)
-		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+		report(f->report, LOG_WARN, "'%s': %s", m->path, archive_error_string(f->disk));
 	else if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s' into '%s': %s", m->path,
 			       f->stage, archive_error_string(f->disk));
@@ -202,7 +173,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 	}
 	r = archive_write_finish_entry(f->disk);
 	if (r == ARCHIVE_WARN)
-		log_warn("'%s': %s", m->path, archive_error_string(f->disk));
+		report(f->report, LOG_WARN, "'%s': %s", m->path, archive_error_string(f->disk));
 	else if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", m->path,
 			       tar_disk_cause(f->disk));

@@ -13,7 +13,6 @@
 
 #include "fault.h"
 #include "fs.h"
-#include "log.h"
 #include "sources/source.h"
 #include "sources/sqlite.h"
 #include "strbuf.h"
@@ -31,7 +30,8 @@ static bool is_restore_leftover(const char *name)
  * Test builds: the file just opened changes size before it is read, as when an
  * application writes it: "walk.shrink" truncates it to half, "walk.grow" appends.
  */
-static void fault_resize(int dfd, const char *name, off_t size, const char *src)
+static void fault_resize(const struct reporter *rep, int dfd, const char *name, off_t size,
+			 const char *src)
 {
 	bool shrink = FAULT("walk.shrink"), grow = FAULT("walk.grow");
 
@@ -40,7 +40,7 @@ static void fault_resize(int dfd, const char *name, off_t size, const char *src)
 	int wfd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (wfd < 0 || (shrink && ftruncate(wfd, size / 2) < 0) ||
 	    (grow && write_all(wfd, "grown after it was opened\n", 26) < 0))
-		log_warn("fault point: cannot resize '%s'", src);
+		report(rep, LOG_WARN, "fault point: cannot resize '%s'", src);
 	if (wfd >= 0)
 		close(wfd);
 }
@@ -55,8 +55,8 @@ static int cmp_names(const void *a, const void *b)
  * first and sorted by name, so that a directory's entries follow it directly:
  * GNU tar relies on that order to restore directory times.
  */
-static int walk_dir(struct member_sink *sink, int dfd, const char *src, const char *apath, bool top,
-		    struct err *e)
+static int walk_dir(struct member_sink *sink, const struct reporter *rep, int dfd, const char *src,
+		    const char *apath, bool top, struct err *e)
 {
 	struct strvec names = STRVEC_INIT;
 	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
@@ -92,12 +92,14 @@ static int walk_dir(struct member_sink *sink, int dfd, const char *src, const ch
 		strbuf_reset(&capath);
 		strbuf_addf(&capath, "%s/%s", apath, name);
 		if (top && is_restore_leftover(name)) {
-			log_warn("skipping '%s', left behind by an interrupted restore", csrc.buf);
+			report(rep, LOG_WARN,
+			       "skipping '%s', left behind by an interrupted restore", csrc.buf);
 			continue;
 		}
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT) {
-				log_warn("'%s' vanished while being backed up", csrc.buf);
+				report(rep, LOG_WARN, "'%s' vanished while being backed up",
+				       csrc.buf);
 				continue;
 			}
 			err_set(e, LB_EXIT_SOURCE, "cannot read '%s': %s", csrc.buf,
@@ -107,14 +109,15 @@ static int walk_dir(struct member_sink *sink, int dfd, const char *src, const ch
 		if (FAULT("walk.before_open")) {
 			/* Test builds: the entry is deleted right here, as by a busy application. */
 			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
-				log_warn("fault point: cannot delete '%s': %s", csrc.buf,
-					 strerror(errno));
+				report(rep, LOG_WARN, "fault point: cannot delete '%s': %s",
+				       csrc.buf, strerror(errno));
 		}
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX + 1];
 			ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
 			if (n < 0 && errno == ENOENT) {
-				log_warn("'%s' vanished while being backed up", csrc.buf);
+				report(rep, LOG_WARN, "'%s' vanished while being backed up",
+				       csrc.buf);
 				continue;
 			}
 			if (n < 0) {
@@ -133,7 +136,8 @@ static int walk_dir(struct member_sink *sink, int dfd, const char *src, const ch
 				fd = openat(dfd, name, flags);
 			if (fd < 0 && errno == ENOENT) {
 				/* Deleted since fstatat: the same as deleted a moment before it. */
-				log_warn("'%s' vanished while being backed up", csrc.buf);
+				report(rep, LOG_WARN, "'%s' vanished while being backed up",
+				       csrc.buf);
 				continue;
 			}
 			if (fd < 0 || fstat(fd, &st) < 0) {
@@ -142,15 +146,16 @@ static int walk_dir(struct member_sink *sink, int dfd, const char *src, const ch
 				goto out;
 			}
 			if (S_ISREG(st.st_mode))
-				fault_resize(dfd, name, st.st_size, csrc.buf);
+				fault_resize(rep, dfd, name, st.st_size, csrc.buf);
 			if (tarw_add_entry(sink->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&
-			    walk_dir(sink, fd, csrc.buf, capath.buf, false, e) < 0)
+			    walk_dir(sink, rep, fd, csrc.buf, capath.buf, false, e) < 0)
 				goto out;
 		} else {
-			log_warn("skipping '%s': sockets, fifos and device files are not backed up",
-				 csrc.buf);
+			report(rep, LOG_WARN,
+			       "skipping '%s': sockets, fifos and device files are not backed up",
+			       csrc.buf);
 		}
 	}
 	ret = 0;
@@ -203,7 +208,7 @@ int files_backup(const struct source_backup *src, struct member_sink *sink, stru
 	} else if (tarw_add_entry(sink->tar, s->path, apath, &st, NULL, fd, e) < 0) {
 		goto out;
 	}
-	if (s->kind == SOURCE_DIR && walk_dir(sink, fd, s->path, prefix, true, e) < 0)
+	if (s->kind == SOURCE_DIR && walk_dir(sink, src->report, fd, s->path, prefix, true, e) < 0)
 		goto out;
 	ret = 0;
 out:

@@ -18,6 +18,8 @@ static const struct source_kind_desc kinds[] = {
 	[SOURCE_DIR] = { .word = "dir",
 			 .dir = "dirs",
 			 .var = "BACKUP_DIRS",
+			 .display = "directory",
+			 .tree = true,
 			 .replaces = "/ (whole directory)",
 			 .into = "to",
 			 .ops = &dirs_ops,
@@ -25,6 +27,7 @@ static const struct source_kind_desc kinds[] = {
 	[SOURCE_FILE] = { .word = "file",
 			  .dir = "files",
 			  .var = "BACKUP_FILES",
+			  .display = "file",
 			  .replaces = "",
 			  .into = "to",
 			  .ops = &files_ops,
@@ -32,7 +35,9 @@ static const struct source_kind_desc kinds[] = {
 	[SOURCE_POSTGRES] = { .word = "postgres",
 			      .dir = "postgres",
 			      .var = "BACKUP_POSTGRES",
+			      .display = "PostgreSQL",
 			      .schemes = postgres_schemes,
+			      .host_in_query = true,
 			      .replaces = " (the objects in the backup)",
 			      .into = "into",
 			      .ops = &postgres_ops,
@@ -40,6 +45,7 @@ static const struct source_kind_desc kinds[] = {
 	[SOURCE_MONGODB] = { .word = "mongodb",
 			     .dir = "mongodb",
 			     .var = "BACKUP_MONGODB",
+			     .display = "MongoDB",
 			     .schemes = mongodb_schemes,
 			     .replaces = " (the objects in the backup)",
 			     .into = "into",
@@ -88,6 +94,26 @@ bool source_is_db(enum source_kind kind)
 const char *const *source_uri_schemes(enum source_kind kind)
 {
 	return kinds[kind].schemes;
+}
+
+const char *source_display_name(enum source_kind kind)
+{
+	return kinds[kind].display;
+}
+
+bool source_uri_host_in_query(enum source_kind kind)
+{
+	return kinds[kind].host_in_query;
+}
+
+bool source_uses_docker(const struct config *cfg, enum source_kind kind)
+{
+	return kinds[kind].ops->uses_docker && kinds[kind].ops->uses_docker(cfg);
+}
+
+char *source_member_target(const struct source_kind_desc *d, const char *target, const char *rel)
+{
+	return d->tree && *rel ? xasprintf("%s/%s", target, rel) : xstrdup(target);
 }
 
 const struct source_ops *source_ops_for(enum source_kind kind)

@@ -237,6 +237,12 @@ char *decode_name(const char *s, size_t n)
 
 /* Run a dump program and stream its stdout into the member `rel`. */
 
+/* BACKUP_POSTGRES_DUMP=auto or exec may run the client tools in the database's container. */
+static bool postgres_uses_docker(const struct config *cfg)
+{
+	return cfg->postgres.dump_mode != PG_DUMP_LOCAL;
+}
+
 const struct source_ops postgres_ops = {
 	.after_verify = true,
 	.check_member = source_check_streamed,
@@ -245,6 +251,7 @@ const struct source_ops postgres_ops = {
 	.restore_member = postgres_restore_member,
 	.restore_end = postgres_restore_end,
 	.swap = postgres_swap,
+	.uses_docker = postgres_uses_docker,
 };
 
 /* ---- its variables: rows of the configuration table (config-vars.h) ---- */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "report.h"
 
 /* Backup side: the member sink (stream/member-sink.h). */
 struct member_sink;
@@ -24,6 +25,7 @@ struct source_backup {
 	const struct config *cfg;
 	const struct source_spec *spec;
 	bool sqlite; /* files: an SQLite database (decided once, as the manifest records) */
+	const struct reporter *report; /* warnings (a file that vanished), for the log */
 };
 
 /* Restore side: the member reader (stream/tar-reader.h) joins a member's parts. */
@@ -42,6 +44,7 @@ struct source_restore_req {
 	const char *path; /* where it goes */
 	bool sqlite;	  /* an SQLite database (its -wal, -shm, -journal move with it) */
 	int cwd_fd;	  /* the working directory (libarchive's disk writer works in its own) */
+	const struct reporter *report; /* warnings (libarchive's), for the log */
 	/*
 	 * Before the module creates a staging object, it names it (and where the
 	 * object it replaces will wait) here: the restore's journal records it
@@ -118,6 +121,9 @@ struct source_ops {
 	 */
 	int (*swap)(const struct config *cfg, const struct source_spec *target,
 		    const struct journal_db *d, enum db_swap_step step, struct err *e);
+
+	/* May the backup or restore of this kind use the Docker engine (may be NULL: never)? */
+	bool (*uses_docker)(const struct config *cfg);
 };
 
 /* sources/files.c: the backup of files and directories (their restore: files-restore.c). */
@@ -136,13 +142,24 @@ struct source_kind_desc {
 	const char *word;	    /* manifest.json, the journal, messages: "dir" */
 	const char *dir;	    /* the archive's directory: "dirs" */
 	const char *var;	    /* the variable that configures it: "BACKUP_DIRS" */
+	const char *display;	    /* in messages: "PostgreSQL" */
 	const char *const *schemes; /* databases: URI schemes; NULL for paths */
-	const char *replaces;	    /* what a restore replaces, after the target in the countdown */
-	const char *into;	    /* "restored KIND 'NAME' INTO 'TARGET'" */
+	bool host_in_query;	    /* databases: the URI's query may name the host (libpq) */
+	/*
+	 * A directory tree: member REL lands on TARGET/REL, the directory's own
+	 * entry is REL "", and a restore removes what the archive does not hold.
+	 * Else a member lands on TARGET itself.
+	 */
+	bool tree;
+	const char *replaces; /* what a restore replaces, after the target in the countdown */
+	const char *into;     /* "restored KIND 'NAME' INTO 'TARGET'" */
 	const struct source_ops *ops;
 	const struct config_var_group *vars; /* its rows of the configuration table, or NULL */
 };
 const struct source_kind_desc *source_kind_desc(enum source_kind kind);
+
+/* Where member `rel` of a source of kind `d` restored to `target` lands (caller frees). */
+char *source_member_target(const struct source_kind_desc *d, const char *target, const char *rel);
 
 /* The ops of a kind. */
 const struct source_ops *source_ops_for(enum source_kind kind);

@@ -3,33 +3,23 @@
 
 #include "stores/store.h"
 #include "log.h"
+#include "report.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 void store_report(struct store *s, enum log_level level, const char *fmt, ...)
 {
-	struct strbuf msg = STRBUF_INIT;
+	const struct reporter r = { .fn = s->report, .ud = s->report_ud };
 	va_list ap;
 
-	if (!s->report)
-		return;
 	va_start(ap, fmt);
-	strbuf_vaddf(&msg, fmt, ap);
+	report_v(&r, level, fmt, ap);
 	va_end(ap);
-	s->report(s->report_ud, level, msg.buf);
-	strbuf_release(&msg);
-}
-
-/* The sink of the stores a job opens: its log. */
-static void log_report(void *ud, enum log_level level, const char *msg)
-{
-	(void)ud;
-	log_msg(level, "%s", msg);
 }
 
 static void set_add(struct store_set *set, struct store *s)
 {
-	s->report = log_report;
+	s->report = report_log.fn; /* the sink of the stores a job opens: its log */
 	set->v = xrealloc(set->v, (set->nr + 1) * sizeof(*set->v));
 	set->v[set->nr++] = s;
 }

@@ -251,3 +251,34 @@ const char *tar_disk_cause(struct archive *a)
 	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
 	return buf;
 }
+
+int tar_disk_open(const char *dir, int dfd, struct archive **ret, struct err *e)
+{
+	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	if ((dfd >= 0 ? fchdir(dfd) : chdir(dir)) < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot enter '%s': %s", dir, strerror(errno));
+	*ret = archive_write_disk_new();
+	archive_write_disk_set_options(*ret, flags);
+	return 0;
+}
+
+int tar_disk_close(struct archive **disk, const char *target, int cwd_fd, struct err *e)
+{
+	int ret = 0;
+
+	if (!*disk)
+		return 0;
+	if (archive_write_close(*disk) != ARCHIVE_OK)
+		ret = err_set(e, LB_EXIT_SOURCE, "cannot finish restoring '%s': %s", target,
+			      tar_disk_cause(*disk));
+	archive_write_free(*disk);
+	*disk = NULL;
+	if (fchdir(cwd_fd) < 0 && !ret)
+		ret = err_set(e, LB_EXIT_INTERNAL, "cannot return to the working directory: %s",
+			      strerror(errno));
+	return ret;
+}

@@ -94,4 +94,19 @@ void part_tracker_release(struct part_tracker *t);
  */
 const char *tar_disk_cause(struct archive *a);
 
+/*
+ * libarchive's disk writer, for entries written below directory `dir` (its fd
+ * `dfd`, or -1 to enter it by name): the writer works relative to the working
+ * directory, so this enters `dir`. Times and permissions are restored (owners
+ * too when running as root); symlinks, ".." and absolute paths cannot lead out.
+ */
+int tar_disk_open(const char *dir, int dfd, struct archive **ret, struct err *e);
+
+/*
+ * Finish and free *disk (directory modes and times are fixed up now, relative
+ * to the directory it was opened in), then return to `cwd_fd`. `target` names
+ * what was restored in messages. *disk is NULL after.
+ */
+int tar_disk_close(struct archive **disk, const char *target, int cwd_fd, struct err *e);
+
 #endif

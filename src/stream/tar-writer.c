@@ -8,7 +8,6 @@
 #include "fault.h"
 #include "fs.h"
 #include "hash.h"
-#include "log.h"
 #include "manifest.h"
 #include "signals.h"
 #include "strbuf.h"
@@ -229,7 +228,8 @@ static int copy_data(struct tar_writer *w, struct archive *a, int fd, const char
 		if (n == 0) {
 			/* The file shrank while we read it: the header promised `size` bytes. */
 			if (!shrank)
-				log_warn("'%s' shrank while being read; padded with zeros", src);
+				report(w->report, LOG_WARN,
+				       "'%s' shrank while being read; padded with zeros", src);
 			shrank = true;
 			memset(w->buf, 0, want);
 			n = (ssize_t)want;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "report.h"
 #include "strbuf.h"
 #include "stream/compressor.h"
 
@@ -22,7 +23,8 @@ struct tar_writer {
 	struct strbuf sums; /* SHA256SUMS lines of every hashed member, in order */
 	uint64_t files;	    /* hashed members written, and their bytes */
 	uint64_t bytes;
-	unsigned char *buf; /* one copy chunk */
+	unsigned char *buf;	       /* one copy chunk */
+	const struct reporter *report; /* warnings (a file that shrank), for the log */
 };
 #define TAR_WRITER_INIT             \
 	{                           \
