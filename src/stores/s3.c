@@ -1,4 +1,4 @@
-/* The S3 store: SigV4-signed libcurl requests, a streaming multipart upload, a streaming get. */
+/* The S3 store: SigV4-signed libcurl requests with retries, list, a streaming get, delete. */
 #include "common.h"
 
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "s3.h"
+#include "stores/s3-internal.h"
 #include "stores/s3xml.h"
 #include "stores/store.h"
 #include "http.h"
@@ -16,61 +17,10 @@
 #include "util.h"
 
 #define BODY_MAX       (4u << 20) /* cap on a response body we keep (list pages, errors) */
-#define SLOTS	       3	  /* part buffers: one filling, up to two uploading */
-#define PART_ATTEMPTS  5	  /* backoff 0.5 + 1 + 2 + 4 s between them */
 #define BACKOFF_MS     500
 #define BACKOFF_MAX_MS 4000
 #define CONNECT_MAX_S  10    /* the longest an attempt waits for a connection */
 #define LIST_PAGES_MAX 10000 /* 10 million keys */
-
-struct s3 {
-	const struct config *cfg;
-	char *scheme; /* "https" or "http" */
-	char *host;   /* endpoint host[:port] */
-	bool path_style;
-	char *prefix; /* "BACKUP_NAME/" */
-	struct sigv4_key key;
-	pthread_mutex_t lock; /* getters */
-	pthread_t *getters;
-	size_t nr_getters;
-	/*
-	 * Since when no request to the endpoint has made progress (0: the last one did),
-	 * and why the last attempt failed: shared by every request of the run, so a dead
-	 * endpoint costs BACKUP_S3_TIMEOUT once, not once per request.
-	 */
-	pthread_mutex_t stall_lock;
-	long stalled_since;
-	char stall_why[256];
-};
-
-/* One request and what came back. */
-struct s3_req {
-	const char *method;
-	const char *key; /* object key, or NULL for the bucket */
-	const struct sigv4_kv *query;
-	size_t nr_query;
-	const void *body;
-	size_t body_len;
-	const char *content_type;
-	bool md5;	    /* send Content-MD5 of the body */
-	bool storage_class; /* send x-amz-storage-class */
-	int out_fd;	    /* GET: stream a 2xx body here (else -1: keep it in resp) */
-	/* results */
-	long status;
-	struct strbuf resp;
-	char etag[128];
-	uint64_t streamed;
-	int out_errno;
-	CURL *h;
-	/* The attempt in progress: when it began, and when bytes last moved a second or more
-	 * after that (0: never; a hung server still takes a socket buffer's worth at once). */
-	long began_ms, moved_ms;
-	curl_off_t moved_up, moved_down;
-};
-#define S3_REQ_INIT(m)                                           \
-	{                                                        \
-		.method = (m), .out_fd = -1, .resp = STRBUF_INIT \
-	}
 
 static struct s3 *S(struct store *s)
 {
@@ -152,7 +102,7 @@ static void req_target(struct s3 *s, const char *key, struct strbuf *host, struc
 
 static long now_ms(void);
 
-/* Note when the transfer moves, for the stall accounting of call(). */
+/* Note when the transfer moves, for the stall accounting of s3_call(). */
 static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -258,7 +208,7 @@ static CURLcode perform(struct s3 *s, CURL *h, struct s3_req *r, long stall_s, s
 }
 
 /* Copy remote text into a message: one line, printable, bounded. */
-static void add_remote_text(struct strbuf *out, const char *s, size_t max)
+void s3_add_remote_text(struct strbuf *out, const char *s, size_t max)
 {
 	for (size_t i = 0; s[i] && i < max; i++)
 		strbuf_addch(out, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
@@ -273,7 +223,7 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 
 	if (cc != CURLE_OK) {
 		strbuf_addf(&why, "cannot reach the S3 endpoint '%s://%s': ", s->scheme, s->host);
-		add_remote_text(&why, http_error_text(cc, cerr), 300);
+		s3_add_remote_text(&why, http_error_text(cc, cerr), 300);
 		goto done;
 	}
 	if (!s3xml_parse_error(r->resp.buf, r->resp.len, &code, &msg)) {
@@ -299,13 +249,13 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 				    "permission for this bucket or key");
 	else if (code.len) {
 		strbuf_addf(&why, "S3 answered %ld ", r->status);
-		add_remote_text(&why, code.buf, 64);
+		s3_add_remote_text(&why, code.buf, 64);
 	} else {
 		strbuf_addf(&why, "S3 answered HTTP %ld", r->status);
 	}
 	if (msg.len && strcmp(code.buf, "NoSuchBucket")) {
 		strbuf_addstr(&why, ": ");
-		add_remote_text(&why, msg.buf, 300);
+		s3_add_remote_text(&why, msg.buf, 300);
 	}
 done:
 	if (note)
@@ -331,7 +281,7 @@ static bool attempt_answered(const struct s3_req *r)
 }
 
 /* What BACKUP_S3_TIMEOUT allows: this long without progress, the endpoint is dead. */
-static long request_budget_ms(const struct s3 *s)
+long s3_budget_ms(const struct s3 *s)
 {
 	return (long)s->cfg->s3_timeout * 1000;
 }
@@ -369,8 +319,8 @@ static long stall_note(struct s3 *s, const struct s3_req *r, bool answered, cons
  * own `budget_ms`, whatever the endpoint did before, and a pending signal does not stop
  * them. `also_ok` (e.g. 404 for a delete) counts as success besides 2xx.
  */
-static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int attempts,
-		long budget_ms, long also_ok, struct err *e)
+int s3_call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int attempts, long budget_ms,
+	    long also_ok, struct err *e)
 {
 	const struct http_retry p = { .attempts = attempts,
 				      .backoff_ms = BACKOFF_MS,
@@ -424,284 +374,9 @@ static int call(struct s3 *s, CURL *h, struct s3_req *r, const char *what, int a
 	}
 }
 
-static char *object_key(struct s3 *s, const char *file)
+char *s3_object_key(struct s3 *s, const char *file)
 {
 	return xasprintf("%s%s", s->prefix, file);
-}
-
-/* ---- multipart upload ---- */
-
-struct s3_put;
-
-struct slot {
-	struct s3_put *up;
-	unsigned char *buf;
-	size_t len, cap;
-	unsigned part; /* being uploaded (busy) */
-	bool busy;
-	pthread_t thread;
-	CURL *h;
-	struct err err;
-	char etag[128];
-};
-
-struct s3_put {
-	struct s3 *s;
-	char *key;
-	char *what; /* "upload 's3://bucket/key'" */
-	char *upload_id;
-	CURL *h; /* control requests */
-	struct slot slots[SLOTS];
-	unsigned cur;	    /* slot being filled */
-	unsigned next_part; /* number of the part being filled */
-	char **etags;	    /* [part - 1] */
-	size_t nr_etags;
-};
-
-static void *part_main(void *arg)
-{
-	struct slot *sl = arg;
-	struct s3_put *up = sl->up;
-	char num[16];
-
-	snprintf(num, sizeof(num), "%u", sl->part);
-	const struct sigv4_kv q[] = { { "partNumber", num }, { "uploadId", up->upload_id } };
-	struct s3_req r = S3_REQ_INIT("PUT");
-	r.key = up->key;
-	r.query = q;
-	r.nr_query = 2;
-	r.body = sl->buf;
-	r.body_len = sl->len;
-	r.md5 = true;
-	if (call(up->s, sl->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(up->s), 0,
-		 &sl->err) == 0) {
-		if (!r.etag[0])
-			err_set(&sl->err, LB_EXIT_STORE, "cannot %s: part %u got no ETag", up->what,
-				sl->part);
-		else
-			memcpy(sl->etag, r.etag, sizeof(sl->etag));
-	}
-	strbuf_release(&r.resp);
-	return NULL;
-}
-
-/* Wait for a slot's upload; record its ETag. */
-static int slot_join(struct s3_put *up, struct slot *sl, struct err *e)
-{
-	if (!sl->busy)
-		return 0;
-	pthread_join(sl->thread, NULL);
-	sl->busy = false;
-	sl->len = 0;
-	if (err_isset(&sl->err)) {
-		err_copy(e, &sl->err);
-		err_clear(&sl->err);
-		return -1;
-	}
-	if (sl->part > up->nr_etags) {
-		up->etags = xrealloc(up->etags, sl->part * sizeof(*up->etags));
-		for (size_t i = up->nr_etags; i < sl->part; i++)
-			up->etags[i] = NULL;
-		up->nr_etags = sl->part;
-	}
-	up->etags[sl->part - 1] = xstrdup(sl->etag);
-	return 0;
-}
-
-/* Send the slot being filled as the next part, then make the next slot free. */
-static int flush_slot(struct s3_put *up, struct err *e)
-{
-	struct slot *sl = &up->slots[up->cur];
-
-	if (up->next_part > 10000)
-		return err_set(e, LB_EXIT_STORE, "cannot %s: more than 10,000 parts", up->what);
-	sl->part = up->next_part++;
-	if (!sl->h)
-		sl->h = http_handle();
-	if (!sl->h)
-		return err_set(e, LB_EXIT_INTERNAL, "cannot %s: curl_easy_init failed", up->what);
-	if (pthread_create(&sl->thread, NULL, part_main, sl) != 0)
-		return err_set(e, LB_EXIT_INTERNAL, "cannot %s: cannot start a thread", up->what);
-	sl->busy = true;
-	up->cur = (up->cur + 1) % SLOTS;
-	return slot_join(up, &up->slots[up->cur], e);
-}
-
-static void put_free(struct s3_put *up)
-{
-	for (unsigned i = 0; i < SLOTS; i++) {
-		free(up->slots[i].buf);
-		if (up->slots[i].h)
-			curl_easy_cleanup(up->slots[i].h);
-	}
-	for (size_t i = 0; i < up->nr_etags; i++)
-		free(up->etags[i]);
-	free(up->etags);
-	if (up->h)
-		curl_easy_cleanup(up->h);
-	free(up->key);
-	free(up->what);
-	free(up->upload_id);
-	free(up);
-}
-
-static int s3_put_begin(struct store *st, const char *file, struct store_put *p, struct err *e)
-{
-	struct s3 *s = S(st);
-	struct s3_put *up = xcalloc(1, sizeof(*up));
-	struct strbuf id = STRBUF_INIT;
-	const struct sigv4_kv q[] = { { "uploads", "" } };
-	struct s3_req r = S3_REQ_INIT("POST");
-
-	up->s = s;
-	up->key = object_key(s, file);
-	up->what = xasprintf("upload 's3://%s/%s'", s->cfg->s3_bucket, up->key);
-	up->next_part = 1;
-	for (unsigned i = 0; i < SLOTS; i++)
-		up->slots[i].up = up;
-	up->h = http_handle();
-	if (!up->h) {
-		put_free(up);
-		return err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
-	}
-	r.key = up->key;
-	r.query = q;
-	r.nr_query = 1;
-	r.storage_class = true;
-	if (call(s, up->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(s), 0, e) < 0)
-		goto fail;
-	if (!s3xml_first(r.resp.buf, r.resp.len, "UploadId", &id) || !id.len) {
-		err_set(e, LB_EXIT_STORE, "cannot %s: the server sent no UploadId", up->what);
-		goto fail;
-	}
-	up->upload_id = strbuf_detach(&id, NULL);
-	strbuf_release(&r.resp);
-	p->store = st;
-	p->file = xstrdup(file);
-	p->priv = up;
-	p->bytes = 0;
-	return 0;
-fail:
-	strbuf_release(&r.resp);
-	strbuf_release(&id);
-	put_free(up);
-	return -1;
-}
-
-static int s3_put_write(struct store_put *p, const void *buf, size_t len, struct err *e)
-{
-	struct s3_put *up = p->priv;
-	const unsigned char *src = buf;
-
-	while (len) {
-		struct slot *sl = &up->slots[up->cur];
-		size_t want = (size_t)s3_part_size(up->s->cfg->s3_part_size, up->next_part);
-		if (sl->cap < want) {
-			free(sl->buf);
-			sl->buf = xmalloc(want);
-			sl->cap = want;
-		}
-		size_t n = want - sl->len < len ? want - sl->len : len;
-		memcpy(sl->buf + sl->len, src, n);
-		sl->len += n;
-		src += n;
-		len -= n;
-		p->bytes += n;
-		if (sl->len == want && flush_slot(up, e) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int s3_put_commit(struct store_put *p, struct err *e)
-{
-	struct s3_put *up = p->priv;
-	struct strbuf xml = STRBUF_INIT, code = STRBUF_INIT, msg = STRBUF_INIT;
-	int ret = -1;
-
-	if ((up->slots[up->cur].len || up->next_part == 1) && flush_slot(up, e) < 0)
-		goto out;
-	for (unsigned i = 0; i < SLOTS; i++)
-		if (slot_join(up, &up->slots[i], e) < 0)
-			goto out;
-	strbuf_addstr(&xml, "<CompleteMultipartUpload>");
-	for (size_t i = 0; i < up->nr_etags; i++) {
-		strbuf_addf(&xml, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
-		s3xml_escape(&xml, up->etags[i] ? up->etags[i] : "");
-		strbuf_addstr(&xml, "</ETag></Part>");
-	}
-	strbuf_addstr(&xml, "</CompleteMultipartUpload>");
-
-	const struct sigv4_kv q[] = { { "uploadId", up->upload_id } };
-	struct s3_req r = S3_REQ_INIT("POST");
-	r.key = up->key;
-	r.query = q;
-	r.nr_query = 1;
-	r.body = xml.buf;
-	r.body_len = xml.len;
-	r.content_type = "application/xml";
-	if (call(up->s, up->h, &r, up->what, PART_ATTEMPTS, request_budget_ms(up->s), 0, e) < 0) {
-		strbuf_release(&r.resp);
-		goto out;
-	}
-	/* CompleteMultipartUpload may fail after a 200: the error is in the body. */
-	if (s3xml_parse_error(r.resp.buf, r.resp.len, &code, &msg)) {
-		struct strbuf why = STRBUF_INIT;
-		add_remote_text(&why, code.buf, 64);
-		strbuf_addstr(&why, ": ");
-		add_remote_text(&why, msg.buf, 300);
-		err_set(e, LB_EXIT_STORE, "cannot %s: %s", up->what, why.buf);
-		strbuf_release(&why);
-		strbuf_release(&r.resp);
-		goto out;
-	}
-	strbuf_release(&r.resp);
-	put_free(up);
-	free(p->file);
-	p->file = NULL;
-	p->priv = NULL;
-	ret = 0;
-out:
-	strbuf_release(&xml);
-	strbuf_release(&code);
-	strbuf_release(&msg);
-	return ret;
-}
-
-/* Wait for parts in flight, then abort the upload so nothing is left behind. */
-static void s3_put_abort(struct store_put *p)
-{
-	struct s3_put *up = p->priv;
-	struct err e = ERR_INIT;
-
-	if (!up)
-		return;
-	for (unsigned i = 0; i < SLOTS; i++) {
-		struct err ignore = ERR_INIT;
-		slot_join(up, &up->slots[i], &ignore);
-	}
-	if (up->upload_id) {
-		const struct sigv4_kv q[] = { { "uploadId", up->upload_id } };
-		struct s3_req r = S3_REQ_INIT("DELETE");
-		char *what = xasprintf("abort the upload of 's3://%s/%s'", up->s->cfg->s3_bucket,
-				       up->key);
-		r.key = up->key;
-		r.query = q;
-		r.nr_query = 1;
-		/* 404 NoSuchUpload: already gone. A quarter of the budget: the run is failing. */
-		if (call(up->s, up->h, &r, what, 0, request_budget_ms(up->s) / 4, 404, &e) < 0)
-			store_report(p->store, LOG_WARN,
-				     "%s (upload id '%s' is left for the bucket's lifecycle rules)",
-				     e.msg, up->upload_id);
-		else
-			log_debug("s3: aborted upload of '%s'", up->key);
-		free(what);
-		strbuf_release(&r.resp);
-	}
-	put_free(up);
-	free(p->file);
-	p->file = NULL;
-	p->priv = NULL;
 }
 
 /* ---- list, get, exists, remove ---- */
@@ -733,7 +408,7 @@ static int s3_list(struct store *st, struct store_list *out, struct err *e)
 				LIST_PAGES_MAX);
 			goto out;
 		}
-		if (call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 0, e) < 0) {
+		if (s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 0, e) < 0) {
 			strbuf_release(&r.resp);
 			goto out;
 		}
@@ -793,7 +468,7 @@ static void *getter_main(void *arg)
 	r.out_fd = g->fd;
 	if (!h)
 		err_set(&e, LB_EXIT_INTERNAL, "curl_easy_init failed");
-	else if (call(g->s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(g->s), 0, &e) < 0 &&
+	else if (s3_call(g->s, h, &r, g->what, S3_ATTEMPTS, s3_budget_ms(g->s), 0, &e) < 0 &&
 		 !r.out_errno)
 		store_report(g->st, LOG_ERROR, "%s", e.msg);
 	if (h)
@@ -816,13 +491,13 @@ static int s3_get_open(struct store *st, const char *file, int *ret_fd, struct e
 
 	g->st = st;
 	g->s = s;
-	g->key = object_key(s, file);
+	g->key = s3_object_key(s, file);
 	g->what = xasprintf("download 's3://%s/%s'", s->cfg->s3_bucket, g->key);
 	g->fd = -1;
 	/* Check it is there and readable first: a clear error before any byte flows. */
 	CURL *h = http_handle();
 	r.key = g->key;
-	int rc = h ? call(s, h, &r, g->what, PART_ATTEMPTS, request_budget_ms(s), 0, e)
+	int rc = h ? s3_call(s, h, &r, g->what, S3_ATTEMPTS, s3_budget_ms(s), 0, e)
 		   : err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	if (h)
 		curl_easy_cleanup(h);
@@ -861,12 +536,12 @@ static bool s3_exists(struct store *st, const char *file)
 	struct s3 *s = S(st);
 	struct s3_req r = S3_REQ_INIT("HEAD");
 	struct err e = ERR_INIT;
-	char *key = object_key(s, file);
+	char *key = s3_object_key(s, file);
 	CURL *h = http_handle();
 	bool found = false;
 
 	r.key = key;
-	if (h && call(s, h, &r, "check an object", PART_ATTEMPTS, request_budget_ms(s), 0, &e) == 0)
+	if (h && s3_call(s, h, &r, "check an object", S3_ATTEMPTS, s3_budget_ms(s), 0, &e) == 0)
 		found = true;
 	if (h)
 		curl_easy_cleanup(h);
@@ -885,11 +560,11 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 	if (!naming_parse(s->cfg->name, file, &id))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
-	char *key = object_key(s, file);
+	char *key = s3_object_key(s, file);
 	char *what = xasprintf("delete 's3://%s/%s'", s->cfg->s3_bucket, key);
 	CURL *h = http_handle();
 	r.key = key;
-	ret = h ? call(s, h, &r, what, PART_ATTEMPTS, request_budget_ms(s), 404, e)
+	ret = h ? s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 404, e)
 		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	if (h)
 		curl_easy_cleanup(h);
