@@ -226,16 +226,24 @@ void docker_free(struct docker *d)
 	free(d);
 }
 
-int docker_inspect(struct docker *d, const char *name, json_t **ret, struct err *e)
+/* GET prefix + `name` (URL-escaped) + suffix. */
+static int get_named(struct docker *d, const char *prefix, const char *name, const char *suffix,
+		     long *ret_status, json_t **ret_json, struct err *e)
 {
 	char *esc = curl_easy_escape(d->h, name, 0);
-	auto_free char *path = xasprintf("/containers/%s/json", esc ? esc : "");
+	auto_free char *path = xasprintf("%s%s%s", prefix, esc ? esc : "", suffix);
+
+	curl_free(esc);
+	return docker_request(d, "GET", path, NULL, ret_status, ret_json, e);
+}
+
+int docker_inspect(struct docker *d, const char *name, json_t **ret, struct err *e)
+{
 	json_t *j = NULL;
 	long status = 0;
 
-	curl_free(esc);
 	*ret = NULL;
-	if (docker_request(d, "GET", path, NULL, &status, &j, e) < 0)
+	if (get_named(d, "/containers/", name, "/json", &status, &j, e) < 0)
 		return -1;
 	if (status == 404) {
 		json_decref(j);
@@ -479,13 +487,10 @@ int docker_start(struct docker *d, const char *id, struct err *e)
 
 static int service_get(struct docker *d, const char *service, json_t **ret, struct err *e)
 {
-	char *esc = curl_easy_escape(d->h, service, 0);
-	auto_free char *path = xasprintf("/services/%s", esc ? esc : "");
 	json_t *j = NULL;
 	long status = 0;
 
-	curl_free(esc);
-	if (docker_request(d, "GET", path, NULL, &status, &j, e) < 0)
+	if (get_named(d, "/services/", service, "", &status, &j, e) < 0)
 		return -1;
 	if (status != 200 || !json_is_object(j)) {
 		/* 503: this engine is not a Swarm manager, so there is no such service. */
