@@ -231,8 +231,6 @@ char *decode_name(const char *s, size_t n)
 	return out;
 }
 
-/* Run a dump program and stream its stdout into the member `rel`. */
-
 const struct source_ops postgres_ops = {
 	.after_verify = true,
 	.check_member = source_check_streamed,
