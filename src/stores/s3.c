@@ -214,6 +214,20 @@ void s3_add_remote_text(struct strbuf *out, const char *s, size_t max)
 		strbuf_addch(out, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
 }
 
+/* The S3 error codes a user can act on, and what to say for each. */
+static const struct {
+	const char *code, *why;
+} known_codes[] = {
+	{ "InvalidAccessKeyId",
+	  "S3 does not know the access key (InvalidAccessKeyId): check BACKUP_S3_ACCESS_KEY" },
+	{ "SignatureDoesNotMatch", "S3 rejected the request signature (SignatureDoesNotMatch): "
+				   "check BACKUP_S3_SECRET_KEY" },
+	{ "RequestTimeTooSkewed", "this machine's clock differs too much from the server's "
+				  "(RequestTimeTooSkewed): fix the system time (NTP)" },
+	{ "AccessDenied", "access denied (AccessDenied): the credentials lack permission for "
+			  "this bucket or key" },
+};
+
 /* Turn a failed request into one clear line; `note` (or NULL) ends it. */
 static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURLcode cc,
 		    const char *cerr, const char *note, struct err *e)
@@ -233,20 +247,14 @@ static int req_fail(struct s3 *s, const struct s3_req *r, const char *what, CURL
 		else if (r->status == 403)
 			strbuf_addstr(&code, "AccessDenied");
 	}
+	const char *known = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(known_codes); i++)
+		if (!strcmp(code.buf, known_codes[i].code))
+			known = known_codes[i].why;
 	if (!strcmp(code.buf, "NoSuchBucket"))
 		strbuf_addf(&why, "bucket '%s' does not exist (NoSuchBucket)", s->cfg->s3_bucket);
-	else if (!strcmp(code.buf, "InvalidAccessKeyId"))
-		strbuf_addstr(&why, "S3 does not know the access key (InvalidAccessKeyId): check "
-				    "BACKUP_S3_ACCESS_KEY");
-	else if (!strcmp(code.buf, "SignatureDoesNotMatch"))
-		strbuf_addstr(&why, "S3 rejected the request signature (SignatureDoesNotMatch): "
-				    "check BACKUP_S3_SECRET_KEY");
-	else if (!strcmp(code.buf, "RequestTimeTooSkewed"))
-		strbuf_addstr(&why, "this machine's clock differs too much from the server's "
-				    "(RequestTimeTooSkewed): fix the system time (NTP)");
-	else if (!strcmp(code.buf, "AccessDenied"))
-		strbuf_addstr(&why, "access denied (AccessDenied): the credentials lack "
-				    "permission for this bucket or key");
+	else if (known)
+		strbuf_addstr(&why, known);
 	else if (code.len) {
 		strbuf_addf(&why, "S3 answered %ld ", r->status);
 		s3_add_remote_text(&why, code.buf, 64);
