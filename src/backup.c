@@ -218,9 +218,9 @@ out:
 static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 {
 	if (err_isset(&j->pump_err))
-		return err_set(e, j->pump_err.code, "%s", j->pump_err.msg);
+		return err_copy(e, &j->pump_err);
 	if (err_isset(main_err))
-		return err_set(e, main_err->code, "%s", main_err->msg);
+		return err_copy(e, main_err);
 	return 0;
 }
 

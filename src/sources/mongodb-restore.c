@@ -236,10 +236,7 @@ static int stage_collection(struct mongo_restore *m, const char *db, const char 
 		goto fail;
 	}
 	mongoc_collection_destroy(c);
-	if (m->nr_staged == m->alloc_staged) {
-		m->alloc_staged = m->alloc_staged ? 2 * m->alloc_staged : 16;
-		m->staged = xrealloc(m->staged, m->alloc_staged * sizeof(*m->staged));
-	}
+	ALLOC_GROW(m->staged, m->nr_staged + 1, m->alloc_staged);
 	m->staged[m->nr_staged++] = (struct mongo_staged){ .db = xstrdup(db),
 							   .tmp = xstrdup(tmp),
 							   .final = xstrdup(final) };
@@ -277,10 +274,7 @@ static int restore_metadata(struct mongo_restore *m, const char *rel, const char
 		options = bson_new();
 	if (!strcmp(mongo_doc_utf8(&meta, "type", "collection"), "view")) {
 		/* Views go last: what they read from must be restored first. */
-		if (m->nr_views == m->alloc_views) {
-			m->alloc_views = m->alloc_views ? 2 * m->alloc_views : 8;
-			m->views = xrealloc(m->views, m->alloc_views * sizeof(*m->views));
-		}
+		ALLOC_GROW(m->views, m->nr_views + 1, m->alloc_views);
 		m->views[m->nr_views++] = (struct mongo_view){ .db = xstrdup(db),
 							       .name = xstrdup(coll),
 							       .options = TAKE_PTR(options) };

@@ -51,7 +51,7 @@ int postgres_restore_begin(const struct source_restore_req *req, void **ctx, str
 	/* template1 always exists and is never restored from a dump. */
 	if (pg_connect(&c->u, "template1", c->redacted, &c->maint, &e1) < 0 &&
 	    pg_connect(&c->u, "postgres", c->redacted, &c->maint, &scratch) < 0)
-		return err_set(e, e1.code, "%s", e1.msg);
+		return err_copy(e, &e1);
 	c->r = (struct runner){ .u = &c->u, .redacted = c->redacted };
 	return runner_pick(&c->r, req->cfg, server_major(c->maint), "pg_restore", e);
 }
@@ -344,7 +344,7 @@ int postgres_swap(const struct config *cfg, const struct source_spec *target,
 		return -1;
 	if (pg_connect(&c.u, "template1", c.redacted, &c.maint, &e1) < 0 &&
 	    pg_connect(&c.u, "postgres", c.redacted, &c.maint, &scratch) < 0) {
-		err_set(e, e1.code, "%s", e1.msg);
+		err_copy(e, &e1);
 		goto out;
 	}
 	int has_staged = db_exists(&c, d->staged, e);

@@ -64,11 +64,11 @@ int pg_connect_any(const struct dburi *u, const char *redacted, PGconn **ret, st
 	if (u->database && pg_connect(u, NULL, redacted, ret, &first) == 0)
 		return 0;
 	if (u->database) /* the named database is what the user asked for */
-		return err_set(e, first.code, "%s", first.msg);
+		return err_copy(e, &first);
 	if (pg_connect(u, "postgres", redacted, ret, &first) == 0 ||
 	    pg_connect(u, "template1", redacted, ret, &scratch) == 0)
 		return 0;
-	return err_set(e, first.code, "%s", first.msg);
+	return err_copy(e, &first);
 }
 
 /* Major version of a client program ("pg_dump (PostgreSQL) 15.10" -> 15). */
@@ -234,8 +234,6 @@ char *decode_name(const char *s, size_t n)
 	*o = '\0';
 	return out;
 }
-
-/* Run a dump program and stream its stdout into the member `rel`. */
 
 /* BACKUP_POSTGRES_DUMP=auto or exec may run the client tools in the database's container. */
 static bool postgres_uses_docker(const struct config *cfg)

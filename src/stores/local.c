@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fs.h"
+#include "strbuf.h"
 #include "stores/store.h"
 #include "xalloc.h"
 

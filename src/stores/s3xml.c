@@ -142,24 +142,33 @@ static void parse_truncated(const char *body, size_t len, struct s3xml_page *p)
 	strbuf_release(&sb);
 }
 
+/* The next open…close slice of `body` from *pos (moved past it): false when there is none. */
+static bool next_slice(const char *body, size_t len, const char *open, const char *close,
+		       size_t *pos, size_t *ret_start, size_t *ret_end)
+{
+	const char *o = find(body, len, open, *pos);
+	if (!o)
+		return false;
+	size_t start = (size_t)(o - body);
+	const char *c = find(body, len, close, start);
+	if (!c)
+		return false;
+	*ret_start = start;
+	*ret_end = (size_t)(c - body);
+	*pos = *ret_end + strlen(close);
+	return true;
+}
+
 int s3xml_parse_list(const char *body, size_t len, struct s3xml_page *ret)
 {
 	struct strbuf key = STRBUF_INIT, size = STRBUF_INIT;
 	struct s3xml_page p = { 0 };
-	size_t pos = 0;
+	size_t pos = 0, start, end;
 
 	if (!find(body, len, "<ListBucketResult", 0))
 		return -1;
 	/* Each leaf is decoded once, from the raw slice of its <Contents>. */
-	for (;;) {
-		const char *o = find(body, len, "<Contents>", pos);
-		if (!o)
-			break;
-		size_t start = (size_t)(o - body);
-		const char *c = find(body, len, "</Contents>", start);
-		if (!c)
-			break;
-		size_t end = (size_t)(c - body);
+	while (next_slice(body, len, "<Contents>", "</Contents>", &pos, &start, &end)) {
 		uint64_t sz = 0;
 		if (!s3xml_first(body + start, end - start, "Key", &key)) {
 			s3xml_page_release(&p);
@@ -170,7 +179,6 @@ int s3xml_parse_list(const char *body, size_t len, struct s3xml_page *ret)
 		if (s3xml_first(body + start, end - start, "Size", &size))
 			parse_u64(size.buf, &sz);
 		page_add(&p, key.buf, sz, NULL);
-		pos = end + strlen("</Contents>");
 	}
 	parse_truncated(body, len, &p);
 	if (s3xml_first(body, len, "NextContinuationToken", &key) && key.len)
@@ -185,23 +193,14 @@ int s3xml_parse_uploads(const char *body, size_t len, struct s3xml_page *ret)
 {
 	struct strbuf key = STRBUF_INIT, id = STRBUF_INIT;
 	struct s3xml_page p = { 0 };
-	size_t pos = 0;
+	size_t pos = 0, start, end;
 
 	if (!find(body, len, "<ListMultipartUploadsResult", 0))
 		return -1;
-	for (;;) {
-		const char *o = find(body, len, "<Upload>", pos);
-		if (!o)
-			break;
-		size_t start = (size_t)(o - body);
-		const char *c = find(body, len, "</Upload>", start);
-		if (!c)
-			break;
-		size_t end = (size_t)(c - body);
+	while (next_slice(body, len, "<Upload>", "</Upload>", &pos, &start, &end)) {
 		if (s3xml_first(body + start, end - start, "Key", &key) &&
 		    s3xml_first(body + start, end - start, "UploadId", &id))
 			page_add(&p, key.buf, 0, id.buf);
-		pos = end + strlen("</Upload>");
 	}
 	parse_truncated(body, len, &p);
 	if (s3xml_first(body, len, "NextKeyMarker", &key) && key.len)

@@ -4,7 +4,6 @@
 #include "stores/store.h"
 #include "log.h"
 #include "report.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
 void store_report(struct store *s, enum log_level level, const char *fmt, ...)

@@ -1,4 +1,4 @@
-"""The exec API (src/docker.c) against the real engine, through tests/e2e/docker-exec-probe.c.
+"""The exec API (src/docker-exec.c) against the real engine, through tests/e2e/docker-exec-probe.c.
 
 The probe is built with the tests (build-asan first, so the stream threads also run under
 ASan+UBSan); $LIFEBOAT_PROBE overrides it.

@@ -1,6 +1,7 @@
 /*
- * Unit tests for docker.c's pure parsers: API version negotiation, the mountinfo self
- * detection, labels, names, states, list picks, Swarm replicas, exec ends, error messages.
+ * Unit tests for the pure parsers of docker.c and docker-exec.c: API version negotiation,
+ * the mountinfo self detection, labels, names, states, list picks, Swarm replicas, exec
+ * ends, error messages.
  */
 #include "unit.h"
 
