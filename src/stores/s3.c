@@ -15,7 +15,6 @@
 #include "signals.h"
 #include "sigv4.h"
 #include "fs.h"
-#include "parse.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
