@@ -102,6 +102,20 @@ int config_var_duration(CONFIG_PARSE_ARGS)
 	return 0;
 }
 
+int config_var_sources(CONFIG_PARSE_ARGS)
+{
+	const struct source_kind_desc *d;
+	CONFIG_UNUSED_ARGS;
+
+	for (size_t k = 0; value && (d = source_kind_desc((enum source_kind)k)); k++)
+		if (!strcmp(d->var, v->name))
+			return d->schemes ? config_parse_uris(cfg, origin, value,
+							      (enum source_kind)k, e)
+					  : config_parse_paths(cfg, v->name, value,
+							       (enum source_kind)k, e);
+	return value ? err_set(e, LB_EXIT_INTERNAL, "%s names no source kind", v->name) : 0;
+}
+
 /* ---- the rows' own parsers ---- */
 
 static int var_name(CONFIG_PARSE_ARGS)
@@ -331,11 +345,11 @@ static void describe_compression(const struct config *cfg, struct strbuf *out)
 			    cfg->compress.threads, cfg->compress.threads == 1 ? "" : "s");
 }
 
-void config_describe_sources(const struct config *cfg, struct strbuf *out, enum source_kind kind)
+void config_describe_sources(const struct config *cfg, struct strbuf *out, const char *var)
 {
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		const struct source_spec *s = &cfg->sources[i];
-		if (s->kind != kind)
+		if (strcmp(source_var(s->kind), var))
 			continue;
 		char *prefix = source_archive_prefix(s->kind, s->name);
 		strbuf_addf(out, "%-20s %s -> %s\n", source_var(s->kind), s->path, prefix);

@@ -96,8 +96,13 @@ int config_var_count(CONFIG_PARSE_ARGS);
 /* Seconds, or with a unit (30m, 2h), at least the row's min (unsigned). */
 int config_var_duration(CONFIG_PARSE_ARGS);
 
-/* `lifeboat check`'s lines for the sources of one kind. */
-void config_describe_sources(const struct config *cfg, struct strbuf *out, enum source_kind kind);
+/*
+ * A source kind's list, paths or database URIs, for the variable its kind table row names.
+ * `lifeboat check` describes such a row with config_describe_sources (its `describe` unused).
+ */
+int config_var_sources(CONFIG_PARSE_ARGS);
+/* `lifeboat check`'s lines for the sources configured by variable `var`. */
+void config_describe_sources(const struct config *cfg, struct strbuf *out, const char *var);
 
 /*
  * A value for a message: itself when short, else its first SHOWN_MAX bytes (whole UTF-8

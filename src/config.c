@@ -583,9 +583,12 @@ void config_describe(const struct config *cfg, struct strbuf *out)
 {
 	const struct config_var *v;
 
-	for (size_t i = 0; (v = config_var_at(i, NULL)); i++)
-		if (v->describe)
+	for (size_t i = 0; (v = config_var_at(i, NULL)); i++) {
+		if (v->parse == config_var_sources)
+			config_describe_sources(cfg, out, v->name);
+		else if (v->describe)
 			v->describe(cfg, out);
+	}
 }
 
 static void free_secret(char *s)

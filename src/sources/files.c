@@ -218,40 +218,18 @@ out:
 
 /* ---- its variables: rows of the configuration table (config-vars.h) ---- */
 
-static int var_dirs(CONFIG_PARSE_ARGS)
-{
-	CONFIG_UNUSED_ARGS;
-	return value ? config_parse_paths(cfg, v->name, value, SOURCE_DIR, e) : 0;
-}
-
-static int var_files(CONFIG_PARSE_ARGS)
-{
-	CONFIG_UNUSED_ARGS;
-	return value ? config_parse_paths(cfg, v->name, value, SOURCE_FILE, e) : 0;
-}
-
-static void describe_dirs(const struct config *cfg, struct strbuf *out)
-{
-	config_describe_sources(cfg, out, SOURCE_DIR);
-}
-
-static void describe_files(const struct config *cfg, struct strbuf *out)
-{
-	config_describe_sources(cfg, out, SOURCE_FILE);
-}
-
 static const struct config_var dirs_rows[] = {
-	{ "BACKUP_DIRS", 0, var_dirs, 0, 0, 0, NULL,
+	{ "BACKUP_DIRS", 0, config_var_sources, 0, 0, 0, NULL,
 	  "Directories: `/path:name,/path2:name2` (commas or newlines). Names follow "
 	  "`BACKUP_NAME`'s rule: 1–128 letters, digits, `.`, `_`, `-`.",
-	  describe_dirs },
+	  NULL },
 };
 const struct config_var_group dirs_vars = CONFIG_VAR_GROUP(dirs_rows);
 
 static const struct config_var files_rows[] = {
-	{ "BACKUP_FILES", 0, var_files, 0, 0, 0, NULL,
+	{ "BACKUP_FILES", 0, config_var_sources, 0, 0, 0, NULL,
 	  "Single files, same form. Names are unique across both lists, and no source may lie "
 	  "inside a `BACKUP_DIRS` directory (a restore replaces a directory's whole content).",
-	  describe_files },
+	  NULL },
 };
 const struct config_var_group files_vars = CONFIG_VAR_GROUP(files_rows);

@@ -197,19 +197,8 @@ const struct source_ops mongodb_ops = {
 
 /* ---- its variables: rows of the configuration table (config-vars.h) ---- */
 
-static int var_mongodb(CONFIG_PARSE_ARGS)
-{
-	CONFIG_UNUSED_ARGS;
-	return value ? config_parse_uris(cfg, origin, value, SOURCE_MONGODB, e) : 0;
-}
-
-static void describe_mongodb(const struct config *cfg, struct strbuf *out)
-{
-	config_describe_sources(cfg, out, SOURCE_MONGODB);
-}
-
 static const struct config_var mongodb_rows[] = {
-	{ "BACKUP_MONGODB", SECRET, var_mongodb, 0, 0, 0, NULL,
+	{ "BACKUP_MONGODB", SECRET, config_var_sources, 0, 0, 0, NULL,
 	  "MongoDB databases: `mongodb://` (or `mongodb+srv://`) URIs, one per line or separated "
 	  "by commas, with any libmongoc option (`authSource`, `tls=true`/`ssl=true`, "
 	  "`replicaSet`, ...) and a percent-encoded password (a secret: also as `_FILE`; printed "
@@ -217,6 +206,6 @@ static const struct config_var mongodb_rows[] = {
 	  "except `admin`, `local` and `config`. Each is named after its database (or its host "
 	  "when none); a database name has at most 63 bytes (MongoDB's: fewer than 64). See "
 	  "[MongoDB databases](#mongodb-databases).",
-	  describe_mongodb },
+	  NULL },
 };
 const struct config_var_group mongodb_vars = CONFIG_VAR_GROUP(mongodb_rows);

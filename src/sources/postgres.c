@@ -254,12 +254,6 @@ const struct source_ops postgres_ops = {
 
 /* ---- its variables: rows of the configuration table (config-vars.h) ---- */
 
-static int var_postgres(CONFIG_PARSE_ARGS)
-{
-	CONFIG_UNUSED_ARGS;
-	return value ? config_parse_uris(cfg, origin, value, SOURCE_POSTGRES, e) : 0;
-}
-
 static int var_pg_dump(CONFIG_PARSE_ARGS)
 {
 	CONFIG_UNUSED_ARGS;
@@ -276,13 +270,8 @@ static int var_pg_dump(CONFIG_PARSE_ARGS)
 	return 0;
 }
 
-static void describe_postgres(const struct config *cfg, struct strbuf *out)
-{
-	config_describe_sources(cfg, out, SOURCE_POSTGRES);
-}
-
 static const struct config_var postgres_rows[] = {
-	{ "BACKUP_POSTGRES", SECRET, var_postgres, 0, 0, 0, NULL,
+	{ "BACKUP_POSTGRES", SECRET, config_var_sources, 0, 0, 0, NULL,
 	  "PostgreSQL URIs, one per line (or separated by commas): "
 	  "`postgresql://user:password@host:5432/db?sslmode=require`. Percent-encode special "
 	  "characters in the password (`@` → `%40`, `:` → `%3A`, `/` → `%2F`). Without a database "
@@ -290,7 +279,7 @@ static const struct config_var postgres_rows[] = {
 	  "A host is required (or a socket directory as `?host=/run/postgresql`); a database name "
 	  "has at most 63 bytes, PostgreSQL's limit. A secret: also `BACKUP_POSTGRES_FILE`; "
 	  "printed with the password as `***`. See [PostgreSQL](#postgresql).",
-	  describe_postgres },
+	  NULL },
 	{ "BACKUP_POSTGRES_DUMP", 0, var_pg_dump, 0, 0, 0, "auto",
 	  "Where `pg_dump`/`pg_restore` run: `auto` (default: here, or in the database's container "
 	  "when the server is newer than this image's client tools), `local` or `exec` (always in "
