@@ -181,8 +181,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
-	if (compressor_open(j->cfg->compress.algo, j->cfg->compress.level,
-			    j->cfg->compress.threads, compressed_out, j, &j->comp, e) < 0 ||
+	if (compressor_open(j->cfg->compress.algo, j->cfg->compress.level, j->cfg->compress.threads,
+			    compressed_out, j, &j->comp, e) < 0 ||
 	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
 	manifest_to_json(m, &text);
