@@ -114,15 +114,21 @@ static void add_configured(struct phase *ph, const struct hook_list *l, const ch
 	}
 }
 
-/* The label's commands of every container it selects into the phase. */
+/*
+ * The label's commands of every container it selects into the phase. An engine that will
+ * not list containers (a socket proxy) is a warning: the labels may not even be used.
+ */
 static int add_labelled(struct phase *ph, struct docker *d, const char *project, const char *name,
 			const char *label, struct err *e)
 {
+	struct err le = ERR_INIT;
 	json_t *list = NULL, *c;
 	size_t i;
 
-	if (labels_find(d, project, name, label, &list, e) < 0)
-		return -1;
+	if (labels_find(d, project, name, label, &list, &le) < 0) {
+		log_warn("%s labels not looked up: %s", label, le.msg);
+		return 0;
+	}
 	json_array_foreach (list, i, c) {
 		struct hook_list cmds = HOOK_LIST_INIT;
 		const char *id = json_string_value(json_object_get(c, "Id"));

@@ -217,11 +217,15 @@ static int resolve_one(struct services *s, const char *project, const char *name
 /* The running containers whose lifeboat.stop label selects them, as if named. */
 static int resolve_labelled(struct services *s, const char *project, struct err *e)
 {
+	struct err le = ERR_INIT;
 	json_t *list = NULL, *c;
 	size_t i;
 
-	if (labels_find(s->d, project, s->cfg->name, LABEL_STOP, &list, e) < 0)
-		return -1;
+	if (labels_find(s->d, project, s->cfg->name, LABEL_STOP, &list, &le) < 0) {
+		/* A socket proxy that will not list: the labels may not even be used. */
+		log_warn("no " LABEL_STOP " labels looked up: %s", le.msg);
+		return 0;
+	}
 	json_array_foreach (list, i, c) {
 		const struct source_spec *db = serves_database(s->cfg, c);
 		if (db) {
