@@ -111,6 +111,19 @@ def test_pre_command_in_a_stopped_container_fails_before_anything(stack):
     stack.sh("test -e /tmp/post-ran")
 
 
+def test_a_container_command_past_its_timeout_fails_the_run(stack):
+    """BACKUP_COMMAND_TIMEOUT in a container: the run stops waiting and fails before
+    anything is read (the engine cannot stop an exec'd command; it is left running)."""
+    p = stack.lifeboat("backup", env={"BACKUP_COMMAND_TIMEOUT": "2",
+                                      "BACKUP_PRE_COMMANDS": "app: sleep 600",
+                                      "BACKUP_POST_COMMANDS": ": touch /tmp/post-ran"},
+                       timeout=300)
+    assert p.returncode == 4, p.stderr
+    assert "did not end within 2 s (BACKUP_COMMAND_TIMEOUT)" in p.stderr, p.stderr
+    assert stack.archives() == []
+    stack.sh("test -e /tmp/post-ran")
+
+
 def test_post_command_runs_in_a_container_that_was_stopped(stack):
     """The post command of a stopped-and-started service runs after its restart."""
     app = stack.cid("app")
@@ -123,6 +136,28 @@ def test_post_command_runs_in_a_container_that_was_stopped(stack):
     assert p.returncode == 0, p.stderr
     assert_stopped_and_started(b_app, state(app), t0, t1)
     assert stack.sh("cat /data/post-stat").stdout.startswith("1 ")
+
+
+def test_restore_commands_in_a_container(stack):
+    """The pre-restore command runs in the app after verification and before the swap (it
+    sees the wrecked data, while the app still runs), the post-restore one after the
+    restart (it sees the restored data)."""
+    app = stack.cid("app")
+    p = stack.lifeboat("backup")
+    assert p.returncode == 0, p.stderr
+    stamp = p.stdout.strip()
+    stack.sh("echo wrecked >/data/ticks")
+    b_app = state(app)
+    t0 = time.time()
+    p = stack.lifeboat("restore", stamp, "--yes", env={
+        "BACKUP_PRE_RESTORE_COMMANDS": "app: sh -c 'head -c 7 /data/ticks > /tmp/pre-saw'",
+        "BACKUP_POST_RESTORE_COMMANDS": "app: sh -c 'head -c 7 /data/ticks > /tmp/post-saw'"})
+    t1 = time.time()
+    assert p.returncode == 0, p.stderr
+    assert_stopped_and_started(b_app, state(app), t0, t1)
+    saw = docker("exec", app, "cat", "/tmp/pre-saw", "/tmp/post-saw").stdout
+    assert saw.startswith("wrecked") and saw[7:] != "wrecked" and len(saw) == 14, saw
+    assert "wrecked" not in stack.sh("head -c 100 /data/ticks").stdout
 
 
 def test_labels_run_commands_and_stop_the_container(labelled):
