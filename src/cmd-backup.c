@@ -50,8 +50,12 @@ const struct command cmd_backup = {
 		 "Waits for a run already in progress (the daemon's or another manual one) up\n"
 		 "to BACKUP_LOCK_TIMEOUT, then exits 9. After a success, applies the retention\n"
 		 "rules to every store; sends the webhooks and records the run for 'status'.\n\n"
-		 "BACKUP_STOP_SERVICES containers are stopped while the sources are read and\n"
-		 "started again right after, whatever happens to the run.\n\n"
+		 "BACKUP_STOP_SERVICES containers (and those labelled lifeboat.stop=true) are\n"
+		 "stopped while the sources are read and started again right after, whatever\n"
+		 "happens to the run. BACKUP_PRE_COMMANDS (and lifeboat.pre-backup labels) run\n"
+		 "before that, and a failing one fails the run before anything is read;\n"
+		 "BACKUP_POST_COMMANDS (lifeboat.post-backup) run with the restart, on every\n"
+		 "path.\n\n"
 		 "A restore that was killed is first finished or undone (see 'lifeboat restore\n"
 		 "--help'); if that fails, the backup exits 4 naming it and archives nothing.\n",
 	.run = run,

@@ -10,6 +10,7 @@
 #include "dburi.h"
 #include "docker.h"
 #include "fs.h"
+#include "hooks.h"
 #include "parse.h"
 #include "strbuf.h"
 #include "strvec.h"
@@ -428,7 +429,7 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 static int check_whole(struct config *cfg, struct err *e)
 {
 	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
-	bool uses_docker = cfg->stop.services.nr > 0;
+	bool uses_docker = cfg->stop.services.nr > 0 || hooks_use_docker(cfg);
 	for (size_t i = 0; i < cfg->nr_sources; i++)
 		uses_docker |= source_uses_docker(cfg, cfg->sources[i].kind);
 	if (uses_docker && docker_host_check(cfg->docker.host, e) < 0)
@@ -611,6 +612,10 @@ void config_release(struct config *cfg)
 	free(cfg->sources);
 	free(cfg->tz);
 	strvec_release(&cfg->stop.services);
+	hook_list_release(&cfg->hooks.pre_backup);
+	hook_list_release(&cfg->hooks.post_backup);
+	hook_list_release(&cfg->hooks.pre_restore);
+	hook_list_release(&cfg->hooks.post_restore);
 	free(cfg->docker.host);
 	free(cfg->s3.bucket);
 	free(cfg->s3.endpoint);

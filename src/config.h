@@ -4,6 +4,7 @@
 
 #include "common.h"
 
+#include "cmdline.h"
 #include "cron.h"
 #include "err.h"
 #include "naming.h"
@@ -102,6 +103,13 @@ struct config_stop {
 	unsigned start_wait;	/* BACKUP_START_WAIT seconds, default 3 */
 };
 
+/* Commands run before and after a backup or restore (hooks.c). */
+struct config_hooks {
+	struct hook_list pre_backup, post_backup;   /* BACKUP_PRE_COMMANDS, BACKUP_POST_COMMANDS */
+	struct hook_list pre_restore, post_restore; /* BACKUP_PRE/POST_RESTORE_COMMANDS */
+	unsigned timeout;			    /* BACKUP_COMMAND_TIMEOUT seconds */
+};
+
 struct config_docker {
 	char *host; /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
 };
@@ -122,6 +130,7 @@ struct config {
 	struct config_daemon daemon;
 	struct config_webhook webhook;
 	struct config_stop stop;
+	struct config_hooks hooks;
 	struct config_docker docker;
 	struct config_postgres postgres;
 	bool debug;
