@@ -154,6 +154,14 @@ static int url_fail(struct err *e, const char *why)
 		       why);
 }
 
+/* A ".." component: "/../" inside or "/.." at the end. */
+static bool has_dotdot(const char *s)
+{
+	size_t n = strlen(s);
+
+	return strstr(s, "/../") || (n >= 3 && !strcmp(s + n - 3, "/.."));
+}
+
 static int var_sftp_url(CONFIG_PARSE_ARGS)
 {
 	char *user = NULL, *pass = NULL, *host = NULL, *port = NULL, *path = NULL, *q = NULL;
@@ -199,8 +207,8 @@ static int var_sftp_url(CONFIG_PARSE_ARGS)
 			goto out;
 		}
 	}
-	if (path && (strstr(path, "/../") || !strcmp(path, "/..") ||
-		     (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))) {
+	/* Before and after decoding: curl would resolve "a/../b" silently. */
+	if (has_dotdot(value) || has_dotdot(path ? path : "")) {
 		url_fail(e, "'..' in the path");
 		goto out;
 	}

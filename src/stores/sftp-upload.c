@@ -33,6 +33,7 @@ struct sftp_put {
 	bool eof;	  /* commit: the stream is complete */
 	bool abort;	  /* abort: stop the upload, do not rename */
 	bool done;	  /* the upload thread has finished; err says how */
+	uint64_t sent;	  /* bytes handed to curl */
 	struct err err;
 };
 
@@ -57,6 +58,7 @@ static size_t feed(char *out, size_t size, size_t n, void *ud)
 		up->head = (up->head + k) % RING_SIZE;
 		up->len -= k;
 	}
+	up->sent += got;
 	pthread_cond_broadcast(&up->cv);
 	pthread_mutex_unlock(&up->mu);
 	/* Test builds: a test may stop the process here, mid-upload (LIFEBOAT_FAULT=...:stop). */
@@ -81,9 +83,24 @@ static void *upload_main(void *arg)
 	r.postquote = curl_slist_append(NULL, line.buf);
 	struct err e = ERR_INIT;
 	int rc = sftp_call(up->s, up->h, &r, up->what, 1, &e);
-	if (rc < 0 && r.cc == CURLE_QUOTE_ERROR)
+	if (rc < 0 && r.cc == CURLE_QUOTE_ERROR) {
+		err_clear(&e);
 		err_set(&e, LB_EXIT_STORE, "cannot rename '%s%s' to '%s': %s", up->s->shown,
 			up->tmp, up->final, http_error_text(r.cc, r.errbuf));
+	} else if (rc < 0 &&
+		   (r.cc == CURLE_SSH || r.cc == CURLE_SEND_ERROR || r.cc == CURLE_RECV_ERROR ||
+		    r.cc == CURLE_UPLOAD_FAILED || r.cc == CURLE_ABORTED_BY_CALLBACK)) {
+		/* libssh2 does not say which: a write the server refused looks like a cut. */
+		pthread_mutex_lock(&up->mu);
+		uint64_t sent = up->sent;
+		pthread_mutex_unlock(&up->mu);
+		err_clear(&e);
+		err_set(&e, LB_EXIT_STORE,
+			"cannot %s: the transfer broke after %llu bytes (%s): the connection was "
+			"lost, or the server refused to write more (is its disk or the account's "
+			"quota full?)",
+			up->what, (unsigned long long)sent, http_error_text(r.cc, r.errbuf));
+	}
 	curl_slist_free_all(r.postquote);
 	sftp_req_release(&r);
 	strbuf_release(&line);

@@ -167,10 +167,12 @@ static int req_fail(struct sftp *s, const struct sftp_req *r, const char *what, 
 				    r->key_seen[0] ? r->key_seen : "(unknown)", c->host_key);
 		break;
 	case CURLE_LOGIN_DENIED:
-		strbuf_addf(&why, "the server refused the login of '%s' (check %s%s%s)", c->user,
-			    c->password.len ? c->password_origin : "",
+		strbuf_addf(&why, "the server refused the login of '%s' (check %s%s%s%s%s)",
+			    c->user, c->password.len ? c->password_origin : "",
 			    c->password.len && c->identity_file ? " and " : "",
-			    c->identity_file ? "BACKUP_SFTP_IDENTITY_FILE" : "");
+			    c->identity_file ? "BACKUP_SFTP_IDENTITY_FILE" : "",
+			    c->passphrase.len ? " and " : "",
+			    c->passphrase.len ? c->passphrase_origin : "");
 		break;
 	case CURLE_REMOTE_FILE_NOT_FOUND:
 		strbuf_addf(&why, "no such file or directory on the server (%s)", curl_says);
