@@ -37,6 +37,8 @@ struct sftp_req {
 	void *read_ud;
 	curl_write_callback write; /* GET: the body (else kept in resp) */
 	void *write_ud;
+	curl_xferinfo_callback progress; /* non-zero stops the transfer */
+	void *progress_ud;
 	long timeout_s; /* 0: BACKUP_SFTP_TIMEOUT */
 	/* results */
 	struct strbuf resp;

@@ -67,6 +67,19 @@ static size_t feed(char *out, size_t size, size_t n, void *ud)
 	return got;
 }
 
+/* While curl waits on the server (a full socket), an abort must still stop it. */
+static int watch(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		 curl_off_t ulnow)
+{
+	struct sftp_put *up = ud;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	pthread_mutex_lock(&up->mu);
+	bool stop = up->abort;
+	pthread_mutex_unlock(&up->mu);
+	return stop;
+}
+
 static void *upload_main(void *arg)
 {
 	struct sftp_put *up = arg;
@@ -80,6 +93,8 @@ static void *upload_main(void *arg)
 	r.path = up->tmp;
 	r.read = feed;
 	r.read_ud = up;
+	r.progress = watch;
+	r.progress_ud = up;
 	r.postquote = curl_slist_append(NULL, line.buf);
 	struct err e = ERR_INIT;
 	int rc = sftp_call(up->s, up->h, &r, up->what, 1, &e);

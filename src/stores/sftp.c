@@ -232,6 +232,8 @@ int sftp_call(struct sftp *s, CURL *h, struct sftp_req *r, const char *what, int
 		hr.read_ud = r->read_ud;
 		hr.write = r->write ? r->write : keep_body;
 		hr.write_ud = r->write ? r->write_ud : r;
+		hr.progress = r->progress;
+		hr.progress_ud = r->progress_ud;
 		hr.setup = setup;
 		hr.setup_ud = r;
 		r->key_match = -1;

@@ -302,6 +302,21 @@ def test_missing_remote_path(lb, sftp):
     assert "does not exist" in one_line_error(res)
 
 
+def test_list_and_prune_with_the_sftp_store_down(lb, sftp):
+    """One unreachable store hides none of the others' archives, and is pruned on its own."""
+    r, env = sftp
+    stamps = [lb.backup(env) for _ in range(2)]
+    (lb.tmp / "sftp-password").write_text("wrong")
+    res = lb.run(["list"], env, check=EXIT_STORE)
+    assert table_timestamps(res) == sorted(stamps, reverse=True)
+    assert all(l.split()[3] == "local" for l in res.stdout.splitlines()[1:]), repr(res)
+    assert "refused the login" in one_line_error(res)
+    res = lb.run(["prune"], {**env, "BACKUP_KEEP_LAST": "1"}, check=EXIT_STORE)
+    assert os.listdir(lb.backup_dir) == [archive_name(lb, max(stamps))]
+    assert r.files(lb.NAME) == sorted(archive_name(lb, ts) for ts in stamps), \
+        "nothing is deleted from a store that cannot be listed"
+
+
 def proc_state(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
