@@ -17,7 +17,7 @@
 
 #define BODY_MAX   (8u << 20) /* a listing or an error we keep: 100,000 archives */
 #define BACKOFF_MS 500
-#define UPLOAD_BUF (512L << 10) /* curl's upload buffer: libssh2 pipelines its writes */
+#define UPLOAD_BUF (2L << 20) /* curl's upload buffer: libssh2 pipelines its writes */
 
 static struct sftp *S(struct store *st)
 {
