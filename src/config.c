@@ -12,6 +12,7 @@
 #include "fs.h"
 #include "hooks.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "strbuf.h"
 #include "strvec.h"
 #include "xalloc.h"
@@ -502,11 +503,8 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	struct stat st;
 
 	if (need & NEED_STORE) {
-		if (!cfg->local.path && !cfg->s3.bucket)
-			return err_set(
-				e, LB_EXIT_CONFIG,
-				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
-				"directory and/or BACKUP_S3_BUCKET");
+		if (!store_any_configured(cfg))
+			return store_none_configured(e);
 	}
 	if ((need & NEED_STORE) && cfg->local.path) {
 		if (stat(cfg->local.path, &st) < 0)
@@ -624,6 +622,15 @@ void config_release(struct config *cfg)
 	strbuf_release_secret(&cfg->s3.secret_key);
 	free(cfg->s3.ca_file);
 	free(cfg->s3.storage_class);
+	free(cfg->sftp.url);
+	free(cfg->sftp.user);
+	free(cfg->sftp.host);
+	free(cfg->sftp.path);
+	strbuf_release_secret(&cfg->sftp.password);
+	strbuf_release_secret(&cfg->sftp.passphrase);
+	free(cfg->sftp.identity_file);
+	free(cfg->sftp.known_hosts);
+	free(cfg->sftp.host_key);
 	free(cfg->daemon.schedule);
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);

@@ -70,6 +70,21 @@ struct config_s3 {
 	unsigned timeout;   /* BACKUP_S3_TIMEOUT: seconds a request may go without progress */
 };
 
+/* The SFTP store: enabled when `url` is set. */
+struct config_sftp {
+	char *url;  /* BACKUP_SFTP_URL as given (it never holds a password) */
+	char *user; /* decoded */
+	char *host; /* as a URL names it: a name, an IPv4 address or [IPv6] */
+	unsigned port;
+	char *path; /* the directory, decoded, without a trailing '/': "" is the root */
+	struct strbuf password, passphrase;
+	const char *password_origin, *passphrase_origin; /* the variables they came from */
+	char *identity_file;
+	char *known_hosts;
+	char *host_key;	  /* BACKUP_SFTP_HOST_KEY as "SHA256:..." (a key given whole is hashed) */
+	unsigned timeout; /* BACKUP_SFTP_TIMEOUT: seconds without progress */
+};
+
 /* Encryption: BACKUP_ENCRYPTION and the key. */
 struct config_crypt {
 	bool encrypt; /* false only with BACKUP_ENCRYPTION=none */
@@ -124,6 +139,7 @@ struct config {
 	size_t nr_sources;
 	struct config_local local;
 	struct config_s3 s3;
+	struct config_sftp sftp;
 	struct config_crypt crypt;
 	struct config_compress compress;
 	struct retention_rules retention;
@@ -142,7 +158,8 @@ struct config {
 #define CONFIG_INIT                                                                              \
 	{                                                                                        \
 		.crypt.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop.services = STRVEC_INIT, \
-		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1  \
+		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1, \
+		.sftp.password = STRBUF_INIT, .sftp.passphrase = STRBUF_INIT                     \
 	}
 
 /* What the command about to run needs from the configuration. */

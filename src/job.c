@@ -271,20 +271,17 @@ static bool listed(const char *list, const char *kind)
 /* Per store: when its copy last succeeded, how often it failed; per source: what it held. */
 static void record_stores_sources(struct state *st, const struct record_ctx *c)
 {
-	const char *kinds[2];
-	size_t nk = 0;
-
-	if (c->cfg->local.path)
-		kinds[nk++] = "local";
-	if (c->cfg->s3.bucket)
-		kinds[nk++] = "s3";
 	const char *kept = c->res && c->res->file ? c->res->kept_in : NULL;
-	for (size_t i = 0; i < nk; i++) {
+	const struct store_kind *k;
+
+	for (size_t i = 0; (k = store_kind_at(i)); i++) {
+		if (!k->configured(c->cfg))
+			continue;
 		struct labelled_stat *l =
-			state_label(st->stores, &st->nr_stores, STATE_MAX_STORES, kinds[i]);
+			state_label(st->stores, &st->nr_stores, STATE_MAX_STORES, k->name);
 		if (!l)
 			continue;
-		if (kept && listed(kept, kinds[i]))
+		if (kept && listed(kept, k->name))
 			l->last_success = c->finished;
 		else if (c->code == LB_EXIT_STORE)
 			l->failures++;
