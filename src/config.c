@@ -609,6 +609,7 @@ void config_release(struct config *cfg)
 		free_secret(cfg->sources[i].uri);
 	}
 	free(cfg->sources);
+	exclude_release(&cfg->exclude);
 	free(cfg->tz);
 	strvec_release(&cfg->stop.services);
 	free(cfg->docker.host);

@@ -6,6 +6,7 @@
 
 #include "cron.h"
 #include "err.h"
+#include "exclude.h"
 #include "naming.h"
 #include "parse.h"
 #include "retention.h"
@@ -124,6 +125,7 @@ struct config {
 	struct config_stop stop;
 	struct config_docker docker;
 	struct config_postgres postgres;
+	struct exclude_list exclude; /* BACKUP_EXCLUDE */
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */
