@@ -66,6 +66,8 @@ ferretdb_server = lbservers.server_fixture(
     "FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*.")
 pg_server = lbservers.server_fixture(
     "pg_server", lbservers.Postgres, "A private PostgreSQL server; also exports LB_PG_*.")
+redis_server = lbservers.server_fixture(
+    "redis_server", lbservers.Redis, "A private redis-server (7.0); also exports LB_REDIS_*.")
 
 
 @pytest.fixture(scope="session")
