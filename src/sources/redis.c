@@ -63,7 +63,7 @@ static char *query_value(const char *q, size_t n)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
-		if (q[i] == '%' && i + 2 < n + 1 && isxdigit((unsigned char)q[i + 1]) &&
+		if (q[i] == '%' && i + 2 < n && isxdigit((unsigned char)q[i + 1]) &&
 		    isxdigit((unsigned char)q[i + 2])) {
 			char hex[3] = { q[i + 1], q[i + 2], 0 };
 			strbuf_addch(&sb, (char)strtol(hex, NULL, 16));
@@ -362,10 +362,13 @@ static int redis_restore_begin(const struct source_restore_req *req, void **ctx,
 			       "the server's data directory, mounted into this container, to "
 			       "restore it",
 			       r->c.redacted);
-	if (stat(r->dir, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (stat(r->dir, &st) < 0)
 		return err_set(e, LB_EXIT_CONFIG, "Redis %s: data directory '%s': %s",
-			       r->c.redacted, r->dir,
-			       errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+			       r->c.redacted, r->dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, LB_EXIT_CONFIG,
+			       "Redis %s: data directory '%s' is not a directory", r->c.redacted,
+			       r->dir);
 	if (access(r->dir, W_OK) < 0)
 		return err_set(e, LB_EXIT_SOURCE, "Redis %s: cannot write data directory '%s': %s",
 			       r->c.redacted, r->dir, strerror(errno));

@@ -348,3 +348,31 @@ def test_check_shows_redacted(rd):
     text = out.stdout + out.stderr
     assert "***" in text and rd.server.password not in text
     assert "BACKUP_REDIS_DATA_DIR" in text
+
+
+def test_acl_user(rd):
+    """redis://user:password@…: an ACL user (redis-cli --user, the password still only in
+    REDISCLI_AUTH) backs up and restores like the default user."""
+    c = rd.client()
+    pw = "acl@:/" + os.urandom(4).hex()
+    c.call("ACL", "SETUSER", "lbuser", "reset", "on", f">{pw}", "~*", "&*", "+@all")
+    c.close()
+    uri = f"redis://lbuser:{urllib.parse.quote(pw, safe='')}@127.0.0.1:{rd.server.port}"
+    env = dict(rd.env, BACKUP_REDIS=uri)
+    rd.fill("v1", n=1000)
+    c = rd.client()
+    c.call("ACL", "SETUSER", "lbuser", "reset", "on", f">{pw}", "~*", "&*", "+@all")
+    c.close()
+    before = rd.keys()
+    ts = rd.lb.backup(env)
+    rd.fill("v2", n=10)
+    rd.server.shutdown()
+    rd.lb.restore(ts, env)
+    rd.server.start()
+    assert rd.keys() == before
+    # A user without the right to take a snapshot fails the run with one line.
+    c = rd.client()
+    c.call("ACL", "SETUSER", "lbuser", "reset", "on", f">{pw}", "~*", "+@read")
+    c.close()
+    res = rd.lb.run(["backup"], env, check=EXIT_SOURCE)
+    assert "***" in res.stderr and pw not in res.stderr, res
