@@ -28,7 +28,7 @@ say() { printf '\n==> %s\n' "$*"; }
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
-	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev
+	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev redis-server redis-tools
 	zlib1g-dev libzstd-dev zstd pigz strace
 	docker.io docker-compose debootstrap make git openssh-server openssh-client)
 PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo)

@@ -300,7 +300,16 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 				      var, SHOW(redacted), DB_NAME_MAX, source_display_name(kind));
 		}
 		/* Names stay within what BACKUP_NAME allows, with room for a "-N". */
-		char *name = ret ? NULL : dburi_default_name(&u);
+		char *name = NULL;
+		if (!ret && source_name_from_host(kind)) {
+			/* A server-wide kind: its name is its host (a database number says little).
+			 */
+			struct dburi hu = u;
+			hu.database = NULL;
+			name = dburi_default_name(&hu);
+		} else if (!ret) {
+			name = dburi_default_name(&u);
+		}
 		if (name && strlen(name) > NAME_MAX_LEN - 8)
 			name[NAME_MAX_LEN - 8] = '\0';
 		if (name && db_name_taken(cfg, kind, name)) {
@@ -525,7 +534,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "nothing to back up: set BACKUP_DIRS, BACKUP_FILES, "
-				       "BACKUP_POSTGRES and/or BACKUP_MONGODB");
+				       "BACKUP_POSTGRES, BACKUP_MONGODB and/or BACKUP_REDIS");
 		for (size_t i = 0; i < cfg->nr_sources; i++) {
 			const struct source_spec *s = &cfg->sources[i];
 			const char *var = source_var(s->kind);
@@ -608,6 +617,8 @@ void config_release(struct config *cfg)
 		free_secret(cfg->sources[i].uri);
 	}
 	free(cfg->sources);
+	exclude_release(&cfg->exclude);
+	free(cfg->redis.data_dir);
 	free(cfg->tz);
 	strvec_release(&cfg->stop.services);
 	hook_list_release(&cfg->hooks.pre_backup);

@@ -7,13 +7,14 @@
 #include "cmdline.h"
 #include "cron.h"
 #include "err.h"
+#include "exclude.h"
 #include "naming.h"
 #include "parse.h"
 #include "retention.h"
 #include "strbuf.h"
 #include "strvec.h"
 
-enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB };
+enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB, SOURCE_REDIS };
 
 struct source_spec {
 	enum source_kind kind;
@@ -36,6 +37,8 @@ const char *source_var(enum source_kind kind);
 const char *source_display_name(enum source_kind kind);
 /* A database kind whose URI may name the host in its query instead (libpq's "?host="). */
 bool source_uri_host_in_query(enum source_kind kind);
+/* A server-wide database kind: its sources are named after their host (Redis). */
+bool source_name_from_host(enum source_kind kind);
 /* May a source of this kind use the Docker engine under this configuration? */
 struct config;
 bool source_uses_docker(const struct config *cfg, enum source_kind kind);
@@ -133,6 +136,11 @@ struct config_postgres {
 	enum pg_dump_mode dump_mode; /* BACKUP_POSTGRES_DUMP */
 };
 
+struct config_redis {
+	char *data_dir; /* BACKUP_REDIS_DATA_DIR: the server's data directory, mounted; or NULL */
+	bool cli_exec;	/* BACKUP_REDIS_CLI=exec: redis-cli runs in the server's container */
+};
+
 struct config {
 	char *name;
 	struct source_spec *sources;
@@ -149,6 +157,8 @@ struct config {
 	struct config_hooks hooks;
 	struct config_docker docker;
 	struct config_postgres postgres;
+	struct config_redis redis;
+	struct exclude_list exclude; /* BACKUP_EXCLUDE */
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */

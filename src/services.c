@@ -14,6 +14,7 @@
 #include "log.h"
 #include "services.h"
 #include "signals.h"
+#include "sources/source.h"
 #include "state.h"
 #include "strbuf.h"
 #include "strvec.h"
@@ -301,7 +302,9 @@ static const struct source_spec *serves_database(const struct config *cfg, const
 		struct dburi u;
 		struct err e = ERR_INIT;
 		bool hit = false;
-		if (!source_is_db(src->kind) || dburi_parse(src->uri, "", &u, &e) < 0)
+		/* A kind restored with its server stopped is stopped like the application. */
+		if (!source_is_db(src->kind) || source_ops_for(src->kind)->offline_restore ||
+		    dburi_parse(src->uri, "", &u, &e) < 0)
 			continue;
 		for (const char *h = u.hosts; *h && !hit;) {
 			size_t n = strcspn(h, ",");

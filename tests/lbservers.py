@@ -579,6 +579,133 @@ Match User {self.jail_user}
                 "LB_SSHD_JAIL_USER": self.jail_user, "LB_SSHD_JAIL_PASSWORD": self.jail_password,
                 "LB_SSHD_JAIL_HOME": self.jail_remote_home}
 
+class Resp:
+    """A minimal Redis client (RESP2 over a socket): enough for the tests, no dependency."""
+
+    def __init__(self, port, password, host="127.0.0.1", user=None):
+        self.sock = socket.create_connection((host, port), timeout=60)
+        self.buf = b""
+        if password is not None:
+            self.call(*(["AUTH", user, password] if user else ["AUTH", password]))
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *cmds):
+        out = bytearray()
+        for args in cmds:
+            out += b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise RuntimeError(f"bad reply {line!r}")
+
+    def call(self, *args):
+        self.send(args)
+        return self.reply()
+
+    def pipeline(self, cmds, batch=1000):
+        out = []
+        for i in range(0, len(cmds), batch):
+            part = cmds[i:i + batch]
+            self.send(*part)
+            out += [self.reply() for _ in part]
+        return out
+
+
+class Redis(Server):
+    """Debian's redis-server on a free loopback port, a private data directory, a password
+    that needs percent-encoding; a test may stop it (SHUTDOWN NOSAVE) and start it again."""
+
+    def __init__(self):
+        exe = shutil.which("redis-server")
+        if exe is None or shutil.which("redis-cli") is None:
+            raise Unavailable("no redis-server/redis-cli (apt-get install redis-server redis-tools)")
+        self.port = free_port()
+        self.password = "rd@:/" + random_secret(9)
+        super().__init__("redis", [exe], workdir=None)
+        self.data = self.workdir / "data"
+        self.data.mkdir()
+        self.appendonly = False
+
+    def command(self):
+        return [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data), "--requirepass", self.password, "--save", "",
+                "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
+                "--logfile", "", "--protected-mode", "no"]
+
+    def ping(self):
+        c = Resp(self.port, self.password)
+        try:
+            return c.call("PING") == "PONG"
+        finally:
+            c.close()
+
+    def start(self):
+        self.argv = self.command()
+        return super().start(self.ping)
+
+    def shutdown(self):
+        """Stop it without saving (a container being stopped, as the restore expects)."""
+        with contextlib.suppress(Exception):
+            c = Resp(self.port, self.password)
+            c.send(("SHUTDOWN", "NOSAVE"))
+            with contextlib.suppress(Exception):
+                c.reply()
+            c.close()
+        if self.proc is not None:
+            self.proc.wait(timeout=START_DEADLINE)
+        with contextlib.suppress(OSError):
+            self.pidfile.unlink()
+
+    def restart(self, appendonly=None):
+        self.shutdown()
+        if appendonly is not None:
+            self.appendonly = appendonly
+        return self.start()
+
+    def client(self):
+        return Resp(self.port, self.password)
+
+    def environ(self):
+        return {"LB_REDIS_PORT": str(self.port), "LB_REDIS_PASSWORD": self.password,
+                "LB_REDIS_DATA": str(self.data)}
+
 
 class DockerEngine:
     """The engine the end-to-end tests drive: the one that answers, or a dockerd started

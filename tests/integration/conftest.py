@@ -71,6 +71,9 @@ sshd_server = lbservers.server_fixture(
     "OpenSSH's sshd (SFTP only) with a password/key account and a chrooted one; also exports "
     "LB_SSHD_*.")
 
+redis_server = lbservers.server_fixture(
+    "redis_server", lbservers.Redis, "A private redis-server (7.0); also exports LB_REDIS_*.")
+
 
 @pytest.fixture(scope="session")
 def mongorestore_path():
