@@ -66,6 +66,9 @@ ferretdb_server = lbservers.server_fixture(
     "FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*.")
 pg_server = lbservers.server_fixture(
     "pg_server", lbservers.Postgres, "A private PostgreSQL server; also exports LB_PG_*.")
+mariadb_server = lbservers.server_fixture(
+    "mariadb_server", lbservers.MariaDB,
+    "A private MariaDB server (Debian's mariadb-server); also exports LB_MYSQL_*.")
 
 
 @pytest.fixture(scope="session")
