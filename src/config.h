@@ -12,7 +12,7 @@
 #include "strbuf.h"
 #include "strvec.h"
 
-enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB };
+enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB, SOURCE_MYSQL };
 
 struct source_spec {
 	enum source_kind kind;
@@ -23,7 +23,7 @@ struct source_spec {
 
 /*
  * What the kind table (sources/kinds.c) says of a kind.
- * "dir", "file", "postgres", "mongodb": the manifest's word for a kind.
+ * "dir", "file", "postgres", "mongodb", "mysql": the manifest's word for a kind.
  */
 const char *source_kind_str(enum source_kind kind);
 int source_kind_parse(const char *s, enum source_kind *ret);
@@ -110,6 +110,10 @@ struct config_postgres {
 	enum pg_dump_mode dump_mode; /* BACKUP_POSTGRES_DUMP */
 };
 
+struct config_mysql {
+	enum pg_dump_mode dump_mode; /* BACKUP_MYSQL_DUMP: the same three choices */
+};
+
 struct config {
 	char *name;
 	struct source_spec *sources;
@@ -124,6 +128,7 @@ struct config {
 	struct config_stop stop;
 	struct config_docker docker;
 	struct config_postgres postgres;
+	struct config_mysql mysql;
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */
