@@ -183,7 +183,8 @@ int mysql_backup(const struct source_backup *src, struct member_sink *sink, stru
 
 	if (my_conn_init(&mc, s->uri, s->path, e) < 0)
 		goto out;
-	if (my_connect(&mc, NULL, &c, e) < 0)
+	/* A database that does not exist fails here, in one line naming it. */
+	if (my_connect(&mc, mc.u.database, &c, e) < 0)
 		goto out;
 	if (mc.u.database) {
 		strvec_push(&dbs, mc.u.database);

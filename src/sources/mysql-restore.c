@@ -347,6 +347,14 @@ static int create_objects(const struct my_conn *mc, MYSQL *c, const char *src, c
 			if (done[i])
 				continue;
 			struct err one = ERR_INIT;
+			/* fail: as if the server had refused to create the object */
+			if (FAULT("mysql.objects")) {
+				err_set(&last, LB_EXIT_SOURCE,
+					"MySQL %s: cannot create %s '%s': (fault injected)",
+					mc->redacted, objs[i].kind, objs[i].name);
+				progress = false;
+				break;
+			}
 			strbuf_reset(&q);
 			strbuf_addstr(&q, "SET SESSION sql_mode = ");
 			lit(c, &q, objs[i].sql_mode);
@@ -457,9 +465,13 @@ static int create_db_like(const struct my_conn *mc, MYSQL *c, const char *db, co
 	return ret;
 }
 
+/* Drop `db` if it exists (a user without the privilege may still restore into a database). */
 static int drop_db(const struct my_conn *mc, MYSQL *c, const char *what, const char *db,
 		   struct err *e)
 {
+	int has = db_exists(mc, c, db, e);
+	if (has <= 0)
+		return has;
 	return exec_ids(mc, c, what, "DROP DATABASE IF EXISTS ", db, "", NULL, e);
 }
 
