@@ -381,6 +381,7 @@ class MariaDB(Server):
         self.datadir = workdir / "data"
         self.socket = workdir / "mysqld.sock"
         mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        self.ca = workdir / "ca.pem"
         super().__init__("mariadb", [
             mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
             "--bind-address=127.0.0.1", f"--port={self.port}", f"--pid-file={workdir}/mysqld.pid",
@@ -388,6 +389,8 @@ class MariaDB(Server):
             "--skip-log-bin", "--innodb-buffer-pool-size=64M", "--max-allowed-packet=64M",
             "--event-scheduler=OFF", "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci", "--log-error=" + str(workdir / "mariadb.log"),
+            f"--ssl-ca={self.ca}", f"--ssl-cert={workdir}/server.pem",
+            f"--ssl-key={workdir}/server.key",
         ], workdir=workdir)
         self.log = workdir / "mariadb.log"
 
@@ -404,7 +407,28 @@ class MariaDB(Server):
             raise Unavailable(f"mariadb client failed: {p.stderr[-2000:]}")
         return p
 
+    def make_certs(self):
+        """A CA of its own and a server certificate for 127.0.0.1 (TLS tests)."""
+        w = self.workdir
+        (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        for args in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "ca.key", "-out",
+             self.ca, "-days", "3", "-subj", "/CN=lifeboat test CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "server.key", "-out",
+             w / "server.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", w / "server.csr", "-CA", self.ca, "-CAkey", w / "ca.key",
+             "-CAcreateserial", "-out", w / "server.pem", "-days", "3", "-extfile", w / "san.cnf"],
+        ):
+            p = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)
+            if p.returncode != 0:
+                raise Unavailable("openssl failed: " + p.stderr[-2000:])
+
     def start(self):
+        try:
+            self.make_certs()
+        except Unavailable:
+            self.cleanup()
+            raise
         p = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
                             "--auth-root-authentication-method=normal", "--skip-test-db",
                             "--user=root" if os.geteuid() == 0 else f"--user={os.getuid()}"],
@@ -435,7 +459,7 @@ class MariaDB(Server):
     def environ(self):
         return {"LB_MYSQL_HOST": "127.0.0.1", "LB_MYSQL_PORT": str(self.port),
                 "LB_MYSQL_USER": "root", "LB_MYSQL_PASSWORD": self.password,
-                "LB_MYSQL_SOCKET": str(self.socket)}
+                "LB_MYSQL_SOCKET": str(self.socket), "LB_MYSQL_CA": str(self.ca)}
 
 
 class DockerEngine:

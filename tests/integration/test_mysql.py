@@ -524,3 +524,34 @@ def test_restore_killed_at_every_step(lb, my):
         assert c.assert_one_version(fault) == "old"
         assert fingerprint(my, db) == old_fp, fault
         assert my_leftovers(my) == [] and not c.journal.exists()
+
+
+def test_tls_options_reach_the_tools(lb, my, tmp_path):
+    """A user that the server admits over TLS only: without `ssl` the run fails, with
+    `?ssl=true` or `?ssl-mode=VERIFY_CA&ssl-ca=` both the dump and the restore connect, and
+    a CA that did not sign the server's certificate fails the verification."""
+    db = my.new_db("tls")
+    my.sql(db, "CREATE TABLE t (n INT); INSERT INTO t SELECT seq FROM seq_1_to_500")
+    my.users.append("'lbtls'@'%'")
+    my.sql(None, "CREATE OR REPLACE USER 'lbtls'@'%' IDENTIFIED BY 'tls-pw' REQUIRE SSL; "
+                 "GRANT ALL ON *.* TO 'lbtls'@'%'")
+    base = f"mysql://lbtls:tls-pw@{my.host}:{my.port}/{db}"
+    res = lb.run(["backup"], my_env([base]), check=EXIT_SOURCE)
+    assert [l for l in res.stderr_lines() if "error:" in l and "Access denied" in l], res
+
+    ca = os.environ["LB_MYSQL_CA"]
+    for query in ("ssl=true", f"ssl-mode=VERIFY_CA&ssl-ca={urllib.parse.quote(ca)}"):
+        env = my_env([f"{base}?{query}"])
+        ts = lb.backup(env)
+        my.sql(db, "DELETE FROM t WHERE n > 100")
+        lb.restore(ts, env)
+        assert my.sql(db, "SELECT COUNT(*), SUM(n) FROM t") == f"500\t{sum(range(1, 501))}"
+
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "other.key"), "-out", str(other), "-days", "1", "-subj",
+                    "/CN=other"], check=True, capture_output=True)
+    res = lb.run(["backup"], my_env([f"{base}?ssl-mode=VERIFY_CA&ssl-ca={other}"]),
+                 check=EXIT_SOURCE)
+    err = [l for l in res.stderr_lines() if "error:" in l and "MySQL" in l]
+    assert len(err) == 1 and "tls-pw" not in res.stderr, res
