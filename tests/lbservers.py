@@ -398,7 +398,7 @@ class MariaDB(Server):
         """Run SQL as root over the private socket (the password in the environment is
         fine for the test's own client)."""
         args = ["mariadb", "--no-defaults", f"--socket={self.socket}", f"--user={user}",
-                "--batch", "--skip-column-names"]
+                "--batch", "--skip-column-names", "--default-character-set=utf8mb4"]
         if database:
             args.append(database)
         env = dict(os.environ, MYSQL_PWD=self.password if password is None else password)
