@@ -14,7 +14,14 @@
 #include "strbuf.h"
 #include "strvec.h"
 
-enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB, SOURCE_REDIS };
+enum source_kind {
+	SOURCE_DIR,
+	SOURCE_FILE,
+	SOURCE_POSTGRES,
+	SOURCE_MONGODB,
+	SOURCE_REDIS,
+	SOURCE_MYSQL
+};
 
 struct source_spec {
 	enum source_kind kind;
@@ -25,7 +32,7 @@ struct source_spec {
 
 /*
  * What the kind table (sources/kinds.c) says of a kind.
- * "dir", "file", "postgres", "mongodb": the manifest's word for a kind.
+ * "dir", "file", "postgres", "mongodb", "mysql": the manifest's word for a kind.
  */
 const char *source_kind_str(enum source_kind kind);
 int source_kind_parse(const char *s, enum source_kind *ret);
@@ -141,6 +148,10 @@ struct config_redis {
 	bool cli_exec;	/* BACKUP_REDIS_CLI=exec: redis-cli runs in the server's container */
 };
 
+struct config_mysql {
+	enum pg_dump_mode dump_mode; /* BACKUP_MYSQL_DUMP: the same three choices */
+};
+
 struct config {
 	char *name;
 	struct source_spec *sources;
@@ -159,6 +170,7 @@ struct config {
 	struct config_postgres postgres;
 	struct config_redis redis;
 	struct exclude_list exclude; /* BACKUP_EXCLUDE */
+	struct config_mysql mysql;
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */

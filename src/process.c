@@ -1,6 +1,8 @@
 /* A tool here (fork/exec) or in a container (Engine API exec): one start, read, write, finish. */
 #include "common.h"
 
+#include <fcntl.h>
+
 #include "process.h"
 #include "fs.h"
 #include "strbuf.h"
@@ -52,7 +54,25 @@ int process_start(struct process *p, const struct process_spec *spec, struct err
 		strvec_push(&p->c.env, spec->env[i]);
 	p->c.out = spec->want_stdout ? CHILD_PIPE : CHILD_NULL;
 	p->c.in = spec->want_stdin ? CHILD_PIPE : CHILD_NULL;
-	if (child_start(&p->c, spec->fail_code, e) < 0)
+	int fd3[2] = { -1, -1 };
+	if (spec->fd3_data) {
+		size_t n = strlen(spec->fd3_data);
+		if (n > 4096 || pipe2(fd3, O_CLOEXEC) < 0)
+			return err_set(e, LB_EXIT_INTERNAL, "cannot pass a file to %s: %s",
+				       spec->argv[0], n > 4096 ? "too long" : strerror(errno));
+		int w = write_all(fd3[1], spec->fd3_data, n);
+		close_fd(&fd3[1]);
+		if (w < 0) {
+			close_fd(&fd3[0]);
+			return err_set(e, LB_EXIT_INTERNAL, "cannot pass a file to %s: %s",
+				       spec->argv[0], strerror(-w));
+		}
+		p->c.fd3 = fd3[0];
+	}
+	int started = child_start(&p->c, spec->fail_code, e);
+	close_fd(&fd3[0]); /* the child has its copy */
+	p->c.fd3 = -1;
+	if (started < 0)
 		return -1;
 	p->out_fd = p->c.out_fd;
 	p->in_fd = p->c.in_fd;

@@ -42,6 +42,12 @@ struct process_spec {
 	bool want_stdin;	/* else stdin is /dev/null (here) or not attached (exec) */
 	bool want_stdout;	/* else stdout is /dev/null (here) or dropped (exec) */
 	enum lb_exit fail_code; /* the error code when the tool cannot run or fails */
+	/*
+	 * Here only: bytes the tool reads from fd 3 (a pipe written and closed before it
+	 * starts, so at most a pipe buffer): a secret it takes as a file, e.g.
+	 * `--defaults-extra-file=/dev/fd/3`. NULL: no fd 3.
+	 */
+	const char *fd3_data;
 };
 
 /*

@@ -705,6 +705,103 @@ class Redis(Server):
     def environ(self):
         return {"LB_REDIS_PORT": str(self.port), "LB_REDIS_PASSWORD": self.password,
                 "LB_REDIS_DATA": str(self.data)}
+class MariaDB(Server):
+    """A private MariaDB (Debian's mariadb-server): mariadb-install-db into a datadir of its
+    own, mariadbd on a free loopback port with grants on, its socket in the private
+    directory. root's password and the test user's need percent-encoding in a URI."""
+
+    def __init__(self):
+        for tool in ("mariadbd", "mariadb-install-db", "mariadb"):
+            if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+                raise Unavailable(f"no {tool} (apt-get install mariadb-server mariadb-client)")
+        self.port = free_port()
+        self.password = "my@:/" + random_secret(9)
+        self.user = "lbtest"
+        self.user_password = "u%#" + random_secret(9)
+        workdir = Path(tempfile.mkdtemp(prefix="lb-mariadb."))
+        os.chmod(workdir, 0o755)
+        self.datadir = workdir / "data"
+        self.socket = workdir / "mysqld.sock"
+        mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        self.ca = workdir / "ca.pem"
+        super().__init__("mariadb", [
+            mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
+            "--bind-address=127.0.0.1", f"--port={self.port}", f"--pid-file={workdir}/mysqld.pid",
+            "--user=root" if os.geteuid() == 0 else f"--user={os.getuid()}",
+            "--skip-log-bin", "--innodb-buffer-pool-size=64M", "--max-allowed-packet=64M",
+            "--event-scheduler=OFF", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci", "--log-error=" + str(workdir / "mariadb.log"),
+            f"--ssl-ca={self.ca}", f"--ssl-cert={workdir}/server.pem",
+            f"--ssl-key={workdir}/server.key",
+        ], workdir=workdir)
+        self.log = workdir / "mariadb.log"
+
+    def client(self, sql, user="root", password=None, database=None, check=True):
+        """Run SQL as root over the private socket (the password in the environment is
+        fine for the test's own client)."""
+        args = ["mariadb", "--no-defaults", f"--socket={self.socket}", f"--user={user}",
+                "--batch", "--skip-column-names", "--default-character-set=utf8mb4"]
+        if database:
+            args.append(database)
+        env = dict(os.environ, MYSQL_PWD=self.password if password is None else password)
+        p = subprocess.run(args, input=sql, capture_output=True, text=True, env=env, timeout=600)
+        if check and p.returncode != 0:
+            raise Unavailable(f"mariadb client failed: {p.stderr[-2000:]}")
+        return p
+
+    def make_certs(self):
+        """A CA of its own and a server certificate for 127.0.0.1 (TLS tests)."""
+        w = self.workdir
+        (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        for args in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "ca.key", "-out",
+             self.ca, "-days", "3", "-subj", "/CN=lifeboat test CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", w / "server.key", "-out",
+             w / "server.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", w / "server.csr", "-CA", self.ca, "-CAkey", w / "ca.key",
+             "-CAcreateserial", "-out", w / "server.pem", "-days", "3", "-extfile", w / "san.cnf"],
+        ):
+            p = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)
+            if p.returncode != 0:
+                raise Unavailable("openssl failed: " + p.stderr[-2000:])
+
+    def start(self):
+        try:
+            self.make_certs()
+        except Unavailable:
+            self.cleanup()
+            raise
+        p = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
+                            "--auth-root-authentication-method=normal", "--skip-test-db",
+                            "--user=root" if os.geteuid() == 0 else f"--user={os.getuid()}"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            self.cleanup()
+            raise Unavailable("mariadb-install-db failed: " + (p.stderr + p.stdout)[-2000:])
+
+        def ready():
+            return subprocess.run(["mariadb-admin", "--no-defaults", f"--socket={self.socket}",
+                                   "--user=root", "--connect-timeout=2", "ping"],
+                                  capture_output=True, env=dict(os.environ, MYSQL_PWD="")
+                                  ).returncode == 0
+        try:
+            super().start(ready)
+            pw = self.password.replace("\\", "\\\\").replace("'", "\\'")
+            upw = self.user_password.replace("\\", "\\\\").replace("'", "\\'")
+            self.client(f"ALTER USER root@localhost IDENTIFIED BY '{pw}';"
+                        f"CREATE OR REPLACE USER root@'127.0.0.1' IDENTIFIED BY '{pw}';"
+                        "GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;"
+                        f"CREATE OR REPLACE USER {self.user}@'%' IDENTIFIED BY '{upw}';"
+                        f"GRANT ALL ON *.* TO {self.user}@'%';", password="")
+        except Unavailable:
+            self.cleanup()
+            raise
+        return self
+
+    def environ(self):
+        return {"LB_MYSQL_HOST": "127.0.0.1", "LB_MYSQL_PORT": str(self.port),
+                "LB_MYSQL_USER": "root", "LB_MYSQL_PASSWORD": self.password,
+                "LB_MYSQL_SOCKET": str(self.socket), "LB_MYSQL_CA": str(self.ca)}
 
 
 class DockerEngine:

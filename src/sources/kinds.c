@@ -13,6 +13,7 @@
 static const char *const postgres_schemes[] = { "postgresql", "postgres", NULL };
 static const char *const mongodb_schemes[] = { "mongodb", "mongodb+srv", NULL };
 static const char *const redis_schemes[] = { "redis", "rediss", NULL };
+static const char *const mysql_schemes[] = { "mysql", "mariadb", NULL };
 
 /* Indexed by enum source_kind. */
 static const struct source_kind_desc kinds[] = {
@@ -62,6 +63,15 @@ static const struct source_kind_desc kinds[] = {
 			   .into = "into",
 			   .ops = &redis_ops,
 			   .vars = &redis_vars },
+	[SOURCE_MYSQL] = { .word = "mysql",
+			   .dir = "mysql",
+			   .var = "BACKUP_MYSQL",
+			   .display = "MySQL",
+			   .schemes = mysql_schemes,
+			   .replaces = " (the objects in the backup)",
+			   .into = "into",
+			   .ops = &mysql_ops,
+			   .vars = &mysql_vars },
 };
 
 const struct source_kind_desc *source_kind_desc(enum source_kind kind)

@@ -141,11 +141,13 @@ int files_backup(const struct source_backup *src, struct member_sink *sink, stru
 extern const struct source_ops files_ops;
 /* The kinds' variables, beside their code (config-vars.h). */
 struct config_var_group;
-extern const struct config_var_group dirs_vars, files_vars, postgres_vars, mongodb_vars, redis_vars;
+extern const struct config_var_group dirs_vars, files_vars, postgres_vars, mongodb_vars, redis_vars,
+	mysql_vars;
 extern const struct source_ops dirs_ops;
 extern const struct source_ops postgres_ops;
 extern const struct source_ops mongodb_ops;
 extern const struct source_ops redis_ops;
+extern const struct source_ops mysql_ops;
 
 /* One row of the kind table (sources/kinds.c), indexed by enum source_kind. */
 struct source_kind_desc {

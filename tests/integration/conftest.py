@@ -73,6 +73,9 @@ sshd_server = lbservers.server_fixture(
 
 redis_server = lbservers.server_fixture(
     "redis_server", lbservers.Redis, "A private redis-server (7.0); also exports LB_REDIS_*.")
+mariadb_server = lbservers.server_fixture(
+    "mariadb_server", lbservers.MariaDB,
+    "A private MariaDB server (Debian's mariadb-server); also exports LB_MYSQL_*.")
 
 
 @pytest.fixture(scope="session")
