@@ -31,7 +31,7 @@ APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjans
 	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev
 	zlib1g-dev libzstd-dev zstd pigz
 	docker.io docker-compose debootstrap make git)
-PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo)
+PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo aiosmtpd:aiosmtpd)
 
 install_deps() {
 	local missing=() p

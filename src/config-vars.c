@@ -10,6 +10,7 @@
 #include "compress.h"
 #include "config-vars.h"
 #include "docker.h"
+#include "notify.h"
 #include "parse.h"
 #include "sources/source.h"
 #include "stores/store.h"
@@ -554,7 +555,9 @@ const struct config_var_group *config_var_group(size_t i)
 	for (size_t n = 0; (st = store_kind_at(n)); n++)
 		if (st->vars && i-- == 0)
 			return st->vars;
-	return i == 0 ? &later : NULL;
+	if (i-- == 0)
+		return &later;
+	return i == 0 ? &notify_vars : NULL;
 }
 
 const struct config_var *config_var_at(size_t i, const struct config_var_group **ret_group)

@@ -170,7 +170,36 @@ def mongorestore_bin():
     return cached_build("mongorestore", MONGO_TOOLS_VERSION, build)
 
 
-BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin}
+# ntfy is not served by the Go module proxy: it is built from a git checkout of its source
+# (LB_NTFY_GIT, a git directory; default the session's mirror), its dependencies from the proxy.
+NTFY_COMMIT = "81a486adc11fe24efcbedefb28ae946028597c2f"
+NTFY_GIT = os.environ.get("LB_NTFY_GIT") or "/work/.mirror/binwiederhier+ntfy/repo"
+
+
+def ntfy_bin():
+    def build(out):
+        if not os.path.isdir(NTFY_GIT):
+            raise Unavailable(f"no ntfy source at {NTFY_GIT} (set LB_NTFY_GIT to a clone of "
+                              "github.com/binwiederhier/ntfy)")
+        tmp = tempfile.mkdtemp(prefix="lb-ntfysrc.")
+        try:
+            arch = subprocess.run(["git", "--git-dir", NTFY_GIT, "archive", NTFY_COMMIT],
+                                  capture_output=True)
+            if arch.returncode != 0:
+                raise Unavailable(f"ntfy source: {arch.stderr.decode(errors='replace')[-500:]}")
+            subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
+            # The web app and docs are embedded; the server needs neither to publish.
+            for d in ("server/site", "server/docs"):
+                Path(tmp, d).mkdir(parents=True, exist_ok=True)
+                Path(tmp, d, "index.html").write_text("<html></html>\n")
+            go_run(["build", "-o", str(out), "."], cwd=tmp, env_extra={"CGO_ENABLED": "1"})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cached_build("ntfy", NTFY_COMMIT[:12], build)
+
+
+BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin,
+          "ntfy": ntfy_bin}
 
 
 # --------------------------------------------------------------------------
@@ -333,6 +362,116 @@ class FerretDB(Server):
                 "LB_FERRETDB_BIN": str(self.binary)}
 
 
+class Ntfy(Server):
+    """An ntfy server with access control: user `user` (password `password`) may publish
+    and read; everyone else is denied."""
+
+    def __init__(self):
+        binary = ntfy_bin()
+        self.port = free_port()
+        self.user = "lbuser"
+        self.password = "pw:" + random_secret(10)
+        super().__init__("ntfy", [])
+        self.binary = binary
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.auth_file = self.workdir / "user.db"
+        self.argv = [str(binary), "serve", f"--listen-http=127.0.0.1:{self.port}",
+                     f"--base-url={self.base}", f"--cache-file={self.workdir}/cache.db",
+                     f"--auth-file={self.auth_file}", "--auth-default-access=deny-all"]
+        self.env = dict(os.environ)
+
+    def start(self):
+        super().start(lambda: http_ok(self.base + "/v1/health"))
+        p = subprocess.run([str(self.binary), "user", f"--auth-file={self.auth_file}", "add",
+                            "--role=admin", self.user], capture_output=True, text=True,
+                           env=dict(os.environ, NTFY_PASSWORD=self.password))
+        if p.returncode != 0:
+            self.stop()
+            raise Unavailable("ntfy user add failed: " + p.stderr[-1000:])
+        return self
+
+    def messages(self, topic):
+        """The topic's cached messages, read back through ntfy's API as the user."""
+        req = urllib.request.Request(f"{self.base}/{topic}/json?poll=1")
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
+
+
+class Smtp(Server):
+    """aiosmtpd (PyPI) on loopback with STARTTLS required (a self-signed certificate,
+    cert.pem) and AUTH (user / password); each message lands as a JSON file in mail/."""
+
+    def __init__(self):
+        try:
+            import aiosmtpd  # noqa: F401
+        except ImportError:
+            raise Unavailable("aiosmtpd is not installed (pip install aiosmtpd)")
+        self.port = free_port()
+        self.user = "lbmail"
+        self.password = "p@ss:" + random_secret(10)
+        super().__init__("smtp", [])
+        self.mail = self.workdir / "mail"
+        self.mail.mkdir()
+        self.cert = self.workdir / "cert.pem"
+        key = self.workdir / "key.pem"
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(self.cert)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Unavailable("openssl cannot make a certificate: " + p.stderr[-1000:])
+        self.argv = [sys.executable, str(Path(__file__).resolve()), "smtp-serve", str(self.port),
+                     str(self.mail), str(self.cert), str(key), self.user]
+        self.env = dict(os.environ, LB_SMTP_PASSWORD=self.password)
+
+    def start(self):
+        def banner():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                return s.recv(100).startswith(b"220")
+        return super().start(banner)
+
+    def messages(self):
+        """Every message received so far: {"from", "to", "data"} in arrival order."""
+        return [json.loads(p.read_text()) for p in sorted(self.mail.glob("*.json"))]
+
+
+def smtp_serve(port, maildir, cert, key, user):
+    """The Smtp class's process: aiosmtpd until SIGTERM."""
+    import ssl
+    import threading
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    password = os.environ["LB_SMTP_PASSWORD"].encode()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    counter = iter(range(1, 1 << 30))
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            n = next(counter)
+            rec = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                   "data": envelope.original_content.decode("utf-8", errors="replace"),
+                   "tls": session.ssl is not None}
+            tmp = Path(maildir, f".{n:06d}.tmp")
+            tmp.write_text(json.dumps(rec))
+            os.replace(tmp, Path(maildir, f"{n:06d}.json"))
+            return "250 Message accepted for delivery"
+
+    def auth(server, session, envelope, mechanism, data):
+        ok = data.login == user.encode() and data.password == password
+        return AuthResult(success=ok, handled=False)
+
+    c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
+                   require_starttls=True, authenticator=auth, auth_required=True,
+                   auth_require_tls=True)
+    c.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    stop.wait()
+    c.stop()
+
+
 class Postgres:
     """A private PostgreSQL (Debian's packages, scripts/pg-test-server.sh) whose superuser
     password has characters that need percent-encoding."""
@@ -448,6 +587,9 @@ def server_fixture(name, cls, doc):
 
 
 def main(argv):
+    if argv[1:2] == ["smtp-serve"]:
+        smtp_serve(*argv[2:7])
+        return 0
     if argv[1:2] != ["build"]:
         print("usage: lbservers.py build [NAME...]", file=sys.stderr)
         return 2
