@@ -177,29 +177,45 @@ NTFY_GIT = os.environ.get("LB_NTFY_GIT") or "/work/.mirror/binwiederhier+ntfy/re
 
 
 def ntfy_bin():
-    def build(out):
-        if not os.path.isdir(NTFY_GIT):
-            raise Unavailable(f"no ntfy source at {NTFY_GIT} (set LB_NTFY_GIT to a clone of "
-                              "github.com/binwiederhier/ntfy)")
-        tmp = tempfile.mkdtemp(prefix="lb-ntfysrc.")
-        try:
-            arch = subprocess.run(["git", "--git-dir", NTFY_GIT, "archive", NTFY_COMMIT],
-                                  capture_output=True)
-            if arch.returncode != 0:
-                raise Unavailable(f"ntfy source: {arch.stderr.decode(errors='replace')[-500:]}")
-            subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
-            # The web app and docs are embedded; the server needs neither to publish.
-            for d in ("server/site", "server/docs"):
-                Path(tmp, d).mkdir(parents=True, exist_ok=True)
-                Path(tmp, d, "index.html").write_text("<html></html>\n")
-            go_run(["build", "-o", str(out), "."], cwd=tmp, env_extra={"CGO_ENABLED": "1"})
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return cached_build("ntfy", NTFY_COMMIT[:12], build)
+    stubs = {"server/site/index.html": "<html></html>\n", "server/docs/index.html": "<html></html>\n"}
+    return cached_build("ntfy", NTFY_COMMIT[:12],
+                        lambda out: git_source_build("ntfy", NTFY_GIT, NTFY_COMMIT, stubs, out))
+
+
+# Gotify/server, likewise (LB_GOTIFY_GIT).
+GOTIFY_COMMIT = "d543a8aad22fcbebf25e76d201b4317882b5e148"
+GOTIFY_GIT = os.environ.get("LB_GOTIFY_GIT") or "/work/.mirror/gotify+server/repo"
+
+
+def git_source_build(name, git_dir, commit, stubs, out):
+    """Build the Go main package at the root of `commit` of `git_dir` into `out`; `stubs`
+    are files the package embeds (a web UI we do not need), written first."""
+    if not os.path.isdir(git_dir):
+        raise Unavailable(f"no {name} source at {git_dir} (set LB_{name.upper()}_GIT to a "
+                          "git directory of its repository)")
+    tmp = tempfile.mkdtemp(prefix=f"lb-{name}src.")
+    try:
+        arch = subprocess.run(["git", "--git-dir", git_dir, "archive", commit], capture_output=True)
+        if arch.returncode != 0:
+            raise Unavailable(f"{name} source: {arch.stderr.decode(errors='replace')[-500:]}")
+        subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
+        for f, text in stubs.items():
+            Path(tmp, f).parent.mkdir(parents=True, exist_ok=True)
+            Path(tmp, f).write_text(text)
+        go_run(["build", "-o", str(out), "."], cwd=tmp, env_extra={"CGO_ENABLED": "1"})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gotify_bin():
+    stubs = {"ui/build/index.html": "<html></html>\n", "ui/build/manifest.json": "{}\n",
+             "ui/build/static/stub.js": "\n"}
+    return cached_build("gotify", GOTIFY_COMMIT[:12],
+                        lambda out: git_source_build("gotify", GOTIFY_GIT, GOTIFY_COMMIT, stubs, out))
 
 
 BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin,
-          "ntfy": ntfy_bin}
+          "ntfy": ntfy_bin, "gotify": gotify_bin}
 
 
 # --------------------------------------------------------------------------
@@ -397,6 +413,44 @@ class Ntfy(Server):
         req.add_header("Authorization", "Basic " + token)
         with urllib.request.urlopen(req, timeout=10) as r:
             return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
+
+
+class Gotify(Server):
+    """A Gotify server (SQLite) with an admin user and one application, whose token
+    (`token`) publishes; messages are read back as the admin."""
+
+    def __init__(self):
+        binary = gotify_bin()
+        self.port = free_port()
+        self.admin = ("lbadmin", "pw-" + random_secret(10))
+        super().__init__("gotify", [str(binary)])
+        self.base = f"http://127.0.0.1:{self.port}"
+        w = self.workdir
+        self.env = dict(os.environ, GOTIFY_SERVER_PORT=str(self.port),
+                        GOTIFY_SERVER_LISTENADDR="127.0.0.1", GOTIFY_DATABASE_DIALECT="sqlite3",
+                        GOTIFY_DATABASE_CONNECTION=f"{w}/gotify.db",
+                        GOTIFY_DEFAULTUSER_NAME=self.admin[0], GOTIFY_DEFAULTUSER_PASS=self.admin[1],
+                        GOTIFY_UPLOADEDIMAGESDIR=f"{w}/images", GOTIFY_PLUGINSDIR=f"{w}/plugins")
+        self.token = self.app_id = None
+
+    def _call(self, method, path, body=None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        req.add_header("Authorization", "Basic " + base64.b64encode(
+            f"{self.admin[0]}:{self.admin[1]}".encode()).decode())
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def start(self):
+        super().start(lambda: http_ok(self.base + "/health"))
+        app = self._call("POST", "/application", {"name": "lifeboat-tests"})
+        self.token, self.app_id = app["token"], app["id"]
+        return self
+
+    def messages(self):
+        """The application's messages, newest first, read back through Gotify's API."""
+        return self._call("GET", f"/application/{self.app_id}/message")["messages"]
 
 
 class Smtp(Server):

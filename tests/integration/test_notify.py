@@ -1,7 +1,7 @@
 """Notifications (issue 17): BACKUP_NOTIFY_URLS delivered to real servers where one can be
-had (SMTP: aiosmtpd with STARTTLS and AUTH; ntfy built from source), and to a local
-receiver that checks each API's documented request shape (Slack, Discord, Telegram,
-generic, Gotify); levels, templates, refused and killed runs, and the rule that a
+had (SMTP: aiosmtpd with STARTTLS and AUTH; ntfy and Gotify built from their source), and
+to a local receiver that checks each API's documented request shape (Slack, Discord,
+Telegram, generic, Gotify); levels, templates, refused and killed runs, and the rule that a
 notification never fails a backup."""
 
 import email
@@ -22,6 +22,8 @@ smtp_server = lbservers.server_fixture(
     "smtp_server", lbservers.Smtp, "aiosmtpd with STARTTLS and AUTH, for the whole session.")
 ntfy_server = lbservers.server_fixture(
     "ntfy_server", lbservers.Ntfy, "An ntfy server with access control, for the whole session.")
+gotify_server = lbservers.server_fixture(
+    "gotify_server", lbservers.Gotify, "A Gotify server with one application, for the whole session.")
 
 
 class Receiver:
@@ -226,6 +228,21 @@ def test_ntfy_real_server_with_login(lb, ntfy_server):
     lb.backup({"BACKUP_NOTIFY_URLS": bad, "BACKUP_NOTIFY_LEVEL": "success"})
     assert len(ntfy_server.messages(topic)) == 1
     assert "the server answered HTTP 401" in (lb.tmp / "backup.log").read_text()
+
+
+def test_gotify_real_server(lb, gotify_server):
+    url = f"gotify://127.0.0.1:{gotify_server.port}/{gotify_server.token}?scheme=http"
+    n0 = len(gotify_server.messages())
+    res = lb.run(["backup"], {"BACKUP_NOTIFY_URLS": url, "BACKUP_POSTGRES": "postgresql://"
+                                                            "127.0.0.1:1/x"}, check=False)
+    assert res.returncode != 0
+    msgs = gotify_server.messages()
+    assert len(msgs) == n0 + 1, msgs
+    m = msgs[0]
+    assert m["title"].startswith(f"Lifeboat: backup '{lb.NAME}' failed on ")
+    assert "What failed:" in m["message"] and "No archive was stored." in m["message"]
+    assert m["priority"] == 8
+    assert gotify_server.token not in (lb.tmp / "backup.log").read_text()
 
 
 # --------------------------------------------------------------------------
