@@ -14,6 +14,7 @@
 #include "naming.h"
 #include "notify.h"
 #include "parse.h"
+#include "progress.h"
 #include "recover.h"
 #include "restore.h"
 #include "retention.h"
@@ -433,6 +434,22 @@ void job_report_refused(const struct config *cfg, enum job_trigger trigger, cons
 	tell(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev, false);
 }
 
+/* The content bytes of the last successful backup of the sources configured now: the estimate. */
+static uint64_t expected_bytes(const struct config *cfg)
+{
+	struct state st;
+	struct err e = ERR_INIT;
+	uint64_t sum = 0;
+
+	if (state_load(cfg, &st, &e) < 0)
+		return 0;
+	for (size_t i = 0; i < st.nr_sources; i++)
+		for (size_t k = 0; k < cfg->nr_sources; k++)
+			if (!strcmp(st.sources[i].label, cfg->sources[k].name))
+				sum += st.sources[i].bytes;
+	return sum;
+}
+
 static int stop_hook(void *ctx, struct err *e)
 {
 	return services_stop(ctx, e);
@@ -494,8 +511,11 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	services_recover(cfg);
 	if (r == 0)
 		r = services_resolve_named(svc, e);
-	if (r == 0)
+	if (r == 0) {
+		progress_start("backup", expected_bytes(cfg));
 		r = backup_run_hooks(cfg, &hooks, ret, e);
+		progress_stop();
+	}
 	/* Every path: a failed source or store, a signal. A no-op when the hook did it. */
 	err_clear(&se);
 	if (services_restart(svc, &se) < 0) {
@@ -583,10 +603,15 @@ int job_restore(const struct config *cfg, const char *what, const char *from,
 	    restore_find(&set, what, &entry, &store, e) < 0)
 		goto restart;
 	log_info("reading backup '%s' from the %s store", entry.file, store->ops->kind);
+	/* Not for `ls` (which may print JSON): it reads only what it lists. */
+	if (opts->mode != RESTORE_LIST)
+		progress_start(opts->mode == RESTORE_VERIFY ? "verify" : "restore",
+			       expected_bytes(cfg));
 	if (restore_run(cfg, store, &entry, opts, &ret->stats, e) == 0) {
 		ret->restored = true;
 		r = 0;
 	}
+	progress_stop();
 restart:
 	/* Every path, a signal included: what was stopped starts again. */
 	if (svc && services_restart(svc, &se) < 0) {
