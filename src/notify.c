@@ -221,9 +221,12 @@ static char *request_json(const struct notify_service *s, const char *title, con
 					   s->priority >= 0 ? s->priority
 					   : bad	    ? 8
 							    : 5));
-	case NOTIFY_SLACK:
+	case NOTIFY_SLACK: {
 		strbuf_addf(&both, "*%s*\n%s", title, body);
-		return json_text(json_pack("{s:s%}", "text", both.buf, both.len));
+		char *t = json_text(json_pack("{s:s%}", "text", both.buf, both.len));
+		strbuf_release(&both);
+		return t;
+	}
 	case NOTIFY_DISCORD:
 		return json_text(json_pack("{s:s, s:[{s:s, s:s, s:i}]}", "username", "Lifeboat",
 					   "embeds", "title", title, "description", body, "color",
