@@ -32,7 +32,7 @@ APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjans
 	libmariadb-dev mariadb-server mariadb-client
 	zlib1g-dev libzstd-dev zstd pigz strace
 	docker.io docker-compose debootstrap make git openssh-server openssh-client)
-PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo)
+PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo aiosmtpd:aiosmtpd)
 
 install_deps() {
 	local missing=() p

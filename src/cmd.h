@@ -24,6 +24,9 @@ extern const struct command cmd_run, cmd_status, cmd_prune;
 /* Load and validate the environment for a command; logs warnings. Exit code or 0. */
 int cmd_load_config(struct config *cfg, unsigned need);
 
+/* The same, leaving the error (in `e`, not logged) to the caller: 0 or -1. */
+int cmd_load_config_err(struct config *cfg, unsigned need, struct err *e);
+
 /* Log the error and return its exit code. */
 int cmd_fail(const struct err *e);
 

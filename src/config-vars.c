@@ -11,6 +11,7 @@
 #include "config-vars.h"
 #include "docker.h"
 #include "hooks.h"
+#include "notify.h"
 #include "parse.h"
 #include "sources/source.h"
 #include "stores/store.h"
@@ -557,7 +558,9 @@ const struct config_var_group *config_var_group(size_t i)
 			return st->vars;
 	if (i-- == 0)
 		return &later;
-	return i == 0 ? &hooks_vars : NULL;
+	if (i-- == 0)
+		return &hooks_vars;
+	return i == 0 ? &notify_vars : NULL;
 }
 
 const struct config_var *config_var_at(size_t i, const struct config_var_group **ret_group)

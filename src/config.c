@@ -507,6 +507,44 @@ int config_load(struct config *cfg, char *const *envp, struct err *e)
 	return ret < 0 ? -1 : check_whole(cfg, e);
 }
 
+/* The variables a refused run's report needs, beside every BACKUP_NOTIFY_* row. */
+static bool reporting_row(const char *name)
+{
+	static const char *const names[] = { "BACKUP_NAME",
+					     "TZ",
+					     "BACKUP_START_WEBHOOK",
+					     "BACKUP_SUCCESS_WEBHOOK",
+					     "BACKUP_FAILURE_WEBHOOK",
+					     "BACKUP_LOG_FILE",
+					     "BACKUP_STATE_DIR" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return !strncmp(name, "BACKUP_NOTIFY_", 14);
+}
+
+int config_load_reporting(struct config *cfg, char *const *envp, struct err *e)
+{
+	struct strbuf v = STRBUF_INIT;
+	const struct config_var *var;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && (var = config_var_at(i, NULL)); i++) {
+		const char *origin;
+
+		if (!reporting_row(var->name))
+			continue;
+		strbuf_release_secret(&v);
+		if (get_value(envp, var, i, &v, &origin, e) < 0)
+			ret = -1;
+		else
+			ret = var->parse(cfg, var, origin ? v.buf : NULL, v.len, origin, envp, e);
+	}
+	strbuf_release_secret(&v);
+	return ret < 0 ? -1 : 0;
+}
+
 int config_require(const struct config *cfg, unsigned need, struct err *e)
 {
 	struct stat st;
@@ -646,6 +684,8 @@ void config_release(struct config *cfg)
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);
 	free_secret(cfg->webhook.failure);
+	notify_services_release(&cfg->notify.services);
+	free(cfg->notify.template);
 	free(cfg->daemon.metrics_addr);
 	free(cfg->log_file);
 	free(cfg->state_dir);

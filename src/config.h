@@ -9,6 +9,7 @@
 #include "err.h"
 #include "exclude.h"
 #include "naming.h"
+#include "notify-url.h"
 #include "parse.h"
 #include "retention.h"
 #include "strbuf.h"
@@ -121,6 +122,14 @@ struct config_webhook {
 	char *start, *success, *failure;
 };
 
+/* Notifications people read (notify.c): BACKUP_NOTIFY_*. */
+struct config_notify {
+	struct notify_services services; /* BACKUP_NOTIFY_URLS (secrets) */
+	enum notify_level level;	 /* BACKUP_NOTIFY_LEVEL, default failure */
+	char *template;			 /* BACKUP_NOTIFY_TEMPLATE, NULL: the built-in text */
+	const char *origin;		 /* the variable the URLs came from */
+};
+
 /* Containers stopped around a backup. */
 struct config_stop {
 	struct strvec services; /* BACKUP_STOP_SERVICES, validated, no duplicates */
@@ -164,6 +173,7 @@ struct config {
 	struct retention_rules retention;
 	struct config_daemon daemon;
 	struct config_webhook webhook;
+	struct config_notify notify;
 	struct config_stop stop;
 	struct config_hooks hooks;
 	struct config_docker docker;
@@ -203,6 +213,13 @@ enum config_need {
  * message naming the variable; secret values never appear in messages.
  */
 int config_load(struct config *cfg, char *const *envp, struct err *e);
+
+/*
+ * Only what reporting a refused run needs: BACKUP_NAME, TZ, the webhooks, the
+ * BACKUP_NOTIFY_* rows, BACKUP_LOG_FILE and BACKUP_STATE_DIR (so a bad value elsewhere
+ * is still reported). Errors as config_load's.
+ */
+int config_load_reporting(struct config *cfg, char *const *envp, struct err *e);
 
 /* Check what a command needs (see enum config_need); touches the file system. */
 int config_require(const struct config *cfg, unsigned need, struct err *e);

@@ -127,7 +127,20 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, req->header_ud);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
-	if (!strcmp(m, "HEAD")) {
+	if (req->username) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, req->username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
+	if (req->use_ssl)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, req->use_ssl);
+	if (!strcmp(m, "MAIL")) {
+		curl_easy_setopt(h, CURLOPT_MAIL_FROM, req->mail_from);
+		curl_easy_setopt(h, CURLOPT_MAIL_RCPT, req->mail_rcpt);
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+		curl_easy_setopt(h, CURLOPT_READDATA, &src);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+	} else if (!strcmp(m, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(m, "PUT")) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);

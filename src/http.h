@@ -1,5 +1,6 @@
 /*
- * The one libcurl setup: S3, SFTP, the Docker Engine API and webhooks make their requests
+ * The one libcurl setup: S3, SFTP, the Docker Engine API, webhooks and notifications
+ * (SMTP too) make their requests
  * through http_perform(), which sets every option they share (no signals, CLOEXEC
  * sockets, timeouts, protocols, error buffer, capped bodies), and decide retries with
  * one policy whose parameters each caller chooses.
@@ -29,7 +30,7 @@ CURL *http_handle(void);
  * resp->overflowed set, or, with `cap_stops`, the transfer fails (CURLE_WRITE_ERROR).
  */
 struct http_req {
-	const char *method; /* GET, HEAD, PUT (body read from `body`), POST, DELETE, ... */
+	const char *method; /* GET, HEAD, PUT (body read from `body`), POST, DELETE, MAIL, ... */
 	const char *url;
 	const struct curl_slist *headers;
 	const void *body; /* PUT and POST; POST without one sends an empty body */
@@ -43,6 +44,12 @@ struct http_req {
 	long connect_timeout_s;
 	long timeout_s; /* the whole transfer */
 	long stall_s;	/* give up when no byte moves for this long */
+	/* a login: SMTP AUTH, or HTTP basic authentication */
+	const char *username, *password;
+	/* SMTP (method "MAIL": `body` is the message): the envelope and TLS */
+	const char *mail_from;
+	const struct curl_slist *mail_rcpt;
+	long use_ssl; /* CURLOPT_USE_SSL: CURLUSESSL_NONE (0), _TRY or _ALL (STARTTLS) */
 	/* the response */
 	curl_write_callback write;
 	void *write_ud;

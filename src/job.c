@@ -13,7 +13,9 @@
 #include "hooks.h"
 #include "log.h"
 #include "naming.h"
+#include "notify.h"
 #include "parse.h"
+#include "progress.h"
 #include "recover.h"
 #include "restore.h"
 #include "retention.h"
@@ -160,6 +162,7 @@ struct event {
 	bool final;
 	const char *error;
 	json_t *commands; /* the commands' outcomes (hooks.c), borrowed; NULL: none */
+	bool killed;	  /* found at the next start: it never reported */
 };
 
 static void iso_utc(time_t t, char *buf, size_t len)
@@ -213,23 +216,41 @@ static char *event_json(const struct config *cfg, const struct event *ev)
 	return text;
 }
 
-static void notify(const struct config *cfg, const char *url, const char *var,
-		   const struct event *ev)
+static bool failed_status(const char *status)
+{
+	return !strcmp(status, "failure") || !strcmp(status, "interrupted");
+}
+
+/*
+ * The webhook `url` (when set) and the notifications (when BACKUP_NOTIFY_LEVEL wants
+ * this event; `recovered`: a success after a failed run). Never fails.
+ */
+static void tell(const struct config *cfg, const char *url, const char *var, const struct event *ev,
+		 bool recovered)
 {
 	struct err e = ERR_INIT;
-	char *body;
+	char *body = NULL;
 
-	if (!url)
+	if (!url && !cfg->notify.services.nr)
 		return;
 	body = event_json(cfg, ev);
-	if (!body) {
-		log_warn("%s: cannot build the JSON body", var);
-		return;
-	}
-	if (webhook_post(url, var, body, &e) < 0)
+	if (!body)
+		log_warn("%s: cannot build the JSON body", url ? var : "BACKUP_NOTIFY_URLS");
+	else if (url && webhook_post(url, var, body, &e) < 0)
 		log_warn("webhook not delivered (the backup result is unchanged): %s", e.msg);
-	else
+	else if (url)
 		log_info("%s notified (%s)", var, ev->status);
+	struct notify_event n = { .status = ev->status,
+				  .scheduled = ev->trigger == JOB_SCHEDULED,
+				  .started = ev->started,
+				  .duration = ev->killed ? -1 : ev->duration,
+				  .size = ev->size,
+				  .file = ev->file,
+				  .stores = ev->kept_in,
+				  .error = ev->error,
+				  .recovered = recovered,
+				  .json = body };
+	notify_send(cfg, &n);
 	free(body);
 }
 
@@ -240,7 +261,8 @@ struct record_ctx {
 	enum lb_exit code;		 /* at the end of a run */
 	time_t finished;
 	bool begin;
-	bool locked; /* we held the run lock, so running_pid was ours */
+	bool locked;	  /* we held the run lock, so running_pid was ours */
+	bool prev_failed; /* begin: the run before this one failed */
 };
 
 static void fill_record(struct run_record *r, const struct event *ev, time_t finished)
@@ -304,13 +326,17 @@ static void apply_record(struct state *st, void *ctx)
 	struct record_ctx *c = ctx;
 
 	if (c->begin) {
+		c->prev_failed = failed_status(st->last.status);
 		st->running_pid = getpid();
 		st->running_since = c->ev->started;
+		snprintf(st->running_trigger, sizeof(st->running_trigger), "%s",
+			 c->ev->trigger == JOB_SCHEDULED ? "scheduled" : "manual");
 		return;
 	}
 	if (c->locked) {
 		st->running_pid = 0;
 		st->running_since = 0;
+		st->running_trigger[0] = '\0';
 	}
 	fill_record(&st->last, c->ev, c->finished);
 	if (c->ev->trigger == JOB_SCHEDULED)
@@ -322,6 +348,108 @@ static void apply_record(struct state *st, void *ctx)
 	} else {
 		st->runs_failure++;
 	}
+}
+
+struct killed_ctx {
+	bool found;
+	enum job_trigger trigger;
+	time_t since;
+	char msg[300];
+};
+
+/*
+ * With the run lock held, a recorded running_pid is a run that was killed outright
+ * (its lock died with it): record it as interrupted and clear it.
+ */
+static void take_killed(struct state *st, void *ctx)
+{
+	struct killed_ctx *k = ctx;
+	char when[64];
+	struct tm tm;
+
+	if (!st->running_pid)
+		return;
+	k->found = true;
+	k->since = st->running_since;
+	k->trigger = strcmp(st->running_trigger, "scheduled") ? JOB_MANUAL : JOB_SCHEDULED;
+	localtime_r(&k->since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	snprintf(k->msg, sizeof(k->msg),
+		 "the %s run at %s was interrupted: it was killed before it finished (pid %d); "
+		 "no archive was stored",
+		 k->trigger == JOB_SCHEDULED ? "scheduled" : "manual", when, (int)st->running_pid);
+	struct event ev = {
+		.status = "interrupted", .trigger = k->trigger, .started = k->since, .error = k->msg
+	};
+	fill_record(&st->last, &ev, time(NULL));
+	if (k->trigger == JOB_SCHEDULED)
+		fill_record(&st->last_scheduled, &ev, time(NULL));
+	st->runs_failure++;
+	st->running_pid = 0;
+	st->running_since = 0;
+	st->running_trigger[0] = '\0';
+}
+
+/* A run killed outright never told anyone: the next one that holds the lock does. */
+static void report_killed(const struct config *cfg)
+{
+	struct killed_ctx k = { 0 };
+	struct err e = ERR_INIT;
+
+	if (state_update(cfg, take_killed, &k, &e) < 0) {
+		log_warn("cannot read the state file: %s", e.msg);
+		return;
+	}
+	if (!k.found)
+		return;
+	log_error("%s", k.msg);
+	struct event ev = { .status = "interrupted",
+			    .trigger = k.trigger,
+			    .started = k.since,
+			    .final = true,
+			    .error = k.msg,
+			    .killed = true };
+	tell(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev, false);
+}
+
+static void record_refused(struct state *st, void *ctx)
+{
+	const struct event *ev = ctx;
+
+	fill_record(&st->last, ev, ev->started);
+	if (ev->trigger == JOB_SCHEDULED)
+		fill_record(&st->last_scheduled, ev, ev->started);
+	st->runs_failure++;
+}
+
+void job_report_refused(const struct config *cfg, enum job_trigger trigger, const struct err *why)
+{
+	struct event ev = { .status = "failure",
+			    .trigger = trigger,
+			    .started = time(NULL),
+			    .final = true,
+			    .error = why->msg };
+	struct err e = ERR_INIT;
+
+	if (state_update(cfg, record_refused, &ev, &e) < 0)
+		log_warn("cannot record the run in the state file: %s", e.msg);
+	tell(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev, false);
+}
+
+/* The content bytes of the last successful backup of the sources configured now: the estimate. */
+static uint64_t expected_bytes(const struct config *cfg)
+{
+	struct state st;
+	struct err e = ERR_INIT;
+	uint64_t sum = 0;
+
+	if (state_load(cfg, &st, &e) < 0)
+		return 0;
+	for (size_t i = 0; i < st.nr_sources; i++)
+		for (size_t k = 0; k < cfg->nr_sources; k++)
+			if (!strcmp(st.sources[i].label, cfg->sources[k].name))
+				sum += st.sources[i].bytes;
+	return sum;
 }
 
 /* What a run does around the data: commands, and containers stopped and started. */
@@ -364,6 +492,7 @@ void job_recover_services(const struct config *cfg)
 		log_debug("not checking for stopped containers now: %s", e.msg);
 		return;
 	}
+	report_killed(cfg);
 	/* A killed restore's data first, then the containers that must see it. */
 	if (recover_pending(cfg, &e) < 0)
 		log_error("%s", e.msg);
@@ -391,18 +520,22 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	if (job_lock(cfg, &lock_fd, e) < 0)
 		goto done;
 	rc.locked = true;
+	report_killed(cfg);
 	ev.started = time(NULL);
 	t0 = now_mono();
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
-	notify(cfg, cfg->webhook.start, "BACKUP_START_WEBHOOK", &ev);
+	tell(cfg, cfg->webhook.start, "BACKUP_START_WEBHOOK", &ev, false);
 	/* Never archive a half-swapped target: a killed restore is finished or undone first. */
 	r = recover_pending(cfg, e);
 	services_recover(cfg);
 	if (r == 0)
 		r = services_resolve_named(svc, e);
-	if (r == 0)
+	if (r == 0) {
+		progress_start("backup", expected_bytes(cfg));
 		r = backup_run_hooks(cfg, &hooks, ret, e);
+		progress_stop();
+	}
 	/* Every path: a failed source or store, a signal. A no-op when the hook did it. */
 	err_clear(&se);
 	if (services_restart(svc, &se) < 0) {
@@ -454,9 +587,11 @@ done:
 	if (state_update(cfg, apply_record, &rc, &se) < 0)
 		log_warn("cannot record the run in the state file: %s", se.msg);
 	if (r == 0)
-		notify(cfg, cfg->webhook.success, "BACKUP_SUCCESS_WEBHOOK", &ev);
+		tell(cfg, cfg->webhook.success, "BACKUP_SUCCESS_WEBHOOK", &ev, rc.prev_failed);
 	else if (e->code != LB_EXIT_INTERRUPTED)
-		notify(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev);
+		tell(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev, false);
+	else /* a signal: no failure webhook, as always; the people are told */
+		tell(cfg, NULL, NULL, &ev, false);
 	job_unlock(&lock_fd);
 	hooks_free(around.hk);
 	return r;
@@ -497,10 +632,15 @@ int job_restore(const struct config *cfg, const char *what, const char *from,
 	    restore_find(&set, what, &entry, &store, e) < 0)
 		goto restart;
 	log_info("reading backup '%s' from the %s store", entry.file, store->ops->kind);
+	/* Not for `ls` (which may print JSON): it reads only what it lists. */
+	if (opts->mode != RESTORE_LIST)
+		progress_start(opts->mode == RESTORE_VERIFY ? "verify" : "restore",
+			       expected_bytes(cfg));
 	if (restore_run(cfg, store, &entry, opts, &ret->stats, e) == 0) {
 		ret->restored = true;
 		r = 0;
 	}
+	progress_stop();
 restart:
 	/* Every path, a signal included: what was stopped starts again. */
 	if (svc && services_restart(svc, &se) < 0) {

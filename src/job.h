@@ -22,7 +22,16 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	       struct err *e);
 
 /*
- * At startup: finish or undo the swap of a killed restore (recover.h), then,
+ * A run refused before it started (`lifeboat backup` whose configuration check failed,
+ * `why`): recorded in the state file as a failed run, and reported like one (the
+ * failure webhook, notifications). `cfg` needs only the reporting variables
+ * (config_load_reporting).
+ */
+void job_report_refused(const struct config *cfg, enum job_trigger trigger, const struct err *why);
+
+/*
+ * At startup: report a run that was killed outright (its running_pid still in the state
+ * file), finish or undo the swap of a killed restore (recover.h), then,
  * if a killed run left containers stopped (services.c's state file), start
  * them again and log it. Skipped while another run holds the lock.
  */

@@ -16,6 +16,9 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;
 static char *tail[LOG_TAIL_LINES]; /* ring of recent lines, for webhooks */
 static size_t tail_next, tail_nr;
+static bool status_shown; /* a status line is on the terminal */
+
+#define WIPE "\r\033[K"
 
 void log_open_file(const char *path)
 {
@@ -48,6 +51,24 @@ void log_tail_reset(void)
 		tail[i] = NULL;
 	}
 	tail_next = tail_nr = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_status(const char *text)
+{
+	pthread_mutex_lock(&log_lock);
+	if (text) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addstr(&sb, WIPE);
+		log_escape(&sb, text, strlen(text));
+		fwrite(sb.buf, 1, sb.len, stderr);
+		strbuf_release(&sb);
+		status_shown = true;
+	} else if (status_shown) {
+		fputs(WIPE, stderr);
+		status_shown = false;
+	}
+	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -96,6 +117,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	log_escape(&line, raw.buf, raw.len);
 	strbuf_addch(&line, '\n');
 	pthread_mutex_lock(&log_lock);
+	if (status_shown) {
+		fputs(WIPE, stderr);
+		status_shown = false;
+	}
 	fwrite(line.buf, 1, line.len, stderr);
 	fflush(stderr);
 	if (log_fd >= 0 && write_all(log_fd, line.buf, line.len) < 0)

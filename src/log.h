@@ -26,6 +26,12 @@ void log_escape(struct strbuf *out, const char *s, size_t len);
  */
 void log_open_file(const char *path);
 
+/*
+ * A status line on stderr (a terminal): drawn in place ("\r", erase line), wiped before
+ * each log line (the next status redraws it); NULL wipes it. Not in the log file.
+ */
+void log_status(const char *line);
+
 /* The last LOG_TAIL_LINES lines logged since log_tail_reset(), oldest first. */
 #define LOG_TAIL_LINES 20
 void log_tail(struct strvec *out);

@@ -51,22 +51,25 @@ bool cmd_wants_help(int argc, char **argv, const struct command *c)
 	return false;
 }
 
-int cmd_load_config(struct config *cfg, unsigned need)
+int cmd_load_config_err(struct config *cfg, unsigned need, struct err *e)
 {
-	struct err e = ERR_INIT;
-
-	if (config_load(cfg, environ, &e) < 0) {
+	if (config_load(cfg, environ, e) < 0) {
 		for (size_t i = 0; i < cfg->warnings.nr; i++)
 			log_warn("%s", cfg->warnings.v[i]);
-		return cmd_fail(&e);
+		return -1;
 	}
 	log_set_debug(cfg->debug);
 	tzset();
 	for (size_t i = 0; i < cfg->warnings.nr; i++)
 		log_warn("%s", cfg->warnings.v[i]);
-	if (config_require(cfg, need, &e) < 0)
-		return cmd_fail(&e);
-	return 0;
+	return config_require(cfg, need, e);
+}
+
+int cmd_load_config(struct config *cfg, unsigned need)
+{
+	struct err e = ERR_INIT;
+
+	return cmd_load_config_err(cfg, need, &e) < 0 ? cmd_fail(&e) : 0;
 }
 
 int main(int argc, char **argv)

@@ -178,6 +178,8 @@ int state_load(const struct config *cfg, struct state *ret, struct err *e)
 	ret->next_run = (time_t)json_integer_value(json_object_get(root, "next_run"));
 	ret->running_pid = (pid_t)json_integer_value(json_object_get(root, "running_pid"));
 	ret->running_since = (time_t)json_integer_value(json_object_get(root, "running_since"));
+	copy_str(ret->running_trigger, sizeof(ret->running_trigger),
+		 json_object_get(root, "running_trigger"));
 	labels_from_json(ret->stores, &ret->nr_stores, STATE_MAX_STORES,
 			 json_object_get(root, "stores"));
 	labels_from_json(ret->sources, &ret->nr_sources, STATE_MAX_SOURCES,
@@ -199,6 +201,9 @@ static int state_save(const struct config *cfg, const struct state *st, struct e
 	if (root) {
 		json_object_set_new(root, "stores", labels_to_json(st->stores, st->nr_stores));
 		json_object_set_new(root, "sources", labels_to_json(st->sources, st->nr_sources));
+		if (st->running_pid)
+			json_object_set_new(root, "running_trigger",
+					    json_string(st->running_trigger));
 	}
 	char *json = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 

@@ -38,8 +38,10 @@ struct state {
 	uint64_t runs_success;
 	uint64_t runs_failure;
 	time_t next_run; /* 0: no schedule */
+	/* The run holding the lock; the next holder that finds it set knows it was killed. */
 	pid_t running_pid;
 	time_t running_since;
+	char running_trigger[16]; /* "scheduled" or "manual" */
 	struct labelled_stat stores[STATE_MAX_STORES];
 	size_t nr_stores;
 	struct labelled_stat sources[STATE_MAX_SOURCES];

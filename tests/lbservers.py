@@ -170,7 +170,52 @@ def mongorestore_bin():
     return cached_build("mongorestore", MONGO_TOOLS_VERSION, build)
 
 
-BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin}
+# ntfy is not served by the Go module proxy: it is built from a git checkout of its source
+# (LB_NTFY_GIT, a git directory; default the session's mirror), its dependencies from the proxy.
+NTFY_COMMIT = "81a486adc11fe24efcbedefb28ae946028597c2f"
+NTFY_GIT = os.environ.get("LB_NTFY_GIT") or "/work/.mirror/binwiederhier+ntfy/repo"
+
+
+def ntfy_bin():
+    stubs = {"server/site/index.html": "<html></html>\n", "server/docs/index.html": "<html></html>\n"}
+    return cached_build("ntfy", NTFY_COMMIT[:12],
+                        lambda out: git_source_build("ntfy", NTFY_GIT, NTFY_COMMIT, stubs, out))
+
+
+# Gotify/server, likewise (LB_GOTIFY_GIT).
+GOTIFY_COMMIT = "d543a8aad22fcbebf25e76d201b4317882b5e148"
+GOTIFY_GIT = os.environ.get("LB_GOTIFY_GIT") or "/work/.mirror/gotify+server/repo"
+
+
+def git_source_build(name, git_dir, commit, stubs, out):
+    """Build the Go main package at the root of `commit` of `git_dir` into `out`; `stubs`
+    are files the package embeds (a web UI we do not need), written first."""
+    if not os.path.isdir(git_dir):
+        raise Unavailable(f"no {name} source at {git_dir} (set LB_{name.upper()}_GIT to a "
+                          "git directory of its repository)")
+    tmp = tempfile.mkdtemp(prefix=f"lb-{name}src.")
+    try:
+        arch = subprocess.run(["git", "--git-dir", git_dir, "archive", commit], capture_output=True)
+        if arch.returncode != 0:
+            raise Unavailable(f"{name} source: {arch.stderr.decode(errors='replace')[-500:]}")
+        subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
+        for f, text in stubs.items():
+            Path(tmp, f).parent.mkdir(parents=True, exist_ok=True)
+            Path(tmp, f).write_text(text)
+        go_run(["build", "-o", str(out), "."], cwd=tmp, env_extra={"CGO_ENABLED": "1"})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gotify_bin():
+    stubs = {"ui/build/index.html": "<html></html>\n", "ui/build/manifest.json": "{}\n",
+             "ui/build/static/stub.js": "\n"}
+    return cached_build("gotify", GOTIFY_COMMIT[:12],
+                        lambda out: git_source_build("gotify", GOTIFY_GIT, GOTIFY_COMMIT, stubs, out))
+
+
+BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin,
+          "ntfy": ntfy_bin, "gotify": gotify_bin}
 
 
 # --------------------------------------------------------------------------
@@ -331,6 +376,154 @@ class FerretDB(Server):
         return {"LB_MONGO_URI": self.uri, "LB_MONGO_USER": self.user,
                 "LB_MONGO_PASSWORD": self.password, "LB_MONGO_HOSTPORT": self.hostport,
                 "LB_FERRETDB_BIN": str(self.binary)}
+
+
+class Ntfy(Server):
+    """An ntfy server with access control: user `user` (password `password`) may publish
+    and read; everyone else is denied."""
+
+    def __init__(self):
+        binary = ntfy_bin()
+        self.port = free_port()
+        self.user = "lbuser"
+        self.password = "pw:" + random_secret(10)
+        super().__init__("ntfy", [])
+        self.binary = binary
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.auth_file = self.workdir / "user.db"
+        self.argv = [str(binary), "serve", f"--listen-http=127.0.0.1:{self.port}",
+                     f"--base-url={self.base}", f"--cache-file={self.workdir}/cache.db",
+                     f"--auth-file={self.auth_file}", "--auth-default-access=deny-all"]
+        self.env = dict(os.environ)
+
+    def start(self):
+        super().start(lambda: http_ok(self.base + "/v1/health"))
+        p = subprocess.run([str(self.binary), "user", f"--auth-file={self.auth_file}", "add",
+                            "--role=admin", self.user], capture_output=True, text=True,
+                           env=dict(os.environ, NTFY_PASSWORD=self.password))
+        if p.returncode != 0:
+            self.stop()
+            raise Unavailable("ntfy user add failed: " + p.stderr[-1000:])
+        return self
+
+    def messages(self, topic):
+        """The topic's cached messages, read back through ntfy's API as the user."""
+        req = urllib.request.Request(f"{self.base}/{topic}/json?poll=1")
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
+
+
+class Gotify(Server):
+    """A Gotify server (SQLite) with an admin user and one application, whose token
+    (`token`) publishes; messages are read back as the admin."""
+
+    def __init__(self):
+        binary = gotify_bin()
+        self.port = free_port()
+        self.admin = ("lbadmin", "pw-" + random_secret(10))
+        super().__init__("gotify", [str(binary)])
+        self.base = f"http://127.0.0.1:{self.port}"
+        w = self.workdir
+        self.env = dict(os.environ, GOTIFY_SERVER_PORT=str(self.port),
+                        GOTIFY_SERVER_LISTENADDR="127.0.0.1", GOTIFY_DATABASE_DIALECT="sqlite3",
+                        GOTIFY_DATABASE_CONNECTION=f"{w}/gotify.db",
+                        GOTIFY_DEFAULTUSER_NAME=self.admin[0], GOTIFY_DEFAULTUSER_PASS=self.admin[1],
+                        GOTIFY_UPLOADEDIMAGESDIR=f"{w}/images", GOTIFY_PLUGINSDIR=f"{w}/plugins")
+        self.token = self.app_id = None
+
+    def _call(self, method, path, body=None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        req.add_header("Authorization", "Basic " + base64.b64encode(
+            f"{self.admin[0]}:{self.admin[1]}".encode()).decode())
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def start(self):
+        super().start(lambda: http_ok(self.base + "/health"))
+        app = self._call("POST", "/application", {"name": "lifeboat-tests"})
+        self.token, self.app_id = app["token"], app["id"]
+        return self
+
+    def messages(self):
+        """The application's messages, newest first, read back through Gotify's API."""
+        return self._call("GET", f"/application/{self.app_id}/message")["messages"]
+
+
+class Smtp(Server):
+    """aiosmtpd (PyPI) on loopback with STARTTLS required (a self-signed certificate,
+    cert.pem) and AUTH (user / password); each message lands as a JSON file in mail/."""
+
+    def __init__(self):
+        try:
+            import aiosmtpd  # noqa: F401
+        except ImportError:
+            raise Unavailable("aiosmtpd is not installed (pip install aiosmtpd)")
+        self.port = free_port()
+        self.user = "lbmail"
+        self.password = "p@ss:" + random_secret(10)
+        super().__init__("smtp", [])
+        self.mail = self.workdir / "mail"
+        self.mail.mkdir()
+        self.cert = self.workdir / "cert.pem"
+        key = self.workdir / "key.pem"
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(self.cert)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Unavailable("openssl cannot make a certificate: " + p.stderr[-1000:])
+        self.argv = [sys.executable, str(Path(__file__).resolve()), "smtp-serve", str(self.port),
+                     str(self.mail), str(self.cert), str(key), self.user]
+        self.env = dict(os.environ, LB_SMTP_PASSWORD=self.password)
+
+    def start(self):
+        def banner():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                return s.recv(100).startswith(b"220")
+        return super().start(banner)
+
+    def messages(self):
+        """Every message received so far: {"from", "to", "data"} in arrival order."""
+        return [json.loads(p.read_text()) for p in sorted(self.mail.glob("*.json"))]
+
+
+def smtp_serve(port, maildir, cert, key, user):
+    """The Smtp class's process: aiosmtpd until SIGTERM."""
+    import ssl
+    import threading
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    password = os.environ["LB_SMTP_PASSWORD"].encode()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    counter = iter(range(1, 1 << 30))
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            n = next(counter)
+            rec = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                   "data": envelope.original_content.decode("utf-8", errors="replace"),
+                   "tls": session.ssl is not None}
+            tmp = Path(maildir, f".{n:06d}.tmp")
+            tmp.write_text(json.dumps(rec))
+            os.replace(tmp, Path(maildir, f"{n:06d}.json"))
+            return "250 Message accepted for delivery"
+
+    def auth(server, session, envelope, mechanism, data):
+        ok = data.login == user.encode() and data.password == password
+        return AuthResult(success=ok, handled=False)
+
+    c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
+                   require_starttls=True, authenticator=auth, auth_required=True,
+                   auth_require_tls=True)
+    c.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    stop.wait()
+    c.stop()
 
 
 class Postgres:
@@ -889,6 +1082,9 @@ def server_fixture(name, cls, doc):
 
 
 def main(argv):
+    if argv[1:2] == ["smtp-serve"]:
+        smtp_serve(*argv[2:7])
+        return 0
     if argv[1:2] != ["build"]:
         print("usage: lbservers.py build [NAME...]", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 
 #include "fs.h"
+#include "progress.h"
 #include "signals.h"
 #include "strbuf.h"
 #include "stream/member-sink.h"
@@ -98,6 +99,7 @@ int tar_read_data(struct archive *in, const char *apath, tar_data_fn *fn, void *
 		}
 		sha256_update(&h, buf, n);
 		pos += (la_int64_t)n;
+		progress_add(n);
 		if (fn && fn(ctx, buf, n, off, false, e) < 0) {
 			sha256_release(&h);
 			return -1;
@@ -110,6 +112,7 @@ int tar_read_data(struct archive *in, const char *apath, tar_data_fn *fn, void *
 	}
 	sha256_final_hex(&h, hex);
 	*ret_size = (uint64_t)pos;
+	progress_file();
 	return 0;
 }
 
@@ -154,8 +157,10 @@ ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *
 		if (n < 0)
 			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
 				       r->base, archive_error_string(r->in));
-		if (n > 0)
+		if (n > 0) {
+			progress_add((uint64_t)n);
 			return n;
+		}
 		r->eof = true;
 		if (!r->parted)
 			return 0;

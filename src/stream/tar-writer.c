@@ -9,6 +9,7 @@
 #include "fs.h"
 #include "hash.h"
 #include "manifest.h"
+#include "progress.h"
 #include "signals.h"
 #include "strbuf.h"
 #include "stream/tar-writer.h"
@@ -240,6 +241,7 @@ static int copy_data(struct tar_writer *w, struct archive *a, int fd, const char
 		}
 		sha256_update(&h, w->buf, (size_t)n);
 		pos += n;
+		progress_add((uint64_t)n);
 		if (signals_pending()) {
 			sha256_release(&h);
 			return interrupted(e);
@@ -248,6 +250,7 @@ static int copy_data(struct tar_writer *w, struct archive *a, int fd, const char
 	add_sum(w, &h, apath);
 	w->files++;
 	w->bytes += (uint64_t)size;
+	progress_file();
 	return 0;
 }
 
@@ -313,6 +316,8 @@ int tarw_add_blob(struct tar_writer *w, const char *apath, const void *data, siz
 		return 0;
 	w->files++;
 	w->bytes += len;
+	progress_add(len);
+	progress_file();
 	return signals_pending() ? interrupted(e) : 0;
 }
 
