@@ -28,6 +28,16 @@ bytes, there; an archive is never staged).
 
     python3 bench/throughput.py --sizes 1          # about 5 minutes on 2 cores
     python3 bench/throughput.py --sizes 1,4 --s3   # MinIO: LB_S3_ENDPOINT etc.
+    python3 bench/throughput.py --sizes 1 --bin NEW --compare-bin OLD --repeat 2
+
+With ``--compare-bin OLD`` every lifeboat row also runs with the binary OLD in
+the same run, on the same data with the same environment, as a row of its own
+(``lb-gzip@old``; ``--compare-label`` names it): both binaries' restores read
+the same archive (the current binary's). The runs of one group (the two
+lifeboat binaries and their baselines) alternate, and with ``--repeat`` the
+order reverses every other round (A B C, C B A, ...), so that a drift in the
+machine's other load falls on both binaries alike. A footer gives each row's
+new/old ratios of speed and peak RSS and both binaries' ratios to the baselines.
 
 Only one heavy benchmark at a time: the machine's cores are the thing measured.
 """
@@ -171,11 +181,11 @@ def run_shell_backup(kind, data, work, keyfile):
     return {"ok": ok, "secs": secs, "rss": rss, "out": size, "tmp": tw.peak}
 
 
-def lb_env(work, store, keyfile, dirs, tmp, comp=None, threads=None, s3=None):
+def lb_env(work, store, keyfile, dirs, tmp, comp=None, threads=None, s3=None, state="state"):
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "TMPDIR": str(tmp), "TZ": "UTC",
            "BACKUP_NAME": "bench", "BACKUP_LOCAL_PATH": str(store),
            "BACKUP_ENCRYPTION_KEY_FILE": str(keyfile), "BACKUP_DIRS": f"{dirs}:data",
-           "BACKUP_STATE_DIR": str(work / "state"), "BACKUP_LOG_FILE": "/dev/null"}
+           "BACKUP_STATE_DIR": str(work / state), "BACKUP_LOG_FILE": "/dev/null"}
     if comp:
         env["BACKUP_COMPRESSION"] = comp
     if threads:
@@ -196,11 +206,19 @@ def run_lb(binary, args, env, errlog):
     return secs, rcs[0] == 0, rss
 
 
-def run_lb_backup(binary, comp, data, work, keyfile, store, threads, s3=None):
-    """Back up into `store`; returns the result and the archive path (kept for restores)."""
-    name = f"lb-{comp}" + ("+s3" if s3 else "")
+def state_of(label):
+    """Each binary keeps its own BACKUP_STATE_DIR (the two may not agree on its files)."""
+    return "state" if not label else f"state@{label}"
+
+
+def run_lb_backup(binary, comp, data, work, keyfile, store, threads, s3=None, label=None):
+    """Back up into `store`; returns the result and the archive path (kept for restores).
+
+    `label` marks a run of the --compare-bin binary (its files get "@label").
+    """
+    name = f"lb-{comp}" + ("+s3" if s3 else "") + (f"@{label}" if label else "")
     tmp = fresh_dir(work / f"tmp-{name}")
-    env = lb_env(work, store, keyfile, data, tmp, comp, threads, s3)
+    env = lb_env(work, store, keyfile, data, tmp, comp, threads, s3, state_of(label))
     before = set(store.rglob("*.gpg")) if store.exists() else set()
     with TmpWatch(tmp) as tw:
         secs, ok, rss = run_lb(binary, ["backup"], env, work / f"{name}.stderr")
@@ -213,14 +231,15 @@ def run_lb_backup(binary, comp, data, work, keyfile, store, threads, s3=None):
         (new[0] if new else None)
 
 
-def run_lb_restore(binary, archive, work, keyfile, store):
+def run_lb_restore(binary, archive, work, keyfile, store, label=None):
+    sfx = f"@{label}" if label else ""
     target = fresh_dir(work / "restore-target")
-    tmp = fresh_dir(work / "tmp-restore")
+    tmp = fresh_dir(work / f"tmp-restore{sfx}")
     ts = archive.name[len("bench-"):len("bench-") + 17]
-    env = lb_env(work, store, keyfile, target, tmp)
+    env = lb_env(work, store, keyfile, target, tmp, state=state_of(label))
     with TmpWatch(tmp) as tw:
         secs, ok, rss = run_lb(binary, ["restore", ts, "--yes"], env,
-                               work / "restore.stderr")
+                               work / f"restore{sfx}.stderr")
     shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     return {"ok": ok, "secs": secs, "rss": rss, "out": 0, "tmp": tw.peak}
@@ -260,33 +279,69 @@ RATIOS = {
 }
 
 
-def print_table(results, sizes):
+def base_tool(tool):
+    """The row name without the --compare-bin label: lb-gzip@old -> lb-gzip."""
+    return tool.split("@", 1)[0]
+
+
+def print_table(results, sizes, label=None):
     by = {(r["size_gib"], r["op"], r["tool"]): r for r in results}
-    hdr = (f"{'size':>6} {'op':<8} {'tool':<13} {'seconds':>8} {'MB/s':>7} "
+    w = max([13] + [len(r["tool"]) for r in results])
+    hdr = (f"{'size':>6} {'op':<8} {'tool':<{w}} {'seconds':>8} {'MB/s':>7} "
            f"{'peak RSS':>9} {'tmp disk':>9} {'out MB':>8}  ratio (MB/s) to baselines")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         mbs = r["bytes"] / 1e6 / r["secs"] if r["ok"] and r["secs"] > 0 else 0
         ratios = []
-        for b in RATIOS.get((r["op"], r["tool"]), []):
+        bases = list(RATIOS.get((r["op"], base_tool(r["tool"])), []))
+        if label and r["tool"] in (t for _, t in RATIOS):
+            bases.append(f"{r['tool']}@{label}")  # speed new/old
+        for b in bases:
             br = by.get((r["size_gib"], r["op"], b))
             if r["ok"] and br and br["ok"]:
                 ratios.append(f"{br['secs'] / r['secs']:.2f}x {b}")
-        print(f"{r['size_gib']:>4g}Gi {r['op']:<8} {r['tool']:<13} {r['secs']:>8.1f} "
+        print(f"{r['size_gib']:>4g}Gi {r['op']:<8} {r['tool']:<{w}} {r['secs']:>8.1f} "
               f"{mbs:>7.1f} {r['rss'] / MiB:>7.1f}Mi {r['tmp']:>9d} {r['out'] / 1e6:>8.1f}  "
               f"{', '.join(ratios)}{'' if r['ok'] else '  FAILED'}")
     if len(sizes) >= 2:
         lo, hi = min(sizes), max(sizes)
         print()
         for (s, op, tool), r in sorted(by.items()):
-            if s != hi or not tool.startswith("lb-"):
+            if s != hi or not tool.startswith("lb-") or "@" in tool:
                 continue
             a = by.get((lo, op, tool))
             if a and a["ok"] and r["ok"] and a["rss"]:
                 print(f"peak RSS {hi:g} GiB / {lo:g} GiB, {op} {tool}: "
                       f"{r['rss'] / MiB:.1f}Mi / {a['rss'] / MiB:.1f}Mi = "
                       f"{r['rss'] / a['rss']:.2f}")
+    if label:
+        print_compare(by, label)
+
+
+def print_compare(by, label):
+    """new/old: each lifeboat row of the current binary against its --compare-bin twin."""
+    print()
+    print(f"new/old (--bin / --compare-bin '{label}'; speed = MB/s ratio, >1: new faster; "
+          f"every run's seconds in brackets):")
+    for (s, op, tool), new in by.items():
+        old = by.get((s, op, f"{tool}@{label}"))
+        if (op, tool) not in RATIOS or not old:
+            continue
+        line = f"{s:>4g}Gi {op:<8} {tool:<13}"
+        if not (new["ok"] and old["ok"]):
+            print(f"{line} FAILED ({'new' if not new['ok'] else 'old'})")
+            continue
+        line += (f" speed {old['secs'] / new['secs']:.2f}, peak RSS "
+                 f"{new['rss'] / old['rss']:.2f} ({new['rss'] / MiB:.1f}Mi/"
+                 f"{old['rss'] / MiB:.1f}Mi); new {new.get('all_secs')}s old "
+                 f"{old.get('all_secs')}s")
+        for b in RATIOS[(op, tool)]:
+            br = by.get((s, op, b))
+            if br and br["ok"]:
+                line += (f"; to {b}: new {br['secs'] / new['secs']:.2f}x "
+                         f"old {br['secs'] / old['secs']:.2f}x")
+        print(line)
 
 
 def main():
@@ -295,6 +350,11 @@ def main():
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "lifeboat-bench"))
     ap.add_argument("--bin", default=os.environ.get("LIFEBOAT_BIN",
                                                     str(brss.REPO / "build" / "lifeboat")))
+    ap.add_argument("--compare-bin", metavar="OLD_BINARY",
+                    help="also run every lifeboat row with this binary, alternating with "
+                         "--bin and the baselines, as rows of their own (lb-gzip@old)")
+    ap.add_argument("--compare-label", default="old", metavar="LABEL",
+                    help="suffix of the --compare-bin rows (default: old)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--threads", type=int, help="BACKUP_COMPRESSION_THREADS (default: auto)")
     ap.add_argument("--keep", action="store_true", help="keep the datasets for later runs")
@@ -320,6 +380,15 @@ def main():
     binary = os.path.abspath(args.bin)
     if not os.access(binary, os.X_OK):
         sys.exit(f"lifeboat binary not found: {binary}")
+    label = old_bin = None
+    if args.compare_bin:
+        old_bin = os.path.abspath(args.compare_bin)
+        if not os.access(old_bin, os.X_OK):
+            sys.exit(f"--compare-bin: lifeboat binary not found: {old_bin}")
+        label = args.compare_label
+        if not label or any(c in label for c in "@/|") or label.strip() != label:
+            sys.exit(f"--compare-label: '{label}' must be a non-empty word without @ / |")
+        print(f"new: {binary}\nold ({label}): {old_bin}", file=sys.stderr)
     for tool in ("tar", "gpg", "gpgconf", "gzip", "pigz", "zstd"):
         if not shutil.which(tool):
             sys.exit(f"required tool missing: {tool}")
@@ -336,9 +405,10 @@ def main():
 
     results = []
 
-    def best(fn):
+    def best(fn, runs=None):
         """Run fn() args.repeat times: the fastest run, with the worst RSS and tmp."""
-        runs = [fn() for _ in range(max(1, args.repeat))]
+        if runs is None:
+            runs = [fn() for _ in range(max(1, args.repeat))]
         pick = lambda x: x[0] if isinstance(x, tuple) else x
         ok = [x for x in runs if pick(x)["ok"]]
         chosen = min(ok, key=lambda x: pick(x)["secs"]) if ok else runs[0]
@@ -348,6 +418,20 @@ def main():
         r["all_secs"] = [round(pick(x)["secs"], 2) for x in runs]
         r["ok"] = all(pick(x)["ok"] for x in runs)
         return (r, chosen[1]) if isinstance(chosen, tuple) else r
+
+    def group(fns):
+        """Yield best() of each of `fns`, in order. Without --compare-bin each runs its N
+        times in a row, as always; with it the group alternates: round i runs every fn
+        once, in reverse order on odd rounds (A B C, C B A, ...)."""
+        if not label:
+            yield from (best(fn) for fn in fns)
+            return
+        runs = [[] for _ in fns]
+        for i in range(max(1, args.repeat)):
+            order = list(range(len(fns)))
+            for k in (order if i % 2 == 0 else order[::-1]):
+                runs[k].append(fns[k]())
+        yield from (best(None, rs) for rs in runs)
 
     def record(r, gib, op, tool, nbytes):
         r.update(size_gib=gib, op=op, tool=tool, bytes=nbytes)
@@ -367,35 +451,47 @@ def main():
         archives = {}
         # Each lifeboat run sits next to its baselines, so a change in the machine's
         # other load shifts both rather than one side of a ratio.
+        # With --compare-bin, the other binary's runs join each group as its own rows.
+        bins = [(binary, None)] + ([(old_bin, label)] if label else [])
+        sfx = lambda lb: f"@{lb}" if lb else ""
         for comp, kinds in (("gzip", ("tar-gzip", "tar-pigz")), ("zstd", ("tar-zstd",))):
-            r, arch = best(lambda: run_lb_backup(binary, comp, data, work, keyfile, store,
-                                                 args.threads))
-            record(r, gib, "backup", f"lb-{comp}", nbytes)
-            archives[comp] = arch
-            for kind in kinds:
-                record(best(lambda: run_shell_backup(kind, data, work, keyfile)), gib,
-                       "backup", kind, nbytes)
+            fns = [lambda b=b, lb=lb: run_lb_backup(b, comp, data, work, keyfile, store,
+                                                    args.threads, label=lb)
+                   for b, lb in bins]
+            fns += [lambda kind=kind: run_shell_backup(kind, data, work, keyfile)
+                    for kind in kinds]
+            tools = [f"lb-{comp}{sfx(lb)}" for _, lb in bins] + list(kinds)
+            for tool, got in zip(tools, group(fns)):
+                if tool.startswith("lb-"):
+                    got, arch = got
+                    # Every restore reads the current binary's archive (else the old one's).
+                    archives[comp] = archives.get(comp) or arch
+                record(got, gib, "backup", tool, nbytes)
         if s3:
             for comp in ("gzip", "zstd"):
                 s3store = fresh_dir(work / "store-s3")
-                r, _ = best(lambda: run_lb_backup(binary, comp, data, work, keyfile, s3store,
-                                                  args.threads, s3))
-                record(r, gib, "backup", f"lb-{comp}+s3", nbytes)
+                fns = [lambda b=b, lb=lb: run_lb_backup(b, comp, data, work, keyfile, s3store,
+                                                        args.threads, s3, label=lb)
+                       for b, lb in bins]
+                for (_, lb), (r, _) in zip(bins, group(fns)):
+                    record(r, gib, "backup", f"lb-{comp}+s3{sfx(lb)}", nbytes)
                 shutil.rmtree(s3store, ignore_errors=True)
         for comp in ("gzip", "zstd"):
             if not archives[comp]:
                 continue
             arch = archives[comp]
-            record(best(lambda: run_lb_restore(binary, arch, work, keyfile, store)), gib,
-                   "restore", f"lb-{comp}", nbytes)
-            record(best(lambda: run_shell_restore(arch, comp, work, keyfile)), gib, "restore",
-                   f"gpg|tar-{comp}", nbytes)
+            fns = [lambda b=b, lb=lb: run_lb_restore(b, arch, work, keyfile, store, lb)
+                   for b, lb in bins]
+            fns.append(lambda: run_shell_restore(arch, comp, work, keyfile))
+            tools = [f"lb-{comp}{sfx(lb)}" for _, lb in bins] + [f"gpg|tar-{comp}"]
+            for tool, r in zip(tools, group(fns)):
+                record(r, gib, "restore", tool, nbytes)
         shutil.rmtree(store, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
 
     print()
-    print_table(results, sizes)
+    print_table(results, sizes, label)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if all(r["ok"] for r in results) else 1
