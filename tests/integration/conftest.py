@@ -8,7 +8,7 @@ unless a test overrides it, and no BACKUP_* variable of the caller leaks in.
 Under ``CI=true`` a missing external tool (gpg, tar, sha256sum, ...) or a
 missing binary is a test failure, never a skip.
 
-The servers (MinIO, FerretDB, PostgreSQL) are session fixtures from ``tests/lbservers.py``:
+The servers (MinIO, FerretDB, PostgreSQL, Apache with mod_dav) are session fixtures from ``tests/lbservers.py``:
 started on first use on free loopback ports (one set per pytest worker), stopped at the
 end, so any test file runs alone.
 """
@@ -66,6 +66,13 @@ ferretdb_server = lbservers.server_fixture(
     "FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*.")
 pg_server = lbservers.server_fixture(
     "pg_server", lbservers.Postgres, "A private PostgreSQL server; also exports LB_PG_*.")
+apache_server = lbservers.server_fixture(
+    "apache_server", lbservers.Apache,
+    "Apache httpd with mod_dav behind basic auth on a free loopback port (.url, .user, "
+    ".password, .dav: the served directory).")
+apache_tls_server = lbservers.server_fixture(
+    "apache_tls_server", lambda: lbservers.Apache(tls=True),
+    "The same over HTTPS with a self-signed certificate (.ca_file).")
 
 
 @pytest.fixture(scope="session")
