@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "restore.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -197,8 +198,9 @@ static int run(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
-			if (strcmp(from, "local") && strcmp(from, "s3")) {
-				fprintf(stderr, "lifeboat ls: --from takes 'local' or 's3'\n%s",
+			if (!store_kind_find(from)) {
+				fprintf(stderr,
+					"lifeboat ls: --from takes 'local', 's3' or 'webdav'\n%s",
 					cmd_ls.usage);
 				free(filter);
 				return LB_EXIT_USAGE;

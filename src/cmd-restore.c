@@ -5,6 +5,7 @@
 #include "job.h"
 #include "log.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "restore.h"
 #include "strvec.h"
 #include "xalloc.h"
@@ -84,8 +85,9 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 			}
 		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
-			if (strcmp(from, "local") && strcmp(from, "s3")) {
-				fprintf(stderr, "lifeboat %s: --from takes 'local' or 's3'\n%s",
+			if (!store_kind_find(from)) {
+				fprintf(stderr,
+					"lifeboat %s: --from takes 'local', 's3' or 'webdav'\n%s",
 					c->name, c->usage);
 				return LB_EXIT_USAGE;
 			}

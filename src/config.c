@@ -11,6 +11,7 @@
 #include "docker.h"
 #include "fs.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "strbuf.h"
 #include "strvec.h"
 #include "xalloc.h"
@@ -501,11 +502,16 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	struct stat st;
 
 	if (need & NEED_STORE) {
-		if (!cfg->local.path && !cfg->s3.bucket)
-			return err_set(
-				e, LB_EXIT_CONFIG,
-				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
-				"directory and/or BACKUP_S3_BUCKET");
+		if (!store_any_configured(cfg)) {
+			struct strbuf vars = STRBUF_INIT;
+			store_kinds_enablers(&vars);
+			err_set(e, LB_EXIT_CONFIG,
+				"no destination configured: set %s (BACKUP_LOCAL_PATH: a mounted "
+				"directory)",
+				vars.buf);
+			strbuf_release(&vars);
+			return -1;
+		}
 	}
 	if ((need & NEED_STORE) && cfg->local.path) {
 		if (stat(cfg->local.path, &st) < 0)
@@ -619,6 +625,12 @@ void config_release(struct config *cfg)
 	strbuf_release_secret(&cfg->s3.secret_key);
 	free(cfg->s3.ca_file);
 	free(cfg->s3.storage_class);
+	free(cfg->webdav.url);
+	free(cfg->webdav.user);
+	strbuf_release_secret(&cfg->webdav.password);
+	free(cfg->webdav.ca_file);
+	free(cfg->rclone.remote);
+	strbuf_release_secret(&cfg->rclone.config);
 	free(cfg->daemon.schedule);
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);

@@ -100,6 +100,12 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
 	if (req->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
+	if (req->user) {
+		/* Basic only: probing for another scheme would need a rewindable body. */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, req->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
 	if (req->connect_timeout_s)
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, req->connect_timeout_s);
 	if (req->timeout_s)
@@ -129,6 +135,13 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
 	if (!strcmp(m, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(m, "PUT") && req->read) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, req->read);
+		curl_easy_setopt(h, CURLOPT_READDATA, req->read_ud);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+		if (req->upload_buffer)
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, req->upload_buffer);
 	} else if (!strcmp(m, "PUT")) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
@@ -140,6 +153,10 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
 	} else if (strcmp(m, "GET")) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+		if (req->body) { /* PROPFIND's query, for one */
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)req->body);
+		}
 	}
 	CURLcode cc = curl_easy_perform(h);
 	if (cc == CURLE_OK)

@@ -266,13 +266,13 @@ static bool listed(const char *list, const char *kind)
 /* Per store: when its copy last succeeded, how often it failed; per source: what it held. */
 static void record_stores_sources(struct state *st, const struct record_ctx *c)
 {
-	const char *kinds[2];
+	const char *kinds[8];
+	const struct store_kind *k;
 	size_t nk = 0;
 
-	if (c->cfg->local.path)
-		kinds[nk++] = "local";
-	if (c->cfg->s3.bucket)
-		kinds[nk++] = "s3";
+	for (size_t i = 0; (k = store_kind_at(i)) && nk < ARRAY_SIZE(kinds); i++)
+		if (k->configured(c->cfg))
+			kinds[nk++] = k->name;
 	const char *kept = c->res && c->res->file ? c->res->kept_in : NULL;
 	for (size_t i = 0; i < nk; i++) {
 		struct labelled_stat *l =

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "naming.h"
+#include "strbuf.h"
 
 struct store;
 
@@ -81,6 +82,9 @@ int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
 /* The S3 store, s3://BACKUP_S3_BUCKET/BACKUP_NAME/. */
 int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
 
+/* The WebDAV store, BACKUP_WEBDAV_URL/BACKUP_NAME/. */
+int store_webdav_new(const struct config *cfg, struct store **ret, struct err *e);
+
 /* A kind of store: one row of the table in store.c. */
 struct config_var_group;
 struct store_kind {
@@ -91,7 +95,13 @@ struct store_kind {
 };
 /* The i-th row of the table, NULL past its end. */
 const struct store_kind *store_kind_at(size_t i);
-extern const struct config_var_group local_vars, s3_vars;
+/* The row named `name` ("webdav"), NULL when there is none. */
+const struct store_kind *store_kind_find(const char *name);
+/* Does the configuration name any store? */
+bool store_any_configured(const struct config *cfg);
+/* "BACKUP_LOCAL_PATH, BACKUP_S3_BUCKET or ...": the variables that enable a store. */
+void store_kinds_enablers(struct strbuf *out);
+extern const struct config_var_group local_vars, s3_vars, webdav_vars;
 
 /* Every store the configuration names, in the table's order (local first). */
 struct store_set {
