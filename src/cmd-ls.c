@@ -200,7 +200,8 @@ static int run(int argc, char **argv)
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
 			if (!store_kind_find(from)) {
 				fprintf(stderr,
-					"lifeboat ls: --from takes 'local', 's3' or 'webdav'\n%s",
+					"lifeboat ls: --from takes 'local', 's3', 'webdav' or "
+					"'rclone'\n%s",
 					cmd_ls.usage);
 				free(filter);
 				return LB_EXIT_USAGE;
@@ -259,7 +260,7 @@ out:
 const struct command cmd_ls = {
 	.name = "ls",
 	.summary = "list the sources and files in a backup",
-	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from local|s3]\n\n"
+	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from STORE]\n\n"
 		 "Decrypts backup TIMESTAMP and lists its sources (name, kind, where each was\n"
 		 "backed up from and where a restore would put it now) and every entry: mode,\n"
 		 "owner, size, modification time and path as 'restore --to' writes it\n"
@@ -275,6 +276,7 @@ const struct command cmd_ls = {
 		 "                (UTC, ISO 8601 with nanoseconds), mtime_ns, link (symlinks);\n"
 		 "                a name that is not UTF-8 has its bytes above 0x7f and its\n"
 		 "                backslashes escaped as \\xNN, and path_hex holds them all\n"
-		 "  --from STORE  read the backup from 'local' or 's3' only\n",
+		 "  --from STORE  read the backup from one store only: 'local', 's3',\n"
+		 "                'webdav' or 'rclone'\n",
 	.run = run,
 };

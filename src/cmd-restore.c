@@ -87,7 +87,8 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
 			if (!store_kind_find(from)) {
 				fprintf(stderr,
-					"lifeboat %s: --from takes 'local', 's3' or 'webdav'\n%s",
+					"lifeboat %s: --from takes 'local', 's3', 'webdav' or "
+					"'rclone'\n%s",
 					c->name, c->usage);
 				return LB_EXIT_USAGE;
 			}
@@ -160,9 +161,9 @@ const struct command cmd_restore = {
 	.name = "restore",
 	.summary = "restore a backup over the configured paths, or extract it",
 	.usage = "usage: lifeboat restore TIMESTAMP [--only NAME[,NAME...]] [--yes] [--dry-run]\n"
-		 "                        [--from local|s3]\n"
+		 "                        [--from STORE]\n"
 		 "       lifeboat restore TIMESTAMP --to DIR [--only NAME[,NAME...]] [--from "
-		 "local|s3]\n\n"
+		 "STORE]\n\n"
 		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
@@ -190,16 +191,17 @@ const struct command cmd_restore = {
 		 "                files pg_restore and mongorestore read (parts joined)\n"
 		 "  --yes         skip the 10 second warning\n"
 		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
-		 "  --from STORE  read the backup from 'local' or 's3' only\n",
+		 "  --from STORE  read the backup from one store only: 'local', 's3',\n"
+		 "                'webdav' or 'rclone'\n",
 	.run = run_restore,
 };
 
 const struct command cmd_verify = {
 	.name = "verify",
 	.summary = "check that a backup decrypts and every checksum matches",
-	.usage = "usage: lifeboat verify TIMESTAMP [--from local|s3]\n\n"
+	.usage = "usage: lifeboat verify TIMESTAMP [--from STORE]\n\n"
 		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
 		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n"
-		 "--from reads it from one store only ('local' or 's3').\n",
+		 "--from reads it from one store only ('local', 's3', 'webdav' or 'rclone').\n",
 	.run = run_verify,
 };

@@ -40,10 +40,16 @@ static bool webdav_configured(const struct config *cfg)
 	return cfg->webdav.url;
 }
 
+static bool rclone_configured(const struct config *cfg)
+{
+	return cfg->rclone.remote;
+}
+
 static const struct store_kind store_kinds[] = {
 	{ "local", &local_vars, local_configured, store_local_new },
 	{ "s3", &s3_vars, s3_configured, store_s3_new },
 	{ "webdav", &webdav_vars, webdav_configured, store_webdav_new },
+	{ "rclone", &rclone_vars, rclone_configured, store_rclone_new },
 };
 
 const struct store_kind *store_kind_at(size_t i)

@@ -85,6 +85,9 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
 /* The WebDAV store, BACKUP_WEBDAV_URL/BACKUP_NAME/. */
 int store_webdav_new(const struct config *cfg, struct store **ret, struct err *e);
 
+/* The rclone store, BACKUP_RCLONE_REMOTE/BACKUP_NAME/ (rclone as a child). */
+int store_rclone_new(const struct config *cfg, struct store **ret, struct err *e);
+
 /* A kind of store: one row of the table in store.c. */
 struct config_var_group;
 struct store_kind {
@@ -101,7 +104,7 @@ const struct store_kind *store_kind_find(const char *name);
 bool store_any_configured(const struct config *cfg);
 /* "BACKUP_LOCAL_PATH, BACKUP_S3_BUCKET or ...": the variables that enable a store. */
 void store_kinds_enablers(struct strbuf *out);
-extern const struct config_var_group local_vars, s3_vars, webdav_vars;
+extern const struct config_var_group local_vars, s3_vars, webdav_vars, rclone_vars;
 
 /* Every store the configuration names, in the table's order (local first). */
 struct store_set {
