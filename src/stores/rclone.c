@@ -8,10 +8,12 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,6 +37,7 @@ struct rclone {
 	char *dir;	       /* REMOTE/BACKUP_NAME */
 	char *tmpdir;	       /* private: holds conf, removed by free; NULL without a config */
 	char *conf;	       /* tmpdir/rclone.conf */
+	int lock_fd;	       /* tmpdir, flocked while it is ours */
 	struct strvec secrets; /* values of the config's secret-looking keys, for redaction */
 	pthread_mutex_t lock;
 	struct child **readers; /* `rclone cat` children, reaped by free */
@@ -473,6 +476,7 @@ static void rclone_free(struct store *s)
 		unlink(r->conf);
 		rmdir(r->tmpdir);
 	}
+	close_fd(&r->lock_fd);
 	free(r->conf);
 	free(r->tmpdir);
 	for (size_t i = 0; i < r->secrets.nr; i++)
@@ -527,11 +531,41 @@ static void collect_secrets(const struct strbuf *conf, struct strvec *out)
 	}
 }
 
+/*
+ * Remove the private directories of runs that died (SIGKILL, power loss): a run holds an
+ * flock on its directory from before it writes the config until it removes it, so a
+ * directory with a config whose lock we can take is stale.
+ */
+static void sweep_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "lifeboat-rclone.", 16))
+			continue;
+		int fd = openat(dirfd(d), de->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(fd, "rclone.conf", 0) == 0)
+			unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* The config, in a 0700 directory of our own as a 0600 file rclone is pointed at. */
 static int write_conf(struct rclone *r, const struct config *cfg, struct err *e)
 {
 	const char *base = getenv("TMPDIR");
-	char *tmpl = xasprintf("%s/lifeboat-rclone.XXXXXX", base && *base ? base : "/tmp");
+	base = base && *base ? base : "/tmp";
+	sweep_stale(base);
+	char *tmpl = xasprintf("%s/lifeboat-rclone.XXXXXX", base);
 
 	if (!mkdtemp(tmpl)) {
 		int saved = errno;
@@ -543,6 +577,9 @@ static int write_conf(struct rclone *r, const struct config *cfg, struct err *e)
 	}
 	r->tmpdir = tmpl;
 	r->conf = xasprintf("%s/rclone.conf", tmpl);
+	r->lock_fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->lock_fd >= 0)
+		flock(r->lock_fd, LOCK_EX); /* before the config exists: see sweep_stale */
 	int fd = open(r->conf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? -errno : write_all(fd, cfg->rclone.config.buf, cfg->rclone.config.len);
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
@@ -570,6 +607,7 @@ int store_rclone_new(const struct config *cfg, struct store **ret, struct err *e
 	r = xcalloc(1, sizeof(*r));
 	r->cfg = cfg;
 	r->secrets = (struct strvec)STRVEC_INIT;
+	r->lock_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	const char *rem = cfg->rclone.remote;
 	r->dir = xasprintf("%s%s%s", rem, rem[strlen(rem) - 1] == ':' ? "" : "/", cfg->name);

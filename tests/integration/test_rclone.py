@@ -158,13 +158,19 @@ def test_bad_remote(lb, value):
     assert "BACKUP_RCLONE_REMOTE" in res.stderr, repr(res)
 
 
-def test_killed_mid_upload_leaves_nothing(lb, remote):
+def test_killed_mid_upload_leaves_nothing(lb, remote, tmp_path):
     path, env, _ = remote
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**env, "TMPDIR": str(tmp)}
     res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.write@3:kill"}, check=False)
     assert res.returncode == -signal.SIGKILL, repr(res)
     # rclone ends with its parent (PDEATHSIG); nothing under a final name, ever
     assert [n for n in held(path, lb) if not n.startswith(".")] == []
+    # the killed run's private config copy is left; the next run removes it
+    assert len(list(tmp.glob("lifeboat-rclone.*"))) == 1
     assert "rclone" not in lb.run(["list", "--json"], env).stdout
+    assert list(tmp.glob("lifeboat-rclone.*")) == []
 
 
 def test_failed_move_deletes_temporary(lb, remote):
