@@ -517,6 +517,42 @@ class Apache(Server):
         return {}
 
 
+class RcloneWebdav(Server):
+    """`rclone serve webdav` of a private directory on a free loopback port, with basic auth
+    from an htpasswd file: a second WebDAV implementation beside Apache's (.url, .user,
+    .password, .dav like Apache's)."""
+
+    def __init__(self):
+        binary = shutil.which("rclone")
+        if not binary:
+            raise Unavailable("no rclone (apt-get install rclone)")
+        self.port = free_port()
+        self.user = "lbdav"
+        self.password = "rc p@ss:/" + random_secret(9)
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("rclone-serve", [])
+        self.dav = self.workdir / "dav"
+        self.dav.mkdir()
+        self.htpasswd = self.workdir / "htpasswd"
+        Apache._write_htpasswd(self)
+        self.argv = [binary, "serve", "webdav", "--addr", f"127.0.0.1:{self.port}",
+                     "--htpasswd", str(self.htpasswd), str(self.dav)]
+        self.env = dict(os.environ, RCLONE_CONFIG=str(self.workdir / "none.conf"))
+
+    def start(self):
+        def ready():
+            req = urllib.request.Request(self.url + "/", method="PROPFIND")
+            try:
+                urllib.request.urlopen(req, timeout=2)
+            except urllib.error.HTTPError as e:
+                return e.code == 401
+            return False
+        return super().start(ready)
+
+    def environ(self):
+        return {}
+
+
 @contextlib.contextmanager
 def running(server, env=True):
     """Start a server for a session fixture, export its variables, stop it at the end."""

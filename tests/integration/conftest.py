@@ -73,6 +73,9 @@ apache_server = lbservers.server_fixture(
 apache_tls_server = lbservers.server_fixture(
     "apache_tls_server", lambda: lbservers.Apache(tls=True),
     "The same over HTTPS with a self-signed certificate (.ca_file).")
+rclone_webdav_server = lbservers.server_fixture(
+    "rclone_webdav_server", lbservers.RcloneWebdav,
+    "`rclone serve webdav` with basic auth: a second WebDAV implementation (.url, .dav).")
 
 
 @pytest.fixture(scope="session")

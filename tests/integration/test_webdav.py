@@ -217,3 +217,22 @@ def test_server_killed_mid_upload(lb, tmp_path):
         assert [n for n in left if not n.startswith(".")] == [], left
     finally:
         s.cleanup()
+
+
+def test_roundtrip_rclone_serve_webdav(lb, rclone_webdav_server):
+    """A second implementation of the protocol: `rclone serve webdav` (chunked PUT, MOVE,
+    PROPFIND of its own)."""
+    s = rclone_webdav_server
+    (s.dav / "b").mkdir()
+    env = {**dav_env(s, "b"), "BACKUP_KEEP_LAST": "1"}
+    orig = lb.snap()
+    first = lb.backup(env)
+    ts = lb.backup(env)
+    local = lb.archive(ts)
+    assert held(s.dav / "b", lb) == {local.name: local.read_bytes()}
+    assert first != ts
+    data = read_json_list(lb.run(["list", "--json"], env))
+    assert [e["stores"] for e in data] == [["local", "webdav"]]
+    wreck_tree(lb.src)
+    lb.restore(ts, env, extra=["--from", "webdav"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone serve webdav")
