@@ -1,9 +1,8 @@
 """The real servers of the test suites, as session fixtures' building blocks.
 
 Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL, Apache
-with mod_dav, a
-Docker engine) is started here on a free loopback port, waited for with a generous
-deadline, and stopped by its own pid. Servers that Debian does not package are built once
+with mod_dav, rclone serve webdav, a Docker engine) is started here on a free loopback
+port, waited for with a generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
 from their Go modules into a cache outside the clone (``$LB_TEST_CACHE``, default
 ``~/.cache/lifeboat-test``), one binary per pinned version, and reused by every later run
 and every clone.
