@@ -20,6 +20,9 @@ FROM debian:bookworm-slim
 # PostgreSQL client tools: Debian's (15) by default; PG_MAJOR=16/17 takes them from
 # PostgreSQL's own apt repository instead (pg_dump must be at least the server's version).
 ARG PG_MAJOR=
+# rclone (the rclone store, BACKUP_RCLONE_REMOTE): Debian's, 57 MB installed, so off by
+# default; --build-arg RCLONE=1 puts it in.
+ARG RCLONE=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 libpq5 \
@@ -36,6 +39,9 @@ RUN apt-get update \
       && apt-get update \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "postgresql-client-$PG_MAJOR" \
       && apt-get purge -y curl && apt-get autoremove -y; \
+    fi \
+ && if [ -n "$RCLONE" ]; then \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rclone; \
     fi \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/lifeboat /usr/local/bin/lifeboat

@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "restore.h"
 #include "stores/store.h"
 #include "strbuf.h"
@@ -277,6 +278,7 @@ const struct command cmd_ls = {
 		 "                (UTC, ISO 8601 with nanoseconds), mtime_ns, link (symlinks);\n"
 		 "                a name that is not UTF-8 has its bytes above 0x7f and its\n"
 		 "                backslashes escaped as \\xNN, and path_hex holds them all\n"
-		 "  --from STORE  read the backup from this store only: local, s3 or sftp\n",
+		 "  --from STORE  read the backup from this store only: local, s3, sftp, webdav\n"
+		 "                or rclone\n",
 	.run = run,
 };

@@ -5,6 +5,7 @@
 #include "job.h"
 #include "log.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "restore.h"
 #include "stores/store.h"
 #include "strbuf.h"
@@ -200,7 +201,8 @@ const struct command cmd_restore = {
 		 "                joined)\n"
 		 "  --yes         skip the 10 second warning\n"
 		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
-		 "  --from STORE  read the backup from this store only: local, s3 or sftp\n",
+		 "  --from STORE  read the backup from this store only: local, s3, sftp, webdav\n"
+		 "                or rclone\n",
 	.run = run_restore,
 };
 
@@ -210,6 +212,6 @@ const struct command cmd_verify = {
 	.usage = "usage: lifeboat verify TIMESTAMP [--from STORE]\n\n"
 		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
 		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n"
-		 "--from reads it from one store only (local, s3 or sftp).\n",
+		 "--from reads it from one store only (local, s3, sftp, webdav or rclone).\n",
 	.run = run_verify,
 };

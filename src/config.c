@@ -680,6 +680,12 @@ void config_release(struct config *cfg)
 	free(cfg->sftp.identity_file);
 	free(cfg->sftp.known_hosts);
 	free(cfg->sftp.host_key);
+	free(cfg->webdav.url);
+	free(cfg->webdav.user);
+	strbuf_release_secret(&cfg->webdav.password);
+	free(cfg->webdav.ca_file);
+	free(cfg->rclone.remote);
+	strbuf_release_secret(&cfg->rclone.config);
 	free(cfg->daemon.schedule);
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);

@@ -96,6 +96,23 @@ struct config_sftp {
 	unsigned timeout; /* BACKUP_SFTP_TIMEOUT: seconds without progress */
 };
 
+/* The WebDAV store: enabled when `url` is set. */
+struct config_webdav {
+	char *url;  /* http(s)://host[:port]/path, without credentials or a trailing '/' */
+	char *user; /* NULL: no authentication */
+	struct strbuf password;
+	const char *password_origin; /* the variable it came from */
+	char *ca_file;
+	unsigned timeout; /* BACKUP_WEBDAV_TIMEOUT: seconds a request may go without progress */
+};
+
+/* The rclone store: enabled when `remote` is set. */
+struct config_rclone {
+	char *remote;	      /* "name:path", without a trailing '/' */
+	struct strbuf config; /* the rclone.conf's text (a secret); empty: none given */
+	const char *config_origin;
+};
+
 /* Encryption: BACKUP_ENCRYPTION and the key. */
 struct config_crypt {
 	bool encrypt; /* false only with BACKUP_ENCRYPTION=none */
@@ -168,6 +185,8 @@ struct config {
 	struct config_local local;
 	struct config_s3 s3;
 	struct config_sftp sftp;
+	struct config_webdav webdav;
+	struct config_rclone rclone;
 	struct config_crypt crypt;
 	struct config_compress compress;
 	struct retention_rules retention;
@@ -191,7 +210,8 @@ struct config {
 	{                                                                                        \
 		.crypt.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop.services = STRVEC_INIT, \
 		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1, \
-		.sftp.password = STRBUF_INIT, .sftp.passphrase = STRBUF_INIT                     \
+		.sftp.password = STRBUF_INIT, .sftp.passphrase = STRBUF_INIT,                    \
+		.webdav.password = STRBUF_INIT, .rclone.config = STRBUF_INIT                     \
 	}
 
 /* What the command about to run needs from the configuration. */

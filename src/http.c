@@ -100,6 +100,12 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
 	if (req->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
+	if (req->username) {
+		/* HTTP: Basic only, probing for another scheme would need a rewindable body. */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, req->username);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
 	if (req->connect_timeout_s)
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, req->connect_timeout_s);
 	if (req->timeout_s)
@@ -127,10 +133,6 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, req->header_ud);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
-	if (req->username) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, req->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
-	}
 	if (req->use_ssl)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, req->use_ssl);
 	if (!strcmp(m, "MAIL")) {
@@ -142,18 +144,28 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
 	} else if (!strcmp(m, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(m, "PUT") && req->read) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, req->read);
+		curl_easy_setopt(h, CURLOPT_READDATA, req->read_ud);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+		if (req->upload_buffer)
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, req->upload_buffer);
 	} else if (!strcmp(m, "PUT")) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, req->read ? req->read : read_body);
-		curl_easy_setopt(h, CURLOPT_READDATA, req->read ? req->read_ud : (void *)&src);
-		if (!req->read)
-			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+		curl_easy_setopt(h, CURLOPT_READDATA, &src);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
 	} else if (!strcmp(m, "POST")) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
 	} else if (strcmp(m, "GET")) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+		if (req->body) { /* PROPFIND's query, for one */
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)req->body);
+		}
 	}
 	if (req->setup)
 		req->setup(h, req->setup_ud);

@@ -30,14 +30,16 @@ CURL *http_handle(void);
  * resp->overflowed set, or, with `cap_stops`, the transfer fails (CURLE_WRITE_ERROR).
  */
 struct http_req {
-	const char *method; /* GET, HEAD, PUT (body read from `body`), POST, DELETE, MAIL, ... */
+	const char *method; /* GET, HEAD, PUT (body read from `body`), POST, DELETE, MAIL, ...; any
+			     * other sends `body` when set (PROPFIND) */
 	const char *url;
 	const struct curl_slist *headers;
 	const void *body; /* PUT and POST; POST without one sends an empty body */
 	size_t body_len;
-	/* PUT: a body of unknown length, streamed from this callback instead of `body` */
+	/* PUT of a body of unknown length (chunked transfer encoding), instead of `body` */
 	curl_read_callback read;
 	void *read_ud;
+	long upload_buffer;	 /* CURLOPT_UPLOAD_BUFFERSIZE for `read`; 0: curl's default */
 	const char *unix_socket; /* connect here instead of the URL's host */
 	const char *protocols;	 /* CURLOPT_PROTOCOLS_STR, e.g. "http,https" */
 	const char *ca_file;

@@ -3,6 +3,10 @@
 Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL,
 OpenSSH's sshd, a Docker engine) is started here on a free loopback port, waited for with a
 generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
+
+Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL, Apache
+with mod_dav, rclone serve webdav, a Docker engine) is started here on a free loopback
+port, waited for with a generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
 from their Go modules into a cache outside the clone (``$LB_TEST_CACHE``, default
 ``~/.cache/lifeboat-test``), one binary per pinned version, and reused by every later run
 and every clone.
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -1035,6 +1040,154 @@ class DockerEngine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+APACHE_MODULES = ["mpm_event", "authz_core", "authn_core", "authn_file", "auth_basic", "authz_user",
+                  "dav", "dav_fs"]
+
+
+def apache_bin():
+    for p in ("/usr/sbin/apache2", shutil.which("apache2") or "", shutil.which("httpd") or ""):
+        if p and os.access(p, os.X_OK):
+            return p
+    raise Unavailable("no Apache httpd (apt-get install apache2 apache2-utils)")
+
+
+class Apache(Server):
+    """Apache httpd with mod_dav on a free loopback port: a DAV directory behind basic auth
+    (a password that needs care in a URL), from a private ServerRoot and configuration;
+    with tls=True over HTTPS with a self-signed certificate (its PEM is `ca_file`).
+
+    `dav` is the served directory; the DAV URL is `url`. Restartable (start() again after
+    stop()) on the same port and data, for the tests that kill it mid-upload.
+    """
+
+    def __init__(self, tls=False):
+        binary = apache_bin()
+        self.modules = Path(os.environ.get("LB_APACHE_MODULES", "/usr/lib/apache2/modules"))
+        for m in APACHE_MODULES + (["ssl"] if tls else []):
+            if not (self.modules / f"mod_{m}.so").is_file():
+                raise Unavailable(f"Apache module mod_{m} is missing (apt-get install apache2)")
+        self.tls = tls
+        self.port = free_port()
+        self.user = "lbdav"
+        self.password = "dav p@ss:/" + random_secret(9)
+        scheme = "https" if tls else "http"
+        host = "localhost" if tls else "127.0.0.1"
+        self.origin = f"{scheme}://{host}:{self.port}"
+        self.url = f"{self.origin}/dav"
+        super().__init__("apache-tls" if tls else "apache", [])
+        os.chmod(self.workdir, 0o755)
+        self.dav = self.workdir / "www" / "dav"
+        self.dav.mkdir(parents=True)
+        (self.workdir / "lock").mkdir()
+        self.ca_file = None
+        self.htpasswd = self.workdir / "htpasswd"
+        self._write_htpasswd()
+        self.conf = self.workdir / "httpd.conf"
+        self._write_conf()
+        self.argv = [binary, "-f", str(self.conf), "-DFOREGROUND"]
+        self.env = dict(os.environ, APACHE_RUN_DIR=str(self.workdir), APACHE_LOCK_DIR=str(self.workdir))
+
+    def _write_htpasswd(self):
+        # bcrypt through htpasswd when it is there (stdin, never argv), else Apache's
+        # {SHA} scheme, which it reads as well.
+        tool = shutil.which("htpasswd")
+        if tool:
+            p = subprocess.run([tool, "-i", "-c", "-B", str(self.htpasswd), self.user],
+                               input=self.password, text=True, capture_output=True)
+            if p.returncode == 0:
+                return
+        import hashlib
+        digest = base64.b64encode(hashlib.sha1(self.password.encode()).digest()).decode()
+        self.htpasswd.write_text(f"{self.user}:{{SHA}}{digest}\n")
+
+    def _write_conf(self):
+        w = self.workdir
+        lines = [f"ServerRoot {w}", "ServerName localhost", f"Listen 127.0.0.1:{self.port}",
+                 f"PidFile {w}/httpd.pid", f"ErrorLog {w}/error.log", "LogLevel warn",
+                 # mod_dav_fs reads the whole body; no limit on a PUT's size
+                 "LimitRequestBody 0", "Timeout 60", "KeepAlive On"]
+        mods = APACHE_MODULES + (["ssl"] if self.tls else [])
+        lines += [f"LoadModule {m}_module {self.modules}/mod_{m}.so" for m in mods]
+        if os.geteuid() == 0:
+            # As root Apache serves as another user: the DAV tree must be that user's.
+            import pwd
+            try:
+                pw = pwd.getpwnam("www-data")
+            except KeyError:
+                pw = pwd.getpwnam("nobody")
+            lines += [f"LoadModule unixd_module {self.modules}/mod_unixd.so"] \
+                if (self.modules / "mod_unixd.so").is_file() else []
+            lines += [f"User {pw.pw_name}", f"Group #{pw.pw_gid}"]
+            for d in (self.dav, w / "lock"):
+                os.chown(d, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.htpasswd, 0o644)
+        if self.tls:
+            crt, key = w / "server.crt", w / "server.key"
+            p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj",
+                                "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise Unavailable("openssl cannot make a test certificate: " + p.stderr[-500:])
+            self.ca_file = str(crt)
+            lines += ["SSLEngine on", f"SSLCertificateFile {crt}", f"SSLCertificateKeyFile {key}"]
+        lines += [f"DavLockDB {w}/lock/DavLock", f"DocumentRoot {w}/www"]
+        lines += [f'<Directory "{self.dav}">', "  Dav On", "  AuthType Basic", "  AuthName lifeboat",
+                  f"  AuthUserFile {self.htpasswd}", "  Require valid-user", "</Directory>"]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self):
+        def ready():
+            import ssl
+            req = urllib.request.Request(self.url + "/", method="OPTIONS")
+            ctx = ssl.create_default_context(cafile=self.ca_file) if self.tls else None
+            try:
+                urllib.request.urlopen(req, timeout=2, context=ctx)
+            except urllib.error.HTTPError as e:
+                return e.code == 401  # up, and asking for the password
+            return False
+        return super().start(ready)
+
+    def environ(self):
+        return {}
+
+
+class RcloneWebdav(Server):
+    """`rclone serve webdav` of a private directory on a free loopback port, with basic auth
+    from an htpasswd file: a second WebDAV implementation beside Apache's (.url, .user,
+    .password, .dav like Apache's)."""
+
+    def __init__(self):
+        binary = shutil.which("rclone")
+        if not binary:
+            raise Unavailable("no rclone (apt-get install rclone)")
+        self.port = free_port()
+        self.user = "lbdav"
+        self.password = "rc p@ss:/" + random_secret(9)
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("rclone-serve", [])
+        self.dav = self.workdir / "dav"
+        self.dav.mkdir()
+        self.htpasswd = self.workdir / "htpasswd"
+        Apache._write_htpasswd(self)
+        self.argv = [binary, "serve", "webdav", "--addr", f"127.0.0.1:{self.port}",
+                     "--htpasswd", str(self.htpasswd), str(self.dav)]
+        self.env = dict(os.environ, RCLONE_CONFIG=str(self.workdir / "none.conf"))
+
+    def start(self):
+        def ready():
+            req = urllib.request.Request(self.url + "/", method="PROPFIND")
+            try:
+                urllib.request.urlopen(req, timeout=2)
+            except urllib.error.HTTPError as e:
+                return e.code == 401
+            return False
+        return super().start(ready)
+
+    def environ(self):
+        return {}
 
 
 @contextlib.contextmanager

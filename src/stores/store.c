@@ -5,6 +5,7 @@
 #include "stores/store.h"
 #include "log.h"
 #include "report.h"
+#include "config-vars.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -40,10 +41,22 @@ static bool sftp_configured(const struct config *cfg)
 	return cfg->sftp.url;
 }
 
+static bool webdav_configured(const struct config *cfg)
+{
+	return cfg->webdav.url;
+}
+
+static bool rclone_configured(const struct config *cfg)
+{
+	return cfg->rclone.remote;
+}
+
 static const struct store_kind store_kinds[] = {
 	{ "local", &local_vars, local_configured, store_local_new },
 	{ "s3", &s3_vars, s3_configured, store_s3_new },
 	{ "sftp", &sftp_vars, sftp_configured, store_sftp_new },
+	{ "webdav", &webdav_vars, webdav_configured, store_webdav_new },
+	{ "rclone", &rclone_vars, rclone_configured, store_rclone_new },
 };
 
 const struct store_kind *store_kind_at(size_t i)

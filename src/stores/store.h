@@ -85,6 +85,12 @@ int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
 /* The SFTP store, sftp://USER@HOST:PORT/PATH/BACKUP_NAME/. */
 int store_sftp_new(const struct config *cfg, struct store **ret, struct err *e);
 
+/* The WebDAV store, BACKUP_WEBDAV_URL/BACKUP_NAME/. */
+int store_webdav_new(const struct config *cfg, struct store **ret, struct err *e);
+
+/* The rclone store, BACKUP_RCLONE_REMOTE/BACKUP_NAME/ (rclone as a child). */
+int store_rclone_new(const struct config *cfg, struct store **ret, struct err *e);
+
 /* A kind of store: one row of the table in store.c. */
 struct config_var_group;
 struct store_kind {
@@ -106,7 +112,7 @@ bool store_any_configured(const struct config *cfg);
 void store_kinds_list(struct strbuf *out, bool vars, const char *last);
 /* "no destination configured: set ...": always -1. */
 int store_none_configured(struct err *e);
-extern const struct config_var_group local_vars, s3_vars, sftp_vars;
+extern const struct config_var_group local_vars, s3_vars, sftp_vars, webdav_vars, rclone_vars;
 
 /* Every store the configuration names, in the table's order (local first). */
 struct store_set {

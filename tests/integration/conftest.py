@@ -9,6 +9,8 @@ Under ``CI=true`` a missing external tool (gpg, tar, sha256sum, ...) or a
 missing binary is a test failure, never a skip.
 
 The servers (MinIO, FerretDB, PostgreSQL, sshd) are session fixtures from ``tests/lbservers.py``:
+
+The servers (MinIO, FerretDB, PostgreSQL, Apache with mod_dav) are session fixtures from ``tests/lbservers.py``:
 started on first use on free loopback ports (one set per pytest worker), stopped at the
 end, so any test file runs alone.
 """
@@ -76,6 +78,17 @@ redis_server = lbservers.server_fixture(
 mariadb_server = lbservers.server_fixture(
     "mariadb_server", lbservers.MariaDB,
     "A private MariaDB server (Debian's mariadb-server); also exports LB_MYSQL_*.")
+
+apache_server = lbservers.server_fixture(
+    "apache_server", lbservers.Apache,
+    "Apache httpd with mod_dav behind basic auth on a free loopback port (.url, .user, "
+    ".password, .dav: the served directory).")
+apache_tls_server = lbservers.server_fixture(
+    "apache_tls_server", lambda: lbservers.Apache(tls=True),
+    "The same over HTTPS with a self-signed certificate (.ca_file).")
+rclone_webdav_server = lbservers.server_fixture(
+    "rclone_webdav_server", lbservers.RcloneWebdav,
+    "`rclone serve webdav` with basic auth: a second WebDAV implementation (.url, .dav).")
 
 
 @pytest.fixture(scope="session")

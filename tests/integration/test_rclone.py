@@ -1,0 +1,194 @@
+"""The rclone store against real remotes: an rclone remote of type webdav on the test
+Apache (tests/lbservers.py), and one of type azureblob on Azurite (the Azure Storage
+emulator, installed from npm into the test cache) when it can be had.
+
+rclone itself comes from Debian (test.sh installs it). What the remote holds is read from
+Apache's DAV directory, or through rclone for Azurite.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import (EXIT_CONFIG, EXIT_STORE, assert_same_tree, need_tool, read_json_list,
+                      table_timestamps, wreck_tree)
+import lbservers
+from waiting import wait_until
+
+
+def obscure(secret):
+    """rclone's reversible obscuring of a password in its config (stdin, never argv)."""
+    p = subprocess.run(["rclone", "obscure", "-"], input=secret, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def dav_conf(server, password=None):
+    return (f"[dav]\ntype = webdav\nurl = {server.url}\nvendor = other\n"
+            f"user = {server.user}\npass = {obscure(password or server.password)}\n")
+
+
+@pytest.fixture
+def remote(lb, apache_server, tmp_path):
+    """A fresh directory on the Apache behind an rclone webdav remote; returns (its path
+    on disk, env for lifeboat, the config text)."""
+    need_tool("rclone")
+    base = "r-" + uuid.uuid4().hex[:12]
+    path = apache_server.dav / base
+    path.mkdir()
+    os.chown(path, apache_server.dav.stat().st_uid, apache_server.dav.stat().st_gid)
+    conf = dav_conf(apache_server)
+    conf_file = tmp_path / "rclone.conf"
+    conf_file.write_text(conf)
+    os.chmod(conf_file, 0o600)
+    env = {"BACKUP_RCLONE_REMOTE": f"dav:{base}", "BACKUP_RCLONE_CONFIG_FILE": str(conf_file)}
+    return path, env, conf
+
+
+def held(path, lb):
+    d = path / lb.NAME
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def local_archives(lb):
+    return [n for n in os.listdir(lb.backup_dir) if not n.startswith(".")]
+
+
+# --------------------------------------------------------------------------
+
+def test_roundtrip_local_and_rclone_webdav(lb, remote):
+    path, env, _ = remote
+    orig = lb.snap()
+    ts = lb.backup(env)
+    local = lb.archive(ts)
+    assert held(path, lb) == [local.name]
+    assert (path / lb.NAME / local.name).read_bytes() == local.read_bytes()
+
+    res = lb.run(["list"], env)
+    assert table_timestamps(res) == [ts]
+    data = read_json_list(lb.run(["list", "--json"], env))
+    assert [e["stores"] for e in data] == [["local", "rclone"]]
+
+    wreck_tree(lb.src)
+    lb.restore(ts, env, extra=["--from", "rclone"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone")
+
+
+def test_rclone_only_and_prune(lb, remote):
+    path, env, _ = remote
+    env = {**env, "BACKUP_LOCAL_PATH": None, "BACKUP_KEEP_LAST": "2"}
+    orig = lb.snap()
+    stamps = [lb.backup(env) for _ in range(3)]
+    keep = sorted(stamps)[-2:]
+    assert held(path, lb) == sorted(f"{lb.NAME}-{ts}.tar.gz.gpg" for ts in keep)
+    (path / lb.NAME / "notes.txt").write_bytes(b"mine")
+    lb.backup(env)
+    assert (path / lb.NAME / "notes.txt").read_bytes() == b"mine"
+    wreck_tree(lb.src)
+    lb.restore(keep[-1], env)
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone alone")
+
+
+def test_config_never_on_argv(lb, remote, apache_server):
+    """While rclone uploads, its command line holds neither the config nor a password; it
+    reads a private 0600 copy (in a 0700 directory) named by RCLONE_CONFIG, removed after."""
+    path, env, conf = remote
+    env = {**env, "LIFEBOAT_FAULT": "rclone.write@2:stop"}
+    p = lb.popen(["backup"], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def stopped():
+            with open(f"/proc/{p.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        wait_until(stopped, "lifeboat to stop at the fault point")
+        kids = [int(k) for k in open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()]
+        rclones = [k for k in kids if open(f"/proc/{k}/cmdline", "rb").read().startswith(b"rclone\0")]
+        assert len(rclones) == 1, kids
+        argv = open(f"/proc/{rclones[0]}/cmdline", "rb").read().split(b"\0")
+        assert argv[:2] == [b"rclone", b"rcat"], argv
+        obscured = conf.split("pass = ")[1].split()[0]
+        for secret in (apache_server.password, obscured):
+            assert secret.encode() not in b" ".join(argv)
+        environ = dict(e.split(b"=", 1) for e in open(f"/proc/{rclones[0]}/environ", "rb").read().split(b"\0") if b"=" in e)
+        conf_path = environ[b"RCLONE_CONFIG"].decode()
+        assert not any(k.startswith(b"BACKUP_") for k in environ), environ.keys()
+        assert os.stat(conf_path).st_mode & 0o777 == 0o600
+        assert os.stat(os.path.dirname(conf_path)).st_mode & 0o777 == 0o700
+        assert open(conf_path).read() == conf.rstrip("\n")  # _FILE: one newline dropped
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert not os.path.exists(conf_path), "the private config copy is left behind"
+
+
+def test_wrong_password_keeps_local_copy(lb, remote, apache_server, tmp_path):
+    path, env, _ = remote
+    bad = tmp_path / "bad.conf"
+    bad.write_text(dav_conf(apache_server, "wrong-" + apache_server.password))
+    env = {**env, "BACKUP_RCLONE_CONFIG_FILE": str(bad)}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    lines = [l for l in res.stderr.splitlines() if "rclone" in l and " error: " in l]
+    assert lines and "the rclone copy failed (kept in local)" in lines[0], repr(res)
+    assert apache_server.password not in res.stderr
+    assert len(local_archives(lb)) == 1
+    assert held(path, lb) == []
+
+
+def test_missing_rclone_binary(lb, remote, tmp_path):
+    """No rclone in PATH: exit 5, one line saying so, the local copy kept."""
+    path, env, _ = remote
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("gpg", "gpg-agent", "gpgconf"):
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), bindir / tool)
+    res = lb.run(["backup"], {**env, "PATH": str(bindir)}, check=EXIT_STORE)
+    assert "cannot run 'rclone': not installed or not in PATH" in res.stderr, repr(res)
+    assert len(local_archives(lb)) == 1
+
+
+@pytest.mark.parametrize("value", ["just-a-path", ":webdav,url=http://x:/p", "-dav:x", "da/v:x"])
+def test_bad_remote(lb, value):
+    res = lb.run(["check"], {"BACKUP_RCLONE_REMOTE": value}, check=EXIT_CONFIG)
+    assert "BACKUP_RCLONE_REMOTE" in res.stderr, repr(res)
+
+
+def test_killed_mid_upload_leaves_nothing(lb, remote, tmp_path):
+    path, env, _ = remote
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**env, "TMPDIR": str(tmp)}
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.write@3:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    # rclone ends with its parent (PDEATHSIG); nothing under a final name, ever
+    assert [n for n in held(path, lb) if not n.startswith(".")] == []
+    # the killed run's private config copy is left; the next run removes it
+    assert len(list(tmp.glob("lifeboat-rclone.*"))) == 1
+    assert "rclone" not in lb.run(["list", "--json"], env).stdout
+    assert list(tmp.glob("lifeboat-rclone.*")) == []
+
+
+def test_failed_move_deletes_temporary(lb, remote):
+    path, env, _ = remote
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.move:fail"}, check=EXIT_STORE)
+    assert "rclone" in res.stderr, repr(res)
+    assert held(path, lb) == []
+    assert len(local_archives(lb)) == 1
+
+
+def test_unreachable_remote_redacted(lb, tmp_path):
+    need_tool("rclone")
+    port = lbservers.free_port()
+    conf = tmp_path / "c.conf"
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    conf.write_text(f"[dav]\ntype = webdav\nurl = http://u:{secret}@127.0.0.1:{port}/dav\n"
+                    f"vendor = other\nuser = u\npass = {obscure(secret)}\n")
+    env = {"BACKUP_RCLONE_REMOTE": "dav:x", "BACKUP_RCLONE_CONFIG_FILE": str(conf),
+           "BACKUP_LOCAL_PATH": None}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    assert "rclone" in res.stderr and secret not in res.stderr, repr(res)
