@@ -52,8 +52,8 @@ static int pump(int fd, void *data)
 	for (;;) {
 		ssize_t n = read_retry(fd, buf, CHUNK);
 		if (n < 0) {
-			err_set(&j->pump_err, LB_EXIT_CRYPTO, "cannot read from gpg: %s",
-				strerror((int)-n));
+			err_set(&j->pump_err, LB_EXIT_CRYPTO,
+				"cannot read the encrypted stream: %s", strerror((int)-n));
 			break;
 		}
 		if (n == 0)
@@ -74,7 +74,8 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 	if (j->encrypt) {
 		int r = write_all(crypt_input_fd(&j->crypt), buf, len);
 		if (r < 0)
-			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
+			return err_set(e, LB_EXIT_CRYPTO, "the encryption stopped reading: %s",
+				       strerror(-r));
 		return 0;
 	}
 	return fanout_write(&j->out, buf, len, e);
@@ -109,7 +110,9 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	m->created = xstrdup(created);
 	m->host = xstrdup(host);
 	m->compression = xstrdup(compression_name(cfg->compress.algo));
-	m->encryption = xstrdup(cfg->crypt.encrypt ? "gpg" : "none");
+	m->encryption = xstrdup(!cfg->crypt.encrypt		    ? "none"
+				: cfg->crypt.kind == ENCRYPTION_AGE ? "age"
+								    : "gpg");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		manifest_add_source(m, cfg->sources[i].kind, cfg->sources[i].name,
 				    cfg->sources[i].path);
@@ -142,14 +145,20 @@ static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t 
 		bool taken = now <= after;
 		*id = (struct backup_id){ .compression = j->cfg->compress.algo,
 					  .encrypted = j->encrypt,
+					  .encryption =
+						  j->encrypt ? (j->cfg->crypt.kind == ENCRYPTION_AGE
+									? ENCRYPTION_AGE
+									: ENCRYPTION_GPG)
+							     : ENCRYPTION_NONE,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
 		/* Whatever its compression or encryption: a timestamp names one backup. */
 		for (int c = COMPRESSION_GZIP; c <= COMPRESSION_NONE && !taken; c++) {
-			for (int enc = 0; enc < 2 && !taken; enc++) {
+			for (int enc = ENCRYPTION_NONE; enc <= ENCRYPTION_AGE && !taken; enc++) {
 				struct backup_id any = *id;
 				any.compression = (enum compression)c;
-				any.encrypted = enc;
+				any.encryption = (enum encryption)enc;
+				any.encrypted = enc != ENCRYPTION_NONE;
 				char *file = naming_file(j->cfg->name, &any);
 				for (size_t i = 0; i < j->stores.nr && !taken; i++)
 					taken = j->stores.v[i]->ops->exists(j->stores.v[i], file);
@@ -181,8 +190,8 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
 
-	if (compressor_open(j->cfg->compress.algo, j->cfg->compress.level,
-			    j->cfg->compress.threads, compressed_out, j, &j->comp, e) < 0 ||
+	if (compressor_open(j->cfg->compress.algo, j->cfg->compress.level, j->cfg->compress.threads,
+			    compressed_out, j, &j->comp, e) < 0 ||
 	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
 	manifest_to_json(m, &text);
@@ -285,7 +294,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
 	if (j.encrypt) {
-		if (crypt_encrypt_start(&j.crypt, &cfg->crypt.key, &merr) < 0)
+		if (crypt_encrypt_start(&j.crypt, &cfg->crypt, &merr) < 0)
 			goto fail;
 		j.pump = (struct async){ .proc = pump,
 					 .data = &j,

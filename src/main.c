@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "signals.h"
+#include "xalloc.h"
 
 extern char **environ;
 
@@ -66,6 +67,23 @@ int cmd_load_config(struct config *cfg, unsigned need)
 		log_warn("%s", cfg->warnings.v[i]);
 	if (config_require(cfg, need, &e) < 0)
 		return cmd_fail(&e);
+	return 0;
+}
+
+int cmd_key_file(struct config *cfg, const char *path, const char *cmd)
+{
+	/* Absolute now: a restore changes directory before a second pass reads it again. */
+	char *abs = realpath(path, NULL);
+
+	if (!abs) {
+		fprintf(stderr, "lifeboat %s: --key-file '%s': %s\n", cmd, path, strerror(errno));
+		return LB_EXIT_CONFIG;
+	}
+	free(cfg->crypt.gpg_private_file);
+	free(cfg->crypt.age_identity_file);
+	cfg->crypt.gpg_private_file = abs;
+	cfg->crypt.age_identity_file = xstrdup(abs);
+	cfg->crypt.key_file_arg = true;
 	return 0;
 }
 

@@ -19,7 +19,8 @@ int tar_reader_open(const struct config *cfg, struct store *store, const struct 
 		return -1;
 	in_fd = *fd;
 	if (entry->id.encrypted) {
-		if (crypt_decrypt_start(crypt, &cfg->crypt.key, *fd, e) < 0)
+		if (crypt_decrypt_start(crypt, &cfg->crypt, naming_encryption(&entry->id), *fd, e) <
+		    0)
 			return -1;
 		close_fd(fd);
 		in_fd = crypt_output_fd(crypt);
