@@ -219,8 +219,8 @@ static int var_gpg_public(CONFIG_PARSE_ARGS)
 	cfg->crypt.gpg_public_origin = origin;
 	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.gpg_public, e) < 0)
 		return -1;
-	return crypt_check_gpg_keys(&cfg->crypt.gpg_public, origin, &cfg->crypt.gpg_recipients,
-				    &cfg->crypt.gpg_subkeys, e);
+	return crypt_check_gpg_keys(&cfg->crypt.gpg_public, origin, false,
+				    &cfg->crypt.gpg_recipients, &cfg->crypt.gpg_subkeys, e);
 }
 
 static int var_age_recipients(CONFIG_PARSE_ARGS)
@@ -243,6 +243,33 @@ static int var_age_recipients(CONFIG_PARSE_ARGS)
 					       &cfg->crypt.nr_age_recipients, e);
 	strbuf_release(&text);
 	return r;
+}
+
+static int var_verify_keys(CONFIG_PARSE_ARGS)
+{
+	struct strvec subkeys = STRVEC_INIT;
+	CONFIG_UNUSED_ARGS;
+
+	if (!value)
+		return 0;
+	cfg->crypt.verify_origin = origin;
+	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.verify_keys, e) < 0)
+		return -1;
+	int r = crypt_check_gpg_keys(&cfg->crypt.verify_keys, origin, true, &cfg->crypt.verify_fprs,
+				     &subkeys, e);
+	strvec_release(&subkeys);
+	return r;
+}
+
+/* A passphrase kept as given (struct strbuf at the row's `off`), with its origin next to it. */
+static int var_signing_pass(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	strbuf_add(&cfg->crypt.signing_pass, value, len);
+	cfg->crypt.signing_pass_origin = origin;
+	return 0;
 }
 
 static int var_private_pass(CONFIG_PARSE_ARGS)
@@ -483,6 +510,18 @@ static void describe_private(const struct config *cfg, struct strbuf *out)
 			    cfg->crypt.age_identity_file);
 }
 
+static void describe_signing(const struct config *cfg, struct strbuf *out)
+{
+	if (cfg->crypt.signing_key_file)
+		strbuf_addf(out, "signing key          %s%s (a .sig beside each archive)\n",
+			    cfg->crypt.signing_key_file,
+			    cfg->crypt.signing_pass.len ? ", passphrase set (redacted)" : "");
+	for (size_t i = 0; i < cfg->crypt.verify_fprs.nr; i++)
+		strbuf_addf(out,
+			    "verify key           %s (restore and verify need its signature)\n",
+			    cfg->crypt.verify_fprs.v[i]);
+}
+
 static void describe_compression(const struct config *cfg, struct strbuf *out)
 {
 	if (cfg->compress.algo == COMPRESSION_NONE)
@@ -624,6 +663,19 @@ static const struct config_var general_rows[] = {
 	  "For `restore`, `verify` and `ls` only: an age identity file (`age-keygen` output, or an "
 	  "unencrypted SSH private key) that opens `.age` archives; or `--key-file`.",
 	  describe_private },
+	{ "BACKUP_SIGNING_KEY_FILE", 0, config_var_path, OFF(crypt.signing_key_file), 0, 0, NULL,
+	  "An OpenPGP secret key file: each archive gets a detached signature `ARCHIVE.sig` beside "
+	  "it in every store (made by gpg over the archive's bytes as they stream; committed after "
+	  "the archive, deleted with it). A signature that cannot be made fails the run.",
+	  NULL },
+	{ "BACKUP_SIGNING_KEY_PASSPHRASE", SECRET, var_signing_pass, 0, 0, 0, NULL,
+	  "The passphrase protecting `BACKUP_SIGNING_KEY_FILE`, if any.", NULL },
+	{ "BACKUP_VERIFY_KEYS", VAR_FILE, var_verify_keys, 0, 0, 0, NULL,
+	  "OpenPGP public keys whose signatures `restore`, `verify` and `ls` accept (text or "
+	  "absolute paths, as `BACKUP_GPG_PUBLIC_KEYS`). When set, an archive whose `.sig` is "
+	  "missing, bad, or made by another key is refused with exit 7 before anything is read "
+	  "or touched.",
+	  describe_signing },
 	{ "BACKUP_COMPRESSION", 0, var_compression, 0, 0, 0, "gzip",
 	  "`gzip` (default: `.tar.gz.gpg`, one standard gzip stream that `gzip -d` and `tar xz` "
 	  "read, compressed on several threads), `zstd` (`.tar.zst.gpg`, faster and smaller; open "

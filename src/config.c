@@ -626,6 +626,10 @@ void config_release(struct config *cfg)
 	free(cfg->crypt.gpg_private_file);
 	strbuf_release_secret(&cfg->crypt.gpg_private_pass);
 	free(cfg->crypt.age_identity_file);
+	free(cfg->crypt.signing_key_file);
+	strbuf_release_secret(&cfg->crypt.signing_pass);
+	strbuf_release(&cfg->crypt.verify_keys);
+	strvec_release(&cfg->crypt.verify_fprs);
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		free(cfg->sources[i].path);
 		free(cfg->sources[i].name);

@@ -94,6 +94,13 @@ struct config_crypt {
 	const char *gpg_private_pass_origin;
 	char *age_identity_file;
 	bool key_file_arg;
+	/* Signatures: BACKUP_SIGNING_KEY_FILE (+ passphrase) signs, BACKUP_VERIFY_KEYS checks. */
+	char *signing_key_file;
+	struct strbuf signing_pass;
+	const char *signing_pass_origin;
+	struct strbuf verify_keys; /* armored public keys (not secret) */
+	const char *verify_origin;
+	struct strvec verify_fprs;
 };
 
 struct config_compress {

@@ -255,7 +255,7 @@ static const char *field(const char *line, int n, size_t *len)
  * and able to encrypt ('E' among the primary's capabilities: an encryption subkey
  * usable now). `fprs` gets their fingerprints, `subkeys` their encryption subkey ids.
  */
-static int check_listing(const char *listing, const char *var, struct strvec *fprs,
+static int check_listing(const char *listing, const char *var, char cap, struct strvec *fprs,
 			 struct strvec *subkeys, struct err *e)
 {
 	struct strbuf subs = STRBUF_INIT;
@@ -275,13 +275,13 @@ static int check_listing(const char *listing, const char *var, struct strvec *fp
 			in_sub = false;
 			validity = *field(line, 2, &n);
 			const char *caps = field(line, 12, &n);
-			caps_e = memchr(caps, 'E', n) ? 'E' : 0;
+			caps_e = memchr(caps, cap, n) ? cap : 0;
 		} else if (!strncmp(line, "sub:", 4)) {
 			size_t cn;
 			const char *caps = field(line, 12, &cn);
 			char v = *field(line, 2, &n);
 			in_sub = true;
-			want_sub = memchr(caps, 'e', cn) && !strchr("erid", v);
+			want_sub = memchr(caps, cap + 'a' - 'A', cn) && !strchr("erid", v);
 			if (want_sub) {
 				const char *id = field(line, 5, &n);
 				strbuf_addf(&subs, "%s%.*s", subs.len ? " " : "", (int)n, id);
@@ -320,7 +320,7 @@ static int check_listing(const char *listing, const char *var, struct strvec *fp
 }
 
 /* Import public keys into c's homedir and check them (see check_listing). */
-static int load_public_keys(struct crypt *c, const struct strbuf *keys, const char *var,
+static int load_public_keys(struct crypt *c, const struct strbuf *keys, const char *var, char cap,
 			    struct strvec *fprs, struct strvec *subkeys, struct err *e)
 {
 	static const char *const import[] = { "--import", "--import-options=import-minimal", NULL };
@@ -348,21 +348,21 @@ static int load_public_keys(struct crypt *c, const struct strbuf *keys, const ch
 				why.buf);
 		goto out;
 	}
-	ret = check_listing(listing.buf ? listing.buf : "", var, fprs, subkeys, e);
+	ret = check_listing(listing.buf ? listing.buf : "", var, cap, fprs, subkeys, e);
 out:
 	strbuf_release(&why);
 	strbuf_release(&listing);
 	return ret;
 }
 
-int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, struct strvec *fprs,
+int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, bool sign, struct strvec *fprs,
 			 struct strvec *subkeys, struct err *e)
 {
 	struct crypt c = CRYPT_INIT;
 	int r = make_homedir(&c, e);
 
 	if (r == 0)
-		r = load_public_keys(&c, keys, var, fprs, subkeys, e);
+		r = load_public_keys(&c, keys, var, sign ? 'S' : 'E', fprs, subkeys, e);
 	crypt_release(&c);
 	return r;
 }
@@ -482,7 +482,7 @@ static int gpg_encrypt_start(struct crypt *c, const struct config_crypt *k, stru
 	if (k->gpg_public.len &&
 	    load_public_keys(c, &k->gpg_public,
 			     k->gpg_public_origin ? k->gpg_public_origin : "BACKUP_GPG_PUBLIC_KEYS",
-			     &fprs, &subkeys, e) < 0)
+			     'E', &fprs, &subkeys, e) < 0)
 		goto out;
 	if (k->key.len &&
 	    (pfd = passphrase_fd(&k->key, k->key_origin ? k->key_origin : "BACKUP_ENCRYPTION_KEY",
@@ -653,6 +653,155 @@ int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encr
 	c->kind = kind == ENCRYPTION_AGE ? ENCRYPTION_AGE : ENCRYPTION_GPG;
 	return c->kind == ENCRYPTION_AGE ? age_decrypt_start(c, k, in_fd, e)
 					 : gpg_decrypt_start(c, k, in_fd, e);
+}
+
+int crypt_sign_start(struct crypt *c, const struct config_crypt *k, struct err *e)
+{
+	static const char *const import[] = { "--import", NULL };
+	struct strbuf why = STRBUF_INIT, secret = STRBUF_INIT;
+	int pfd = -1, ret = -1;
+
+	c->decrypt = false;
+	c->kind = ENCRYPTION_GPG;
+	c->key_origin = "BACKUP_SIGNING_KEY_FILE";
+	if (make_homedir(c, e) < 0 ||
+	    read_key_file(k->signing_key_file, c->key_origin, &secret, e) < 0)
+		goto out;
+	if (!memmem(secret.buf, secret.len, "PRIVATE KEY BLOCK", 17) &&
+	    memmem(secret.buf, secret.len, "PUBLIC KEY BLOCK", 16)) {
+		err_set(e, LB_EXIT_CONFIG,
+			"BACKUP_SIGNING_KEY_FILE '%s' holds a public key: signing needs the secret "
+			"key "
+			"(its public key goes to BACKUP_VERIFY_KEYS)",
+			k->signing_key_file);
+		goto out;
+	}
+	if (gpg_run(c, import, &secret, NULL, &why, e) < 0) {
+		if (!err_isset(e))
+			err_set(e, LB_EXIT_CONFIG,
+				"BACKUP_SIGNING_KEY_FILE: gpg cannot import '%s' as an OpenPGP "
+				"secret "
+				"key: %s",
+				k->signing_key_file, why.buf);
+		goto out;
+	}
+	if (k->signing_pass.len &&
+	    (pfd = passphrase_fd(&k->signing_pass, k->signing_pass_origin, e)) < 0)
+		goto out;
+	struct strvec *a = &c->gpg.args;
+	gpg_args(c, a);
+	if (pfd >= 0)
+		strvec_push(a, "--passphrase-fd=3");
+	strvec_push(a, "--status-fd=2");
+	strvec_push(a, "--digest-algo=SHA256");
+	strvec_push(a, "--detach-sign");
+	strvec_push(a, "--output=-");
+	c->gpg.in = CHILD_PIPE;
+	c->gpg.out = CHILD_PIPE;
+	c->gpg.fd3 = pfd;
+	ret = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
+	c->gpg.fd3 = -1;
+out:
+	if (pfd >= 0)
+		close(pfd);
+	strbuf_release(&why);
+	strbuf_release_secret(&secret);
+	return ret;
+}
+
+int crypt_sign_finish(struct crypt *c, struct strbuf *sig, struct err *e)
+{
+	struct strbuf last = STRBUF_INIT;
+	char buf[4096], sbuf[64];
+	ssize_t n;
+
+	crypt_close_input(c);
+	while ((n = read_retry(c->gpg.out_fd, buf, sizeof(buf))) > 0 && sig->len < 65536)
+		strbuf_add(sig, buf, (size_t)n);
+	int status = child_finish(&c->gpg);
+	if (c->gpg.err_tail.len)
+		log_debug("gpg said: %s", c->gpg.err_tail.buf);
+	if (status == 0 && sig->len &&
+	    strstr(c->gpg.err_tail.buf ? c->gpg.err_tail.buf : "", "SIG_CREATED"))
+		return 0;
+	err_summary(&c->gpg.err_tail, &last);
+	const char *tail = c->gpg.err_tail.buf ? c->gpg.err_tail.buf : "";
+	int r = err_set(e, LB_EXIT_CRYPTO,
+			"cannot sign the archive with BACKUP_SIGNING_KEY_FILE: %s%s",
+			strstr(tail, "BAD_PASSPHRASE") || strstr(tail, "NEED_PASSPHRASE")
+				? "the key's passphrase is wrong or missing "
+				  "(BACKUP_SIGNING_KEY_PASSPHRASE): "
+				: "",
+			last.len ? last.buf : child_status_str(status, sbuf, sizeof(sbuf)));
+	strbuf_release(&last);
+	return r;
+}
+
+int crypt_verify_signature(const struct config_crypt *k, const struct strbuf *sig, int data_fd,
+			   const char *what, struct err *e)
+{
+	struct crypt c = CRYPT_INIT;
+	struct strvec fprs = STRVEC_INIT, subkeys = STRVEC_INIT;
+	struct strbuf last = STRBUF_INIT;
+	char *sig_path = NULL;
+	int ret = -1;
+
+	if (make_homedir(&c, e) < 0 ||
+	    load_public_keys(&c, &k->verify_keys,
+			     k->verify_origin ? k->verify_origin : "BACKUP_VERIFY_KEYS", 'S', &fprs,
+			     &subkeys, e) < 0)
+		goto out;
+	sig_path = xasprintf("%s/archive.sig", c.homedir);
+	int r = write_file_atomic(sig_path, sig->buf, sig->len, 0600);
+	if (r < 0) {
+		err_set(e, LB_EXIT_INTERNAL, "cannot write '%s': %s", sig_path, strerror(-r));
+		goto out;
+	}
+	struct strvec *a = &c.gpg.args;
+	gpg_args(&c, a);
+	strvec_push(a, "--status-fd=2");
+	/* The homedir holds only BACKUP_VERIFY_KEYS: naming them is the trust decision. */
+	strvec_push(a, "--trust-model=always");
+	strvec_push(a, "--verify");
+	strvec_push(a, sig_path);
+	strvec_push(a, "-");
+	c.gpg.in = data_fd;
+	c.gpg.out = CHILD_NULL;
+	if (child_start(&c.gpg, LB_EXIT_CRYPTO, e) < 0)
+		goto out;
+	int status = child_finish(&c.gpg);
+	const char *tail = c.gpg.err_tail.buf ? c.gpg.err_tail.buf : "";
+	if (c.gpg.err_tail.len)
+		log_debug("gpg said: %s", tail);
+	const char *valid = strstr(tail, "[GNUPG:] VALIDSIG ");
+	if (status == 0 && valid && !strstr(tail, "BADSIG") && !strstr(tail, "ERRSIG")) {
+		ret = 0;
+		goto out;
+	}
+	err_summary(&c.gpg.err_tail, &last);
+	const char *id = NULL;
+	if ((id = strstr(tail, "[GNUPG:] NO_PUBKEY ")))
+		id += 19;
+	if (strstr(tail, "BADSIG"))
+		err_set(e, LB_EXIT_INTEGRITY,
+			"backup '%s' does not match its signature: it was changed after it was "
+			"signed",
+			what);
+	else if (id)
+		err_set(e, LB_EXIT_INTEGRITY,
+			"backup '%s' is signed by key %.*s, which is not in BACKUP_VERIFY_KEYS",
+			what, (int)strcspn(id, " \n"), id);
+	else
+		err_set(e, LB_EXIT_INTEGRITY, "the signature of backup '%s' does not verify: %s",
+			what, last.len ? last.buf : "gpg gave no reason");
+out:
+	if (sig_path)
+		free(sig_path);
+	strbuf_release(&last);
+	strvec_release(&fprs);
+	strvec_release(&subkeys);
+	crypt_release(&c);
+	return ret;
 }
 
 /* "4E05273C37982C95, 966A7B304C13D24C": the key ids of gpg's ENC_TO status lines. */

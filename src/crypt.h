@@ -47,12 +47,28 @@ int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encr
 
 /*
  * BACKUP_GPG_PUBLIC_KEYS at load: import `keys` into a scratch homedir and check each
- * key (parseable, not expired or revoked, able to encrypt). Fills `fprs` with the
- * primary fingerprints and `subkeys` with each one's encryption subkey ids. Every
- * failure is LB_EXIT_CONFIG naming `var` and the key's fingerprint.
+ * key (parseable, not expired or revoked, able to encrypt, or with `sign` to sign). Fills `fprs`
+ * with the primary fingerprints and `subkeys` with each one's encryption subkey ids. Every failure
+ * is LB_EXIT_CONFIG naming `var` and the key's fingerprint.
  */
-int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, struct strvec *fprs,
+int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, bool sign, struct strvec *fprs,
 			 struct strvec *subkeys, struct err *e);
+
+/*
+ * Start `gpg --detach-sign` with BACKUP_SIGNING_KEY_FILE: write the archive's bytes to
+ * crypt_input_fd() as they stream, then crypt_sign_finish() for the signature.
+ */
+int crypt_sign_start(struct crypt *c, const struct config_crypt *k, struct err *e);
+/* End the input, read the detached signature into `sig`, judge gpg's result. */
+int crypt_sign_finish(struct crypt *c, struct strbuf *sig, struct err *e);
+
+/*
+ * Check a detached signature `sig` over the bytes read from `data_fd` against
+ * BACKUP_VERIFY_KEYS: 0 when one of them made it over exactly these bytes; a bad
+ * signature, or one by another key, is LB_EXIT_INTEGRITY.
+ */
+int crypt_verify_signature(const struct config_crypt *k, const struct strbuf *sig, int data_fd,
+			   const char *what, struct err *e);
 
 /*
  * BACKUP_AGE_RECIPIENTS at load: one recipient per line or comma (age1… X25519, ssh-ed25519,
