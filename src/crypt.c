@@ -858,8 +858,11 @@ static int gpg_verdict(struct crypt *c, const char *what, int status, struct err
 		ret = err_set(e, LB_EXIT_CRYPTO, "encryption failed: gpg %s: %s",
 			      child_status_str(status, sbuf, sizeof(sbuf)),
 			      last.len ? last.buf : "no message");
-	} else if (c->private_key && strstr(tail, "BAD_PASSPHRASE") &&
-		   !strstr(tail, "NEED_PASSPHRASE_SYM")) {
+	} else if (c->private_key && !strstr(tail, "NEED_PASSPHRASE_SYM") &&
+		   (strstr(tail, "Bad passphrase") || strstr(tail, "BAD_PASSPHRASE") ||
+		    strstr(tail, "can't get input") ||
+		    /* The key given is a recipient (gpg considered it), yet no secret key. */
+		    (strstr(tail, "KEY_CONSIDERED") && strstr(tail, "No secret key")))) {
 		ret = err_set(e, LB_EXIT_CRYPTO,
 			      "the passphrase of the private key in %s is wrong or missing (check "
 			      "BACKUP_GPG_PRIVATE_KEY_PASSPHRASE)",
