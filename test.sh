@@ -29,7 +29,7 @@ APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjans
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
 	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev
-	zlib1g-dev libzstd-dev zstd pigz
+	zlib1g-dev libzstd-dev zstd pigz age openssh-client
 	docker.io docker-compose debootstrap make git)
 PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo)
 
