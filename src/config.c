@@ -534,6 +534,10 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 			"or BACKUP_GPG_PUBLIC_KEYS, or set BACKUP_ENCRYPTION=none to store "
 			"unencrypted "
 			"archives");
+	if ((need & NEED_KEY) && cfg->crypt.signing_key_file &&
+	    access(cfg->crypt.signing_key_file, R_OK) < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_SIGNING_KEY_FILE '%s': %s",
+			       SHOW(cfg->crypt.signing_key_file), strerror(errno));
 	if ((need & NEED_KEY) && cfg->crypt.kind == ENCRYPTION_AGE && !cfg->crypt.nr_age_recipients)
 		return err_set(e, LB_EXIT_CONFIG,
 			       "BACKUP_ENCRYPTION=age needs BACKUP_AGE_RECIPIENTS (age1… or SSH "
