@@ -116,9 +116,18 @@ static int data_fd(const char *data, size_t len, struct err *e)
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(e, LB_EXIT_INTERNAL, "cannot create pipe: %s", strerror(errno));
-	/* Small values only (a passphrase, a recipients list): the pipe holds them whole. */
-	if (len > 60000)
-		fcntl(p[1], F_SETPIPE_SZ, (int)len + 4096);
+	/*
+	 * Written whole before the child starts: the pipe must hold it (a passphrase, keys,
+	 * recipients: small), or the write would wait for a reader that is not there yet.
+	 */
+	if (len > 60000 && (len > 1024 * 1024 || fcntl(p[1], F_SETPIPE_SZ, (int)len + 4096) < 0)) {
+		close(p[0]);
+		close(p[1]);
+		return err_set(e, LB_EXIT_CONFIG,
+			       "%zu bytes of keys are more than a child can take "
+			       "(at most 1 MiB)",
+			       len);
+	}
 	int r = write_all(p[1], data, len);
 	close(p[1]);
 	if (r < 0) {
