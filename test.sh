@@ -6,7 +6,7 @@
 # tests against the real binary (release and ASan builds, in parallel workers) and the
 # end-to-end tests of the image, then prints a per-stage time table and "N passed, N failed".
 #
-# The servers (MinIO, FerretDB, PostgreSQL, the Docker engine) are pytest session fixtures
+# The servers (MinIO, FerretDB, PostgreSQL, sshd, the Docker engine) are pytest session fixtures
 # (tests/lbservers.py), so one suite also runs alone:
 #   CI=true LIFEBOAT_BIN=$PWD/build/lifeboat python3 -m pytest tests/integration/test_s3.py
 # Variables: LB_TEST_CACHE (Go-built servers; default ~/.cache/lifeboat-test),
@@ -28,9 +28,9 @@ say() { printf '\n==> %s\n' "$*"; }
 APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjansson-dev
 	libcmocka-dev libsqlite3-dev valgrind gnupg tar gzip coreutils clang-format python3 python3-pip
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
-	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev
-	zlib1g-dev libzstd-dev zstd pigz age openssh-client
-	docker.io docker-compose debootstrap make git)
+	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev redis-server redis-tools
+	zlib1g-dev libzstd-dev zstd pigz strace age
+	docker.io docker-compose debootstrap make git openssh-server openssh-client)
 PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo)
 
 install_deps() {

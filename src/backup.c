@@ -199,7 +199,7 @@ static int backup_source(struct job *j, const struct source_backup *src, struct 
 	return r;
 }
 
-static int run_archive(struct job *j, const struct manifest *m, struct err *e)
+static int run_archive(struct job *j, struct manifest *m, struct err *e)
 {
 	struct strbuf text = STRBUF_INIT;
 	int ret = -1;
@@ -208,6 +208,15 @@ static int run_archive(struct job *j, const struct manifest *m, struct err *e)
 			    compressed_out, j, &j->comp, e) < 0 ||
 	    tarw_open(&j->tar, tar_out, j, e) < 0)
 		goto out;
+	/* The servers' versions, for the manifest (and a wrong password fails here, early). */
+	for (size_t i = 0; i < j->cfg->nr_sources; i++) {
+		const struct source_spec *s = &j->cfg->sources[i];
+		const struct source_ops *ops = source_ops_for(s->kind);
+		struct source_backup src = { .cfg = j->cfg, .spec = s, .report = &report_log };
+		if (ops->server_version &&
+		    !(m->sources[i].server_version = ops->server_version(&src, e)))
+			goto out;
+	}
 	manifest_to_json(m, &text);
 	if (tarw_add_blob(&j->tar, MANIFEST_PATH, text.buf, text.len, TARW_HASH, e) < 0)
 		goto out;

@@ -85,6 +85,8 @@ static LB_NORETURN void child_exec(struct child *c, int in, int out, int err, in
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (c->own_group)
+		setpgid(0, 0);
 
 	/* Move the exec-error pipe out of the way of 0..3 first. */
 	if (report < 4) {
@@ -142,7 +144,7 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	c->pid = fork();
 	if (c->pid == 0)
-		child_exec(c, in, out, errp[1], c->fd3, report[1]);
+		child_exec(c, in, out, c->err_to_out ? out : errp[1], c->fd3, report[1]);
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
@@ -195,6 +197,12 @@ int child_finish(struct child *c)
 	}
 	async_finish(&c->err_pump);
 	return status;
+}
+
+void child_signal(struct child *c, int sig)
+{
+	if (c->pid > 0)
+		kill(c->own_group ? -c->pid : c->pid, sig);
 }
 
 void child_kill(struct child *c)

@@ -64,6 +64,8 @@ struct child {
 	int in;		   /* CHILD_NULL, CHILD_PIPE or an fd to become stdin */
 	int out;	   /* CHILD_NULL, CHILD_PIPE or an fd to become stdout */
 	int fd3;	   /* -1 or an fd to become fd 3 in the child */
+	bool err_to_out;   /* its stderr goes where its stdout goes (no err_tail) */
+	bool own_group;	   /* in a process group of its own: child_signal() reaches all */
 
 	/* Filled by child_start. */
 	pid_t pid;
@@ -91,6 +93,9 @@ int child_start(struct child *c, enum lb_exit missing_code, struct err *e);
 
 /* Close our pipe ends left open, wait for exit, finish the stderr pump; the wait status. */
 int child_finish(struct child *c);
+
+/* Send `sig` to a running child (and, with own_group, everything in its group). */
+void child_signal(struct child *c, int sig);
 
 /* Kill (SIGTERM) a running child, then child_finish(). */
 void child_kill(struct child *c);

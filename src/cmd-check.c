@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "cmd.h"
+#include "hooks.h"
 #include "strbuf.h"
 
 static int run(int argc, char **argv)
@@ -23,6 +24,7 @@ static int run(int argc, char **argv)
 	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
 	if (!rc) {
 		config_describe(&cfg, &out);
+		hooks_describe_labels(&cfg, &out);
 		fputs(out.buf, stdout);
 		printf("configuration is valid\n");
 	}
@@ -36,7 +38,9 @@ const struct command cmd_check = {
 	.summary = "validate the configuration and show it (secrets redacted)",
 	.usage = "usage: lifeboat check [--variables]\n\n"
 		 "Validates every BACKUP_* variable as 'lifeboat backup' would and prints the\n"
-		 "result with secrets redacted. Exits 3 when the configuration is invalid.\n"
+		 "result with secrets redacted, and what the containers' lifeboat.* labels\n"
+		 "select when the Docker engine answers. Exits 3 when the configuration is\n"
+		 "invalid.\n"
 		 "--variables prints every variable Lifeboat reads as a Markdown table\n"
 		 "(README.md's) and exits.\n",
 	.run = run,

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "parse.h"
 #include "restore.h"
+#include "stores/store.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -197,9 +198,12 @@ static int run(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
-			if (strcmp(from, "local") && strcmp(from, "s3")) {
-				fprintf(stderr, "lifeboat ls: --from takes 'local' or 's3'\n%s",
+			if (!store_kind_find(from)) {
+				struct strbuf names = STRBUF_INIT;
+				store_kinds_list(&names, false, " or ");
+				fprintf(stderr, "lifeboat ls: --from takes %s\n%s", names.buf,
 					cmd_ls.usage);
+				strbuf_release(&names);
 				free(filter);
 				return LB_EXIT_USAGE;
 			}
@@ -269,8 +273,7 @@ out:
 const struct command cmd_ls = {
 	.name = "ls",
 	.summary = "list the sources and files in a backup",
-	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from local|s3] [--key-file "
-		 "FILE]\n\n"
+	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from STORE] [--key-file FILE]\n\n"
 		 "Decrypts backup TIMESTAMP and lists its sources (name, kind, where each was\n"
 		 "backed up from and where a restore would put it now) and every entry: mode,\n"
 		 "owner, size, modification time and path as 'restore --to' writes it\n"
@@ -286,7 +289,7 @@ const struct command cmd_ls = {
 		 "                (UTC, ISO 8601 with nanoseconds), mtime_ns, link (symlinks);\n"
 		 "                a name that is not UTF-8 has its bytes above 0x7f and its\n"
 		 "                backslashes escaped as \\xNN, and path_hex holds them all\n"
-		 "  --from STORE  read the backup from 'local' or 's3' only\n"
+		 "  --from STORE  read the backup from this store only: local, s3 or sftp\n"
 		 "  --key-file F  the OpenPGP private key or age identity that opens it\n",
 	.run = run,
 };

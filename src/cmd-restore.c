@@ -6,6 +6,8 @@
 #include "log.h"
 #include "parse.h"
 #include "restore.h"
+#include "stores/store.h"
+#include "strbuf.h"
 #include "strvec.h"
 #include "xalloc.h"
 
@@ -84,9 +86,13 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 			}
 		} else if (!strcmp(argv[i], "--from") || !strncmp(argv[i], "--from=", 7)) {
 			from = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : "";
-			if (strcmp(from, "local") && strcmp(from, "s3")) {
-				fprintf(stderr, "lifeboat %s: --from takes 'local' or 's3'\n%s",
-					c->name, c->usage);
+			if (!store_kind_find(from)) {
+				struct strbuf names = STRBUF_INIT;
+				store_kinds_list(&names, false, " or ");
+				fprintf(stderr, "lifeboat %s: --from takes %s\n%s", c->name,
+					names.buf, c->usage);
+				strbuf_release(&names);
+				strvec_release(&only);
 				return LB_EXIT_USAGE;
 			}
 		} else if (!strcmp(argv[i], "--key-file") || !strncmp(argv[i], "--key-file=", 11)) {
@@ -170,9 +176,9 @@ const struct command cmd_restore = {
 	.name = "restore",
 	.summary = "restore a backup over the configured paths, or extract it",
 	.usage = "usage: lifeboat restore TIMESTAMP [--only NAME[,NAME...]] [--yes] [--dry-run]\n"
-		 "                        [--from local|s3] [--key-file FILE]\n"
+		 "                        [--from STORE] [--key-file FILE]\n"
 		 "       lifeboat restore TIMESTAMP --to DIR [--only NAME[,NAME...]] [--from "
-		 "local|s3]\n\n"
+		 "STORE]\n\n"
 		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
 		 "each source next to its target, checks every checksum, and only then\n"
 		 "replaces the target's content: a directory ends up equal to the backup\n"
@@ -186,9 +192,13 @@ const struct command cmd_restore = {
 		 "so every target is wholly old or wholly new.\n\n"
 		 "With the Docker socket mounted and the sidecar in a Compose project, the\n"
 		 "project's other running containers are stopped for the swap (after the\n"
-		 "checks) and started again afterwards, on every path.\n\n"
-		 "The local copy is used when there is one, else the S3 copy (streamed, never\n"
-		 "downloaded to disk first).\n\n"
+		 "checks) and started again afterwards, on every path.\n"
+		 "BACKUP_PRE_RESTORE_COMMANDS (and lifeboat.pre-restore labels) run after the\n"
+		 "checks, before the stop: a failing one fails the restore with nothing\n"
+		 "replaced; BACKUP_POST_RESTORE_COMMANDS (lifeboat.post-restore) run after the\n"
+		 "restart, on every path.\n\n"
+		 "The local copy is used when there is one, else the S3 copy, else the SFTP\n"
+		 "copy (streamed, never downloaded to disk first).\n\n"
 		 "  --only NAMES  restore only these sources (comma separated, or --only again):\n"
 		 "                directories, files or databases by their name; the whole\n"
 		 "                backup is still verified. A name the backup lacks exits 8;\n"
@@ -200,7 +210,7 @@ const struct command cmd_restore = {
 		 "                files pg_restore and mongorestore read (parts joined)\n"
 		 "  --yes         skip the 10 second warning\n"
 		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
-		 "  --from STORE  read the backup from 'local' or 's3' only\n"
+		 "  --from STORE  read the backup from this store only: local, s3 or sftp\n"
 		 "  --key-file F  the private side for this run: an OpenPGP private key (for\n"
 		 "                .gpg archives encrypted to public keys) or an age identity\n"
 		 "                (.age archives); replaces BACKUP_GPG_PRIVATE_KEY_FILE and\n"
@@ -211,10 +221,10 @@ const struct command cmd_restore = {
 const struct command cmd_verify = {
 	.name = "verify",
 	.summary = "check that a backup decrypts and every checksum matches",
-	.usage = "usage: lifeboat verify TIMESTAMP [--from local|s3] [--key-file FILE]\n\n"
+	.usage = "usage: lifeboat verify TIMESTAMP [--from STORE] [--key-file FILE]\n\n"
 		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
 		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n"
-		 "--from reads it from one store only ('local' or 's3'); --key-file gives the\n"
+		 "--from reads it from one store only (local, s3 or sftp); --key-file gives the\n"
 		 "OpenPGP private key or age identity that opens it (as for restore).\n",
 	.run = run_verify,
 };

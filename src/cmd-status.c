@@ -60,7 +60,8 @@ static int run(int argc, char **argv)
 		goto out;
 	}
 	printf("%-14s %s\n", "name", cfg.name);
-	printf("%-14s %s\n", "schedule", cfg.daemon.schedule ? cfg.daemon.schedule : "none (manual mode)");
+	printf("%-14s %s\n", "schedule",
+	       cfg.daemon.schedule ? cfg.daemon.schedule : "none (manual mode)");
 	print_run("last run", &st.last);
 	if (st.last_success.finished && strcmp(st.last.status, "success"))
 		print_run("last success", &st.last_success);

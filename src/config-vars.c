@@ -12,6 +12,7 @@
 #include "crypt.h"
 #include "docker.h"
 #include "fs.h"
+#include "hooks.h"
 #include "parse.h"
 #include "sources/source.h"
 #include "stores/store.h"
@@ -783,7 +784,9 @@ const struct config_var_group *config_var_group(size_t i)
 	for (size_t n = 0; (st = store_kind_at(n)); n++)
 		if (st->vars && i-- == 0)
 			return st->vars;
-	return i == 0 ? &later : NULL;
+	if (i-- == 0)
+		return &later;
+	return i == 0 ? &hooks_vars : NULL;
 }
 
 const struct config_var *config_var_at(size_t i, const struct config_var_group **ret_group)

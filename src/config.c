@@ -10,7 +10,9 @@
 #include "dburi.h"
 #include "docker.h"
 #include "fs.h"
+#include "hooks.h"
 #include "parse.h"
+#include "stores/store.h"
 #include "strbuf.h"
 #include "strvec.h"
 #include "xalloc.h"
@@ -298,7 +300,16 @@ int config_parse_uris(struct config *cfg, const char *var, const char *value, en
 				      var, SHOW(redacted), DB_NAME_MAX, source_display_name(kind));
 		}
 		/* Names stay within what BACKUP_NAME allows, with room for a "-N". */
-		char *name = ret ? NULL : dburi_default_name(&u);
+		char *name = NULL;
+		if (!ret && source_name_from_host(kind)) {
+			/* A server-wide kind: its name is its host (a database number says little).
+			 */
+			struct dburi hu = u;
+			hu.database = NULL;
+			name = dburi_default_name(&hu);
+		} else if (!ret) {
+			name = dburi_default_name(&u);
+		}
 		if (name && strlen(name) > NAME_MAX_LEN - 8)
 			name[NAME_MAX_LEN - 8] = '\0';
 		if (name && db_name_taken(cfg, kind, name)) {
@@ -437,7 +448,7 @@ static int check_whole(struct config *cfg, struct err *e)
 			cfg->crypt.key_origin);
 
 	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
-	bool uses_docker = cfg->stop.services.nr > 0;
+	bool uses_docker = cfg->stop.services.nr > 0 || hooks_use_docker(cfg);
 	for (size_t i = 0; i < cfg->nr_sources; i++)
 		uses_docker |= source_uses_docker(cfg, cfg->sources[i].kind);
 	if (uses_docker && docker_host_check(cfg->docker.host, e) < 0)
@@ -510,11 +521,8 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 	struct stat st;
 
 	if (need & NEED_STORE) {
-		if (!cfg->local.path && !cfg->s3.bucket)
-			return err_set(
-				e, LB_EXIT_CONFIG,
-				"no destination configured: set BACKUP_LOCAL_PATH to a mounted "
-				"directory and/or BACKUP_S3_BUCKET");
+		if (!store_any_configured(cfg))
+			return store_none_configured(e);
 	}
 	if ((need & NEED_STORE) && cfg->local.path) {
 		if (stat(cfg->local.path, &st) < 0)
@@ -546,7 +554,7 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
 				       "nothing to back up: set BACKUP_DIRS, BACKUP_FILES, "
-				       "BACKUP_POSTGRES and/or BACKUP_MONGODB");
+				       "BACKUP_POSTGRES, BACKUP_MONGODB and/or BACKUP_REDIS");
 		for (size_t i = 0; i < cfg->nr_sources; i++) {
 			const struct source_spec *s = &cfg->sources[i];
 			const char *var = source_var(s->kind);
@@ -640,8 +648,14 @@ void config_release(struct config *cfg)
 		free_secret(cfg->sources[i].uri);
 	}
 	free(cfg->sources);
+	exclude_release(&cfg->exclude);
+	free(cfg->redis.data_dir);
 	free(cfg->tz);
 	strvec_release(&cfg->stop.services);
+	hook_list_release(&cfg->hooks.pre_backup);
+	hook_list_release(&cfg->hooks.post_backup);
+	hook_list_release(&cfg->hooks.pre_restore);
+	hook_list_release(&cfg->hooks.post_restore);
 	free(cfg->docker.host);
 	free(cfg->s3.bucket);
 	free(cfg->s3.endpoint);
@@ -650,6 +664,15 @@ void config_release(struct config *cfg)
 	strbuf_release_secret(&cfg->s3.secret_key);
 	free(cfg->s3.ca_file);
 	free(cfg->s3.storage_class);
+	free(cfg->sftp.url);
+	free(cfg->sftp.user);
+	free(cfg->sftp.host);
+	free(cfg->sftp.path);
+	strbuf_release_secret(&cfg->sftp.password);
+	strbuf_release_secret(&cfg->sftp.passphrase);
+	free(cfg->sftp.identity_file);
+	free(cfg->sftp.known_hosts);
+	free(cfg->sftp.host_key);
 	free(cfg->daemon.schedule);
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);

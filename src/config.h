@@ -4,15 +4,17 @@
 
 #include "common.h"
 
+#include "cmdline.h"
 #include "cron.h"
 #include "err.h"
+#include "exclude.h"
 #include "naming.h"
 #include "parse.h"
 #include "retention.h"
 #include "strbuf.h"
 #include "strvec.h"
 
-enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB };
+enum source_kind { SOURCE_DIR, SOURCE_FILE, SOURCE_POSTGRES, SOURCE_MONGODB, SOURCE_REDIS };
 
 struct source_spec {
 	enum source_kind kind;
@@ -35,6 +37,8 @@ const char *source_var(enum source_kind kind);
 const char *source_display_name(enum source_kind kind);
 /* A database kind whose URI may name the host in its query instead (libpq's "?host="). */
 bool source_uri_host_in_query(enum source_kind kind);
+/* A server-wide database kind: its sources are named after their host (Redis). */
+bool source_name_from_host(enum source_kind kind);
 /* May a source of this kind use the Docker engine under this configuration? */
 struct config;
 bool source_uses_docker(const struct config *cfg, enum source_kind kind);
@@ -67,6 +71,21 @@ struct config_s3 {
 	char *storage_class;
 	uint64_t part_size; /* floor of the multipart part size */
 	unsigned timeout;   /* BACKUP_S3_TIMEOUT: seconds a request may go without progress */
+};
+
+/* The SFTP store: enabled when `url` is set. */
+struct config_sftp {
+	char *url;  /* BACKUP_SFTP_URL as given (it never holds a password) */
+	char *user; /* decoded */
+	char *host; /* as a URL names it: a name, an IPv4 address or [IPv6] */
+	unsigned port;
+	char *path; /* the directory, decoded, without a trailing '/': "" is the root */
+	struct strbuf password, passphrase;
+	const char *password_origin, *passphrase_origin; /* the variables they came from */
+	char *identity_file;
+	char *known_hosts;
+	char *host_key;	  /* BACKUP_SFTP_HOST_KEY as "SHA256:..." (a key given whole is hashed) */
+	unsigned timeout; /* BACKUP_SFTP_TIMEOUT: seconds without progress */
 };
 
 /* Encryption: BACKUP_ENCRYPTION, the passphrase, public keys, age recipients, the private side. */
@@ -129,6 +148,13 @@ struct config_stop {
 	unsigned start_wait;	/* BACKUP_START_WAIT seconds, default 3 */
 };
 
+/* Commands run before and after a backup or restore (hooks.c). */
+struct config_hooks {
+	struct hook_list pre_backup, post_backup;   /* BACKUP_PRE_COMMANDS, BACKUP_POST_COMMANDS */
+	struct hook_list pre_restore, post_restore; /* BACKUP_PRE/POST_RESTORE_COMMANDS */
+	unsigned timeout;			    /* BACKUP_COMMAND_TIMEOUT seconds */
+};
+
 struct config_docker {
 	char *host; /* DOCKER_HOST, NULL: unix:///var/run/docker.sock */
 };
@@ -137,20 +163,29 @@ struct config_postgres {
 	enum pg_dump_mode dump_mode; /* BACKUP_POSTGRES_DUMP */
 };
 
+struct config_redis {
+	char *data_dir; /* BACKUP_REDIS_DATA_DIR: the server's data directory, mounted; or NULL */
+	bool cli_exec;	/* BACKUP_REDIS_CLI=exec: redis-cli runs in the server's container */
+};
+
 struct config {
 	char *name;
 	struct source_spec *sources;
 	size_t nr_sources;
 	struct config_local local;
 	struct config_s3 s3;
+	struct config_sftp sftp;
 	struct config_crypt crypt;
 	struct config_compress compress;
 	struct retention_rules retention;
 	struct config_daemon daemon;
 	struct config_webhook webhook;
 	struct config_stop stop;
+	struct config_hooks hooks;
 	struct config_docker docker;
 	struct config_postgres postgres;
+	struct config_redis redis;
+	struct exclude_list exclude; /* BACKUP_EXCLUDE */
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */
@@ -163,7 +198,9 @@ struct config {
 		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1, \
 		.crypt.gpg_public = STRBUF_INIT, .crypt.gpg_recipients = STRVEC_INIT,            \
 		.crypt.gpg_subkeys = STRVEC_INIT, .crypt.age_recipients = STRBUF_INIT,           \
-		.crypt.gpg_private_pass = STRBUF_INIT                                            \
+		.crypt.gpg_private_pass = STRBUF_INIT, .crypt.signing_pass = STRBUF_INIT,        \
+		.crypt.verify_keys = STRBUF_INIT, .crypt.verify_fprs = STRVEC_INIT,              \
+		.sftp.password = STRBUF_INIT, .sftp.passphrase = STRBUF_INIT                     \
 	}
 
 /* What the command about to run needs from the configuration. */

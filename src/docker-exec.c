@@ -119,11 +119,11 @@ static int out_pump(int out, void *data)
 				goto out;
 			}
 			left -= want;
-			if (hdr[0] == 1 && !discard) {
+			if ((hdr[0] == 1 || (hdr[0] == 2 && x->merge_stderr)) && !discard) {
 				/* The reader went away (closed early): keep draining. */
 				if (write_all(out, buf, want) < 0)
 					discard = true;
-			} else if (hdr[0] == 2) {
+			} else if (hdr[0] == 2 && !x->merge_stderr) {
 				pthread_mutex_lock(&x->lock);
 				strbuf_add(&x->err_tail, buf, want);
 				strbuf_keep_tail(&x->err_tail, ERR_TAIL);

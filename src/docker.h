@@ -93,8 +93,9 @@ int docker_service_wait_down(struct docker *d, const char *service, int timeout,
  * ignored (signals_install() does): a reader that closes early is seen as EPIPE.
  */
 struct docker_exec {
-	int out_fd; /* read end: the command's stdout; the caller may close it early */
-	int in_fd;  /* write end: the command's stdin; -1 without want_stdin */
+	int out_fd;	   /* read end: the command's stdout; the caller may close it early */
+	int in_fd;	   /* write end: the command's stdin; -1 without want_stdin */
+	bool merge_stderr; /* set before the start: stderr into out_fd too (no tail) */
 	/* Private. */
 	struct docker *d;
 	char *exec_id;

@@ -46,7 +46,7 @@ static void fault_trace(const char *name)
 	close(fd);
 }
 
-/* Does the spec "name[@N][:action]" (length len) arm this pass? 1 fail, 2 kill, 0 no. */
+/* Does the spec "name[@N][:action]" (length len) arm this pass? 1 fail, 2 kill, 3 stop, 0 no. */
 static int fault_match(const char *spec, size_t len, const char *name, unsigned long long pass)
 {
 	size_t nlen = strlen(name);
@@ -66,6 +66,8 @@ static int fault_match(const char *spec, size_t len, const char *name, unsigned 
 			action = 1;
 		else if ((size_t)(end - p) == 4 && !memcmp(p, "kill", 4))
 			action = 2;
+		else if ((size_t)(end - p) == 4 && !memcmp(p, "stop", 4))
+			action = 3;
 		else
 			return 0;
 		p = end;
@@ -91,6 +93,8 @@ int fault_hit(const char *name)
 		}
 		if (action == 1)
 			return 1;
+		if (action == 3)
+			kill(getpid(), SIGSTOP); /* the whole process, until SIGCONT */
 		s += len;
 		if (*s == ',')
 			s++;

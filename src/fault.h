@@ -10,7 +10,9 @@
  * the Nth time (default 1st) the point is passed, action runs:
  *   kill  (default) raise SIGKILL: the process dies there, as under the OOM killer;
  *   fail  FAULT() returns 1 that once, and the caller acts as if the operation had
- *         failed (each call site documents which error it simulates).
+ *         failed (each call site documents which error it simulates);
+ *   stop  SIGSTOP the process there; it goes on (FAULT() returns 0) once a test that
+ *         did something meanwhile (killed a server) sends SIGCONT.
  * Passing a point also counts it, so LIFEBOAT_FAULT_TRACE=FILE appends "name\n" per
  * pass, which lets a test learn how many times a point is passed and then kill at each.
  */

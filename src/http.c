@@ -131,9 +131,10 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(m, "PUT")) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-		curl_easy_setopt(h, CURLOPT_READDATA, &src);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, req->read ? req->read : read_body);
+		curl_easy_setopt(h, CURLOPT_READDATA, req->read ? req->read_ud : (void *)&src);
+		if (!req->read)
+			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
 	} else if (!strcmp(m, "POST")) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -141,6 +142,8 @@ CURLcode http_perform(CURL *h, struct http_req *req, long *ret_status)
 	} else if (strcmp(m, "GET")) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
 	}
+	if (req->setup)
+		req->setup(h, req->setup_ud);
 	CURLcode cc = curl_easy_perform(h);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

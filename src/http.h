@@ -1,5 +1,5 @@
 /*
- * The one libcurl setup: S3, the Docker Engine API and webhooks make their requests
+ * The one libcurl setup: S3, SFTP, the Docker Engine API and webhooks make their requests
  * through http_perform(), which sets every option they share (no signals, CLOEXEC
  * sockets, timeouts, protocols, error buffer, capped bodies), and decide retries with
  * one policy whose parameters each caller chooses.
@@ -34,6 +34,9 @@ struct http_req {
 	const struct curl_slist *headers;
 	const void *body; /* PUT and POST; POST without one sends an empty body */
 	size_t body_len;
+	/* PUT: a body of unknown length, streamed from this callback instead of `body` */
+	curl_read_callback read;
+	void *read_ud;
 	const char *unix_socket; /* connect here instead of the URL's host */
 	const char *protocols;	 /* CURLOPT_PROTOCOLS_STR, e.g. "http,https" */
 	const char *ca_file;
@@ -50,6 +53,9 @@ struct http_req {
 	struct strbuf *resp;
 	size_t cap;
 	bool cap_stops;
+	/* options only the caller's protocol has (SSH keys, SFTP commands), set last */
+	void (*setup)(CURL *h, void *ud);
+	void *setup_ud;
 	/* filled by http_perform: curl's own description of a failure, or "" */
 	char errbuf[CURL_ERROR_SIZE];
 };

@@ -10,6 +10,7 @@
 
 #include "job.h"
 #include "fs.h"
+#include "hooks.h"
 #include "log.h"
 #include "naming.h"
 #include "parse.h"
@@ -165,6 +166,7 @@ struct event {
 	const char *kept_in; /* at the end: stores holding the archive ("local, s3") */
 	bool final;
 	const char *error;
+	json_t *commands; /* the commands' outcomes (hooks.c), borrowed; NULL: none */
 };
 
 static void iso_utc(time_t t, char *buf, size_t len)
@@ -210,6 +212,9 @@ static char *event_json(const struct config *cfg, const struct event *ev)
 		started, "host", host, "duration", ev->duration, "size", (json_int_t)ev->size,
 		"file", ev->file ? json_string(ev->file) : json_null(), "stores", stores, "error",
 		ev->error ? json_string(ev->error) : json_null(), "log", lines);
+	if (o)
+		json_object_set_new(o, "commands",
+				    ev->commands ? json_copy(ev->commands) : json_array());
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
@@ -273,20 +278,17 @@ static bool listed(const char *list, const char *kind)
 /* Per store: when its copy last succeeded, how often it failed; per source: what it held. */
 static void record_stores_sources(struct state *st, const struct record_ctx *c)
 {
-	const char *kinds[2];
-	size_t nk = 0;
-
-	if (c->cfg->local.path)
-		kinds[nk++] = "local";
-	if (c->cfg->s3.bucket)
-		kinds[nk++] = "s3";
 	const char *kept = c->res && c->res->file ? c->res->kept_in : NULL;
-	for (size_t i = 0; i < nk; i++) {
+	const struct store_kind *k;
+
+	for (size_t i = 0; (k = store_kind_at(i)); i++) {
+		if (!k->configured(c->cfg))
+			continue;
 		struct labelled_stat *l =
-			state_label(st->stores, &st->nr_stores, STATE_MAX_STORES, kinds[i]);
+			state_label(st->stores, &st->nr_stores, STATE_MAX_STORES, k->name);
 		if (!l)
 			continue;
-		if (kept && listed(kept, kinds[i]))
+		if (kept && listed(kept, k->name))
 			l->last_success = c->finished;
 		else if (c->code == LB_EXIT_STORE)
 			l->failures++;
@@ -329,18 +331,32 @@ static void apply_record(struct state *st, void *ctx)
 	}
 }
 
+/* What a run does around the data: commands, and containers stopped and started. */
+struct around {
+	struct services *svc;
+	struct hooks *hk;
+};
+
+/* The pre commands, then the stop: a failing command stops nothing. */
 static int stop_hook(void *ctx, struct err *e)
 {
-	return services_stop(ctx, e);
+	struct around *a = ctx;
+
+	if (hooks_pre(a->hk, e) < 0)
+		return -1;
+	return services_stop(a->svc, e);
 }
 
 /* Right after the last source was read: the containers need not wait for the upload. */
 static void restart_hook(void *ctx)
 {
+	struct around *a = ctx;
 	struct err e = ERR_INIT;
 
-	if (services_restart(ctx, &e) < 0)
+	if (services_restart(a->svc, &e) < 0)
 		log_error("%s", e.msg);
+	err_clear(&e);
+	hooks_post(a->hk, &e); /* its verdict is job_backup's, at the end */
 }
 
 void job_recover_services(const struct config *cfg)
@@ -366,8 +382,12 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 	       struct err *e)
 {
 	struct services *svc = services_new(cfg);
-	struct backup_hooks hooks = { stop_hook, restart_hook, svc };
-	struct event ev = { .status = "start", .trigger = trigger, .started = time(NULL) };
+	struct around around = { svc, hooks_new(cfg, false) };
+	struct backup_hooks hooks = { stop_hook, restart_hook, &around };
+	struct event ev = { .status = "start",
+			    .trigger = trigger,
+			    .started = time(NULL),
+			    .commands = hooks_outcomes(around.hk) };
 	struct record_ctx rc = { .ev = &ev, .begin = true };
 	struct err se = ERR_INIT;
 	double t0 = now_mono();
@@ -398,6 +418,10 @@ int job_backup(const struct config *cfg, enum job_trigger trigger, struct backup
 		else
 			log_error("%s", se.msg);
 	}
+	/* Every path too, once the pre commands ran (each failure is logged as it happens). */
+	err_clear(&se);
+	if (hooks_post(around.hk, &se) < 0 && r == 0)
+		r = err_wrap(e, &se, "the backup succeeded, but ");
 	services_finish(svc);
 	svc = NULL;
 	if (r == 0) {
@@ -441,15 +465,18 @@ done:
 	else if (e->code != LB_EXIT_INTERRUPTED)
 		notify(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev);
 	job_unlock(&lock_fd);
+	hooks_free(around.hk);
 	return r;
 }
 
-/* After verification: stop the rest of the Compose project for the swap. */
+/* After verification: the pre-restore commands, then stop the rest of the Compose project. */
 static int stop_project(void *ctx, struct err *e)
 {
-	if (services_resolve_project(ctx) < 0)
+	struct around *a = ctx;
+
+	if (services_resolve_project(a->svc) < 0 || hooks_pre(a->hk, e) < 0)
 		return -1;
-	return services_stop(ctx, e);
+	return services_stop(a->svc, e);
 }
 
 int job_restore(const struct config *cfg, const char *what, const char *from,
@@ -459,6 +486,7 @@ int job_restore(const struct config *cfg, const char *what, const char *from,
 	struct store_entry entry = { 0 };
 	struct store *store = NULL;
 	struct services *svc = NULL;
+	struct around around = { 0 };
 	struct err se = ERR_INIT;
 	int lock_fd = -1, r = -1;
 
@@ -468,8 +496,9 @@ int job_restore(const struct config *cfg, const char *what, const char *from,
 			goto out;
 		services_recover(cfg);
 		svc = services_new(cfg);
+		around = (struct around){ svc, hooks_new(cfg, true) };
 		opts->before_swap = stop_project;
-		opts->ctx = svc;
+		opts->ctx = &around;
 	}
 	if (store_set_open(cfg, &set, e) < 0 || (from && store_set_only(&set, from, e) < 0) ||
 	    restore_find(&set, what, &entry, &store, e) < 0)
@@ -488,9 +517,16 @@ restart:
 			log_error("%s", se.msg);
 		r = -1;
 	}
+	err_clear(&se);
+	if (hooks_post(around.hk, &se) < 0) { /* once the pre-restore commands ran */
+		if (r == 0)
+			err_wrap(e, &se, "the data was restored, but ");
+		r = -1;
+	}
 	services_finish(svc);
 	ret->file = TAKE_PTR(entry.file);
 out:
+	hooks_free(around.hk);
 	job_unlock(&lock_fd);
 	free(entry.file);
 	store_set_release(&set);

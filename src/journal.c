@@ -17,7 +17,7 @@
 #define JOURNAL_MAX (4u * 1024 * 1024)
 
 static const char *const state_names[] = { "staging", "swapping", "rolling-back" };
-static const char *const phase_names[] = { "pending", "clearing", "filling", "done" };
+static const char *const phase_names[] = { "pending", "clearing", "filling", "keeping", "done" };
 
 const char *journal_state_str(enum journal_state s)
 {
@@ -43,6 +43,7 @@ static void target_release(struct journal_target *t)
 	free(t->target);
 	free(t->stage);
 	free(t->old);
+	strvec_release(&t->keep);
 }
 
 static void db_release(struct journal_db *d)
@@ -160,6 +161,12 @@ static json_t *target_json(const struct journal_target *t)
 				  "uid", (json_int_t)t->root.uid, "gid", (json_int_t)t->root.gid,
 				  "atime", ts_json(t->root.atime), "mtime",
 				  ts_json(t->root.mtime)));
+	if (o && t->keep.nr) {
+		json_t *keep = json_array();
+		for (size_t i = 0; i < t->keep.nr; i++)
+			json_array_append_new(keep, bytes_json(t->keep.v[i]));
+		json_object_set_new(o, "keep", keep);
+	}
 	return o;
 }
 
@@ -241,6 +248,16 @@ static int load_target(json_t *o, struct journal_target *t)
 		t->root.gid = (gid_t)json_integer_value(json_object_get(root, "gid"));
 		t->root.atime = ts_from_json(json_object_get(root, "atime"));
 		t->root.mtime = ts_from_json(json_object_get(root, "mtime"));
+	}
+	json_t *keep = json_object_get(o, "keep");
+	for (size_t i = 0; i < json_array_size(keep); i++) {
+		char *rel = bytes_from_json(json_array_get(keep, i));
+		if (!rel || !*rel || rel[0] == '/' || path_has_dotdot(rel)) {
+			free(rel);
+			return -1;
+		}
+		strvec_push(&t->keep, rel);
+		free(rel);
 	}
 	if (!t->name || !t->target || !t->stage || (t->kind == SOURCE_DIR && !t->old))
 		return -1;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "strvec.h"
 
 /*
  * STATE_DIR/NAME.restore.json exists from the moment a restore starts to touch
@@ -25,7 +26,8 @@ enum journal_phase {
 	PHASE_PENDING,	/* nothing moved */
 	PHASE_CLEARING, /* the target's entries are moving into `old` */
 	PHASE_FILLING,	/* the target holds no old entry; staged entries move in */
-	PHASE_DONE,	/* the target holds the staged content only */
+	PHASE_KEEPING,	/* the excluded entries in `keep` move back from `old` into the target */
+	PHASE_DONE,	/* the target holds the staged content (and the kept entries) only */
 };
 
 struct journal_meta {
@@ -48,6 +50,7 @@ struct journal_target {
 	uint64_t ino, dev;	  /* files: the staged file, to tell it from the old one */
 	struct journal_meta root; /* dirs: the directory's own metadata in the backup */
 	struct timespec times[2]; /* dirs: the target's atime and mtime before the swap */
+	struct strvec keep; /* dirs: BACKUP_EXCLUDE'd paths (relative) the swap leaves in place */
 };
 
 /* A database object staged beside its target (PostgreSQL database, MongoDB collection). */

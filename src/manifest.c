@@ -52,6 +52,8 @@ void manifest_to_json(const struct manifest *m, struct strbuf *out)
 		json_object_set_new(o, "archive_path", json_string(prefix));
 		if (s->sqlite)
 			json_object_set_new(o, "format", json_string("sqlite"));
+		if (s->server_version)
+			json_object_set_new(o, "server_version", jstr(s->server_version));
 		json_array_append_new(srcs, o);
 		free(prefix);
 	}
@@ -149,6 +151,9 @@ int manifest_from_json(const char *buf, size_t len, struct manifest *m, struct e
 		}
 		manifest_add_source(m, k, name, path);
 		m->sources[m->nr_sources - 1].sqlite = format != NULL;
+		const char *sv = json_string_value(json_object_get(o, "server_version"));
+		if (sv)
+			m->sources[m->nr_sources - 1].server_version = xstrdup(sv);
 	}
 	/* What names the archive: a restore checks both against the file it read. */
 	if (!m->name || !m->timestamp) {
@@ -174,6 +179,7 @@ void manifest_release(struct manifest *m)
 	for (size_t i = 0; i < m->nr_sources; i++) {
 		free(m->sources[i].name);
 		free(m->sources[i].path);
+		free(m->sources[i].server_version);
 	}
 	free(m->sources);
 	*m = (struct manifest)MANIFEST_INIT;

@@ -17,7 +17,8 @@ struct manifest_source {
 	enum source_kind kind;
 	char *name;
 	char *path;
-	bool sqlite; /* a file source holding an SQLite database ("format": "sqlite") */
+	bool sqlite;	      /* a file source holding an SQLite database ("format": "sqlite") */
+	char *server_version; /* a database server's version ("server_version"), or NULL */
 };
 
 struct manifest {

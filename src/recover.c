@@ -124,13 +124,131 @@ static int set_phase(struct journal *j, struct journal_target *t, enum journal_p
 	return journal_write(j, e);
 }
 
+/* The directory part of `path` ("" for none). */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+}
+
+struct dir_times {
+	char *path;
+	struct timespec ts[2];
+	bool set;
+};
+
+static void times_save(struct dir_times *d, char *path)
+{
+	struct stat st;
+
+	d->path = path;
+	d->set = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	if (d->set) {
+		d->ts[0] = st.st_atim;
+		d->ts[1] = st.st_mtim;
+	}
+}
+
+/* Put a directory's times back after a rename or mkdir in it touched them. */
+static void times_restore(struct dir_times *d)
+{
+	if (d->set)
+		utimensat(AT_FDCWD, d->path, d->ts, AT_SYMLINK_NOFOLLOW);
+	free(d->path);
+}
+
+/*
+ * Move `from` to `to` (no replace) with both parent directories' times kept:
+ * carrying a kept entry must not change the restored tree's metadata.
+ */
+static int move_kept(const char *from, const char *to, struct err *e)
+{
+	struct dir_times a, b;
+
+	times_save(&a, parent_of(from));
+	times_save(&b, parent_of(to));
+	/* fail: as if the rename had failed (EIO) */
+	int r = FAULT("restore.keep") ? (errno = EIO, -1)
+				      : move_noreplace(AT_FDCWD, from, AT_FDCWD, to);
+	int saved = errno;
+	times_restore(&b);
+	times_restore(&a);
+	if (r < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot move '%s' to '%s': %s", from, to,
+			       strerror(saved));
+	return 0;
+}
+
+/*
+ * The parents of target/REL that the backup lacks, made as they are in `old`
+ * (mode and times), so an excluded entry comes back where it was.
+ */
+static int make_parents(const struct journal_target *t, const char *rel, struct err *e)
+{
+	for (const char *p = strchr(rel, '/'); p; p = strchr(p + 1, '/')) {
+		auto_free char *dir = xasprintf("%s/%.*s", t->target, (int)(p - rel), rel);
+		auto_free char *was = xasprintf("%s/%.*s", t->old, (int)(p - rel), rel);
+		struct stat st, ost;
+		if (lstat(dir, &st) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				return err_set(e, LB_EXIT_SOURCE,
+					       "cannot keep '%s/%s': '%s' is not a directory",
+					       t->target, rel, dir);
+			continue;
+		}
+		bool have = lstat(was, &ost) == 0 && S_ISDIR(ost.st_mode);
+		struct dir_times up;
+		times_save(&up, parent_of(dir));
+		int r = mkdir(dir, have ? (ost.st_mode & 07777) : 0755);
+		int saved = errno;
+		times_restore(&up);
+		if (r < 0)
+			return err_set(e, LB_EXIT_SOURCE, "cannot create '%s': %s", dir,
+				       strerror(saved));
+		if (have) {
+			struct timespec ts[2] = { ost.st_atim, ost.st_mtim };
+			if (geteuid() == 0 && chown(dir, ost.st_uid, ost.st_gid) < 0)
+				log_warn("cannot set the owner of '%s': %s", dir, strerror(errno));
+			utimensat(AT_FDCWD, dir, ts, 0);
+		}
+	}
+	return 0;
+}
+
+/*
+ * KEEPING: every entry BACKUP_EXCLUDE left out goes from `old` back to its
+ * place in the target (forward), or from the target back into `old` (back).
+ * Each move looks at where the entry is, so a restarted step goes on.
+ */
+static int keep_move(const struct journal_target *t, bool forward, struct err *e)
+{
+	for (size_t i = 0; i < t->keep.nr; i++) {
+		const char *rel = t->keep.v[i];
+		auto_free char *in_old = xasprintf("%s/%s", t->old, rel);
+		auto_free char *in_target = xasprintf("%s/%s", t->target, rel);
+		const char *from = forward ? in_old : in_target, *to = forward ? in_target : in_old;
+		if (!exists(from))
+			continue; /* moved already (or gone since the plan) */
+		if (exists(to))
+			return err_set(e, LB_EXIT_SOURCE, "cannot keep '%s': '%s' exists already",
+				       from, to);
+		if (forward && make_parents(t, rel, e) < 0)
+			return -1;
+		if (move_kept(from, to, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * A directory's swap is two halves, each moving every entry of one place into
  * another while the journal names the half under way: CLEARING moves the
  * target's entries into `old`, FILLING the staged ones into the target.
  * Forward runs them in order; back undoes them in the reverse order, each
  * moving the other way. The phase written around each half tells a restarted
- * step which entries of the target are old and which new.
+ * step which entries of the target are old and which new. A third step,
+ * KEEPING, carries the entries BACKUP_EXCLUDE left out (named in the journal
+ * at the plan) from `old` back into the new content.
  */
 static int dir_swap(struct journal *j, struct journal_target *t, bool forward, struct err *e)
 {
@@ -153,8 +271,15 @@ static int dir_swap(struct journal *j, struct journal_target *t, bool forward, s
 			    (move_entries(half[i].from, half[i].to, e) < 0 ||
 			     set_phase(j, t, (enum journal_phase)(half[i].phase + 1), e) < 0))
 				return -1;
+		if (t->phase == PHASE_KEEPING &&
+		    (keep_move(t, true, e) < 0 || set_phase(j, t, PHASE_DONE, e) < 0))
+			return -1;
 		return 0;
 	}
+	/* The kept entries first go back into `old`, whose parents still hold them. */
+	if (t->phase >= PHASE_KEEPING &&
+	    (keep_move(t, false, e) < 0 || set_phase(j, t, PHASE_FILLING, e) < 0))
+		return -1;
 	for (size_t i = ARRAY_SIZE(half); i-- > 0;) {
 		if (t->phase < half[i].phase)
 			continue;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "exclude.h"
 #include "fs.h"
 #include "restore-job.h"
 #include "strvec.h"
@@ -62,6 +63,12 @@ static void plan_line(struct rjob *j, const char *what, const char *path)
 	add_change(j, what, xstrdup(path));
 }
 
+static bool excluded(const struct rjob *j, const struct rsource *s, const char *rel, bool is_dir)
+{
+	return s->kind == SOURCE_DIR &&
+	       exclude_covers(&j->cfg->exclude, s->cfgsrc ? s->cfgsrc->name : s->name, rel, is_dir);
+}
+
 /* DRY_RUN: say what restoring this entry would do to the target. */
 void preview_entry(struct rjob *j, struct rsource *s, const char *rel, struct archive_entry *ent,
 		   const char *hex)
@@ -70,6 +77,11 @@ void preview_entry(struct rjob *j, struct rsource *s, const char *rel, struct ar
 	mode_t type = archive_entry_filetype(ent);
 	struct stat st;
 
+	/* BACKUP_EXCLUDE: left as it is on disk (and not removed below). */
+	if (s->desc->tree && excluded(j, s, rel, type == AE_IFDIR)) {
+		free(path);
+		return;
+	}
 	if (s->desc->tree && *rel)
 		strvec_push(&s->seen, rel);
 	if (lstat(path, &st) < 0) {
@@ -123,7 +135,9 @@ static void preview_removals(struct rjob *j, struct rsource *s, const char *rel)
 			continue;
 		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		char *key = sub;
-		if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str))
+		if (excluded(j, s, sub, de->d_type == DT_DIR))
+			; /* BACKUP_EXCLUDE: kept */
+		else if (!bsearch(&key, s->seen.v, s->seen.nr, sizeof(char *), cmp_str))
 			add_change(j, "remove", xasprintf("%s/%s", dir, de->d_name));
 		else if (de->d_type == DT_DIR)
 			preview_removals(j, s, sub);

@@ -10,9 +10,11 @@
 #include "dburi.h"
 #include "docker.h"
 #include "fs.h"
+#include "labels.h"
 #include "log.h"
 #include "services.h"
 #include "signals.h"
+#include "sources/source.h"
 #include "state.h"
 #include "strbuf.h"
 #include "strvec.h"
@@ -213,21 +215,64 @@ static int resolve_one(struct services *s, const char *project, const char *name
 		       project ? project : "(none)", name);
 }
 
+/* The running containers whose lifeboat.stop label selects them, as if named. */
+static int resolve_labelled(struct services *s, const char *project, struct err *e)
+{
+	struct err le = ERR_INIT;
+	json_t *list = NULL, *c;
+	size_t i;
+
+	if (labels_find(s->d, project, s->cfg->name, LABEL_STOP, &list, &le) < 0) {
+		/* A socket proxy that will not list: the labels may not even be used. */
+		log_warn("no " LABEL_STOP " labels looked up: %s", le.msg);
+		return 0;
+	}
+	json_array_foreach (list, i, c) {
+		const struct source_spec *db = serves_database(s->cfg, c);
+		if (db) {
+			err_set(e, LB_EXIT_CONFIG,
+				"container '%s' is labelled " LABEL_STOP "=%s, but it serves %s "
+				"source '%s' (%s): a database must run while it is dumped; nothing "
+				"was stopped",
+				docker_container_name(c), docker_label(c, LABEL_STOP),
+				source_var(db->kind), db->name, db->path);
+			json_decref(list);
+			return -1;
+		}
+		if (add_container(s, c, e) < 0) {
+			json_decref(list);
+			return -1;
+		}
+	}
+	json_decref(list);
+	return 0;
+}
+
 int services_resolve_named(struct services *s, struct err *e)
 {
 	const struct strvec *names = &s->cfg->stop.services;
 	struct err pe = ERR_INIT, oe = ERR_INIT;
 
-	if (!names->nr)
-		return 0;
-	if (open_docker(s, &oe) < 0)
+	if (open_docker(s, &oe) < 0) {
+		if (!names->nr) {
+			/* Labels need the engine; without BACKUP_STOP_SERVICES it is optional. */
+			log_debug("no " LABEL_STOP " labels looked up: %s", oe.msg);
+			return 0;
+		}
 		return err_wrap(e, &oe, "BACKUP_STOP_SERVICES needs the Docker engine: ");
+	}
 	char *project = docker_self_project(s->d, &s->self, &pe);
-	if (err_isset(&pe))
-		return err_copy(e, &pe);
+	if (err_isset(&pe)) {
+		if (names->nr)
+			return err_copy(e, &pe);
+		log_warn("no " LABEL_STOP " labels looked up: %s", pe.msg);
+		return 0;
+	}
 	int r = 0;
 	for (size_t i = 0; i < names->nr && r == 0; i++)
 		r = resolve_one(s, project, names->v[i], e);
+	if (r == 0)
+		r = resolve_labelled(s, project, e);
 	free(project);
 	if (r == 0)
 		sort_targets(s);
@@ -257,7 +302,9 @@ static const struct source_spec *serves_database(const struct config *cfg, const
 		struct dburi u;
 		struct err e = ERR_INIT;
 		bool hit = false;
-		if (!source_is_db(src->kind) || dburi_parse(src->uri, "", &u, &e) < 0)
+		/* A kind restored with its server stopped is stopped like the application. */
+		if (!source_is_db(src->kind) || source_ops_for(src->kind)->offline_restore ||
+		    dburi_parse(src->uri, "", &u, &e) < 0)
 			continue;
 		for (const char *h = u.hosts; *h && !hit;) {
 			size_t n = strcspn(h, ",");

@@ -22,7 +22,8 @@ struct services *services_new(const struct config *cfg);
  * Resolve BACKUP_STOP_SERVICES (when set) before anything is stopped: each
  * name as a service of our own Compose project, else a container name, else
  * a Swarm service. A name matching nothing fails (exit 3); so does a missing
- * Docker socket, with a message saying how to mount it.
+ * Docker socket, with a message saying how to mount it. Then, when the engine
+ * answers, the running containers a lifeboat.stop label selects (labels.h).
  */
 int services_resolve_named(struct services *s, struct err *e);
 

@@ -1,8 +1,8 @@
 """The real servers of the test suites, as session fixtures' building blocks.
 
-Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL, a
-Docker engine) is started here on a free loopback port, waited for with a generous
-deadline, and stopped by its own pid. Servers that Debian does not package are built once
+Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL,
+OpenSSH's sshd, a Docker engine) is started here on a free loopback port, waited for with a
+generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
 from their Go modules into a cache outside the clone (``$LB_TEST_CACHE``, default
 ``~/.cache/lifeboat-test``), one binary per pinned version, and reused by every later run
 and every clone.
@@ -361,6 +361,350 @@ class Postgres:
     def environ(self):
         return {"LB_PG_HOST": "127.0.0.1", "LB_PG_PORT": str(self.port), "LB_PG_USER": "postgres",
                 "LB_PG_PASSWORD": self.password}
+
+
+SSHD_USER = "lbsftp"          # password and key authentication, a directory of its own
+SSHD_JAIL_USER = "lbsftpjail"  # SFTP only, chrooted: what a Storage Box gives
+
+
+def sshd_bin():
+    # sshd re-executes itself and insists on an absolute path.
+    path = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.access(path, os.X_OK):
+        raise Unavailable("no sshd (apt-get install openssh-server)")
+    return os.path.abspath(path)
+
+
+def sshd_users():
+    """The test's two unix accounts, made once per machine (we are root), and their
+    passwords, kept in the cache so every worker and every run agrees on them."""
+    import pwd
+    if os.geteuid() != 0:
+        raise Unavailable("the sshd test server needs root: it creates unix users")
+    path = CACHE / "sshd-users.json"
+    with cache_lock("sshd-users"):
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        for user in (SSHD_USER, SSHD_JAIL_USER):
+            try:
+                pwd.getpwnam(user)
+                exists = True
+            except KeyError:
+                exists = False
+            if not exists:
+                p = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                                    "/nonexistent", "--shell", "/usr/sbin/nologin", user],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    raise Unavailable(f"useradd {user} failed: {p.stderr.strip()}")
+            if not exists or user not in known:
+                # Characters a URL or a config line would need quoted, on purpose.
+                known[user] = "sftp@:/%" + random_secret(12)
+                p = subprocess.run(["chpasswd"], input=f"{user}:{known[user]}\n",
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    raise Unavailable(f"chpasswd {user} failed: {p.stderr.strip()}")
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return known
+
+
+def chroot_base():
+    """A directory a ChrootDirectory may lie in: every component owned by root and
+    writable by no one else (so not /tmp)."""
+    for base in (CACHE / "sshd-jails", Path("/run/lifeboat-test-sshd")):
+        base.mkdir(parents=True, exist_ok=True)
+        os.chmod(base, 0o755)
+        if all(p.stat().st_uid == 0 and not p.stat().st_mode & 0o022
+               for p in [base, *base.parents]):
+            return base
+    raise Unavailable("no root-owned, not group- or world-writable directory for the "
+                      "chroot (LB_TEST_CACHE lies below a writable directory)")
+
+
+def ssh_keygen(*args):
+    p = subprocess.run(["ssh-keygen", "-q", *map(str, args)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise Unavailable(f"ssh-keygen {' '.join(map(str, args))} failed: {p.stderr.strip()}")
+    return p.stdout
+
+
+class Sshd(Server):
+    """Debian's OpenSSH server from a private sshd_config on a free loopback port, with
+    its own ed25519 host key. Two accounts, SFTP only:
+
+    - ``user`` (lbsftp): password or key (``key``, unencrypted; ``key_pass``, encrypted
+      with ``key_passphrase``); writes in ``home``, a directory of its own given by
+      absolute path (``remote_home``).
+    - ``jail_user`` (lbsftpjail): chrooted like a Storage Box; sees ``/backups``
+      (``jail_home`` here), password or the same keys.
+
+    ``known_hosts`` holds the host key for ``[127.0.0.1]:port``; ``fingerprint`` is it as
+    ``ssh-keygen -l`` prints it (``SHA256:...``), ``host_key_b64`` its base64 blob.
+    ``kill_sessions()`` drops every connection (the listener stays), ``kill()`` the whole
+    server, ``start()`` again brings it back on the same port."""
+
+    def __init__(self):
+        binary = sshd_bin()
+        passwords = sshd_users()
+        import pwd
+        super().__init__("sshd", [])
+        os.chmod(self.workdir, 0o755)  # the user must reach its directory below it
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.user, self.password = SSHD_USER, passwords[SSHD_USER]
+        self.jail_user, self.jail_password = SSHD_JAIL_USER, passwords[SSHD_JAIL_USER]
+        w = self.workdir
+        ssh_keygen("-t", "ed25519", "-N", "", "-C", "lbtest-host", "-f", w / "host_ed25519")
+        self.host_key_b64 = (w / "host_ed25519.pub").read_text().split()[1]
+        self.fingerprint = ssh_keygen("-l", "-E", "sha256", "-f", w / "host_ed25519.pub").split()[1]
+        self.known_hosts = w / "known_hosts"
+        self.known_hosts.write_text(f"[{self.host}]:{self.port} ssh-ed25519 {self.host_key_b64}\n")
+        (w / "client").mkdir(mode=0o700)
+        self.key = w / "client/id_ed25519"
+        self.key_pass = w / "client/id_ed25519_pass"
+        self.key_passphrase = "key pass:" + random_secret(8)
+        ssh_keygen("-t", "ed25519", "-N", "", "-C", "lbtest-client", "-f", self.key)
+        ssh_keygen("-t", "ed25519", "-N", self.key_passphrase, "-C", "lbtest-client2", "-f",
+                   self.key_pass)
+        (w / "authorized_keys").mkdir()
+        pubs = (Path(str(self.key) + ".pub").read_text() + Path(str(self.key_pass) + ".pub").read_text())
+        for u in (self.user, self.jail_user):
+            (w / "authorized_keys" / u).write_text(pubs)
+        self.uid = pwd.getpwnam(self.user).pw_uid
+        self.jail_uid = pwd.getpwnam(self.jail_user).pw_uid
+        self.home = w / "home"
+        self.home.mkdir(mode=0o700)
+        os.chown(self.home, self.uid, -1)
+        self.remote_home = str(self.home)
+        self.jail = Path(tempfile.mkdtemp(prefix="lb-jail.", dir=chroot_base()))
+        os.chmod(self.jail, 0o755)
+        self.jail_home = self.jail / "backups"
+        self.jail_home.mkdir(mode=0o700)
+        os.chown(self.jail_home, self.jail_uid, -1)
+        self.jail_remote_home = "/backups"
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation
+        self.config = w / "sshd_config"
+        self.config.write_text(f"""\
+ListenAddress {self.host}:{self.port}
+HostKey {w}/host_ed25519
+PidFile {w}/sshd-own.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile {w}/authorized_keys/%u
+StrictModes no
+PermitRootLogin no
+AllowUsers {self.user} {self.jail_user}
+AllowTcpForwarding no
+X11Forwarding no
+MaxStartups 64
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+ForceCommand internal-sftp
+Match User {self.jail_user}
+    ChrootDirectory {self.jail}
+""")
+        self.argv = [binary, "-D", "-e", "-f", str(self.config)]
+
+    def banner(self):
+        with socket.create_connection((self.host, self.port), timeout=2) as s:
+            return s.recv(64).startswith(b"SSH-2.0-")
+
+    def start(self):
+        return super().start(self.banner)
+
+    def descendants(self):
+        """Pids of the listener's children and theirs: one group per connection."""
+        try:
+            root = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return []
+        parent = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
+        out, todo = [], [root]
+        while todo:
+            p = todo.pop()
+            kids = [c for c, pp in parent.items() if pp == p]
+            out += kids
+            todo += kids
+        return out
+
+    def kill_sessions(self):
+        """SIGKILL every connection's processes; the listener keeps accepting."""
+        for pid in self.descendants():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def kill(self):
+        """SIGKILL the whole server, as a crash or a power cut would."""
+        self.kill_sessions()
+        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+            os.kill(int(self.pidfile.read_text()), signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.pidfile.unlink()
+
+    def stop(self):
+        self.kill_sessions()
+        super().stop()
+
+    def cleanup(self):
+        super().cleanup()
+        shutil.rmtree(self.jail, ignore_errors=True)
+
+    def url(self, jail=False, path=None, user=None):
+        u = user or (self.jail_user if jail else self.user)
+        p = path or (self.jail_remote_home if jail else self.remote_home)
+        return f"sftp://{u}@{self.host}:{self.port}{p}"
+
+    def environ(self):
+        return {"LB_SSHD_HOST": self.host, "LB_SSHD_PORT": str(self.port),
+                "LB_SSHD_USER": self.user, "LB_SSHD_PASSWORD": self.password,
+                "LB_SSHD_HOME": self.remote_home, "LB_SSHD_KEY": str(self.key),
+                "LB_SSHD_KNOWN_HOSTS": str(self.known_hosts),
+                "LB_SSHD_FINGERPRINT": self.fingerprint,
+                "LB_SSHD_JAIL_USER": self.jail_user, "LB_SSHD_JAIL_PASSWORD": self.jail_password,
+                "LB_SSHD_JAIL_HOME": self.jail_remote_home}
+
+class Resp:
+    """A minimal Redis client (RESP2 over a socket): enough for the tests, no dependency."""
+
+    def __init__(self, port, password, host="127.0.0.1", user=None):
+        self.sock = socket.create_connection((host, port), timeout=60)
+        self.buf = b""
+        if password is not None:
+            self.call(*(["AUTH", user, password] if user else ["AUTH", password]))
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *cmds):
+        out = bytearray()
+        for args in cmds:
+            out += b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise RuntimeError(f"bad reply {line!r}")
+
+    def call(self, *args):
+        self.send(args)
+        return self.reply()
+
+    def pipeline(self, cmds, batch=1000):
+        out = []
+        for i in range(0, len(cmds), batch):
+            part = cmds[i:i + batch]
+            self.send(*part)
+            out += [self.reply() for _ in part]
+        return out
+
+
+class Redis(Server):
+    """Debian's redis-server on a free loopback port, a private data directory, a password
+    that needs percent-encoding; a test may stop it (SHUTDOWN NOSAVE) and start it again."""
+
+    def __init__(self):
+        exe = shutil.which("redis-server")
+        if exe is None or shutil.which("redis-cli") is None:
+            raise Unavailable("no redis-server/redis-cli (apt-get install redis-server redis-tools)")
+        self.port = free_port()
+        self.password = "rd@:/" + random_secret(9)
+        super().__init__("redis", [exe], workdir=None)
+        self.data = self.workdir / "data"
+        self.data.mkdir()
+        self.appendonly = False
+
+    def command(self):
+        return [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data), "--requirepass", self.password, "--save", "",
+                "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
+                "--logfile", "", "--protected-mode", "no"]
+
+    def ping(self):
+        c = Resp(self.port, self.password)
+        try:
+            return c.call("PING") == "PONG"
+        finally:
+            c.close()
+
+    def start(self):
+        self.argv = self.command()
+        return super().start(self.ping)
+
+    def shutdown(self):
+        """Stop it without saving (a container being stopped, as the restore expects)."""
+        with contextlib.suppress(Exception):
+            c = Resp(self.port, self.password)
+            c.send(("SHUTDOWN", "NOSAVE"))
+            with contextlib.suppress(Exception):
+                c.reply()
+            c.close()
+        if self.proc is not None:
+            self.proc.wait(timeout=START_DEADLINE)
+        with contextlib.suppress(OSError):
+            self.pidfile.unlink()
+
+    def restart(self, appendonly=None):
+        self.shutdown()
+        if appendonly is not None:
+            self.appendonly = appendonly
+        return self.start()
+
+    def client(self):
+        return Resp(self.port, self.password)
+
+    def environ(self):
+        return {"LB_REDIS_PORT": str(self.port), "LB_REDIS_PASSWORD": self.password,
+                "LB_REDIS_DATA": str(self.data)}
 
 
 class DockerEngine:

@@ -9,9 +9,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "exclude.h"
 #include "fs.h"
 #include "journal.h"
 #include "recover.h"
@@ -31,6 +33,8 @@ struct files_restore {
 	const struct reporter *report;
 	struct archive *disk;
 	int cwd_fd;
+	const struct exclude_list *exclude; /* dirs: BACKUP_EXCLUDE, left as it is on disk */
+	const char *source;		    /* the configured source's name, which scopes it */
 };
 
 static char *dir_of(const char *path)
@@ -50,7 +54,9 @@ static int files_restore_begin(const struct source_restore_req *req, void **ctx,
 				     .target = xstrdup(req->path),
 				     .sqlite = req->sqlite,
 				     .report = req->report,
-				     .cwd_fd = req->cwd_fd };
+				     .cwd_fd = req->cwd_fd,
+				     .exclude = req->kind == SOURCE_DIR ? &req->cfg->exclude : NULL,
+				     .source = req->target ? req->target->name : req->name };
 	*ctx = f;
 	if (f->kind == SOURCE_DIR) {
 		int r = mkdir_parents(f->target, 0755);
@@ -154,6 +160,10 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 		f->root = archive_entry_clone(ent);
 		return 0;
 	}
+	/* Excluded now: what is on disk stays (the swap carries it over); the data is hashed. */
+	if (f->kind == SOURCE_DIR &&
+	    exclude_covers(f->exclude, f->source, m->rel, archive_entry_filetype(ent) == AE_IFDIR))
+		return 0;
 	if (!f->disk && tar_disk_open(f->stage, -1, &f->disk, e) < 0)
 		return -1;
 	const char *base = strrchr(f->target, '/') + 1;
@@ -181,8 +191,88 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 }
 
 /*
- * Name the target in the journal with its staged copy and the directory its
- * old content will wait in (created now, empty).
+ * The excluded entries below target directory `dfd` (at `rel`, "" for the
+ * target itself) into `keep`: each one the swap carries over as it is. The
+ * staged copy must leave room for it: its parents there are directories or
+ * absent (a file or symlink of the backup in their place fails the restore
+ * before anything changed).
+ */
+static int find_kept(struct files_restore *f, int dfd, const char *rel, struct strvec *keep,
+		     struct err *e)
+{
+	int lfd = dup(dfd);
+	DIR *d = lfd < 0 ? NULL : fdopendir(lfd);
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d) {
+		close_fd(&lfd);
+		return err_set(e, LB_EXIT_SOURCE, "cannot read '%s/%s': %s", f->target, rel,
+			       strerror(errno));
+	}
+	while (!ret && (de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!*rel &&
+		    (!strncmp(de->d_name, RESTORE_STAGE_PREFIX, strlen(RESTORE_STAGE_PREFIX)) ||
+		     !strncmp(de->d_name, RESTORE_OLD_PREFIX, strlen(RESTORE_OLD_PREFIX))))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		auto_free char *sub =
+			*rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		if (exclude_match(f->exclude, f->source, sub, S_ISDIR(st.st_mode))) {
+			strvec_push(keep, sub);
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode))
+			continue;
+		auto_close int sfd =
+			openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0) {
+			ret = err_set(e, LB_EXIT_SOURCE, "cannot open '%s/%s': %s", f->target, sub,
+				      strerror(errno));
+			break;
+		}
+		ret = find_kept(f, sfd, sub, keep, e);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int plan_kept(struct files_restore *f, struct journal_target *t, struct err *e)
+{
+	if (!exclude_any(f->exclude, f->source))
+		return 0;
+	auto_close int dfd = open(f->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", f->target,
+			       strerror(errno));
+	if (find_kept(f, dfd, "", &t->keep, e) < 0)
+		return -1;
+	for (size_t i = 0; i < t->keep.nr; i++) {
+		const char *rel = t->keep.v[i];
+		for (const char *p = strchr(rel, '/'); p; p = strchr(p + 1, '/')) {
+			auto_free char *staged =
+				xasprintf("%s/%.*s", f->stage, (int)(p - rel), rel);
+			struct stat st;
+			if (lstat(staged, &st) == 0 && !S_ISDIR(st.st_mode))
+				return err_set(e, LB_EXIT_SOURCE,
+					       "cannot keep '%s/%s' (BACKUP_EXCLUDE): the backup "
+					       "has a %s at '%s/%.*s'",
+					       f->target, rel,
+					       S_ISLNK(st.st_mode) ? "symlink" : "file", f->target,
+					       (int)(p - rel), rel);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Name the target in the journal with its staged copy, the directory its
+ * old content will wait in (created now, empty) and the excluded entries
+ * the swap carries over.
  */
 static int files_restore_plan(void *ctx, struct journal *jr, struct err *e)
 {
@@ -209,6 +299,8 @@ static int files_restore_plan(void *ctx, struct journal *jr, struct err *e)
 			       f->target, strerror(saved));
 	}
 	t->old = xstrdup(f->old);
+	if (plan_kept(f, t, e) < 0)
+		return -1;
 	if (stat(f->target, &st) == 0) {
 		t->times[0] = st.st_atim;
 		t->times[1] = st.st_mtim;

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "exclude.h"
 #include "fault.h"
 #include "fs.h"
 #include "sources/source.h"
@@ -50,13 +51,21 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* What the walk of one directory source leaves out: BACKUP_EXCLUDE's rules for it. */
+struct walk_excl {
+	const struct exclude_list *list;
+	const char *source; /* its name */
+	size_t plen;	    /* strlen("dirs/NAME/"): where an archive path's relative part starts */
+};
+
 /*
  * Archive the content of directory `dfd` (at `src`, archived as `apath`), depth
  * first and sorted by name, so that a directory's entries follow it directly:
- * GNU tar relies on that order to restore directory times.
+ * GNU tar relies on that order to restore directory times. Excluded entries are
+ * never opened (a pattern that may match a file is tried before even the stat).
  */
 static int walk_dir(struct member_sink *sink, const struct reporter *rep, int dfd, const char *src,
-		    const char *apath, bool top, struct err *e)
+		    const char *apath, bool top, const struct walk_excl *x, struct err *e)
 {
 	struct strvec names = STRVEC_INIT;
 	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
@@ -96,6 +105,9 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 			       "skipping '%s', left behind by an interrupted restore", csrc.buf);
 			continue;
 		}
+		const char *rel = capath.buf + x->plen;
+		if (exclude_match(x->list, x->source, rel, false))
+			continue;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT) {
 				report(rep, LOG_WARN, "'%s' vanished while being backed up",
@@ -106,6 +118,8 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 				strerror(errno));
 			goto out;
 		}
+		if (S_ISDIR(st.st_mode) && exclude_match(x->list, x->source, rel, true))
+			continue;
 		if (FAULT("walk.before_open")) {
 			/* Test builds: the entry is deleted right here, as by a busy application. */
 			if (unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
@@ -150,7 +164,7 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 			if (tarw_add_entry(sink->tar, csrc.buf, capath.buf, &st, NULL, fd, e) < 0)
 				goto out;
 			if (S_ISDIR(st.st_mode) &&
-			    walk_dir(sink, rep, fd, csrc.buf, capath.buf, false, e) < 0)
+			    walk_dir(sink, rep, fd, csrc.buf, capath.buf, false, x, e) < 0)
 				goto out;
 		} else {
 			report(rep, LOG_WARN,
@@ -208,7 +222,11 @@ int files_backup(const struct source_backup *src, struct member_sink *sink, stru
 	} else if (tarw_add_entry(sink->tar, s->path, apath, &st, NULL, fd, e) < 0) {
 		goto out;
 	}
-	if (s->kind == SOURCE_DIR && walk_dir(sink, src->report, fd, s->path, prefix, true, e) < 0)
+	struct walk_excl x = { .list = &src->cfg->exclude,
+			       .source = s->name,
+			       .plen = strlen(prefix) + 1 };
+	if (s->kind == SOURCE_DIR &&
+	    walk_dir(sink, src->report, fd, s->path, prefix, true, &x, e) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -218,11 +236,50 @@ out:
 
 /* ---- its variables: rows of the configuration table (config-vars.h) ---- */
 
+/* After BACKUP_DIRS: a scoped pattern must name one of its directories. */
+static int var_exclude(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	if (exclude_parse(&cfg->exclude, origin, value, e) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->exclude.nr; i++) {
+		const struct exclude_rule *r = &cfg->exclude.v[i];
+		if (r->source && !config_find_source(cfg, SOURCE_DIR, r->source))
+			return err_set(e, LB_EXIT_CONFIG,
+				       "%s: pattern '%s' names '%s', which is not a BACKUP_DIRS "
+				       "source (write '\\:' for a ':' in a pattern)",
+				       origin, r->text, r->source);
+	}
+	return 0;
+}
+
+static void describe_exclude(const struct config *cfg, struct strbuf *out)
+{
+	if (!cfg->exclude.nr) {
+		strbuf_addstr(out, "BACKUP_EXCLUDE       (none)\n");
+		return;
+	}
+	for (size_t i = 0; i < cfg->exclude.nr; i++) {
+		const struct exclude_rule *r = &cfg->exclude.v[i];
+		strbuf_addf(out, "%-21s%s  (%s%s%s)\n", i ? "" : "BACKUP_EXCLUDE", r->text,
+			    r->source ? "directory '" : "every directory",
+			    r->source ? r->source : "", r->source ? "'" : "");
+	}
+}
+
 static const struct config_var dirs_rows[] = {
 	{ "BACKUP_DIRS", 0, config_var_sources, 0, 0, 0, NULL,
 	  "Directories: `/path:name,/path2:name2` (commas or newlines). Names follow "
 	  "`BACKUP_NAME`'s rule: 1–128 letters, digits, `.`, `_`, `-`.",
 	  NULL },
+	{ "BACKUP_EXCLUDE", 0, var_exclude, 0, 0, 0, NULL,
+	  "Glob patterns left out of every `BACKUP_DIRS` directory, commas or newlines: `cache/`, "
+	  "`*.tmp`, `**/node_modules/`, `uploads:thumbs/` (only in the source named `uploads`). A "
+	  "restore leaves excluded paths on disk as they are. Exact rules: [Excluding "
+	  "paths](#excluding-paths).",
+	  describe_exclude },
 };
 const struct config_var_group dirs_vars = CONFIG_VAR_GROUP(dirs_rows);
 

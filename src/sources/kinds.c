@@ -12,6 +12,7 @@
 
 static const char *const postgres_schemes[] = { "postgresql", "postgres", NULL };
 static const char *const mongodb_schemes[] = { "mongodb", "mongodb+srv", NULL };
+static const char *const redis_schemes[] = { "redis", "rediss", NULL };
 
 /* Indexed by enum source_kind. */
 static const struct source_kind_desc kinds[] = {
@@ -51,6 +52,16 @@ static const struct source_kind_desc kinds[] = {
 			     .into = "into",
 			     .ops = &mongodb_ops,
 			     .vars = &mongodb_vars },
+	[SOURCE_REDIS] = { .word = "redis",
+			   .dir = "redis",
+			   .var = "BACKUP_REDIS",
+			   .display = "Redis",
+			   .schemes = redis_schemes,
+			   .name_from_host = true,
+			   .replaces = " (the whole server: every database)",
+			   .into = "into",
+			   .ops = &redis_ops,
+			   .vars = &redis_vars },
 };
 
 const struct source_kind_desc *source_kind_desc(enum source_kind kind)
@@ -104,6 +115,11 @@ const char *source_display_name(enum source_kind kind)
 bool source_uri_host_in_query(enum source_kind kind)
 {
 	return kinds[kind].host_in_query;
+}
+
+bool source_name_from_host(enum source_kind kind)
+{
+	return kinds[kind].name_from_host;
 }
 
 bool source_uses_docker(const struct config *cfg, enum source_kind kind)

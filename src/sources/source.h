@@ -122,6 +122,15 @@ struct source_ops {
 	int (*swap)(const struct config *cfg, const struct source_spec *target,
 		    const struct journal_db *d, enum db_swap_step step, struct err *e);
 
+	/*
+	 * The restore replaces the server's files while it is stopped: a restore in a
+	 * Compose project stops the server's container around the swap like the
+	 * application's, instead of keeping it running for the restore.
+	 */
+	bool offline_restore;
+	/* Before the manifest is written (may be NULL): the server's version, recorded there. */
+	char *(*server_version)(const struct source_backup *src, struct err *e);
+
 	/* May the backup or restore of this kind use the Docker engine (may be NULL: never)? */
 	bool (*uses_docker)(const struct config *cfg);
 };
@@ -132,10 +141,11 @@ int files_backup(const struct source_backup *src, struct member_sink *sink, stru
 extern const struct source_ops files_ops;
 /* The kinds' variables, beside their code (config-vars.h). */
 struct config_var_group;
-extern const struct config_var_group dirs_vars, files_vars, postgres_vars, mongodb_vars;
+extern const struct config_var_group dirs_vars, files_vars, postgres_vars, mongodb_vars, redis_vars;
 extern const struct source_ops dirs_ops;
 extern const struct source_ops postgres_ops;
 extern const struct source_ops mongodb_ops;
+extern const struct source_ops redis_ops;
 
 /* One row of the kind table (sources/kinds.c), indexed by enum source_kind. */
 struct source_kind_desc {
@@ -145,6 +155,7 @@ struct source_kind_desc {
 	const char *display;	    /* in messages: "PostgreSQL" */
 	const char *const *schemes; /* databases: URI schemes; NULL for paths */
 	bool host_in_query;	    /* databases: the URI's query may name the host (libpq) */
+	bool name_from_host;	    /* databases: a source is named after its host, not its db */
 	/*
 	 * A directory tree: member REL lands on TARGET/REL, the directory's own
 	 * entry is REL "", and a restore removes what the archive does not hold.

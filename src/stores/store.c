@@ -1,9 +1,11 @@
 /* Helpers shared by every store kind. */
 #include "common.h"
 
+#include "config-vars.h"
 #include "stores/store.h"
 #include "log.h"
 #include "report.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 void store_report(struct store *s, enum log_level level, const char *fmt, ...)
@@ -33,14 +35,61 @@ static bool s3_configured(const struct config *cfg)
 	return cfg->s3.bucket;
 }
 
+static bool sftp_configured(const struct config *cfg)
+{
+	return cfg->sftp.url;
+}
+
 static const struct store_kind store_kinds[] = {
 	{ "local", &local_vars, local_configured, store_local_new },
 	{ "s3", &s3_vars, s3_configured, store_s3_new },
+	{ "sftp", &sftp_vars, sftp_configured, store_sftp_new },
 };
 
 const struct store_kind *store_kind_at(size_t i)
 {
 	return i < ARRAY_SIZE(store_kinds) ? &store_kinds[i] : NULL;
+}
+
+const struct store_kind *store_kind_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(store_kinds); i++)
+		if (!strcmp(store_kinds[i].name, name))
+			return &store_kinds[i];
+	return NULL;
+}
+
+const char *store_kind_var(const struct store_kind *k)
+{
+	return k->vars->enabled_by ? k->vars->enabled_by : k->vars->v[0].name;
+}
+
+bool store_any_configured(const struct config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(store_kinds); i++)
+		if (store_kinds[i].configured(cfg))
+			return true;
+	return false;
+}
+
+void store_kinds_list(struct strbuf *out, bool vars, const char *last)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(store_kinds); i++) {
+		const char *sep = !i ? "" : i + 1 == ARRAY_SIZE(store_kinds) ? last : ", ";
+		strbuf_addf(out, vars ? "%s%s" : "%s'%s'", sep,
+			    vars ? store_kind_var(&store_kinds[i]) : store_kinds[i].name);
+	}
+}
+
+int store_none_configured(struct err *e)
+{
+	struct strbuf vars = STRBUF_INIT;
+	int ret;
+
+	store_kinds_list(&vars, true, " and/or ");
+	ret = err_set(e, LB_EXIT_CONFIG, "no destination configured: set %s", vars.buf);
+	strbuf_release(&vars);
+	return ret;
 }
 
 int store_set_open(const struct config *cfg, struct store_set *ret, struct err *e)
@@ -56,9 +105,7 @@ int store_set_open(const struct config *cfg, struct store_set *ret, struct err *
 		set_add(&set, s);
 	}
 	if (!set.nr) {
-		err_set(e, LB_EXIT_CONFIG,
-			"no destination configured: set BACKUP_LOCAL_PATH to a mounted directory "
-			"and/or BACKUP_S3_BUCKET");
+		store_none_configured(e);
 		goto fail;
 	}
 	*ret = set;
@@ -147,10 +194,11 @@ int store_set_only(struct store_set *set, const char *kind, struct err *e)
 			store_free(set->v[i]);
 	}
 	set->nr = 0;
-	if (!keep)
-		return err_set(
-			e, LB_EXIT_CONFIG, "--from %s: no %s store is configured (%s)", kind, kind,
-			!strcmp(kind, "s3") ? "set BACKUP_S3_BUCKET" : "set BACKUP_LOCAL_PATH");
+	if (!keep) {
+		const struct store_kind *k = store_kind_find(kind);
+		return err_set(e, LB_EXIT_CONFIG, "--from %s: no %s store is configured (set %s)",
+			       kind, kind, k ? store_kind_var(k) : "it");
+	}
 	set->v[0] = keep;
 	set->nr = 1;
 	return 0;

@@ -1,4 +1,4 @@
-/* Where archives live: a small ops table per kind of store (local directory; S3 later). */
+/* Where archives live: a small ops table per kind of store (local directory, S3, SFTP). */
 #ifndef LB_STORE_H
 #define LB_STORE_H
 
@@ -8,6 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "naming.h"
+#include "strbuf.h"
 
 struct store;
 
@@ -35,7 +36,7 @@ struct store_list {
 #define STORE_TAKEN 1 /* put_begin: the timestamp is being written by another run */
 
 struct store_ops {
-	const char *kind; /* "local", "s3" */
+	const char *kind; /* "local", "s3", "sftp": the store's name everywhere */
 	/*
 	 * Start writing `file`; nothing is visible under that name until commit.
 	 * STORE_TAKEN (e untouched, nothing to abort): another run is writing an
@@ -90,17 +91,31 @@ int store_local_new(const struct config *cfg, struct store **ret, struct err *e)
 /* The S3 store, s3://BACKUP_S3_BUCKET/BACKUP_NAME/. */
 int store_s3_new(const struct config *cfg, struct store **ret, struct err *e);
 
+/* The SFTP store, sftp://USER@HOST:PORT/PATH/BACKUP_NAME/. */
+int store_sftp_new(const struct config *cfg, struct store **ret, struct err *e);
+
 /* A kind of store: one row of the table in store.c. */
 struct config_var_group;
 struct store_kind {
-	const char *name;			      /* "local", "s3" */
+	const char *name;			      /* "local", "s3", "sftp" */
 	const struct config_var_group *vars;	      /* its rows of the configuration table */
 	bool (*configured)(const struct config *cfg); /* does the configuration name it? */
 	int (*open)(const struct config *cfg, struct store **ret, struct err *e);
 };
 /* The i-th row of the table, NULL past its end. */
 const struct store_kind *store_kind_at(size_t i);
-extern const struct config_var_group local_vars, s3_vars;
+/* The row of this name, or NULL. */
+const struct store_kind *store_kind_find(const char *name);
+/* The variable that configures a kind ("BACKUP_LOCAL_PATH", "BACKUP_S3_BUCKET", ...). */
+const char *store_kind_var(const struct store_kind *k);
+/* Does the configuration name any store? */
+bool store_any_configured(const struct config *cfg);
+/* The table's names ("'local', 's3' or 'sftp'"), or with `vars` their variables, for
+ * messages; `last` goes before the last one (" or ", " and/or "). */
+void store_kinds_list(struct strbuf *out, bool vars, const char *last);
+/* "no destination configured: set ...": always -1. */
+int store_none_configured(struct err *e);
+extern const struct config_var_group local_vars, s3_vars, sftp_vars;
 
 /* Every store the configuration names, in the table's order (local first). */
 struct store_set {
@@ -117,7 +132,7 @@ void store_set_release(struct store_set *set);
 int store_set_list(struct store_set *set, struct store_list *out, struct err *e);
 /* "local", "s3", "both", ...: where an entry of store_set_list lives. */
 void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len);
-/* Keep only the store of this kind ("local", "s3"); fails when it is not configured. */
+/* Keep only the store of this kind ("local", "s3", "sftp"); fails when it is not configured. */
 int store_set_only(struct store_set *set, const char *kind, struct err *e);
 
 /* An archive of this backup name, or an archive's sidecar ("ARCHIVE.sig"): ours to delete. */

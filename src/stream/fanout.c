@@ -73,6 +73,16 @@ int fanout_commit(struct fanout *f, char **ret_kept, uint64_t *ret_bytes, struct
 			continue;
 		}
 		d->open = false;
+		if (f->sidecar && !d->store->ops->put_small) {
+			err_set(&d->err, LB_EXIT_STORE,
+				"the %s store cannot hold signatures (BACKUP_SIGNING_KEY_FILE)",
+				d->store->ops->kind);
+			struct err ignored = ERR_INIT;
+			d->store->ops->remove(d->store, archive, &ignored);
+			d->failed = true;
+			free(archive);
+			continue;
+		}
 		if (f->sidecar && ((FAULT("fanout.sidecar") &&
 				    err_set(&d->err, LB_EXIT_STORE,
 					    "cannot write '%s': injected fault", f->sidecar)) ||

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <zlib.h>
 
@@ -9,6 +10,16 @@
 #include "xalloc.h"
 
 #define DICT (32 * 1024)
+
+/*
+ * A block is stored, not searched, when its bytes look random (order-0 entropy above
+ * STORE_BITS bits per byte) and a fast trial on a sample of it, primed with the 32 KiB
+ * before the sample (all that deflate's window could match), saves less than 3%.
+ * Deflate at level 6 spends most of its time failing to find matches in such data (JPEG,
+ * video, archives, random bytes) and then stores it anyway.
+ */
+#define STORE_BITS   7.9
+#define TRIAL_SAMPLE (16 * 1024)
 
 /*
  * A block moves FREE -> (filled by the producer) FILLED -> (a worker) BUSY ->
@@ -28,7 +39,8 @@ struct block {
 	unsigned char *out;
 	size_t out_len;
 	uLong crc;
-	int zerr; /* zlib failure in the worker, Z_OK otherwise */
+	bool stored; /* deflated at level 0: it looked incompressible */
+	int zerr;    /* zlib failure in the worker, Z_OK otherwise */
 };
 
 struct pgzip {
@@ -52,6 +64,7 @@ struct pgzip {
 	uint64_t next_seq; /* sequence number of the block being filled */
 	struct block *cur; /* the block being filled (producer only) */
 	uint64_t bytes_in;
+	uint64_t stored_blocks; /* under lock */
 
 	pthread_t *workers;
 	size_t nr_started;
@@ -80,11 +93,57 @@ static struct block *oldest_filled(struct pgzip *z)
 	return best;
 }
 
-/* Raw deflate of one block: primed with its dictionary, ended on a byte boundary. */
-static int deflate_block(z_stream *s, struct block *b)
+/* Order-0 entropy of `n` > 0 bytes, in bits per byte. */
+static double entropy(const unsigned char *p, size_t n)
+{
+	size_t h[256] = { 0 };
+	double bits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		h[p[i]]++;
+	for (size_t c = 0; c < 256; c++)
+		if (h[c])
+			bits -= (double)h[c] * log2((double)h[c] / (double)n);
+	return bits / (double)n;
+}
+
+/*
+ * Would deflate gain nothing on block `b`? `t` is a raw level-1 stream and `scratch` has
+ * room for its output of TRIAL_SAMPLE bytes.
+ */
+static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_len,
+			   const struct block *b)
+{
+	if (b->in_len < TRIAL_SAMPLE || entropy(b->in + DICT, b->in_len) <= STORE_BITS)
+		return false;
+	/* The block's last TRIAL_SAMPLE bytes, after up to DICT bytes before them. */
+	const unsigned char *sample = b->in + DICT + b->in_len - TRIAL_SAMPLE;
+	size_t before = b->dict_len + b->in_len - TRIAL_SAMPLE;
+	if (before > DICT)
+		before = DICT;
+	if (deflateReset(t) != Z_OK ||
+	    (before && deflateSetDictionary(t, sample - before, (uInt)before) != Z_OK))
+		return false;
+	t->next_in = (unsigned char *)sample;
+	t->avail_in = TRIAL_SAMPLE;
+	t->next_out = scratch;
+	t->avail_out = (uInt)scratch_len;
+	if (deflate(t, Z_SYNC_FLUSH) != Z_OK || t->avail_in)
+		return false;
+	return scratch_len - t->avail_out > TRIAL_SAMPLE - TRIAL_SAMPLE / 32;
+}
+
+/*
+ * Raw deflate of one block at `level` (0: stored): primed with its dictionary, ended on a
+ * byte boundary.
+ */
+static int deflate_block(z_stream *s, int level, struct block *b)
 {
 	int r = deflateReset(s);
 
+	/* Right after a reset deflateParams has nothing to flush. */
+	if (r == Z_OK)
+		r = deflateParams(s, level, Z_DEFAULT_STRATEGY);
 	if (r == Z_OK && b->dict_len)
 		r = deflateSetDictionary(s, b->in + DICT - b->dict_len, (uInt)b->dict_len);
 	if (r != Z_OK)
@@ -105,8 +164,11 @@ static int deflate_block(z_stream *s, struct block *b)
 static void *worker_main(void *arg)
 {
 	struct pgzip *z = arg;
-	z_stream s = { 0 };
+	z_stream s = { 0 }, t = { 0 };
 	int init = deflateInit2(&s, z->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	bool trial = deflateInit2(&t, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+	size_t scratch_len = trial ? deflateBound(&t, TRIAL_SAMPLE) + 64 : 0;
+	unsigned char *scratch = trial ? xmalloc(scratch_len) : NULL;
 
 	pthread_mutex_lock(&z->lock);
 	for (;;) {
@@ -118,14 +180,19 @@ static void *worker_main(void *arg)
 		b->state = BLOCK_BUSY;
 		pthread_mutex_unlock(&z->lock);
 		b->out_len = z->out_cap;
-		b->zerr = init == Z_OK ? deflate_block(&s, b) : init;
+		b->stored = trial && incompressible(&t, scratch, scratch_len, b);
+		b->zerr = init == Z_OK ? deflate_block(&s, b->stored ? 0 : z->level, b) : init;
 		pthread_mutex_lock(&z->lock);
+		z->stored_blocks += b->stored;
 		b->state = BLOCK_DONE;
 		pthread_cond_broadcast(&z->done);
 	}
 	pthread_mutex_unlock(&z->lock);
 	if (init == Z_OK)
 		deflateEnd(&s);
+	if (trial)
+		deflateEnd(&t);
+	free(scratch);
 	return NULL;
 }
 
@@ -369,4 +436,12 @@ int pgzip_finish(struct pgzip *z, struct err *e)
 uint64_t pgzip_bytes_in(const struct pgzip *z)
 {
 	return z->bytes_in;
+}
+
+uint64_t pgzip_stored_blocks(struct pgzip *z)
+{
+	pthread_mutex_lock(&z->lock);
+	uint64_t n = z->stored_blocks;
+	pthread_mutex_unlock(&z->lock);
+	return n;
 }

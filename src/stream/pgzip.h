@@ -38,6 +38,9 @@ int pgzip_finish(struct pgzip *z, struct err *e);
 /* Stop the threads (output not yet written is dropped) and free everything. */
 void pgzip_free(struct pgzip *z);
 
+/* Blocks stored rather than deflated so far, because they looked incompressible. */
+uint64_t pgzip_stored_blocks(struct pgzip *z);
+
 /* Total uncompressed bytes accepted so far. */
 uint64_t pgzip_bytes_in(const struct pgzip *z);
 

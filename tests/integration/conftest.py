@@ -8,7 +8,7 @@ unless a test overrides it, and no BACKUP_* variable of the caller leaks in.
 Under ``CI=true`` a missing external tool (gpg, tar, sha256sum, ...) or a
 missing binary is a test failure, never a skip.
 
-The servers (MinIO, FerretDB, PostgreSQL) are session fixtures from ``tests/lbservers.py``:
+The servers (MinIO, FerretDB, PostgreSQL, sshd) are session fixtures from ``tests/lbservers.py``:
 started on first use on free loopback ports (one set per pytest worker), stopped at the
 end, so any test file runs alone.
 """
@@ -66,6 +66,13 @@ ferretdb_server = lbservers.server_fixture(
     "FerretDB (MongoDB wire protocol) with auth on; also exports LB_MONGO_*.")
 pg_server = lbservers.server_fixture(
     "pg_server", lbservers.Postgres, "A private PostgreSQL server; also exports LB_PG_*.")
+sshd_server = lbservers.server_fixture(
+    "sshd_server", lbservers.Sshd,
+    "OpenSSH's sshd (SFTP only) with a password/key account and a chrooted one; also exports "
+    "LB_SSHD_*.")
+
+redis_server = lbservers.server_fixture(
+    "redis_server", lbservers.Redis, "A private redis-server (7.0); also exports LB_REDIS_*.")
 
 
 @pytest.fixture(scope="session")

@@ -149,6 +149,57 @@ static void test_dictionary_helps(void **state LB_UNUSED)
 	free(in);
 }
 
+/* Compress `n` bytes at level 6 on two threads; the blocks stored, not deflated. */
+static uint64_t stored_blocks_of(const unsigned char *in, size_t n)
+{
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+
+	assert_int_equal(pgzip_new(6, 2, sink_out, &s, &z, &e), 0);
+	assert_int_equal(pgzip_write(z, in, n, &e), 0);
+	assert_int_equal(pgzip_finish(z, &e), 0);
+	uint64_t stored = pgzip_stored_blocks(z);
+	pgzip_free(z);
+	expect_inflates_to(&s, in, n);
+	/* Stored or not, nothing grows by more than the block framing. */
+	assert_true(s.len <= n + n / 1000 + 64);
+	free(s.buf);
+	return stored;
+}
+
+/*
+ * Random bytes are stored without a search; text, and random bytes that repeat within
+ * deflate's 32 KiB window, are deflated.
+ */
+static void test_incompressible_blocks_stored(void **state LB_UNUSED)
+{
+	size_t n = 8 * PGZIP_BLOCK;
+	unsigned char *in = xmalloc(n);
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		in[i] = (unsigned char)(x >> 23);
+	}
+	assert_int_equal(stored_blocks_of(in, n), 8);
+	/* The same noise repeating every 20,000 bytes: the window finds it. */
+	for (size_t i = 20000; i < n; i++)
+		in[i] = in[i % 20000];
+	assert_int_equal(stored_blocks_of(in, n), 0);
+	/* Text. */
+	for (size_t i = 0; i < n; i++)
+		in[i] = (unsigned char)"the quick brown fox jumps over the lazy dog "[i % 44];
+	assert_int_equal(stored_blocks_of(in, n), 0);
+	/* Half a block of text in random bytes: too little entropy to store. */
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		in[i] = i % PGZIP_BLOCK < PGZIP_BLOCK / 2 ? (unsigned char)(x >> 23) : 'a';
+	}
+	assert_int_equal(stored_blocks_of(in, n), 0);
+	free(in);
+}
+
 static void test_output_failure(void **state LB_UNUSED)
 {
 	size_t n = 20 * PGZIP_BLOCK;
@@ -194,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_many_blocks),
 		cmocka_unit_test(test_dictionary_helps),
+		cmocka_unit_test(test_incompressible_blocks_stored),
 		cmocka_unit_test(test_output_failure),
 		cmocka_unit_test(test_abandon),
 	};
