@@ -27,7 +27,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 libpq5 \
       libmongoc-1.0-0 libbson-1.0-0 libmariadb3 mariadb-client zlib1g libzstd1 \
-      gpg gpg-agent gpgconf tzdata ca-certificates redis-tools \
+      gpg gpg-agent gpgconf age tzdata ca-certificates redis-tools \
  && if [ -z "$PG_MAJOR" ]; then \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client; \
     else \

@@ -13,6 +13,9 @@ backups
   * ``tar-gzip``     ``tar czf - DIR | gpg --symmetric -z 0``   (the spec-style pipeline)
   * ``tar-pigz``     ``tar -cf - DIR | pigz | gpg --symmetric -z 0``
   * ``tar-zstd``     ``tar -cf - DIR | zstd -T0 | gpg --symmetric -z 0``
+  * ``lb-zstd-pub`` / ``lb-zstd-age`` / ``lb-zstd-sign``   (``--keys``) lifeboat backup with
+    zstd to an OpenPGP public key, to an age recipient, and with the passphrase plus a
+    detached signature, each right after an ``lb-zstd`` passphrase run (compared with it)
 
 restores (of lifeboat's own archives, into an empty directory)
   * ``lb-gzip``/``lb-zstd``  lifeboat restore (decrypt, decompress, check every SHA-256, swap)
@@ -211,18 +214,27 @@ def state_of(label):
     return "state" if not label else f"state@{label}"
 
 
-def run_lb_backup(binary, comp, data, work, keyfile, store, threads, s3=None, label=None):
+def run_lb_backup(binary, comp, data, work, keyfile, store, threads, s3=None, label=None,
+                  keys=None):
     """Back up into `store`; returns the result and the archive path (kept for restores).
 
-    `label` marks a run of the --compare-bin binary (its files get "@label").
-    """
-    name = f"lb-{comp}" + ("+s3" if s3 else "") + (f"@{label}" if label else "")
+    `label` marks a run of the --compare-bin binary (its files get "@label"); `keys`:
+    (row suffix, environment) of a public-key mode (--keys)."""
+    name = (f"lb-{comp}" + ("+s3" if s3 else "") + (f"-{keys[0]}" if keys else "")
+            + (f"@{label}" if label else ""))
     tmp = fresh_dir(work / f"tmp-{name}")
     env = lb_env(work, store, keyfile, data, tmp, comp, threads, s3, state_of(label))
-    before = set(store.rglob("*.gpg")) if store.exists() else set()
+    if keys:
+        for k, v in keys[1].items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+    pat = "*.age" if keys and keys[0] == "age" else "*.gpg"
+    before = set(store.rglob(pat)) if store.exists() else set()
     with TmpWatch(tmp) as tw:
         secs, ok, rss = run_lb(binary, ["backup"], env, work / f"{name}.stderr")
-    new = sorted(set(store.rglob("*.gpg")) - before)
+    new = sorted(set(store.rglob(pat)) - before)
     size = new[0].stat().st_size if new else 0
     if s3:
         brss.s3_cleanup(s3, "bench/")
@@ -274,6 +286,9 @@ RATIOS = {
     ("backup", "lb-gzip+s3"): ["tar-gzip", "tar-pigz"],
     ("backup", "lb-zstd"): ["tar-zstd"],
     ("backup", "lb-zstd+s3"): ["tar-zstd"],
+    ("backup", "lb-zstd-pub"): ["lb-zstd", "tar-zstd"],
+    ("backup", "lb-zstd-age"): ["lb-zstd", "tar-zstd"],
+    ("backup", "lb-zstd-sign"): ["lb-zstd", "tar-zstd"],
     ("restore", "lb-gzip"): ["gpg|tar-gzip"],
     ("restore", "lb-zstd"): ["gpg|tar-zstd"],
 }
@@ -291,7 +306,7 @@ def print_table(results, sizes, label=None):
            f"{'peak RSS':>9} {'tmp disk':>9} {'out MB':>8}  ratio (MB/s) to baselines")
     print(hdr)
     print("-" * len(hdr))
-    for r in results:
+    for i, r in enumerate(results):
         mbs = r["bytes"] / 1e6 / r["secs"] if r["ok"] and r["secs"] > 0 else 0
         ratios = []
         bases = list(RATIOS.get((r["op"], base_tool(r["tool"])), []))
@@ -299,6 +314,8 @@ def print_table(results, sizes, label=None):
             bases.append(f"{r['tool']}@{label}")  # speed new/old
         for b in bases:
             br = by.get((r["size_gib"], r["op"], b))
+            if r["tool"].startswith("lb-zstd-") and b == "lb-zstd" and i:
+                br = results[i - 1]  # its own passphrase run, just before it
             if r["ok"] and br and br["ok"]:
                 ratios.append(f"{br['secs'] / r['secs']:.2f}x {b}")
         print(f"{r['size_gib']:>4g}Gi {r['op']:<8} {r['tool']:<{w}} {r['secs']:>8.1f} "
@@ -344,6 +361,37 @@ def print_compare(by, label):
         print(line)
 
 
+def make_keys(work):
+    """The --keys modes: an OpenPGP public key, an age recipient, a signing key."""
+    import subprocess
+    for tool in ("age", "age-keygen"):
+        if not shutil.which(tool):
+            sys.exit(f"required tool missing: {tool}")
+    home = fresh_dir(work / "keyhome")
+    os.chmod(home, 0o700)
+    g = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+         "--passphrase", ""]
+    subprocess.run(g + ["--quick-gen-key", "Bench <b@example.org>", "future-default",
+                        "default", "1y"], check=True, capture_output=True)
+    subprocess.run(g + ["--quick-gen-key", "Signer <s@example.org>", "ed25519", "sign",
+                        "1y"], check=True, capture_output=True)
+    pub, sig = work / "bench.asc", work / "signer.sec"
+    pub.write_bytes(subprocess.run(g + ["--armor", "--export", "<b@example.org>"],
+                                   check=True, capture_output=True).stdout)
+    sig.write_bytes(subprocess.run(g + ["--armor", "--export-secret-keys", "<s@example.org>"],
+                                   check=True, capture_output=True).stdout)
+    kill_agent(home)
+    ident = work / "age.key"
+    ident.unlink(missing_ok=True)
+    subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
+    rec = subprocess.run(["age-keygen", "-y", str(ident)], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    return [("pub", {"BACKUP_ENCRYPTION_KEY_FILE": None, "BACKUP_GPG_PUBLIC_KEYS": str(pub)}),
+            ("age", {"BACKUP_ENCRYPTION_KEY_FILE": None, "BACKUP_ENCRYPTION": "age",
+                     "BACKUP_AGE_RECIPIENTS": rec}),
+            ("sign", {"BACKUP_SIGNING_KEY_FILE": str(sig)})]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="dataset sizes in GiB, comma separated")
@@ -363,6 +411,8 @@ def main():
                          "peak RSS and temporary disk are the largest of the N")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--s3", action="store_true", help="also back up to local + S3 at once")
+    ap.add_argument("--keys", action="store_true",
+                    help="also back up to a gpg public key, an age recipient, and signed")
     ap.add_argument("--s3-endpoint", default=os.environ.get("LB_S3_ENDPOINT"))
     ap.add_argument("--s3-bucket", default=os.environ.get("LB_S3_BUCKET", "lifeboat-bench"))
     ap.add_argument("--s3-access-key", default=os.environ.get("LB_S3_ACCESS_KEY"))
@@ -404,6 +454,7 @@ def main():
           file=sys.stderr)
 
     results = []
+    key_modes = make_keys(work) if args.keys else []
 
     def best(fn, runs=None):
         """Run fn() args.repeat times: the fastest run, with the worst RSS and tmp."""
@@ -467,6 +518,14 @@ def main():
                     # Every restore reads the current binary's archive (else the old one's).
                     archives[comp] = archives.get(comp) or arch
                 record(got, gib, "backup", tool, nbytes)
+        for mode in key_modes:
+            # Each mode right after a passphrase run of its own: the ratio is same-moment.
+            r, _ = best(lambda: run_lb_backup(binary, "zstd", data, work, keyfile, store,
+                                              args.threads))
+            record(r, gib, "backup", "lb-zstd", nbytes)
+            r, _ = best(lambda: run_lb_backup(binary, "zstd", data, work, keyfile, store,
+                                              args.threads, keys=mode))
+            record(r, gib, "backup", f"lb-zstd-{mode[0]}", nbytes)
         if s3:
             for comp in ("gzip", "zstd"):
                 s3store = fresh_dir(work / "store-s3")

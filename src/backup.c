@@ -34,6 +34,8 @@ struct job {
 	struct fanout out; /* the archive's bytes to every store */
 	struct crypt crypt;
 	bool encrypt;
+	struct crypt signer; /* gpg --detach-sign over the archive's bytes, when signing */
+	bool sign;
 	struct async pump; /* gpg's stdout to the stores */
 	struct err pump_err;
 	struct tar_writer tar;	/* the archive, hashed member by member */
@@ -42,6 +44,18 @@ struct job {
 	uint64_t *src_bytes;
 	const struct backup_hooks *hooks;
 };
+
+/* The archive's bytes, as the stores get them: to the signer, then to every store. */
+static int archive_out(struct job *j, const void *buf, size_t len, struct err *e)
+{
+	if (j->sign) {
+		int r = write_all(crypt_input_fd(&j->signer), buf, len);
+		if (r < 0)
+			return err_set(e, LB_EXIT_CRYPTO, "the signer (gpg) stopped reading: %s",
+				       strerror(-r));
+	}
+	return fanout_write(&j->out, buf, len, e);
+}
 
 /* Pump: gpg's stdout to the stores. Its fd closes as it returns: on error gpg (then we) stop. */
 static int pump(int fd, void *data)
@@ -52,13 +66,13 @@ static int pump(int fd, void *data)
 	for (;;) {
 		ssize_t n = read_retry(fd, buf, CHUNK);
 		if (n < 0) {
-			err_set(&j->pump_err, LB_EXIT_CRYPTO, "cannot read from gpg: %s",
-				strerror((int)-n));
+			err_set(&j->pump_err, LB_EXIT_CRYPTO,
+				"cannot read the encrypted stream: %s", strerror((int)-n));
 			break;
 		}
 		if (n == 0)
 			break;
-		if (fanout_write(&j->out, buf, (size_t)n, &j->pump_err) < 0)
+		if (archive_out(j, buf, (size_t)n, &j->pump_err) < 0)
 			break;
 	}
 	free(buf);
@@ -74,10 +88,11 @@ static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 	if (j->encrypt) {
 		int r = write_all(crypt_input_fd(&j->crypt), buf, len);
 		if (r < 0)
-			return err_set(e, LB_EXIT_CRYPTO, "gpg stopped reading: %s", strerror(-r));
+			return err_set(e, LB_EXIT_CRYPTO, "the encryption stopped reading: %s",
+				       strerror(-r));
 		return 0;
 	}
-	return fanout_write(&j->out, buf, len, e);
+	return archive_out(j, buf, len, e);
 }
 
 /* The compressor's output (on its writer thread, or ours for none): reports through `e` only. */
@@ -109,7 +124,9 @@ static void fill_manifest(const struct config *cfg, const bool *sqlite, const st
 	m->created = xstrdup(created);
 	m->host = xstrdup(host);
 	m->compression = xstrdup(compression_name(cfg->compress.algo));
-	m->encryption = xstrdup(cfg->crypt.encrypt ? "gpg" : "none");
+	m->encryption = xstrdup(!cfg->crypt.encrypt		    ? "none"
+				: cfg->crypt.kind == ENCRYPTION_AGE ? "age"
+								    : "gpg");
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		manifest_add_source(m, cfg->sources[i].kind, cfg->sources[i].name,
 				    cfg->sources[i].path);
@@ -142,14 +159,20 @@ static void choose_id(struct job *j, time_t after, struct backup_id *id, time_t 
 		bool taken = now <= after;
 		*id = (struct backup_id){ .compression = j->cfg->compress.algo,
 					  .encrypted = j->encrypt,
+					  .encryption =
+						  j->encrypt ? (j->cfg->crypt.kind == ENCRYPTION_AGE
+									? ENCRYPTION_AGE
+									: ENCRYPTION_GPG)
+							     : ENCRYPTION_NONE,
 					  .time = now };
 		naming_timestamp(now, id->timestamp);
 		/* Whatever its compression or encryption: a timestamp names one backup. */
 		for (int c = COMPRESSION_GZIP; c <= COMPRESSION_NONE && !taken; c++) {
-			for (int enc = 0; enc < 2 && !taken; enc++) {
+			for (int enc = ENCRYPTION_NONE; enc <= ENCRYPTION_AGE && !taken; enc++) {
 				struct backup_id any = *id;
 				any.compression = (enum compression)c;
-				any.encrypted = enc;
+				any.encryption = (enum encryption)enc;
+				any.encrypted = enc != ENCRYPTION_NONE;
 				char *file = naming_file(j->cfg->name, &any);
 				for (size_t i = 0; i < j->stores.nr && !taken; i++)
 					taken = j->stores.v[i]->ops->exists(j->stores.v[i], file);
@@ -244,13 +267,16 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	struct job j = { .cfg = cfg,
 			 .encrypt = cfg->crypt.encrypt,
 			 .crypt = CRYPT_INIT,
+			 .sign = cfg->crypt.signing_key_file != NULL,
+			 .signer = CRYPT_INIT,
 			 .pump = ASYNC_INIT,
 			 .tar = TAR_WRITER_INIT,
 			 .hooks = hooks };
 	struct manifest m = MANIFEST_INIT;
 	struct err merr = ERR_INIT;
 	struct backup_id id;
-	char *file = NULL;
+	struct strbuf sig = STRBUF_INIT;
+	char *file = NULL, *sig_file = NULL;
 	time_t now;
 	int rc = -1;
 
@@ -293,8 +319,10 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 			      sqlite_is_database(cfg->sources[i].path);
 	fill_manifest(cfg, j.sqlite, &id, now, &m);
 	log_info("backup '%s' started", file);
+	if (j.sign && crypt_sign_start(&j.signer, &cfg->crypt, &merr) < 0)
+		goto fail;
 	if (j.encrypt) {
-		if (crypt_encrypt_start(&j.crypt, &cfg->crypt.key, &merr) < 0)
+		if (crypt_encrypt_start(&j.crypt, &cfg->crypt, &merr) < 0)
 			goto fail;
 		j.pump = (struct async){ .proc = pump,
 					 .data = &j,
@@ -316,6 +344,15 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 			goto out;
 		if (crypt_finish(&j.crypt, file, e) < 0)
 			goto out;
+	}
+	/* The signature is complete with the archive; it goes in right after it, in each store. */
+	if (j.sign) {
+		if (crypt_sign_finish(&j.signer, &sig, e) < 0)
+			goto out;
+		sig_file = xasprintf("%s%s", file, STORE_SIG_SUFFIX);
+		j.out.sidecar = sig_file;
+		j.out.sidecar_buf = sig.buf;
+		j.out.sidecar_len = sig.len;
 	}
 	/* Commit every healthy store: an archive that completed is kept. */
 	char *kept = NULL;
@@ -356,6 +393,11 @@ out:
 		async_finish(&j.pump);
 	}
 	crypt_release(&j.crypt);
+	if (crypt_running(&j.signer))
+		crypt_kill(&j.signer);
+	crypt_release(&j.signer);
+	strbuf_release(&sig);
+	free(sig_file);
 	fanout_release(&j.out);
 	store_set_release(&j.stores);
 	free(j.sqlite);

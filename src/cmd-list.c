@@ -65,6 +65,9 @@ static int run(int argc, char **argv)
 			json_object_set_new(o, "age_seconds",
 					    json_integer((json_int_t)(now - l.v[i].id.time)));
 			json_object_set_new(o, "encrypted", json_boolean(l.v[i].id.encrypted));
+			static const char *const enc[] = { "none", "gpg", "age" };
+			json_object_set_new(o, "encryption",
+					    json_string(enc[naming_encryption(&l.v[i].id)]));
 			json_array_append_new(arr, o);
 		}
 		char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -189,7 +189,7 @@ static int run(int argc, char **argv)
 	struct store_set set = { 0 };
 	struct store *store = NULL;
 	struct err e = ERR_INIT;
-	const char *what = NULL, *from = NULL;
+	const char *what = NULL, *from = NULL, *key_file = NULL;
 	char *filter = NULL;
 	bool json = false;
 	int rc;
@@ -205,6 +205,16 @@ static int run(int argc, char **argv)
 				fprintf(stderr, "lifeboat ls: --from takes %s\n%s", names.buf,
 					cmd_ls.usage);
 				strbuf_release(&names);
+				free(filter);
+				return LB_EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--key-file") || !strncmp(argv[i], "--key-file=", 11)) {
+			key_file = argv[i][10] == '=' ? argv[i] + 11
+				   : i + 1 < argc     ? argv[++i]
+						      : "";
+			if (!*key_file) {
+				fprintf(stderr, "lifeboat ls: --key-file takes a file\n%s",
+					cmd_ls.usage);
 				free(filter);
 				return LB_EXIT_USAGE;
 			}
@@ -227,6 +237,8 @@ static int run(int argc, char **argv)
 		return LB_EXIT_USAGE;
 	}
 	rc = cmd_load_config(&cfg, NEED_STORE);
+	if (!rc && key_file)
+		rc = cmd_key_file(&cfg, key_file, "ls");
 	if (rc)
 		goto out;
 	if (store_set_open(&cfg, &set, &e) < 0 || (from && store_set_only(&set, from, &e) < 0) ||
@@ -262,7 +274,7 @@ out:
 const struct command cmd_ls = {
 	.name = "ls",
 	.summary = "list the sources and files in a backup",
-	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from STORE]\n\n"
+	.usage = "usage: lifeboat ls TIMESTAMP [PATH] [--json] [--from STORE] [--key-file FILE]\n\n"
 		 "Decrypts backup TIMESTAMP and lists its sources (name, kind, where each was\n"
 		 "backed up from and where a restore would put it now) and every entry: mode,\n"
 		 "owner, size, modification time and path as 'restore --to' writes it\n"
@@ -279,6 +291,7 @@ const struct command cmd_ls = {
 		 "                a name that is not UTF-8 has its bytes above 0x7f and its\n"
 		 "                backslashes escaped as \\xNN, and path_hex holds them all\n"
 		 "  --from STORE  read the backup from this store only: local, s3, sftp, webdav\n"
-		 "                or rclone\n",
+		 "                or rclone\n"
+		 "  --key-file F  the OpenPGP private key or age identity that opens it\n",
 	.run = run,
 };

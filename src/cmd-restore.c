@@ -53,7 +53,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 				     .countdown = RESTORE_COUNTDOWN };
 	struct config cfg = CONFIG_INIT;
 	struct err e = ERR_INIT;
-	const char *what = NULL, *from = NULL;
+	const char *what = NULL, *from = NULL, *key_file = NULL;
 	struct job_restore_result res = { 0 };
 	struct restore_preview preview = { 0 };
 	struct strvec only = STRVEC_INIT;
@@ -96,6 +96,16 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 				strvec_release(&only);
 				return LB_EXIT_USAGE;
 			}
+		} else if (!strcmp(argv[i], "--key-file") || !strncmp(argv[i], "--key-file=", 11)) {
+			key_file = argv[i][10] == '=' ? argv[i] + 11
+				   : i + 1 < argc     ? argv[++i]
+						      : "";
+			if (!*key_file) {
+				fprintf(stderr, "lifeboat %s: --key-file takes a file\n%s", c->name,
+					c->usage);
+				strvec_release(&only);
+				return LB_EXIT_USAGE;
+			}
 		} else if (argv[i][0] == '-' || what) {
 			fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n%s", c->name,
 				argv[i], c->usage);
@@ -120,6 +130,8 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 		opts.mode = RESTORE_DRY_RUN;
 	opts.preview = &preview;
 	rc = cmd_load_config(&cfg, NEED_STORE);
+	if (!rc && key_file)
+		rc = cmd_key_file(&cfg, key_file, c->name);
 	if (rc)
 		goto out;
 	int r = job_restore(&cfg, what, from, &opts, &res, &e);
@@ -165,7 +177,7 @@ const struct command cmd_restore = {
 	.name = "restore",
 	.summary = "restore a backup over the configured paths, or extract it",
 	.usage = "usage: lifeboat restore TIMESTAMP [--only NAME[,NAME...]] [--yes] [--dry-run]\n"
-		 "                        [--from STORE]\n"
+		 "                        [--from STORE] [--key-file FILE]\n"
 		 "       lifeboat restore TIMESTAMP --to DIR [--only NAME[,NAME...]] [--from "
 		 "STORE]\n\n"
 		 "Decrypts backup TIMESTAMP (YYYY-MM-DD-HHMMSS, see 'lifeboat list'), extracts\n"
@@ -202,16 +214,22 @@ const struct command cmd_restore = {
 		 "  --yes         skip the 10 second warning\n"
 		 "  --dry-run     print what would be created, updated or removed; change nothing\n"
 		 "  --from STORE  read the backup from this store only: local, s3, sftp, webdav\n"
-		 "                or rclone\n",
+		 "                or rclone\n"
+		 "  --key-file F  the private side for this run: an OpenPGP private key (for\n"
+		 "                .gpg archives encrypted to public keys) or an age identity\n"
+		 "                (.age archives); replaces BACKUP_GPG_PRIVATE_KEY_FILE and\n"
+		 "                BACKUP_AGE_IDENTITY_FILE\n",
 	.run = run_restore,
 };
 
 const struct command cmd_verify = {
 	.name = "verify",
 	.summary = "check that a backup decrypts and every checksum matches",
-	.usage = "usage: lifeboat verify TIMESTAMP [--from STORE]\n\n"
+	.usage = "usage: lifeboat verify TIMESTAMP [--from STORE] [--key-file FILE]\n\n"
 		 "Decrypts backup TIMESTAMP and checks the SHA-256 of every entry against the\n"
 		 "archive's SHA256SUMS, without touching any data. Exits 0 when it is intact.\n"
-		 "--from reads it from one store only (local, s3, sftp, webdav or rclone).\n",
+		 "--from reads it from one store only (local, s3, sftp, webdav or rclone);\n"
+		 "--key-file gives the OpenPGP private key or age identity that opens it (as for\n"
+		 "restore).\n",
 	.run = run_verify,
 };

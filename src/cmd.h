@@ -26,6 +26,12 @@ int cmd_load_config(struct config *cfg, unsigned need);
 
 /* The same, leaving the error (in `e`, not logged) to the caller: 0 or -1. */
 int cmd_load_config_err(struct config *cfg, unsigned need, struct err *e);
+/*
+ * `--key-file FILE` (restore, verify, ls): the private side for this run, an OpenPGP private
+ * key or an age identity (the archive's kind decides), replacing BACKUP_GPG_PRIVATE_KEY_FILE
+ * and BACKUP_AGE_IDENTITY_FILE. Exit code or 0.
+ */
+int cmd_key_file(struct config *cfg, const char *path, const char *cmd);
 
 /* Log the error and return its exit code. */
 int cmd_fail(const struct err *e);

@@ -9,7 +9,9 @@
 
 #include "compress.h"
 #include "config-vars.h"
+#include "crypt.h"
 #include "docker.h"
+#include "fs.h"
 #include "hooks.h"
 #include "notify.h"
 #include "parse.h"
@@ -140,12 +142,145 @@ static int var_encryption(CONFIG_PARSE_ARGS)
 {
 	CONFIG_UNUSED_ARGS;
 	cfg->crypt.encrypt = true;
-	if (value && !strcasecmp(value, "none"))
+	cfg->crypt.kind = ENCRYPTION_GPG;
+	if (value && !strcasecmp(value, "none")) {
 		cfg->crypt.encrypt = false;
+		cfg->crypt.kind = ENCRYPTION_NONE;
+	} else if (value && !strcasecmp(value, "age"))
+		cfg->crypt.kind = ENCRYPTION_AGE;
 	else if (value && strcasecmp(value, "gpg"))
 		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg' or 'none'",
+			       "BACKUP_ENCRYPTION '%s' is invalid: expected 'gpg', 'age' or 'none'",
 			       SHOW(value));
+	return 0;
+}
+
+/*
+ * A public-key variable's text: the value itself (armored keys, age recipients), a
+ * *_FILE's content, or the files a value of absolute paths names (comma or newline
+ * separated), concatenated.
+ */
+static int key_text(const char *value, size_t len, const char *origin, const char *marker,
+		    struct strbuf *out, struct err *e)
+{
+	const char *p = value;
+
+	while (*p && strchr(" \t\r\n", *p))
+		p++;
+	if (strcmp(origin + strlen(origin) - 5, "_FILE") == 0 || *p != '/' ||
+	    !strncmp(p, marker, strlen(marker))) {
+		strbuf_add(out, value, len);
+		return 0;
+	}
+	while (*p) {
+		size_t n = strcspn(p, ",\n");
+		char *path = xstrndup(p, n);
+		size_t k = strlen(path);
+		while (k && strchr(" \t\r", path[k - 1]))
+			path[--k] = '\0';
+		if (k) {
+			if (path[0] != '/') {
+				err_set(e, LB_EXIT_CONFIG,
+					"%s: '%s' is neither a key nor an absolute file path",
+					origin, SHOW(path));
+				free(path);
+				return -1;
+			}
+			struct strbuf f = STRBUF_INIT;
+			int r = read_file_capped(path, 1024 * 1024, &f);
+			if (r < 0) {
+				err_set(e, LB_EXIT_CONFIG, "%s: cannot read '%s': %s", origin,
+					SHOW(path),
+					r == -EFBIG ? "file is larger than 1 MiB" : strerror(-r));
+				strbuf_release(&f);
+				free(path);
+				return -1;
+			}
+			strbuf_add(out, f.buf ? f.buf : "", f.len);
+			strbuf_addch(out, '\n');
+			strbuf_release(&f);
+		}
+		free(path);
+		p += n;
+		while (*p && strchr(",\n \t\r", *p))
+			p++;
+	}
+	return 0;
+}
+
+static int var_gpg_public(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	if (cfg->crypt.kind != ENCRYPTION_GPG) {
+		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION=%s", origin,
+			     cfg->crypt.kind == ENCRYPTION_AGE ? "age" : "none");
+		return 0;
+	}
+	cfg->crypt.gpg_public_origin = origin;
+	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.gpg_public, e) < 0)
+		return -1;
+	return crypt_check_gpg_keys(&cfg->crypt.gpg_public, origin, false,
+				    &cfg->crypt.gpg_recipients, &cfg->crypt.gpg_subkeys, e);
+}
+
+static int var_age_recipients(CONFIG_PARSE_ARGS)
+{
+	struct strbuf text = STRBUF_INIT;
+	CONFIG_UNUSED_ARGS;
+
+	if (!value)
+		return 0;
+	if (cfg->crypt.kind != ENCRYPTION_AGE) {
+		strvec_pushf(&cfg->warnings, "%s is ignored because BACKUP_ENCRYPTION is not age",
+			     origin);
+		return 0;
+	}
+	cfg->crypt.age_origin = origin;
+	int r = key_text(value, len, origin, "age1", &text, e);
+	if (r == 0)
+		r = crypt_check_age_recipients(text.buf ? text.buf : "", text.len, origin,
+					       &cfg->crypt.age_recipients,
+					       &cfg->crypt.nr_age_recipients, e);
+	strbuf_release(&text);
+	return r;
+}
+
+static int var_verify_keys(CONFIG_PARSE_ARGS)
+{
+	struct strvec subkeys = STRVEC_INIT;
+	CONFIG_UNUSED_ARGS;
+
+	if (!value)
+		return 0;
+	cfg->crypt.verify_origin = origin;
+	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.verify_keys, e) < 0)
+		return -1;
+	int r = crypt_check_gpg_keys(&cfg->crypt.verify_keys, origin, true, &cfg->crypt.verify_fprs,
+				     &subkeys, e);
+	strvec_release(&subkeys);
+	return r;
+}
+
+/* A passphrase kept as given (struct strbuf at the row's `off`), with its origin next to it. */
+static int var_signing_pass(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	strbuf_add(&cfg->crypt.signing_pass, value, len);
+	cfg->crypt.signing_pass_origin = origin;
+	return 0;
+}
+
+static int var_private_pass(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value)
+		return 0;
+	strbuf_add(&cfg->crypt.gpg_private_pass, value, len);
+	cfg->crypt.gpg_private_pass_origin = origin;
 	return 0;
 }
 
@@ -323,18 +458,70 @@ static void describe_name(const struct config *cfg, struct strbuf *out)
 static void describe_encryption(const struct config *cfg, struct strbuf *out)
 {
 	strbuf_addf(out, "BACKUP_ENCRYPTION    %s\n",
-		    cfg->crypt.encrypt ? "gpg (OpenPGP symmetric, AES-256)" : "none");
+		    !cfg->crypt.encrypt			? "none"
+		    : cfg->crypt.kind == ENCRYPTION_AGE ? "age (X25519 / SSH recipients)"
+		    : cfg->crypt.gpg_recipients.nr && cfg->crypt.key.len
+			    ? "gpg (OpenPGP, AES-256: public keys and the passphrase)"
+		    : cfg->crypt.gpg_recipients.nr ? "gpg (OpenPGP, AES-256: public keys)"
+						   : "gpg (OpenPGP symmetric, AES-256)");
 }
 
 static void describe_key(const struct config *cfg, struct strbuf *out)
 {
-	if (cfg->crypt.encrypt)
+	if (cfg->crypt.encrypt && cfg->crypt.kind == ENCRYPTION_GPG &&
+	    (cfg->crypt.key_origin || !cfg->crypt.gpg_recipients.nr))
 		strbuf_addf(out, "encryption key       %s\n",
 			    cfg->crypt.key_origin
 				    ? (!strcmp(cfg->crypt.key_origin, "BACKUP_ENCRYPTION_KEY")
 					       ? "set in BACKUP_ENCRYPTION_KEY (redacted)"
 					       : "read from BACKUP_ENCRYPTION_KEY_FILE (redacted)")
 				    : "(unset)");
+}
+
+/* Recipients by fingerprint (public; the keys themselves are never printed). */
+static void describe_recipients(const struct config *cfg, struct strbuf *out)
+{
+	if (cfg->crypt.kind == ENCRYPTION_GPG)
+		for (size_t i = 0; i < cfg->crypt.gpg_recipients.nr; i++)
+			strbuf_addf(out, "gpg recipient        %s (encryption subkey %s)\n",
+				    cfg->crypt.gpg_recipients.v[i],
+				    i < cfg->crypt.gpg_subkeys.nr ? cfg->crypt.gpg_subkeys.v[i]
+								  : "?");
+	if (cfg->crypt.kind != ENCRYPTION_AGE)
+		return;
+	const char *p = cfg->crypt.age_recipients.buf;
+	if (!p)
+		strbuf_addstr(out, "age recipients       (unset)\n");
+	while (p && *p) {
+		size_t n = strcspn(p, "\n");
+		/* An SSH key: its type and a short prefix; an age key is one short word. */
+		strbuf_addf(out, "age recipient        %.*s%s\n", (int)(n > 70 ? 70 : n), p,
+			    n > 70 ? "..." : "");
+		p += n + (p[n] == '\n');
+	}
+}
+
+static void describe_private(const struct config *cfg, struct strbuf *out)
+{
+	if (cfg->crypt.gpg_private_file)
+		strbuf_addf(out, "gpg private key      %s%s (for restore and verify)\n",
+			    cfg->crypt.gpg_private_file,
+			    cfg->crypt.gpg_private_pass.len ? ", passphrase set (redacted)" : "");
+	if (cfg->crypt.age_identity_file)
+		strbuf_addf(out, "age identity         %s (for restore and verify)\n",
+			    cfg->crypt.age_identity_file);
+}
+
+static void describe_signing(const struct config *cfg, struct strbuf *out)
+{
+	if (cfg->crypt.signing_key_file)
+		strbuf_addf(out, "signing key          %s%s (a .sig beside each archive)\n",
+			    cfg->crypt.signing_key_file,
+			    cfg->crypt.signing_pass.len ? ", passphrase set (redacted)" : "");
+	for (size_t i = 0; i < cfg->crypt.verify_fprs.nr; i++)
+		strbuf_addf(out,
+			    "verify key           %s (restore and verify need its signature)\n",
+			    cfg->crypt.verify_fprs.v[i]);
 }
 
 static void describe_compression(const struct config *cfg, struct strbuf *out)
@@ -439,8 +626,10 @@ static const struct config_var general_rows[] = {
 	{ "BACKUP_NAME", 0, var_name, 0, 0, 0, NULL,
 	  "**Required.** Names the backups: 1–128 letters, digits, `.`, `_`, `-`.", describe_name },
 	{ "BACKUP_ENCRYPTION", 0, var_encryption, 0, 0, 0, "gpg",
-	  "`gpg` (default) or `none`, which writes unencrypted `.tar.gz` archives (`.tar.zst`, "
-	  "`.tar` with the compressions below).",
+	  "`gpg` (default: OpenPGP, `.tar.gz.gpg`, to the passphrase and/or "
+	  "`BACKUP_GPG_PUBLIC_KEYS`), `age` (`.tar.gz.age`, to `BACKUP_AGE_RECIPIENTS`) or `none`, "
+	  "which writes unencrypted `.tar.gz` archives (`.tar.zst`, `.tar` with the compressions "
+	  "below). See [Encryption](#encryption-passphrase-public-keys-or-age).",
 	  describe_encryption },
 	{ "BACKUP_ENCRYPTION_KEY", SECRET, var_key, 0, 0, 0, NULL,
 	  "Passphrase for OpenPGP symmetric encryption (AES-256). Required for `backup` unless "
@@ -449,6 +638,46 @@ static const struct config_var general_rows[] = {
 	  "reads it from a file instead (Docker secrets); one trailing newline is dropped. Setting "
 	  "both is an error.",
 	  describe_key },
+	{ "BACKUP_GPG_PUBLIC_KEYS", VAR_FILE, var_gpg_public, 0, 0, 0, NULL,
+	  "OpenPGP public keys to encrypt to (`BACKUP_ENCRYPTION=gpg`): armored key text, or "
+	  "absolute paths of key files (comma or newline separated); `_FILE` names one file of "
+	  "one or more keys. Every key is a recipient (trusted because you named it: gpg runs with "
+	  "`--trust-model always`); with `BACKUP_ENCRYPTION_KEY` too, the passphrase or any of the "
+	  "private keys opens an archive. Checked at start: an unreadable, expired or revoked key, "
+	  "or one without an encryption subkey, exits 3. Public: never a private key here.",
+	  describe_recipients },
+	{ "BACKUP_AGE_RECIPIENTS", VAR_FILE, var_age_recipients, 0, 0, 0, NULL,
+	  "age recipients for `BACKUP_ENCRYPTION=age`: `age1…` X25519 public keys and "
+	  "`ssh-ed25519` / `ssh-rsa` public keys, one per line (age1 keys also comma separated; "
+	  "`#` comments), or absolute paths of recipients files; `_FILE` names one recipients "
+	  "file. A malformed line exits 3.",
+	  NULL },
+	{ "BACKUP_GPG_PRIVATE_KEY_FILE", 0, config_var_path, OFF(crypt.gpg_private_file), 0, 0,
+	  NULL,
+	  "For `restore`, `verify` and `ls` only: an OpenPGP private key file (armored or binary) "
+	  "that opens archives encrypted to its public key. Keep it off the backup host; "
+	  "`--key-file` gives it on the command line instead.",
+	  NULL },
+	{ "BACKUP_GPG_PRIVATE_KEY_PASSPHRASE", SECRET, var_private_pass, 0, 0, 0, NULL,
+	  "The passphrase protecting `BACKUP_GPG_PRIVATE_KEY_FILE` (or `--key-file`), if any.",
+	  NULL },
+	{ "BACKUP_AGE_IDENTITY_FILE", 0, config_var_path, OFF(crypt.age_identity_file), 0, 0, NULL,
+	  "For `restore`, `verify` and `ls` only: an age identity file (`age-keygen` output, or an "
+	  "unencrypted SSH private key) that opens `.age` archives; or `--key-file`.",
+	  describe_private },
+	{ "BACKUP_SIGNING_KEY_FILE", 0, config_var_path, OFF(crypt.signing_key_file), 0, 0, NULL,
+	  "An OpenPGP secret key file: each archive gets a detached signature `ARCHIVE.sig` beside "
+	  "it in every store (made by gpg over the archive's bytes as they stream; committed after "
+	  "the archive, deleted with it). A signature that cannot be made fails the run.",
+	  NULL },
+	{ "BACKUP_SIGNING_KEY_PASSPHRASE", SECRET, var_signing_pass, 0, 0, 0, NULL,
+	  "The passphrase protecting `BACKUP_SIGNING_KEY_FILE`, if any.", NULL },
+	{ "BACKUP_VERIFY_KEYS", VAR_FILE, var_verify_keys, 0, 0, 0, NULL,
+	  "OpenPGP public keys whose signatures `restore`, `verify` and `ls` accept (text or "
+	  "absolute paths, as `BACKUP_GPG_PUBLIC_KEYS`). When set, an archive whose `.sig` is "
+	  "missing, bad, or made by another key is refused with exit 7 before anything is read "
+	  "or touched.",
+	  describe_signing },
 	{ "BACKUP_COMPRESSION", 0, var_compression, 0, 0, 0, "gzip",
 	  "`gzip` (default: `.tar.gz.gpg`, one standard gzip stream that `gzip -d` and `tar xz` "
 	  "read, compressed on several threads), `zstd` (`.tar.zst.gpg`, faster and smaller; open "

@@ -438,6 +438,15 @@ static void warn_unknown(struct config *cfg, char *const *envp)
 /* Checks across variables, once every row is loaded. */
 static int check_whole(struct config *cfg, struct err *e)
 {
+	if (cfg->crypt.kind == ENCRYPTION_AGE && cfg->crypt.key.len)
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"%s is set with BACKUP_ENCRYPTION=age: age encrypts to a passphrase "
+			"only when a person types it at a terminal, which a scheduled backup "
+			"has not; use BACKUP_AGE_RECIPIENTS, or BACKUP_ENCRYPTION=gpg for a "
+			"passphrase",
+			cfg->crypt.key_origin);
+
 	/* DOCKER_HOST is read as the Docker client will read it, whenever it may be used. */
 	bool uses_docker = cfg->stop.services.nr > 0 || hooks_use_docker(cfg);
 	for (size_t i = 0; i < cfg->nr_sources; i++)
@@ -563,11 +572,22 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 				       "BACKUP_LOCAL_PATH '%s' is not a directory",
 				       cfg->local.path);
 	}
-	if ((need & NEED_KEY) && cfg->crypt.encrypt && !cfg->crypt.key.len)
+	if ((need & NEED_KEY) && cfg->crypt.kind == ENCRYPTION_GPG && !cfg->crypt.key.len &&
+	    !cfg->crypt.gpg_recipients.nr)
 		return err_set(
 			e, LB_EXIT_CONFIG,
-			"BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE), "
-			"or set BACKUP_ENCRYPTION=none to store unencrypted archives");
+			"BACKUP_ENCRYPTION_KEY is not set: set it (or BACKUP_ENCRYPTION_KEY_FILE) "
+			"or BACKUP_GPG_PUBLIC_KEYS, or set BACKUP_ENCRYPTION=none to store "
+			"unencrypted "
+			"archives");
+	if ((need & NEED_KEY) && cfg->crypt.signing_key_file &&
+	    access(cfg->crypt.signing_key_file, R_OK) < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_SIGNING_KEY_FILE '%s': %s",
+			       SHOW(cfg->crypt.signing_key_file), strerror(errno));
+	if ((need & NEED_KEY) && cfg->crypt.kind == ENCRYPTION_AGE && !cfg->crypt.nr_age_recipients)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_ENCRYPTION=age needs BACKUP_AGE_RECIPIENTS (age1… or SSH "
+			       "public keys, or BACKUP_AGE_RECIPIENTS_FILE)");
 	if (need & (NEED_SOURCES | NEED_SOURCES_AT_START)) {
 		if (!cfg->nr_sources)
 			return err_set(e, LB_EXIT_CONFIG,
@@ -649,6 +669,17 @@ void config_release(struct config *cfg)
 	free(cfg->name);
 	free(cfg->local.path);
 	strbuf_release_secret(&cfg->crypt.key);
+	strbuf_release(&cfg->crypt.gpg_public);
+	strvec_release(&cfg->crypt.gpg_recipients);
+	strvec_release(&cfg->crypt.gpg_subkeys);
+	strbuf_release(&cfg->crypt.age_recipients);
+	free(cfg->crypt.gpg_private_file);
+	strbuf_release_secret(&cfg->crypt.gpg_private_pass);
+	free(cfg->crypt.age_identity_file);
+	free(cfg->crypt.signing_key_file);
+	strbuf_release_secret(&cfg->crypt.signing_pass);
+	strbuf_release(&cfg->crypt.verify_keys);
+	strvec_release(&cfg->crypt.verify_fprs);
 	for (size_t i = 0; i < cfg->nr_sources; i++) {
 		free(cfg->sources[i].path);
 		free(cfg->sources[i].name);

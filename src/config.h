@@ -113,11 +113,38 @@ struct config_rclone {
 	const char *config_origin;
 };
 
-/* Encryption: BACKUP_ENCRYPTION and the key. */
+/* Encryption: BACKUP_ENCRYPTION, the passphrase, public keys, age recipients, the private side. */
 struct config_crypt {
-	bool encrypt; /* false only with BACKUP_ENCRYPTION=none */
-	struct strbuf key;
+	bool encrypt;		/* false only with BACKUP_ENCRYPTION=none */
+	enum encryption kind;	/* BACKUP_ENCRYPTION: gpg (default), age or none */
+	struct strbuf key;	/* BACKUP_ENCRYPTION_KEY: the passphrase (gpg) */
 	const char *key_origin; /* which variable the key came from, or NULL */
+	/* BACKUP_GPG_PUBLIC_KEYS: every armored key, concatenated (public, not secret). */
+	struct strbuf gpg_public;
+	const char *gpg_public_origin;
+	struct strvec gpg_recipients; /* their primary fingerprints, checked at load */
+	struct strvec gpg_subkeys;    /* per recipient: its encryption subkeys' key ids */
+	/* BACKUP_AGE_RECIPIENTS: one validated recipient per line. */
+	struct strbuf age_recipients;
+	const char *age_origin;
+	size_t nr_age_recipients;
+	/*
+	 * The private side, for restore/verify/ls only: BACKUP_GPG_PRIVATE_KEY_FILE with
+	 * BACKUP_GPG_PRIVATE_KEY_PASSPHRASE, BACKUP_AGE_IDENTITY_FILE, or `--key-file`
+	 * (key_file_arg: then it replaces both files for this run).
+	 */
+	char *gpg_private_file;
+	struct strbuf gpg_private_pass;
+	const char *gpg_private_pass_origin;
+	char *age_identity_file;
+	bool key_file_arg;
+	/* Signatures: BACKUP_SIGNING_KEY_FILE (+ passphrase) signs, BACKUP_VERIFY_KEYS checks. */
+	char *signing_key_file;
+	struct strbuf signing_pass;
+	const char *signing_pass_origin;
+	struct strbuf verify_keys; /* armored public keys (not secret) */
+	const char *verify_origin;
+	struct strvec verify_fprs;
 };
 
 struct config_compress {
@@ -210,6 +237,10 @@ struct config {
 	{                                                                                        \
 		.crypt.key = STRBUF_INIT, .warnings = STRVEC_INIT, .stop.services = STRVEC_INIT, \
 		.s3.access_key = STRBUF_INIT, .s3.secret_key = STRBUF_INIT, .s3.path_style = -1, \
+		.crypt.gpg_public = STRBUF_INIT, .crypt.gpg_recipients = STRVEC_INIT,            \
+		.crypt.gpg_subkeys = STRVEC_INIT, .crypt.age_recipients = STRBUF_INIT,           \
+		.crypt.gpg_private_pass = STRBUF_INIT, .crypt.signing_pass = STRBUF_INIT,        \
+		.crypt.verify_keys = STRBUF_INIT, .crypt.verify_fprs = STRVEC_INIT,              \
 		.sftp.password = STRBUF_INIT, .sftp.passphrase = STRBUF_INIT,                    \
 		.webdav.password = STRBUF_INIT, .rclone.config = STRBUF_INIT                     \
 	}

@@ -134,6 +134,13 @@ int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err 
 			}
 			log_info("retention: deleted '%s' from the %s store", l.v[i].file,
 				 st->ops->kind);
+			/* Its signature goes with it (none there is no error). */
+			char *sig = xasprintf("%s%s", l.v[i].file, STORE_SIG_SUFFIX);
+			struct err se = ERR_INIT;
+			if (st->ops->remove(st, sig, &se) < 0)
+				log_warn("retention: cannot delete '%s' from the %s store: %s", sig,
+					 st->ops->kind, se.msg);
+			free(sig);
 			if (listing)
 				fprintf(listing, "deleted %s (%s)\n", l.v[i].file, st->ops->kind);
 			deleted++;

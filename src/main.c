@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "signals.h"
+#include "xalloc.h"
 
 extern char **environ;
 
@@ -70,6 +71,23 @@ int cmd_load_config(struct config *cfg, unsigned need)
 	struct err e = ERR_INIT;
 
 	return cmd_load_config_err(cfg, need, &e) < 0 ? cmd_fail(&e) : 0;
+}
+
+int cmd_key_file(struct config *cfg, const char *path, const char *cmd)
+{
+	/* Absolute now: a restore changes directory before a second pass reads it again. */
+	char *abs = realpath(path, NULL);
+
+	if (!abs) {
+		fprintf(stderr, "lifeboat %s: --key-file '%s': %s\n", cmd, path, strerror(errno));
+		return LB_EXIT_CONFIG;
+	}
+	free(cfg->crypt.gpg_private_file);
+	free(cfg->crypt.age_identity_file);
+	cfg->crypt.gpg_private_file = abs;
+	cfg->crypt.age_identity_file = xstrdup(abs);
+	cfg->crypt.key_file_arg = true;
+	return 0;
 }
 
 int main(int argc, char **argv)

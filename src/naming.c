@@ -7,11 +7,17 @@
 static const struct {
 	const char *suffix;
 	enum compression compression;
-	bool encrypted;
+	enum encryption encryption;
 } suffixes[] = {
-	{ ".tar.gz.gpg", COMPRESSION_GZIP, true },  { ".tar.gz", COMPRESSION_GZIP, false },
-	{ ".tar.zst.gpg", COMPRESSION_ZSTD, true }, { ".tar.zst", COMPRESSION_ZSTD, false },
-	{ ".tar.gpg", COMPRESSION_NONE, true },	    { ".tar", COMPRESSION_NONE, false },
+	{ ".tar.gz.gpg", COMPRESSION_GZIP, ENCRYPTION_GPG },
+	{ ".tar.gz.age", COMPRESSION_GZIP, ENCRYPTION_AGE },
+	{ ".tar.gz", COMPRESSION_GZIP, ENCRYPTION_NONE },
+	{ ".tar.zst.gpg", COMPRESSION_ZSTD, ENCRYPTION_GPG },
+	{ ".tar.zst.age", COMPRESSION_ZSTD, ENCRYPTION_AGE },
+	{ ".tar.zst", COMPRESSION_ZSTD, ENCRYPTION_NONE },
+	{ ".tar.gpg", COMPRESSION_NONE, ENCRYPTION_GPG },
+	{ ".tar.age", COMPRESSION_NONE, ENCRYPTION_AGE },
+	{ ".tar", COMPRESSION_NONE, ENCRYPTION_NONE },
 };
 
 void naming_timestamp(time_t t, char out[TIMESTAMP_LEN + 1])
@@ -59,18 +65,30 @@ bool naming_timestamp_valid(const char *s, time_t *ret_time)
 	return true;
 }
 
-const char *naming_suffix(enum compression c, bool encrypted)
+const char *naming_suffix_enc(enum compression c, enum encryption enc)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++)
-		if (suffixes[i].compression == c && suffixes[i].encrypted == encrypted)
+		if (suffixes[i].compression == c && suffixes[i].encryption == enc)
 			return suffixes[i].suffix;
 	return ".tar";
+}
+
+const char *naming_suffix(enum compression c, bool encrypted)
+{
+	return naming_suffix_enc(c, encrypted ? ENCRYPTION_GPG : ENCRYPTION_NONE);
+}
+
+enum encryption naming_encryption(const struct backup_id *id)
+{
+	if (id->encryption != ENCRYPTION_NONE)
+		return id->encryption;
+	return id->encrypted ? ENCRYPTION_GPG : ENCRYPTION_NONE;
 }
 
 char *naming_file(const char *name, const struct backup_id *id)
 {
 	return xasprintf("%s-%s%s", name, id->timestamp,
-			 naming_suffix(id->compression, id->encrypted));
+			 naming_suffix_enc(id->compression, naming_encryption(id)));
 }
 
 bool naming_parse(const char *name, const char *file, struct backup_id *ret)
@@ -88,7 +106,8 @@ bool naming_parse(const char *name, const char *file, struct backup_id *ret)
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		if (!strcmp(file + TIMESTAMP_LEN, suffixes[i].suffix)) {
 			id.compression = suffixes[i].compression;
-			id.encrypted = suffixes[i].encrypted;
+			id.encryption = suffixes[i].encryption;
+			id.encrypted = id.encryption != ENCRYPTION_NONE;
 			*ret = id;
 			return true;
 		}

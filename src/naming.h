@@ -1,4 +1,4 @@
-/* Archive file names: NAME-YYYY-MM-DD-HHMMSS.tar.gz[.gpg], and timestamps in TZ. */
+/* Archive file names: NAME-YYYY-MM-DD-HHMMSS.tar.gz[.gpg|.age], and timestamps in TZ. */
 #ifndef LB_NAMING_H
 #define LB_NAMING_H
 
@@ -10,11 +10,15 @@
 
 enum compression { COMPRESSION_GZIP, COMPRESSION_ZSTD, COMPRESSION_NONE };
 
+/* How an archive is encrypted: its last suffix (".gpg", ".age" or none). */
+enum encryption { ENCRYPTION_NONE, ENCRYPTION_GPG, ENCRYPTION_AGE };
+
 struct backup_id {
 	char timestamp[TIMESTAMP_LEN + 1];
 	enum compression compression;
-	bool encrypted;
-	time_t time; /* the timestamp read in the current TZ */
+	bool encrypted;		    /* gpg or age */
+	enum encryption encryption; /* which; ENCRYPTION_NONE with `encrypted` set means gpg */
+	time_t time;		    /* the timestamp read in the current TZ */
 };
 
 /* Format `t` as YYYY-MM-DD-HHMMSS in the current TZ. */
@@ -28,6 +32,10 @@ char *naming_file(const char *name, const struct backup_id *id);
 
 /* The suffix for a compression/encryption pair, e.g. ".tar.gz.gpg". */
 const char *naming_suffix(enum compression c, bool encrypted);
+/* The same for any encryption: ".tar.zst.age". */
+const char *naming_suffix_enc(enum compression c, enum encryption enc);
+/* An id's encryption, whichever of its two fields was set. */
+enum encryption naming_encryption(const struct backup_id *id);
 
 /* Parse a file name of this backup name; false if it is not one of ours. */
 bool naming_parse(const char *name, const char *file, struct backup_id *ret);

@@ -600,6 +600,9 @@ int restore_run(const struct config *cfg, struct store *store, const struct stor
 	j.cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j.cwd_fd < 0)
 		j.cwd_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Signed archives first: an unsigned or forged one is refused before anything else. */
+	if (tar_reader_check_signature(cfg, store, entry, &rerr) < 0)
+		goto pass_failed;
 	if (opts->mode == RESTORE_EXTRACT && extract_prepare(&j, &rerr) < 0)
 		goto pass_failed;
 	if (tar_reader_open(cfg, store, entry, &crypt, &fd, &j.in, &rerr) == 0)

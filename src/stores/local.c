@@ -259,10 +259,8 @@ static bool local_exists(struct store *s, const char *file)
 
 static int local_remove(struct store *s, const char *file, struct err *e)
 {
-	struct backup_id id;
-
 	/* Only ever delete what is ours by name: never a stray file in the directory. */
-	if (!naming_parse(s->cfg->name, file, &id))
+	if (!store_file_ours(s->cfg, file))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *path = xasprintf("%s/%s", L(s)->dir, file);
@@ -275,6 +273,20 @@ static int local_remove(struct store *s, const char *file, struct err *e)
 	if (r == 0 && fsync_dir(L(s)->dir) < 0)
 		store_report(s, LOG_WARN, "cannot fsync directory '%s'", L(s)->dir);
 	return 0;
+}
+
+static int local_put_small(struct store *s, const char *file, const void *buf, size_t len,
+			   struct err *e)
+{
+	if (!store_file_ours(s->cfg, file))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to write '%s': not a file of '%s'",
+			       file, s->cfg->name);
+	char *path = xasprintf("%s/%s", L(s)->dir, file);
+	int r = write_file_atomic(path, buf, len, 0600);
+	if (r < 0)
+		err_set(e, LB_EXIT_STORE, "cannot write '%s': %s", path, strerror(-r));
+	free(path);
+	return r < 0 ? -1 : 0;
 }
 
 static void local_free(struct store *s)
@@ -294,6 +306,7 @@ static const struct store_ops local_ops = {
 	.get_open = local_get_open,
 	.exists = local_exists,
 	.remove = local_remove,
+	.put_small = local_put_small,
 	.free = local_free,
 };
 

@@ -564,10 +564,9 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 {
 	struct s3 *s = S(st);
 	struct s3_req r = S3_REQ_INIT("DELETE");
-	struct backup_id id;
 	int ret;
 
-	if (!naming_parse(s->cfg->name, file, &id))
+	if (!store_file_ours(s->cfg, file))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *key = s3_object_key(s, file);
@@ -575,6 +574,36 @@ static int s3_remove(struct store *st, const char *file, struct err *e)
 	CURL *h = http_handle();
 	r.key = key;
 	ret = h ? s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 404, e)
+		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+	if (h)
+		curl_easy_cleanup(h);
+	strbuf_release(&r.resp);
+	free(key);
+	free(what);
+	return ret;
+}
+
+/* One PUT (with Content-MD5): S3 makes an object visible whole or not at all. */
+static int s3_put_small(struct store *st, const char *file, const void *buf, size_t len,
+			struct err *e)
+{
+	struct s3 *s = S(st);
+	struct s3_req r = S3_REQ_INIT("PUT");
+	int ret;
+
+	if (!store_file_ours(s->cfg, file))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to write '%s': not a file of '%s'",
+			       file, s->cfg->name);
+	char *key = s3_object_key(s, file);
+	char *what = xasprintf("upload 's3://%s/%s'", s->cfg->s3.bucket, key);
+	CURL *h = http_handle();
+	r.key = key;
+	r.body = buf;
+	r.body_len = len;
+	r.md5 = true;
+	r.storage_class = true;
+	r.content_type = "application/octet-stream";
+	ret = h ? s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 0, e)
 		: err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
 	if (h)
 		curl_easy_cleanup(h);
@@ -611,6 +640,7 @@ static const struct store_ops s3_ops = {
 	.get_open = s3_get_open,
 	.exists = s3_exists,
 	.remove = s3_remove,
+	.put_small = s3_put_small,
 	.free = s3_free,
 };
 

@@ -499,11 +499,10 @@ static bool sftp_exists(struct store *st, const char *file)
 static int sftp_remove(struct store *st, const char *file, struct err *e)
 {
 	struct sftp *s = S(st);
-	struct backup_id id;
 	struct err re = ERR_INIT;
 	int ret = 0;
 
-	if (!naming_parse(s->cfg->name, file, &id))
+	if (!store_file_ours(s->cfg, file))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *path = xasprintf("%s/%s", s->dir, file);

@@ -217,6 +217,21 @@ int store_set_only(struct store_set *set, const char *kind, struct err *e)
 	return 0;
 }
 
+bool store_file_ours(const struct config *cfg, const char *file)
+{
+	struct backup_id id;
+	size_t n = strlen(file), k = strlen(STORE_SIG_SUFFIX);
+
+	if (naming_parse(cfg->name, file, &id))
+		return true;
+	if (n <= k || strcmp(file + n - k, STORE_SIG_SUFFIX))
+		return false;
+	char *archive = xstrndup(file, n - k);
+	bool ours = naming_parse(cfg->name, archive, &id);
+	free(archive);
+	return ours;
+}
+
 void store_free(struct store *s)
 {
 	if (s)

@@ -54,8 +54,17 @@ struct store_ops {
 	int (*get_open)(struct store *s, const char *file, int *ret_fd, struct err *e);
 	/* Does `file` exist? */
 	bool (*exists)(struct store *s, const char *file);
-	/* Delete one archive of this backup name; a missing file is not an error. */
+	/*
+	 * Delete one archive of this backup name, or its sidecar (ARCHIVE.sig); a missing file
+	 * is not an error.
+	 */
 	int (*remove)(struct store *s, const char *file, struct err *e);
+	/*
+	 * Write a small file beside the archives (a signature, ARCHIVE.sig) whole: visible
+	 * complete or not at all, replacing one of the same name.
+	 */
+	int (*put_small)(struct store *s, const char *file, const void *buf, size_t len,
+			 struct err *e);
 	void (*free)(struct store *s);
 };
 
@@ -131,6 +140,11 @@ int store_set_list(struct store_set *set, struct store_list *out, struct err *e)
 void store_set_where(const struct store_set *set, unsigned where, char *buf, size_t len);
 /* Keep only the store of this kind ("local", "s3", "sftp"); fails when it is not configured. */
 int store_set_only(struct store_set *set, const char *kind, struct err *e);
+
+/* An archive of this backup name, or an archive's sidecar ("ARCHIVE.sig"): ours to delete. */
+bool store_file_ours(const struct config *cfg, const char *file);
+/* The sidecar suffix of an archive's detached signature. */
+#define STORE_SIG_SUFFIX ".sig"
 
 void store_free(struct store *s);
 void store_list_release(struct store_list *l);

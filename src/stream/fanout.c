@@ -1,6 +1,7 @@
 /* Fan-out of one archive stream to several stores, which fail and commit independently. */
 #include "common.h"
 
+#include "fault.h"
 #include "strbuf.h"
 #include "stream/fanout.h"
 #include "xalloc.h"
@@ -65,11 +66,37 @@ int fanout_commit(struct fanout *f, char **ret_kept, uint64_t *ret_bytes, struct
 		if (d->failed)
 			continue;
 		uint64_t bytes = d->put.bytes;
+		char *archive = f->sidecar ? xstrdup(d->put.file) : NULL;
 		if (d->store->ops->put_commit(&d->put, &d->err) < 0) {
 			d->failed = true;
+			free(archive);
 			continue;
 		}
 		d->open = false;
+		if (f->sidecar && !d->store->ops->put_small) {
+			err_set(&d->err, LB_EXIT_STORE,
+				"the %s store cannot hold signatures (BACKUP_SIGNING_KEY_FILE)",
+				d->store->ops->kind);
+			struct err ignored = ERR_INIT;
+			d->store->ops->remove(d->store, archive, &ignored);
+			d->failed = true;
+			free(archive);
+			continue;
+		}
+		if (f->sidecar && ((FAULT("fanout.sidecar") &&
+				    err_set(&d->err, LB_EXIT_STORE,
+					    "cannot write '%s': injected fault", f->sidecar)) ||
+				   d->store->ops->put_small(d->store, f->sidecar, f->sidecar_buf,
+							    f->sidecar_len, &d->err) < 0)) {
+			/* An archive without its signature would be refused: not kept. */
+			struct err ignored = ERR_INIT;
+			if (d->store->ops->remove(d->store, archive, &ignored) < 0)
+				store_report(d->store, LOG_ERROR, "%s", ignored.msg);
+			d->failed = true;
+			free(archive);
+			continue;
+		}
+		free(archive);
 		*ret_bytes = bytes;
 		strbuf_addf(&kept, "%s%s", kept.len ? ", " : "", d->store->ops->kind);
 	}

@@ -18,6 +18,14 @@ struct fanout_dest {
 struct fanout {
 	struct fanout_dest *v;
 	size_t nr;
+	/*
+	 * Optional: a sidecar (the archive's signature) that fanout_commit writes in each
+	 * store right after the archive; where it fails, that store's archive is deleted
+	 * again and the store counts as failed.
+	 */
+	const char *sidecar;
+	const void *sidecar_buf;
+	size_t sidecar_len;
 };
 
 /*

@@ -20,7 +20,8 @@ int tar_reader_open(const struct config *cfg, struct store *store, const struct 
 		return -1;
 	in_fd = *fd;
 	if (entry->id.encrypted) {
-		if (crypt_decrypt_start(crypt, &cfg->crypt.key, *fd, e) < 0)
+		if (crypt_decrypt_start(crypt, &cfg->crypt, naming_encryption(&entry->id), *fd, e) <
+		    0)
 			return -1;
 		close_fd(fd);
 		in_fd = crypt_output_fd(crypt);
@@ -32,6 +33,47 @@ int tar_reader_open(const struct config *cfg, struct store *store, const struct 
 		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
 			       entry->file, archive_error_string(*in));
 	return 0;
+}
+
+int tar_reader_check_signature(const struct config *cfg, struct store *store,
+			       const struct store_entry *entry, struct err *e)
+{
+	struct strbuf sig = STRBUF_INIT;
+	struct err ge = ERR_INIT;
+	char buf[4096];
+	int fd = -1, ret = -1;
+	ssize_t n;
+
+	if (!cfg->crypt.verify_keys.len)
+		return 0;
+	char *sig_file = xasprintf("%s%s", entry->file, STORE_SIG_SUFFIX);
+	if (store->ops->get_open(store, sig_file, &fd, &ge) < 0) {
+		if (ge.code == LB_EXIT_NOT_FOUND)
+			err_set(e, LB_EXIT_INTEGRITY,
+				"backup '%s' has no signature ('%s'), and BACKUP_VERIFY_KEYS "
+				"requires one: refusing it",
+				entry->file, sig_file);
+		else
+			err_copy(e, &ge);
+		goto out;
+	}
+	while ((n = read_retry(fd, buf, sizeof(buf))) > 0 && sig.len <= 65536)
+		strbuf_add(&sig, buf, (size_t)n);
+	close_fd(&fd);
+	if (n < 0 || !sig.len || sig.len > 65536) {
+		err_set(e, LB_EXIT_INTEGRITY, "cannot read the signature '%s'%s", sig_file,
+			sig.len > 65536 ? ": larger than 64 KiB" : "");
+		goto out;
+	}
+	/* A whole pass over the archive before the one that restores: nothing read is used. */
+	if (store->ops->get_open(store, entry->file, &fd, e) < 0)
+		goto out;
+	ret = crypt_verify_signature(&cfg->crypt, &sig, fd, entry->file, e);
+out:
+	close_fd(&fd);
+	free(sig_file);
+	strbuf_release(&sig);
+	return ret;
 }
 
 /* Reject absolute paths and empty, "." or ".." components. */

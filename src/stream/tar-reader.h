@@ -26,6 +26,13 @@
 int tar_reader_open(const struct config *cfg, struct store *store, const struct store_entry *entry,
 		    struct crypt *crypt, int *fd, struct archive **in, struct err *e);
 
+/*
+ * With BACKUP_VERIFY_KEYS: the archive's detached signature (ARCHIVE.sig in the same store)
+ * checked over the whole archive before anything else reads it. Missing or bad: exit 7.
+ */
+int tar_reader_check_signature(const struct config *cfg, struct store *store,
+			       const struct store_entry *entry, struct err *e);
+
 /* A relative path without empty, "." or ".." components (a trailing slash allowed). */
 bool tar_path_safe(const char *p);
 

@@ -168,6 +168,35 @@ static void test_suffix(void **state LB_UNUSED)
 				    suffix_cases[i].suffix);
 }
 
+/* age archives: their own suffixes, parsed back with their encryption. */
+static void test_age_suffixes(void **state LB_UNUSED)
+{
+	static const struct {
+		enum compression c;
+		const char *suffix;
+	} cases[] = { { COMPRESSION_GZIP, ".tar.gz.age" },
+		      { COMPRESSION_ZSTD, ".tar.zst.age" },
+		      { COMPRESSION_NONE, ".tar.age" } };
+
+	set_tz("UTC");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct backup_id id = { .compression = cases[i].c, .encryption = ENCRYPTION_AGE };
+		assert_string_equal(naming_suffix_enc(cases[i].c, ENCRYPTION_AGE), cases[i].suffix);
+		snprintf(id.timestamp, sizeof(id.timestamp), "%s", "2025-03-04-050607");
+		char *file = naming_file("app", &id);
+		struct backup_id got;
+		assert_true(naming_parse("app", file, &got));
+		assert_int_equal(got.encryption, ENCRYPTION_AGE);
+		assert_true(got.encrypted);
+		assert_int_equal(got.compression, cases[i].c);
+		free(file);
+	}
+	/* A signature beside an archive is not an archive. */
+	struct backup_id got;
+	assert_false(naming_parse("app", "app-2025-03-04-050607.tar.gz.age.sig", &got));
+	assert_false(naming_parse("app", "app-2025-03-04-050607.tar.gz.gpg.sig", &got));
+}
+
 static void test_file_parse_roundtrip(void **state LB_UNUSED)
 {
 	static const char *const names[] = { "test", "myapp-production", "a", "x.y_z-1",
@@ -271,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_timestamp_valid_bad),
 		cmocka_unit_test(test_timestamp_valid_time),
 		cmocka_unit_test(test_suffix),
+		cmocka_unit_test(test_age_suffixes),
 		cmocka_unit_test(test_file_parse_roundtrip),
 		cmocka_unit_test(test_parse_rejects),
 	};
