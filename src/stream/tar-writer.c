@@ -262,6 +262,16 @@ int tarw_add_entry(struct tar_writer *w, const char *src, const char *apath, con
 	int ret = 0;
 
 	archive_entry_copy_stat(ent, st);
+	/*
+	 * Only what a restore sets: no atime, ctime or birth time (a restore cannot
+	 * set a ctime, and an atime it would set is stale by then), so an entry gets
+	 * a pax header only when its mtime has a sub-second part or its name or link
+	 * needs one. The mtime keeps its nanoseconds (libarchive writes it in the pax
+	 * header only when they are not zero).
+	 */
+	archive_entry_unset_atime(ent);
+	archive_entry_unset_ctime(ent);
+	archive_entry_unset_birthtime(ent);
 	archive_entry_set_pathname(ent, apath);
 	if (link_target)
 		archive_entry_set_symlink(ent, link_target);
