@@ -281,7 +281,7 @@ static int parse_smtp(const char *var, const struct parts *p, bool tls, struct n
 		} else if (!strcmp(k, "to")) {
 			bad = add_list(&s->to, val) < 0;
 		} else if (!strcmp(k, "starttls")) {
-			bool b;
+			bool b = false;
 			bad = parse_bool(val, &b) < 0;
 			s->tls = b ? NOTIFY_TLS_REQUIRED : NOTIFY_TLS_NONE;
 		} else if (!strcmp(k, "cafile")) {
