@@ -236,3 +236,21 @@ def test_roundtrip_rclone_serve_webdav(lb, rclone_webdav_server):
     wreck_tree(lb.src)
     lb.restore(ts, env, extra=["--from", "webdav"])
     assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone serve webdav")
+
+
+def test_full_remote_disk(lb, apache_server, tmpfs_mount):
+    """The DAV directory on a 1 MiB tmpfs, the archive larger: the server runs out of space
+    mid-PUT. Exit 5, one line naming the webdav store and why, nothing of the archive (final
+    or temporary) left on the server, the local copy kept."""
+    base = "f-" + uuid.uuid4().hex[:12]
+    small = tmpfs_mount(apache_server.dav / base, size="1m")
+    os.chown(small, apache_server.dav.stat().st_uid, apache_server.dav.stat().st_gid)
+    env = dav_env(apache_server, base)
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    line = one_line_error(res)
+    assert "webdav" in line and f"{apache_server.url}/{base}" in line, line
+    assert "out of space" in line, line
+    assert apache_server.password not in res.stderr
+    ts = res.stdout.strip()
+    assert lb.archive(ts).is_file()
+    assert held(small, lb) == {}, "nothing partial may stay visible"
