@@ -121,6 +121,8 @@ static int add_container(struct services *s, const json_t *c, struct err *e)
 /* Put the targets in start order: dependencies first. */
 static void sort_targets(struct services *s)
 {
+	if (!s->nr)
+		return; /* s->v may be NULL: memcpy(NULL, ..., 0) is undefined */
 	const char **names = xcalloc(s->nr + 1, sizeof(*names));
 	const char **deps = xcalloc(s->nr + 1, sizeof(*deps));
 	size_t *order = xcalloc(s->nr + 1, sizeof(*order));

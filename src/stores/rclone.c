@@ -448,9 +448,8 @@ static bool rclone_exists(struct store *s, const char *file)
 static int rclone_remove(struct store *s, const char *file, struct err *e)
 {
 	struct rclone *r = R(s);
-	struct backup_id id;
 
-	if (!naming_parse(s->cfg->name, file, &id))
+	if (!store_file_ours(s->cfg, file))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *path = path_of(r, file);
@@ -498,6 +497,7 @@ static const struct store_ops rclone_ops = {
 	.get_open = rclone_get_open,
 	.exists = rclone_exists,
 	.remove = rclone_remove,
+	.put_small = store_put_small_streamed,
 	.free = rclone_free,
 };
 

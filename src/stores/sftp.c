@@ -553,6 +553,7 @@ static const struct store_ops sftp_ops = {
 	.get_open = sftp_get_open,
 	.exists = sftp_exists,
 	.remove = sftp_remove,
+	.put_small = store_put_small_streamed,
 	.free = sftp_free,
 };
 

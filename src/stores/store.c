@@ -232,6 +232,28 @@ bool store_file_ours(const struct config *cfg, const char *file)
 	return ours;
 }
 
+int store_put_small_streamed(struct store *s, const char *file, const void *buf, size_t len,
+			     struct err *e)
+{
+	struct store_put p = { 0 };
+
+	if (!store_file_ours(s->cfg, file))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to write '%s': not a file of '%s'",
+			       file, s->cfg->name);
+	int rc = s->ops->put_begin(s, file, &p, e);
+	if (rc == STORE_TAKEN)
+		return err_set(e, LB_EXIT_STORE,
+			       "cannot write '%s' to the %s store: it exists already", file,
+			       s->ops->kind);
+	if (rc < 0)
+		return -1;
+	if (s->ops->put_write(&p, buf, len, e) < 0 || s->ops->put_commit(&p, e) < 0) {
+		s->ops->put_abort(&p); /* removes the temporary */
+		return -1;
+	}
+	return 0;
+}
+
 void store_free(struct store *s)
 {
 	if (s)

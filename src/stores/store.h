@@ -143,6 +143,14 @@ int store_set_only(struct store_set *set, const char *kind, struct err *e);
 
 /* An archive of this backup name, or an archive's sidecar ("ARCHIVE.sig"): ours to delete. */
 bool store_file_ours(const struct config *cfg, const char *file);
+/*
+ * put_small for a store whose put_begin/put_write/put_commit already write a hidden
+ * temporary and rename it into place (SFTP, WebDAV, rclone): the small file goes the same
+ * way, and put_abort removes the temporary on failure. A file of that name already there
+ * is an error (those stores' renames never replace one).
+ */
+int store_put_small_streamed(struct store *s, const char *file, const void *buf, size_t len,
+			     struct err *e);
 /* The sidecar suffix of an archive's detached signature. */
 #define STORE_SIG_SUFFIX ".sig"
 

@@ -597,9 +597,8 @@ static bool webdav_exists(struct store *s, const char *file)
 static int webdav_remove(struct store *s, const char *file, struct err *e)
 {
 	struct webdav *w = W(s);
-	struct backup_id id;
 
-	if (!naming_parse(s->cfg->name, file, &id))
+	if (!store_file_ours(s->cfg, file))
 		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
 			       file, s->cfg->name);
 	char *url = file_url(w, file);
@@ -639,6 +638,7 @@ static const struct store_ops webdav_ops = {
 	.get_open = webdav_get_open,
 	.exists = webdav_exists,
 	.remove = webdav_remove,
+	.put_small = store_put_small_streamed,
 	.free = webdav_free,
 };
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -511,3 +512,66 @@ def test_signature_in_s3_written_verified_and_pruned(lb, keys, minio_server):
     lb.run(["prune"], {**env, "BACKUP_KEEP_LAST": "1"})
     nkey = f"{lb.NAME}/{lb.NAME}-{new}.tar.gz.gpg"
     assert set(objects(c, bucket)) == {nkey, nkey + ".sig"}
+
+
+def sig_store(kind, lb, request):
+    """A fresh directory in a store of this kind, alone (no local copy): (env, the store's
+    directory for this backup name on disk)."""
+    if kind == "sftp":
+        from test_sftp import make_remote, password_env
+        r = make_remote(request.getfixturevalue("sshd_server"))
+        return {**password_env(lb, r), "BACKUP_LOCAL_PATH": None}, r.dir / lb.NAME
+    srv = request.getfixturevalue("apache_server")
+    base = "k-" + uuid.uuid4().hex[:12]
+    (srv.dav / base).mkdir()
+    os.chown(srv.dav / base, srv.dav.stat().st_uid, srv.dav.stat().st_gid)
+    if kind == "webdav":
+        from test_webdav import dav_env
+        return {**dav_env(srv, base), "BACKUP_LOCAL_PATH": None}, srv.dav / base / lb.NAME
+    need_tool("rclone")
+    from test_rclone import dav_conf
+    conf = lb.tmp / "rclone.conf"
+    conf.write_text(dav_conf(srv))
+    os.chmod(conf, 0o600)
+    return ({"BACKUP_RCLONE_REMOTE": f"dav:{base}", "BACKUP_RCLONE_CONFIG_FILE": str(conf),
+             "BACKUP_LOCAL_PATH": None}, srv.dav / base / lb.NAME)
+
+
+@pytest.mark.parametrize("kind", ["sftp", "webdav", "rclone"])
+def test_signature_in_remote_store_written_verified_and_pruned(lb, keys, kind, request):
+    """put_small of the SFTP, WebDAV and rclone stores: ARCHIVE.sig beside the archive (no
+    temporary left), checked by verify --from that store, a forged or missing one refused
+    (exit 7), deleted by prune with its archive."""
+    env, d = sig_store(kind, lb, request)
+    old = lb.backup({**env, **sign_env(keys)})
+    arch = f"{lb.NAME}-{old}.tar.gz.gpg"
+    assert sorted(os.listdir(d)) == [arch, arch + ".sig"]
+    good = (d / (arch + ".sig")).read_bytes()
+    with GpgHome() as home:
+        gpg(home, "--import", str(keys.signer_pub))
+        gpg(home, "--verify", str(d / (arch + ".sig")), str(d / arch))
+    # `list` shows the archive once, not its signature.
+    res = lb.run(["list", "--json"], env)
+    assert [o["file"] for o in json.loads(res.stdout)] == [arch]
+    venv = {**env, **verify_env(keys)}
+    lb.run(["verify", old, "--from", kind], venv)
+    # A forged signature in the store: refused.
+    with GpgHome() as home:
+        gpg(home, "--import", str(keys.forger_sec))
+        forged = gpg(home, "--detach-sign", "-o", "-", str(d / arch)).stdout
+    (d / (arch + ".sig")).write_bytes(forged)
+    res = lb.run(["verify", old, "--from", kind], venv, check=EXIT_INTEGRITY)
+    assert "not in BACKUP_VERIFY_KEYS" in res.stderr, res
+    # A missing one: refused, and restore touches nothing.
+    (d / (arch + ".sig")).unlink()
+    res = lb.run(["verify", old, "--from", kind], venv, check=EXIT_INTEGRITY)
+    assert "has no signature" in res.stderr, res
+    wreck_tree(lb.src)
+    before = lb.snap_all()
+    lb.restore(old, venv, check=EXIT_INTEGRITY)
+    assert_untouched(before, lb.snap_all())
+    (d / (arch + ".sig")).write_bytes(good)
+    new = lb.backup({**env, **sign_env(keys)})
+    lb.run(["prune"], {**env, "BACKUP_KEEP_LAST": "1"})
+    narch = f"{lb.NAME}-{new}.tar.gz.gpg"
+    assert sorted(os.listdir(d)) == [narch, narch + ".sig"]

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,60 @@ def test_unreachable_remote_redacted(lb, tmp_path):
            "BACKUP_LOCAL_PATH": None}
     res = lb.run(["backup"], env, check=EXIT_STORE)
     assert "rclone" in res.stderr and secret not in res.stderr, repr(res)
+
+
+def sftp_conf(srv, known_hosts):
+    """An rclone remote of type sftp on the test sshd: password login (obscured), the host
+    key checked against known_hosts; the account is SFTP-only, so no shell commands."""
+    return (f"[ssh]\ntype = sftp\nhost = {srv.host}\nport = {srv.port}\nuser = {srv.user}\n"
+            f"pass = {obscure(srv.password)}\nknown_hosts_file = {known_hosts}\n"
+            f"shell_type = none\ndisable_hashcheck = true\n")
+
+
+@pytest.fixture
+def sftp_remote(lb, sshd_server, tmp_path):
+    """A fresh directory on the test sshd behind an rclone sftp remote: (the directory on
+    disk, env for lifeboat, the config file)."""
+    need_tool("rclone")
+    from test_sftp import make_remote
+    r = make_remote(sshd_server)
+    conf_file = tmp_path / "rclone-sftp.conf"
+    conf_file.write_text(sftp_conf(sshd_server, sshd_server.known_hosts))
+    os.chmod(conf_file, 0o600)
+    env = {"BACKUP_RCLONE_REMOTE": f"ssh:{r.remote}", "BACKUP_RCLONE_CONFIG_FILE": str(conf_file)}
+    return r.dir, env, conf_file
+
+
+def test_roundtrip_local_and_rclone_sftp(lb, sftp_remote):
+    """rclone's sftp backend against the test sshd: the same bytes there under the final name
+    only, listed in both stores, and the tree restored from it alone."""
+    path, env, _ = sftp_remote
+    orig = lb.snap()
+    ts = lb.backup(env)
+    local = lb.archive(ts)
+    assert held(path, lb) == [local.name]
+    assert (path / lb.NAME / local.name).read_bytes() == local.read_bytes()
+    data = read_json_list(lb.run(["list", "--json"], env))
+    assert [e["stores"] for e in data] == [["local", "rclone"]]
+    wreck_tree(lb.src)
+    lb.restore(ts, env, extra=["--from", "rclone"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone sftp")
+
+
+def test_rclone_sftp_wrong_host_key_keeps_local_copy(lb, sftp_remote, sshd_server, tmp_path):
+    """A known_hosts that names another key: rclone refuses the server, exit 5, one line
+    naming the rclone store; nothing reaches the server, the local copy stays."""
+    path, env, conf_file = sftp_remote
+    other = tmp_path / "other-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kh = tmp_path / "wrong_known_hosts"
+    kh.write_text(f"[{sshd_server.host}]:{sshd_server.port} "
+                  + " ".join(Path(str(other) + ".pub").read_text().split()[:2]) + "\n")
+    conf_file.write_text(sftp_conf(sshd_server, kh))
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    errs = [l for l in res.stderr.splitlines() if " error: " in l]
+    assert errs and all("rclone" in l for l in errs), res
+    assert len(errs) == 1 and "key mismatch" in errs[0], errs
+    assert sshd_server.password not in res.stderr
+    assert held(path, lb) == []
+    assert len(local_archives(lb)) == 1
