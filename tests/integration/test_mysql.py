@@ -379,9 +379,26 @@ def test_bad_source_fails_the_run(lb, my, case):
     assert_no_archive(lb)
 
 
-def scan_processes(names, needles, skip):
-    """(seen, hits): which of `names` run now, and any process but `skip` and lifeboat
-    whose argv or environment holds a needle."""
+def descends_from(pid, root):
+    """Is process `pid` (a string) `root` or below it? False once it is gone."""
+    p = int(pid)
+    for _ in range(64):
+        if p == root:
+            return True
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            return False
+        p = int(stat[stat.rindex(")") + 2:].split()[1])
+        if p <= 1:
+            return False
+    return False
+
+
+def scan_processes(names, needles, skip, root):
+    """(seen, hits): which of `names` run now below lifeboat (pid `root`: other tests'
+    clients, in other workers, are not its), and any process but `skip` and lifeboat whose
+    argv or environment holds a needle."""
     seen, hits = set(), []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) in skip:
@@ -394,7 +411,8 @@ def scan_processes(names, needles, skip):
         prog = os.path.basename(cmd.split(b"\0")[0]).decode(errors="replace")
         if prog == "lifeboat":
             continue  # lifeboat itself, or its child between fork and exec: BACKUP_MYSQL
-        if prog in names and b"\0--version\0" not in cmd:  # the version probe has no secret
+        if (prog in names and b"\0--version\0" not in cmd  # the version probe has no secret
+                and descends_from(pid, root)):
             seen.add(prog)
             assert b"--defaults-extra-file=/dev/fd/3" in cmd
         hits += [(pid, prog, where) for n in needles
@@ -414,11 +432,16 @@ def test_password_never_in_argv_or_environment(lb, my):
             cmd[1] = ts
         proc = lb.popen(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         seen, hits, scans = set(), [], 0
-        while proc.poll() is None:
-            s, h = scan_processes({tool}, needles, {os.getpid(), proc.pid})
-            seen |= s
-            hits += h
-            scans += 1
+        try:
+            while proc.poll() is None:
+                s, h = scan_processes({tool}, needles, {os.getpid(), proc.pid}, proc.pid)
+                seen |= s
+                hits += h
+                scans += 1
+        finally:
+            if proc.poll() is None:  # a failed check must not leave the run going
+                proc.kill()
+                proc.wait()
         out = proc.stdout.read().decode()
         assert proc.returncode == 0
         assert tool in seen, f"{tool} never observed in {scans} scans: the check proved nothing"
