@@ -15,6 +15,11 @@ int crypt_make_homedir(struct crypt *c, struct err *e);
 int crypt_passphrase_fd(const struct strbuf *key, const char *origin, struct err *e);
 /* The arguments every gpg run here starts with. */
 void crypt_gpg_args(struct crypt *c, struct strvec *a);
+/*
+ * Start c's child (gpg or age, its arguments set) reading `in` (CHILD_PIPE: a pipe we
+ * write), its stdout a pipe, `fd3` (-1: none) as its fd 3, kept open by the caller.
+ */
+int crypt_child_start(struct crypt *c, int in, int fd3, struct err *e);
 /* The last line of a tool's stderr that is neither a status line nor age's "report" advice. */
 const char *crypt_err_summary(const struct strbuf *tail, struct strbuf *out);
 /*

@@ -278,11 +278,7 @@ int crypt_sign_start(struct crypt *c, const struct config_crypt *k, struct err *
 	strvec_push(a, "--digest-algo=SHA256");
 	strvec_push(a, "--detach-sign");
 	strvec_push(a, "--output=-");
-	c->gpg.in = CHILD_PIPE;
-	c->gpg.out = CHILD_PIPE;
-	c->gpg.fd3 = pfd;
-	ret = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
-	c->gpg.fd3 = -1;
+	ret = crypt_child_start(c, CHILD_PIPE, pfd, e);
 out:
 	if (pfd >= 0)
 		close(pfd);

@@ -170,6 +170,16 @@ void crypt_gpg_args(struct crypt *c, struct strvec *a)
 	strvec_push(a, "--pinentry-mode=loopback");
 }
 
+int crypt_child_start(struct crypt *c, int in, int fd3, struct err *e)
+{
+	c->gpg.in = in;
+	c->gpg.out = CHILD_PIPE;
+	c->gpg.fd3 = fd3;
+	int r = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
+	c->gpg.fd3 = -1;
+	return r;
+}
+
 /* The last line of a tool's stderr that is neither a status line nor age's "report" advice. */
 const char *crypt_err_summary(const struct strbuf *tail, struct strbuf *out)
 {
@@ -309,12 +319,8 @@ static int gpg_encrypt_start(struct crypt *c, const struct config_crypt *k, stru
 	/* We compress already; gpg's own compression would halve throughput. */
 	strvec_push(a, "--compress-algo=none");
 	strvec_push(a, "--output=-");
-	c->gpg.in = CHILD_PIPE;
-	c->gpg.out = CHILD_PIPE;
-	c->gpg.fd3 = pfd;
 	c->passphrase = pfd >= 0;
-	ret = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
-	c->gpg.fd3 = -1;
+	ret = crypt_child_start(c, CHILD_PIPE, pfd, e);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -336,12 +342,8 @@ static int age_encrypt_start(struct crypt *c, const struct config_crypt *k, stru
 	strvec_push(&c->gpg.args, "age");
 	strvec_push(&c->gpg.args, "--encrypt");
 	strvec_push(&c->gpg.args, "--recipients-file=/dev/fd/3");
-	c->gpg.in = CHILD_PIPE;
-	c->gpg.out = CHILD_PIPE;
-	c->gpg.fd3 = rfd;
-	int r = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
+	int r = crypt_child_start(c, CHILD_PIPE, rfd, e);
 	close(rfd);
-	c->gpg.fd3 = -1;
 	return r;
 }
 
@@ -394,12 +396,8 @@ static int gpg_decrypt_start(struct crypt *c, const struct config_crypt *k, int 
 	strvec_push(a, "--status-fd=2");
 	strvec_push(a, "--decrypt");
 	strvec_push(a, "--output=-");
-	c->gpg.in = in;
-	c->gpg.out = CHILD_PIPE;
-	c->gpg.fd3 = pfd;
 	c->passphrase = pfd >= 0;
-	ret = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
-	c->gpg.fd3 = -1;
+	ret = crypt_child_start(c, in, pfd, e);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -432,9 +430,7 @@ static int age_decrypt_start(struct crypt *c, const struct config_crypt *k, int 
 	strvec_push(&c->gpg.args, "age");
 	strvec_push(&c->gpg.args, "--decrypt");
 	strvec_pushf(&c->gpg.args, "--identity=%s", k->age_identity_file);
-	c->gpg.in = in;
-	c->gpg.out = CHILD_PIPE;
-	return child_start(&c->gpg, LB_EXIT_CRYPTO, e);
+	return crypt_child_start(c, in, -1, e);
 }
 
 int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encryption kind,
