@@ -12,38 +12,13 @@
 static int run_dump(const struct my_conn *mc, struct strvec *args, struct member_sink *sink,
 		    const char *rel, const char *what, struct err *e)
 {
-	unsigned char *buf = NULL;
 	struct process p = PROCESS_INIT;
 	int ret = -1;
 
-	if (my_start(&p, mc, args, true, false, e) < 0)
-		goto out;
-	if (sink_begin(sink, rel, e) < 0)
-		goto out;
-	buf = xmalloc(256 * 1024);
-	for (;;) {
-		ssize_t n = process_read(&p, buf, 256 * 1024);
-		if (n < 0) {
-			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", args->v[0],
-				strerror((int)-n));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (sink_write(sink, buf, (size_t)n, e) < 0)
-			goto out;
-	}
-	if (process_finish(&p, what, e) < 0) {
+	if (my_start(&p, mc, args, true, false, e) == 0 &&
+	    (ret = sink_from_process(sink, &p, rel, args->v[0], what, e)) < 0)
 		my_scrub(mc, e);
-		goto done;
-	}
-	ret = sink_end(sink, e);
-	goto done;
-out:
-	process_kill(&p);
-done:
 	process_release(&p);
-	free(buf);
 	return ret;
 }
 

@@ -104,3 +104,33 @@ int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len
 	}
 	return sink_end(s, e);
 }
+
+int sink_from_process(struct member_sink *s, struct process *p, const char *rel, const char *tool,
+		      const char *what, struct err *e)
+{
+	unsigned char *buf = NULL;
+
+	if (sink_begin(s, rel, e) < 0)
+		goto kill;
+	buf = xmalloc(256 * 1024);
+	for (;;) {
+		ssize_t n = process_read(p, buf, 256 * 1024);
+		if (n < 0) {
+			err_set(e, LB_EXIT_SOURCE, "cannot read from %s: %s", tool,
+				strerror((int)-n));
+			goto kill;
+		}
+		if (n == 0)
+			break;
+		if (sink_write(s, buf, (size_t)n, e) < 0)
+			goto kill;
+	}
+	free(buf);
+	if (process_finish(p, what, e) < 0)
+		return -1;
+	return sink_end(s, e);
+kill:
+	free(buf);
+	process_kill(p);
+	return -1;
+}

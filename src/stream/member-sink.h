@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "process.h"
 #include "stream/tar-writer.h"
 
 #define DB_PART_SIZE	   (16u * 1024 * 1024)
@@ -45,5 +46,13 @@ int sink_write(struct member_sink *s, const void *buf, size_t len, struct err *e
 int sink_end(struct member_sink *s, struct err *e);
 /* A whole small member at once. */
 int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len, struct err *e);
+
+/*
+ * A started tool's stdout into member `rel` as it comes (no temporary copy), then the
+ * tool's verdict (process_finish with `what`). On failure the tool is killed. `tool` names
+ * it in a read error. `p` is the caller's to release.
+ */
+int sink_from_process(struct member_sink *s, struct process *p, const char *rel, const char *tool,
+		      const char *what, struct err *e);
 
 #endif
