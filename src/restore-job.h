@@ -7,6 +7,7 @@
 #include <archive.h>
 
 #include "hash.h"
+#include "journal.h"
 #include "manifest.h"
 #include "restore.h"
 #include "sources/source.h"
@@ -44,6 +45,16 @@ struct rjob {
 	struct archive *disk;	  /* EXTRACT: the disk writer */
 	ssize_t disk_src;	  /* EXTRACT: the source of the entry it writes */
 	struct rsource *open_src; /* APPLY: the source of the last member staged */
+	/*
+	 * APPLY: the journal, written as soon as a database module stages an
+	 * object during the pass (jr_set: initialised), and a header a database
+	 * member's reader read past its last part, for the pass to handle next.
+	 */
+	struct journal jr;
+	bool jr_set;
+	bool applied; /* apply() ran: it finished or undid the swap itself */
+	struct archive_entry *pending;
+	bool archive_eof;
 	int cwd_fd;
 	struct strbuf recorded; /* SHA256SUMS from the archive */
 	struct strbuf computed;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "crypt.h"
+#include "fault.h"
 #include "fs.h"
 #include "hash.h"
 #include "journal.h"
@@ -73,11 +74,17 @@ static int setup_sources(struct rjob *j, struct err *e)
 {
 	if (select_sources(j, e) < 0)
 		return -1;
+	if (j->opts->mode == RESTORE_APPLY) {
+		journal_init(&j->jr, j->cfg, j->file);
+		j->jr_set = true;
+	}
 	for (size_t i = 0; i < j->nr_src; i++) {
 		struct rsource *s = &j->src[i];
-		/* Files and directories are staged as this pass reads them. */
-		if (j->opts->mode == RESTORE_APPLY && !s->desc->ops->after_verify &&
-		    begin_source(j, s, NULL, e) < 0)
+		/*
+		 * Every source is staged as this pass reads it; a database connects
+		 * now, so a wrong target fails before anything changes.
+		 */
+		if (j->opts->mode == RESTORE_APPLY && begin_source(j, s, &j->jr, e) < 0)
 			return -1;
 		if (j->opts->mode == RESTORE_EXTRACT && extract_make_source_dir(j, s, e) < 0)
 			return -1;
@@ -213,6 +220,60 @@ static int stage_entry(struct rjob *j, struct rsource *s, const char *rel, const
 	return 0;
 }
 
+struct part_ctx {
+	struct rjob *j;
+	struct rsource *s;
+};
+
+/* A header that continues a database member: checked like every other entry. */
+static int part_begin(void *ctx, const char *path, struct archive_entry *ent, struct err *e)
+{
+	struct part_ctx *c = ctx;
+
+	if (!tar_path_safe(path))
+		return err_set(e, LB_EXIT_INTEGRITY, "the archive holds an unsafe path '%s'", path);
+	return c->s->desc->ops->check_member(path, path + strlen(c->s->prefix) + 1, ent, c->s->name,
+					     e);
+}
+
+static void part_end(void *ctx, const char *path, const char hex[SHA256_HEX_LEN + 1], uint64_t size)
+{
+	struct part_ctx *c = ctx;
+
+	sums_add(&c->j->computed, hex, path);
+	c->j->stats.files++;
+	c->j->stats.bytes += size;
+}
+
+static const struct part_check db_part_check = { .part_begin = part_begin, .part_end = part_end };
+
+/*
+ * APPLY: a database member goes to its module's staging object as the pass
+ * reads and hashes it, parts joined; the swap waits for the verdict of the
+ * whole pass (every SHA-256, gpg's), and a failed pass drops what was staged.
+ */
+static int feed_member(struct rjob *j, struct rsource *s, const char *rel, const char *path,
+		       struct err *e)
+{
+	struct part_ctx c = { .j = j, .s = s };
+	struct member_reader rd;
+
+	if (pause_open(j, e) < 0)
+		return -1;
+	member_reader_init(&rd, j->in, s->prefix, rel);
+	member_reader_verify(&rd, path, &db_part_check, &c);
+	struct restore_member m = { .rel = rd.base, .path = path, .reader = &rd };
+	int r = s->desc->ops->restore_member(s->ctx, &m, e);
+	FAULT("restore.fed"); /* kill: staged in the pass, before the archive verified */
+	/* What the module did not read (it may stop early) is read, hashed, all the same. */
+	if (r == 0)
+		r = member_skip(&rd, e);
+	j->pending = rd.pending;
+	j->archive_eof = rd.archive_eof;
+	member_reader_release(&rd);
+	return r;
+}
+
 static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char *path,
 			   struct err *e)
 {
@@ -242,7 +303,8 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 	if (s->desc->ops->check_member(path, rel, ent, s->name, e) < 0)
 		return -1;
 	if (s->desc->ops->after_verify) {
-		/* Only checked here; a second pass feeds it after the verification. */
+		if (mode == RESTORE_APPLY)
+			return feed_member(j, s, rel, path, e);
 		if (mode == RESTORE_EXTRACT && extract_db_member(j, s, rel, e) < 0)
 			return -1;
 		if (copy_entry_data(j, path, hex, false, e) < 0)
@@ -338,7 +400,16 @@ static int read_archive(struct rjob *j, struct err *e)
 		if (signals_pending())
 			return err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d",
 				       signals_pending());
-		int r = archive_read_next_header(j->in, &ent);
+		int r = ARCHIVE_OK;
+		if (j->pending) {
+			/* The header a database member's reader read past its end. */
+			ent = j->pending;
+			j->pending = NULL;
+		} else if (j->archive_eof) {
+			break;
+		} else {
+			r = archive_read_next_header(j->in, &ent);
+		}
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r == ARCHIVE_WARN)
@@ -383,81 +454,6 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	return 0;
 }
 
-/*
- * The second pass: after the whole archive verified, stream each database
- * member to its module. Members of files and directories are skipped.
- */
-static int db_pass(struct rjob *j, struct err *e)
-{
-	struct crypt crypt = CRYPT_INIT;
-	struct archive *in = NULL;
-	struct archive_entry *ent = NULL;
-	struct err rerr = ERR_INIT;
-	int fd = -1, ret = -1;
-
-	if (tar_reader_open(j->cfg, j->store, j->entry, &crypt, &fd, &in, &rerr) < 0)
-		goto out;
-	for (;;) {
-		if (!ent) {
-			int r = archive_read_next_header(in, &ent);
-			if (r == ARCHIVE_EOF)
-				break;
-			if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-				err_set(&rerr, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
-					archive_error_string(in));
-				goto out;
-			}
-		}
-		char *path = xstrdup(archive_entry_pathname(ent));
-		ent = NULL;
-		const char *rel;
-		struct rsource *s = find_source(j, path, &rel);
-		if (!s || !s->desc->ops->after_verify || !*rel ||
-		    (size_t)(s - j->src) >= j->nr_src) {
-			free(path);
-			continue;
-		}
-		struct member_reader rd;
-		member_reader_init(&rd, in, s->prefix, rel);
-		struct restore_member m = { .rel = rd.base, .path = path, .reader = &rd };
-		int r = s->desc->ops->restore_member(s->ctx, &m, &rerr);
-		free(path);
-		/* What the module did not read (it may stop early) is skipped. */
-		if (r == 0)
-			r = member_skip(&rd, &rerr);
-		member_reader_release(&rd);
-		if (r < 0)
-			goto out;
-		if (rd.archive_eof)
-			break;
-		ent = rd.pending;
-	}
-	ret = 0;
-out:
-	if (in)
-		archive_read_free(in);
-	if (j->entry->id.encrypted && crypt_running(&crypt)) {
-		if (ret < 0)
-			crypt_kill(&crypt);
-		else if (crypt_drain_and_finish(&crypt, j->entry->file, &rerr) < 0)
-			ret = -1;
-	}
-	crypt_release(&crypt);
-	close_fd(&fd);
-	if (ret < 0)
-		err_copy(e, &rerr);
-	return ret;
-}
-
-/* APPLY, after the verification: the kinds fed by the second pass start (they connect). */
-static int begin_second_pass(struct rjob *j, struct journal *jr, struct err *e)
-{
-	for (size_t i = 0; i < j->nr_src; i++)
-		if (j->src[i].desc->ops->after_verify && begin_source(j, &j->src[i], jr, e) < 0)
-			return -1;
-	return 0;
-}
-
 /* The end of the sources of one pass (ok: what they staged is kept for the swap). */
 static int end_sources(struct rjob *j, bool second, bool ok, struct err *e)
 {
@@ -473,14 +469,6 @@ static int end_sources(struct rjob *j, bool second, bool ok, struct err *e)
 		s->ctx = NULL;
 	}
 	return ret;
-}
-
-static bool has_second_pass(const struct rjob *j)
-{
-	for (size_t i = 0; i < j->nr_src; i++)
-		if (j->src[i].desc->ops->after_verify)
-			return true;
-	return false;
 }
 
 /* Every source names what it staged (and where the old content will wait) in the journal. */
@@ -511,70 +499,55 @@ static void roll_back(struct rjob *j, struct journal *jr, const char *done)
 /*
  * The swap, recorded in the journal (journal.h) before anything changes and
  * at every phase, so that a restore killed at any instant is finished or
- * undone by the next command: see recover.h.
+ * undone by the next command: see recover.h. Every source was staged by the
+ * pass, which verified the whole archive.
  */
 static int apply(struct rjob *j, struct err *e)
 {
-	struct journal jr;
-	int ret = -1;
+	struct journal *jr = &j->jr;
 
-	journal_init(&jr, j->cfg, j->file);
-	/* Connect to every database first: a wrong target fails before anything changes. */
-	if (begin_second_pass(j, &jr, e) < 0) {
-		end_sources(j, true, false, e);
-		goto out;
-	}
-	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0) {
-		end_sources(j, true, false, e);
-		goto out;
-	}
+	if (j->opts->countdown > 0 && countdown(j, j->opts->countdown, e) < 0)
+		goto undo;
 	/* Stop the application (the project's containers) now that the backup is verified. */
-	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0) {
-		end_sources(j, true, false, e);
-		goto out;
-	}
-	jr.state = has_second_pass(j) ? JOURNAL_STAGING : JOURNAL_SWAPPING;
-	if (plan_swap(j, &jr, e) < 0 || recover_flush_staged(&jr, e) < 0 ||
-	    journal_write(&jr, e) < 0) {
-		end_sources(j, true, false, e);
-		for (size_t i = 0; i < jr.nr_t; i++)
-			if (jr.t[i].old)
-				rmdir(jr.t[i].old);
-		goto out;
+	if (j->opts->before_swap && j->opts->before_swap(j->opts->ctx, e) < 0)
+		goto undo;
+	/*
+	 * The databases the pass staged are complete: the journal owns them, kept
+	 * for the swap (a kind restored offline checks here that its server stopped).
+	 */
+	if (end_sources(j, true, true, e) < 0)
+		goto undo;
+	jr->state = JOURNAL_SWAPPING; /* every staged copy is complete and verified */
+	if (plan_swap(j, jr, e) < 0 || recover_flush_staged(jr, e) < 0 ||
+	    journal_write(jr, e) < 0) {
+		jr->state = JOURNAL_STAGING;
+		goto undo;
 	}
 	/* The journal owns the staged files and directories from here. */
 	end_sources(j, false, true, e);
-	/* Databases are staged now, each into a new object its module names in the journal. */
-	if (has_second_pass(j)) {
-		int r = db_pass(j, e);
-		if (end_sources(j, true, r == 0, e) < 0 || r < 0) {
-			roll_back(j, &jr, "restore stopped: nothing was changed");
-			goto out;
-		}
-	}
 	/* From here a signal waits: the swap runs to its end, forward or back. */
 	signals_defer(true);
-	if (jr.state == JOURNAL_STAGING) {
-		jr.state = JOURNAL_SWAPPING; /* every staged copy is complete */
-		if (journal_write(&jr, e) < 0) {
-			roll_back(j, &jr, "restore stopped: nothing was changed");
-			signals_defer(false);
-			goto out;
-		}
-	}
-	if (recover_swap(j->cfg, &jr, true, e) < 0) {
-		roll_back(j, &jr, "restore rolled back: the data is as it was before");
+	if (recover_swap(j->cfg, jr, true, e) < 0) {
+		roll_back(j, jr, "restore rolled back: the data is as it was before");
 		signals_defer(false);
-		goto out;
+		return -1;
 	}
 	for (size_t i = 0; i < j->nr_src; i++)
 		log_info("restored %s '%s' %s '%s'", source_kind_str(j->src[i].kind),
 			 j->src[i].name, j->src[i].desc->into, j->src[i].target);
 	signals_defer(false);
-	ret = 0;
-out:
-	journal_release(&jr);
-	return ret;
+	return 0;
+undo:
+	end_sources(j, true, false, e);
+	if (jr->nr_d > 0) {
+		/* Staged databases are in the journal: drop them through it. */
+		roll_back(j, jr, "restore stopped: nothing was changed");
+	} else {
+		for (size_t i = 0; i < jr->nr_t; i++)
+			if (jr->t[i].old)
+				rmdir(jr->t[i].old);
+	}
+	return -1;
 }
 
 int restore_run(const struct config *cfg, struct store *store, const struct store_entry *entry,
@@ -648,7 +621,7 @@ pass_failed:
 
 	if (opts->mode == RESTORE_DRY_RUN) {
 		preview_finish(&j);
-	} else if (opts->mode == RESTORE_APPLY && apply(&j, e) < 0) {
+	} else if (opts->mode == RESTORE_APPLY && (j.applied = true, apply(&j, e) < 0)) {
 		goto out;
 	} else if (opts->mode == RESTORE_EXTRACT && extract_commit(&j, e) < 0) {
 		goto out;
@@ -670,6 +643,11 @@ out:
 	/* What is staged and not owned by the journal goes. */
 	end_sources(&j, false, false, &rerr);
 	end_sources(&j, true, false, &rerr);
+	/* A pass that failed: the databases it staged (in the journal) are dropped. */
+	if (j.jr_set && !j.applied && j.jr.nr_d > 0)
+		roll_back(&j, &j.jr, NULL);
+	if (j.jr_set)
+		journal_release(&j.jr);
 	extract_release(&j, rc == 0);
 	crypt_release(&crypt);
 	close_fd(&fd);

@@ -69,7 +69,7 @@ typedef int tar_data_fn(void *ctx, const void *buf, size_t n, int64_t off, bool 
 struct restore_member {
 	const char *rel;  /* below the source's archive directory; "" for the source itself */
 	const char *path; /* the member's archive path, for messages */
-	/* Streamed kinds (second pass): the member's bytes, parts joined. */
+	/* Streamed kinds: the member's bytes, parts joined (hashed as they are read). */
 	struct member_reader *reader;
 	/*
 	 * Files and directories (first pass): the entry (its pathname the module's
@@ -85,10 +85,11 @@ struct source_ops {
 	int (*backup)(const struct source_backup *src, struct member_sink *sink, struct err *e);
 
 	/*
-	 * Restore. Files and directories are staged as the verifying pass reads
-	 * them: restore_begin before the pass. A streamed kind (a database) is fed
-	 * in a second pass once the whole archive verified (`after_verify`):
-	 * restore_begin then, after the countdown.
+	 * Restore. Every source is staged as the one verifying pass reads it:
+	 * restore_begin before the pass. Files and directories get each entry; a
+	 * streamed kind (a database, `after_verify`) gets each logical member
+	 * through a reader that hashes it, and its restore_end(ok) comes only once
+	 * the whole archive verified and the application stopped.
 	 */
 	bool after_verify;
 	/* Every pass, every mode: is this entry one the kind can have? (LB_EXIT_INTEGRITY) */

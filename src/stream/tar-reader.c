@@ -200,8 +200,19 @@ ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *
 			return err_set(e, LB_EXIT_INTEGRITY, "cannot read '%s/%s': %s", r->prefix,
 				       r->base, archive_error_string(r->in));
 		if (n > 0) {
+			if (r->check) {
+				sha256_update(&r->h, buf, (size_t)n);
+				r->part_size += (uint64_t)n;
+			}
 			progress_add((uint64_t)n);
 			return n;
+		}
+		if (r->check && r->part_path) {
+			char hex[SHA256_HEX_LEN + 1];
+			sha256_final_hex(&r->h, hex);
+			r->check->part_end(r->check_ctx, r->part_path, hex, r->part_size);
+			free(r->part_path);
+			r->part_path = NULL;
 		}
 		r->eof = true;
 		if (!r->parted)
@@ -216,11 +227,21 @@ ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *
 			return err_set(e, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
 				       archive_error_string(r->in));
 		char *want = xasprintf("%s/%s.%06u", r->prefix, r->base, r->next_part);
-		bool more = !strcmp(archive_entry_pathname(ent), want);
-		free(want);
-		if (!more) {
+		if (strcmp(archive_entry_pathname(ent), want)) {
+			free(want);
 			r->pending = ent;
 			return 0;
+		}
+		if (r->check) {
+			if (r->check->part_begin(r->check_ctx, want, ent, e) < 0) {
+				free(want);
+				return -1;
+			}
+			r->part_path = want;
+			r->part_size = 0;
+			sha256_init(&r->h);
+		} else {
+			free(want);
 		}
 		r->next_part++;
 		r->eof = false;
@@ -237,8 +258,23 @@ int member_skip(struct member_reader *r, struct err *e)
 	return n < 0 ? -1 : 0;
 }
 
+void member_reader_verify(struct member_reader *r, const char *path, const struct part_check *c,
+			  void *ctx)
+{
+	r->check = c;
+	r->check_ctx = ctx;
+	r->part_path = xstrdup(path);
+	r->part_size = 0;
+	sha256_init(&r->h);
+}
+
 void member_reader_release(struct member_reader *r)
 {
+	if (r->part_path) {
+		sha256_release(&r->h);
+		free(r->part_path);
+		r->part_path = NULL;
+	}
 	free(r->base);
 	r->base = NULL;
 }

@@ -72,10 +72,33 @@ struct member_reader {
 	bool eof;
 	struct archive_entry *pending; /* a header read past the member's last part */
 	bool archive_eof;
+	/* A reader that verifies as it goes (member_reader_verify). */
+	const struct part_check *check;
+	void *check_ctx;
+	char *part_path; /* the part being read, hashed into h */
+	struct sha256 h;
+	uint64_t part_size;
 };
+
+/*
+ * A pass that feeds a member to its module and verifies the archive at once:
+ * each part's header is checked before its data is read, and each part's
+ * SHA-256 reported when it ends (the caller compares them with SHA256SUMS).
+ */
+struct part_check {
+	/* A header that continues the member: is it an entry the archive may hold? */
+	int (*part_begin)(void *ctx, const char *path, struct archive_entry *ent, struct err *e);
+	/* A part's data read to its end. */
+	void (*part_end)(void *ctx, const char *path, const char hex[SHA256_HEX_LEN + 1],
+			 uint64_t size);
+};
+
 /* For the entry PREFIX/rel just read. */
 void member_reader_init(struct member_reader *r, struct archive *in, const char *prefix,
 			const char *rel);
+/* Hash and check every part from the one just read (named `path`) on: see part_check. */
+void member_reader_verify(struct member_reader *r, const char *path, const struct part_check *c,
+			  void *ctx);
 /* Up to `len` bytes; 0 at the end of the member; -1 with `e` set on error. */
 ssize_t member_read(struct member_reader *r, void *buf, size_t len, struct err *e);
 /* Read what is left of the member (a module may stop early). */

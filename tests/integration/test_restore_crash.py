@@ -315,7 +315,7 @@ def test_postgres_restore_killed_at_every_rename(lb, pg):
     old_rows, new_rows = pg_rows(pg, db), "1:new,2:new"
     assert old_rows == "1:old,3:old"
 
-    cases = crash_cases(c, lb.tmp, points=("pg.swap", "journal.write", "restore.swap"))
+    cases = crash_cases(c, lb.tmp, points=("restore.fed", "pg.swap", "journal.write", "restore.swap"))
     assert pg_rows(pg, db) == new_rows
     # A few file steps; every database rename and journal write.
     cases = [(p, k) for p, k in cases if p != "restore.swap" or k in (1, 5)]
@@ -364,7 +364,7 @@ def test_mongodb_restore_killed_at_every_rename(lb, mongo):
     fill("old")
     old_docs = mongo_docs(mongo, db)
 
-    cases = crash_cases(c, lb.tmp, points=("mongo.swap", "journal.write", "restore.swap"))
+    cases = crash_cases(c, lb.tmp, points=("restore.fed", "mongo.swap", "journal.write", "restore.swap"))
     assert mongo_docs(mongo, db) == new_docs
     cases = [(p, k) for p, k in cases if p != "restore.swap" or k in (1, 5)]
     commands = ("backup", "restore", "prune")
