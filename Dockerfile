@@ -7,7 +7,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config \
       libarchive-dev libssl-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev \
-      libpq-dev libmongoc-dev libbson-dev libmariadb-dev zlib1g-dev libzstd-dev \
+      libpq-dev libmongoc-dev libbson-dev libmariadb-dev zlib1g-dev libzstd-dev libdeflate-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -26,7 +26,7 @@ ARG RCLONE=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libssl3 libjansson4 libsqlite3-0 libcurl4 libmicrohttpd12 libpq5 \
-      libmongoc-1.0-0 libbson-1.0-0 libmariadb3 mariadb-client zlib1g libzstd1 \
+      libmongoc-1.0-0 libbson-1.0-0 libmariadb3 mariadb-client zlib1g libzstd1 libdeflate0 \
       gpg gpg-agent gpgconf age tzdata ca-certificates redis-tools \
  && if [ -z "$PG_MAJOR" ]; then \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client; \

@@ -30,7 +30,7 @@ APT_PACKAGES=(gcc meson ninja-build pkg-config libarchive-dev libssl-dev libjans
 	libcurl4-openssl-dev curl openssl libmicrohttpd-dev clang libclang-rt-14-dev
 	libpq-dev postgresql postgresql-client libmongoc-dev libbson-dev redis-server redis-tools
 	libmariadb-dev mariadb-server mariadb-client
-	zlib1g-dev libzstd-dev zstd pigz strace age
+	zlib1g-dev libzstd-dev libdeflate-dev zstd pigz strace age
 	docker.io docker-compose debootstrap make git openssh-server openssh-client
 	apache2 apache2-utils rclone)
 PIP_MODULES=(pytest:pytest xdist:pytest-xdist boto3:boto3 pymongo:pymongo aiosmtpd:aiosmtpd)

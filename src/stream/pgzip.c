@@ -1,7 +1,11 @@
-/* Parallel gzip: blocks deflated on worker threads, written in order as one gzip member. */
+/*
+ * Parallel gzip: each block is compressed by libdeflate on a worker thread into a gzip
+ * member of its own, and the members are written in order.
+ */
 #include "common.h"
 
 #include <assert.h>
+#include <libdeflate.h>
 #include <math.h>
 #include <pthread.h>
 #include <zlib.h>
@@ -9,23 +13,22 @@
 #include "stream/pgzip.h"
 #include "xalloc.h"
 
-#define DICT (32 * 1024)
+/* The deflate window: all that a match can reach back. */
+#define WINDOW (32 * 1024)
 
 /*
  * A block is stored, not searched, when its bytes look random (order-0 entropy above
- * STORE_BITS bits per byte) and a fast trial on a sample of it, primed with the 32 KiB
- * before the sample (all that deflate's window could match), saves less than 3%.
- * Deflate at level 6 spends most of its time failing to find matches in such data (JPEG,
- * video, archives, random bytes) and then stores it anyway.
+ * STORE_BITS bits per byte) and a fast trial on a sample of it, primed with the 32 KiB of
+ * the block before the sample (all that deflate's window could match), saves less than
+ * 3%. Deflate spends most of its time failing to find matches in such data (JPEG, video,
+ * archives, random bytes) and then stores it anyway.
  */
 #define STORE_BITS   7.9
 #define TRIAL_SAMPLE (16 * 1024)
 
 /*
  * A block moves FREE -> (filled by the producer) FILLED -> (a worker) BUSY ->
- * DONE -> (the writer, in sequence order) FREE. Only the producer fills a
- * FREE block, so the previous block's input stays readable while it copies
- * the dictionary out of it.
+ * DONE -> (the writer, in sequence order) FREE.
  */
 enum block_state { BLOCK_FREE, BLOCK_FILLED, BLOCK_BUSY, BLOCK_DONE };
 
@@ -33,14 +36,19 @@ struct block {
 	enum block_state state;
 	uint64_t seq;
 	bool last;
-	unsigned char *in; /* DICT bytes of dictionary room, then up to PGZIP_BLOCK of data */
-	size_t dict_len;   /* dictionary bytes, stored right before the data */
-	size_t in_len;	   /* data bytes */
-	unsigned char *out;
+	unsigned char *in; /* up to PGZIP_BLOCK bytes */
+	size_t in_len;
+	unsigned char *out; /* the block's gzip member (none for an empty last block) */
 	size_t out_len;
-	uLong crc;
-	bool stored; /* deflated at level 0: it looked incompressible */
-	int zerr;    /* zlib failure in the worker, Z_OK otherwise */
+	bool stored; /* compressed at level 0: it looked incompressible */
+	bool failed; /* libdeflate had no room for the member (it cannot, by the bound) */
+};
+
+/* A worker's own compressors: at the stream's level, and at level 0 for stored blocks. */
+struct worker {
+	struct pgzip *z;
+	pthread_t thread;
+	struct libdeflate_compressor *deflate, *store;
 };
 
 struct pgzip {
@@ -66,19 +74,11 @@ struct pgzip {
 	uint64_t bytes_in;
 	uint64_t stored_blocks; /* under lock */
 
-	pthread_t *workers;
+	struct worker *workers;
 	size_t nr_started;
 	pthread_t writer;
 	bool writer_started;
 };
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
 
 /* The oldest filled block, so that the writer is never kept waiting on a young one. */
 static struct block *oldest_filled(struct pgzip *z)
@@ -114,13 +114,13 @@ static double entropy(const unsigned char *p, size_t n)
 static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_len,
 			   const struct block *b)
 {
-	if (b->in_len < TRIAL_SAMPLE || entropy(b->in + DICT, b->in_len) <= STORE_BITS)
+	if (b->in_len < TRIAL_SAMPLE || entropy(b->in, b->in_len) <= STORE_BITS)
 		return false;
-	/* The block's last TRIAL_SAMPLE bytes, after up to DICT bytes before them. */
-	const unsigned char *sample = b->in + DICT + b->in_len - TRIAL_SAMPLE;
-	size_t before = b->dict_len + b->in_len - TRIAL_SAMPLE;
-	if (before > DICT)
-		before = DICT;
+	/* The block's last TRIAL_SAMPLE bytes, after up to WINDOW bytes of it before them. */
+	const unsigned char *sample = b->in + b->in_len - TRIAL_SAMPLE;
+	size_t before = b->in_len - TRIAL_SAMPLE;
+	if (before > WINDOW)
+		before = WINDOW;
 	if (deflateReset(t) != Z_OK ||
 	    (before && deflateSetDictionary(t, sample - before, (uInt)before) != Z_OK))
 		return false;
@@ -134,38 +134,25 @@ static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_l
 }
 
 /*
- * Raw deflate of one block at `level` (0: stored): primed with its dictionary, ended on a
- * byte boundary.
+ * Block `b` as one gzip member: header, deflate (level 0: stored blocks), CRC-32 and
+ * length. An empty last block after others adds nothing.
  */
-static int deflate_block(z_stream *s, int level, struct block *b)
+static void compress_block(struct worker *w, struct block *b)
 {
-	int r = deflateReset(s);
-
-	/* Right after a reset deflateParams has nothing to flush. */
-	if (r == Z_OK)
-		r = deflateParams(s, level, Z_DEFAULT_STRATEGY);
-	if (r == Z_OK && b->dict_len)
-		r = deflateSetDictionary(s, b->in + DICT - b->dict_len, (uInt)b->dict_len);
-	if (r != Z_OK)
-		return r;
-	s->next_in = b->in + DICT;
-	s->avail_in = (uInt)b->in_len;
-	s->next_out = b->out;
-	s->avail_out = (uInt)b->out_len;
-	r = deflate(s, b->last ? Z_FINISH : Z_SYNC_FLUSH);
-	/* The output buffer is sized by deflateBound: everything fits in one call. */
-	if (s->avail_in || s->avail_out == 0 || (b->last ? r != Z_STREAM_END : r != Z_OK))
-		return r == Z_OK ? Z_BUF_ERROR : r;
-	b->out_len = b->out_len - s->avail_out;
-	b->crc = crc32(crc32(0L, Z_NULL, 0), b->in + DICT, (uInt)b->in_len);
-	return Z_OK;
+	b->out_len = 0;
+	b->failed = false;
+	if (!b->in_len && b->seq)
+		return;
+	b->out_len = libdeflate_gzip_compress(b->stored ? w->store : w->deflate, b->in, b->in_len,
+					      b->out, w->z->out_cap);
+	b->failed = b->out_len == 0;
 }
 
 static void *worker_main(void *arg)
 {
-	struct pgzip *z = arg;
-	z_stream s = { 0 }, t = { 0 };
-	int init = deflateInit2(&s, z->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	struct worker *w = arg;
+	struct pgzip *z = w->z;
+	z_stream t = { 0 };
 	bool trial = deflateInit2(&t, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
 	size_t scratch_len = trial ? deflateBound(&t, TRIAL_SAMPLE) + 64 : 0;
 	unsigned char *scratch = trial ? xmalloc(scratch_len) : NULL;
@@ -179,17 +166,14 @@ static void *worker_main(void *arg)
 			break;
 		b->state = BLOCK_BUSY;
 		pthread_mutex_unlock(&z->lock);
-		b->out_len = z->out_cap;
 		b->stored = trial && incompressible(&t, scratch, scratch_len, b);
-		b->zerr = init == Z_OK ? deflate_block(&s, b->stored ? 0 : z->level, b) : init;
+		compress_block(w, b);
 		pthread_mutex_lock(&z->lock);
 		z->stored_blocks += b->stored;
 		b->state = BLOCK_DONE;
 		pthread_cond_broadcast(&z->done);
 	}
 	pthread_mutex_unlock(&z->lock);
-	if (init == Z_OK)
-		deflateEnd(&s);
 	if (trial)
 		deflateEnd(&t);
 	free(scratch);
@@ -214,15 +198,12 @@ static void emit(struct pgzip *z, const void *buf, size_t len)
 	}
 }
 
-/* Thread: header, then each block in sequence order, then the CRC-32 and length trailer. */
+/* Thread: each block's member in sequence order. */
 static void *writer_main(void *arg)
 {
-	static const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
 	struct pgzip *z = arg;
-	uLong crc = crc32(0L, Z_NULL, 0);
-	uint64_t total = 0, seq = 0;
+	uint64_t seq = 0;
 
-	emit(z, header, sizeof(header));
 	pthread_mutex_lock(&z->lock);
 	for (;;) {
 		struct block *b = &z->blocks[seq % z->nr_blocks];
@@ -230,25 +211,13 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&z->done, &z->lock);
 		if (z->stop)
 			break;
-		pthread_mutex_unlock(&z->lock);
-		if (b->zerr != Z_OK) {
-			pthread_mutex_lock(&z->lock);
-			if (!z->failed)
-				err_set(&z->err, LB_EXIT_INTERNAL, "gzip compression failed: %s",
-					zError(b->zerr));
+		if (b->failed && !z->failed) {
+			err_set(&z->err, LB_EXIT_INTERNAL, "gzip compression failed");
 			z->failed = true;
-			pthread_mutex_unlock(&z->lock);
 		}
+		pthread_mutex_unlock(&z->lock);
 		emit(z, b->out, b->out_len);
-		crc = crc32_combine(crc, b->crc, (z_off_t)b->in_len);
-		total += b->in_len;
 		bool last = b->last;
-		if (last) {
-			unsigned char trailer[8];
-			put_le32(trailer, (uint32_t)crc);
-			put_le32(trailer + 4, (uint32_t)total); /* ISIZE is the length mod 2^32 */
-			emit(z, trailer, sizeof(trailer));
-		}
 		pthread_mutex_lock(&z->lock);
 		b->state = BLOCK_FREE;
 		seq++;
@@ -260,8 +229,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Producer: wait for the next block in the ring to be free and prime its dictionary. */
-static void take_block(struct pgzip *z, const struct block *prev)
+/* Producer: wait for the next block in the ring to be free. */
+static void take_block(struct pgzip *z)
 {
 	struct block *b = &z->blocks[z->next_seq % z->nr_blocks];
 
@@ -272,14 +241,6 @@ static void take_block(struct pgzip *z, const struct block *prev)
 	b->seq = z->next_seq;
 	b->last = false;
 	b->in_len = 0;
-	b->dict_len = 0;
-	if (prev) {
-		/* The tail of the previous block's dictionary and data, which are contiguous. */
-		size_t avail = prev->dict_len + prev->in_len;
-		b->dict_len = avail < DICT ? avail : DICT;
-		memcpy(b->in + DICT - b->dict_len, prev->in + DICT + prev->in_len - b->dict_len,
-		       b->dict_len);
-	}
 	z->cur = b;
 }
 
@@ -296,7 +257,7 @@ static void submit(struct pgzip *z, bool last)
 	z->next_seq++;
 	z->cur = NULL;
 	if (!last)
-		take_block(z, b);
+		take_block(z);
 }
 
 static int check_failed(struct pgzip *z, struct err *e)
@@ -319,7 +280,7 @@ static void stop_threads(struct pgzip *z)
 	pthread_cond_broadcast(&z->freed);
 	pthread_mutex_unlock(&z->lock);
 	for (size_t i = 0; i < z->nr_started; i++)
-		pthread_join(z->workers[i], NULL);
+		pthread_join(z->workers[i].thread, NULL);
 	z->nr_started = 0;
 	if (z->writer_started)
 		pthread_join(z->writer, NULL);
@@ -336,6 +297,10 @@ void pgzip_free(struct pgzip *z)
 		free(z->blocks[i].out);
 	}
 	free(z->blocks);
+	for (size_t i = 0; i < z->nr_workers; i++) {
+		libdeflate_free_compressor(z->workers[i].deflate);
+		libdeflate_free_compressor(z->workers[i].store);
+	}
 	free(z->workers);
 	pthread_mutex_destroy(&z->lock);
 	pthread_cond_destroy(&z->work);
@@ -348,14 +313,12 @@ int pgzip_new(int level, unsigned threads, pgzip_out_fn out, void *ctx, struct p
 	      struct err *e)
 {
 	struct pgzip *z = xcalloc(1, sizeof(*z));
-	z_stream s = { 0 };
 
 	if (level < 1 || level > 9)
-		level = Z_DEFAULT_COMPRESSION;
+		level = 6;
 	if (!threads)
 		threads = 1;
 	z->level = level;
-	z->nr_workers = threads;
 	z->out = out;
 	z->ctx = ctx;
 	z->err = (struct err)ERR_INIT;
@@ -363,25 +326,30 @@ int pgzip_new(int level, unsigned threads, pgzip_out_fn out, void *ctx, struct p
 	pthread_cond_init(&z->work, NULL);
 	pthread_cond_init(&z->done, NULL);
 	pthread_cond_init(&z->freed, NULL);
-
-	/* Worst case of one block, plus the sync-flush marker and some slack. */
-	if (deflateInit2(&s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		pgzip_free(z);
-		return err_set(e, LB_EXIT_INTERNAL, "cannot start gzip compression");
-	}
-	z->out_cap = deflateBound(&s, PGZIP_BLOCK) + 64;
-	deflateEnd(&s);
+	/* The worst case of one member at any level. */
+	z->out_cap = libdeflate_gzip_compress_bound(NULL, PGZIP_BLOCK);
 
 	/* Two blocks per worker keep them busy while the writer and producer work. */
 	z->nr_blocks = 2 * (size_t)threads + 2;
 	z->blocks = xcalloc(z->nr_blocks, sizeof(*z->blocks));
 	for (size_t i = 0; i < z->nr_blocks; i++) {
-		z->blocks[i].in = xmalloc(DICT + PGZIP_BLOCK);
+		z->blocks[i].in = xmalloc(PGZIP_BLOCK);
 		z->blocks[i].out = xmalloc(z->out_cap);
 	}
 	z->workers = xcalloc(threads, sizeof(*z->workers));
+	z->nr_workers = threads;
 	for (unsigned i = 0; i < threads; i++) {
-		if (pthread_create(&z->workers[i], NULL, worker_main, z) != 0) {
+		struct worker *w = &z->workers[i];
+		w->z = z;
+		w->deflate = libdeflate_alloc_compressor(level);
+		w->store = libdeflate_alloc_compressor(0);
+		if (!w->deflate || !w->store) {
+			pgzip_free(z);
+			return err_set(e, LB_EXIT_INTERNAL, "cannot start gzip compression");
+		}
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		if (pthread_create(&z->workers[i].thread, NULL, worker_main, &z->workers[i]) != 0) {
 			pgzip_free(z);
 			return err_set(e, LB_EXIT_INTERNAL, "cannot start a compression thread");
 		}
@@ -392,7 +360,7 @@ int pgzip_new(int level, unsigned threads, pgzip_out_fn out, void *ctx, struct p
 		return err_set(e, LB_EXIT_INTERNAL, "cannot start a compression thread");
 	}
 	z->writer_started = true;
-	take_block(z, NULL);
+	take_block(z);
 	*ret = z;
 	return 0;
 }
@@ -407,7 +375,7 @@ int pgzip_write(struct pgzip *z, const void *buf, size_t len, struct err *e)
 		size_t n = PGZIP_BLOCK - b->in_len;
 		if (n > len)
 			n = len;
-		memcpy(b->in + DICT + b->in_len, p, n);
+		memcpy(b->in + b->in_len, p, n);
 		b->in_len += n;
 		z->bytes_in += n;
 		p += n;

@@ -1,6 +1,11 @@
-/* Unit tests for pgzip.c: the output is one gzip member that zlib inflates to the input. */
+/*
+ * Unit tests for pgzip.c: the output is one gzip file of one member per block, which zlib
+ * (member by member, each CRC-32 and length checked) and `gzip -d` inflate to the input.
+ */
 #include "unit.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include "stream/pgzip.h"
@@ -46,25 +51,86 @@ static unsigned char *make_input(size_t n, unsigned seed)
 	return p;
 }
 
-/* Inflate a gzip stream (zlib's own reader, checking CRC and length) and compare. */
-static void expect_inflates_to(const struct sink *s, const unsigned char *want, size_t n)
+/* Members a stream of `n` bytes has: one per block, and one (empty) for no input. */
+static size_t members_for(size_t n)
+{
+	return n ? (n + PGZIP_BLOCK - 1) / PGZIP_BLOCK : 1;
+}
+
+/*
+ * Inflate a gzip file with zlib's own reader, member after member (each CRC-32 and length
+ * checked), requiring a standard header on each and nothing after the last; compare.
+ * Returns the number of members.
+ */
+static size_t expect_inflates_to(const struct sink *s, const unsigned char *want, size_t n)
 {
 	z_stream z = { 0 };
 	unsigned char *got = xmalloc(n + 1);
+	size_t members = 0;
 
 	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
 	z.next_in = s->buf;
 	z.avail_in = (uInt)s->len;
 	z.next_out = got;
 	z.avail_out = (uInt)(n + 1);
-	int r = inflate(&z, Z_FINISH);
-	if (r != Z_STREAM_END)
-		fail_msg("inflate returned %d (%s) for %zu input bytes", r, z.msg ? z.msg : "", n);
-	assert_int_equal(z.total_out, n);
-	assert_int_equal(z.avail_in, 0); /* exactly one member, nothing after it */
+	do {
+		/* magic, deflate, no flags */
+		assert_true(z.avail_in >= 18);
+		assert_int_equal(z.next_in[0], 0x1f);
+		assert_int_equal(z.next_in[1], 0x8b);
+		assert_int_equal(z.next_in[2], 8);
+		assert_int_equal(z.next_in[3], 0);
+		int r = inflate(&z, Z_FINISH);
+		if (r != Z_STREAM_END)
+			fail_msg("inflate returned %d (%s) in member %zu of %zu input bytes", r,
+				 z.msg ? z.msg : "", members, n);
+		members++;
+		assert_int_equal(inflateReset(&z), Z_OK);
+	} while (z.avail_in);
+	assert_int_equal((size_t)(z.next_out - got), n);
 	assert_memory_equal(got, want, n);
 	inflateEnd(&z);
 	free(got);
+	return members;
+}
+
+/* `gzip -dc` of the output, through a file, must give the input back. */
+static void expect_gzip_d_gives(const struct sink *s, const unsigned char *want, size_t n)
+{
+	char dir[] = "/tmp/test-pgzip-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *gz = xasprintf("%s/a.gz", dir), *plain = xasprintf("%s/a", dir);
+	FILE *f = fopen(gz, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(s->buf, 1, s->len, f), s->len);
+	assert_int_equal(fclose(f), 0);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(plain, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+		execlp("gzip", "gzip", "-dc", gz, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("gzip -dc exited with status %d", status);
+
+	f = fopen(plain, "rb");
+	assert_non_null(f);
+	unsigned char *got = xmalloc(n + 1);
+	assert_int_equal(fread(got, 1, n + 1, f), n);
+	fclose(f);
+	assert_memory_equal(got, want, n);
+	free(got);
+	unlink(gz);
+	unlink(plain);
+	rmdir(dir);
+	free(gz);
+	free(plain);
 }
 
 static void roundtrip(size_t n, unsigned threads, int level, size_t chunk)
@@ -81,13 +147,7 @@ static void roundtrip(size_t n, unsigned threads, int level, size_t chunk)
 	assert_int_equal(pgzip_finish(z, &e), 0);
 	assert_int_equal(pgzip_bytes_in(z), n);
 	pgzip_free(z);
-	/* A standard header: magic, deflate, no flags, OS unix. */
-	assert_true(s.len >= 18);
-	assert_int_equal(s.buf[0], 0x1f);
-	assert_int_equal(s.buf[1], 0x8b);
-	assert_int_equal(s.buf[2], 8);
-	assert_int_equal(s.buf[3], 0);
-	expect_inflates_to(&s, in, n);
+	assert_int_equal(expect_inflates_to(&s, in, n), members_for(n));
 	free(s.buf);
 	free(in);
 }
@@ -125,8 +185,11 @@ static void test_many_blocks(void **state LB_UNUSED)
 	roundtrip(40 * PGZIP_BLOCK + 123, 1, 1, 10240);
 }
 
-/* Compressible data shrinks: the dictionary carries matches across blocks. */
-static void test_dictionary_helps(void **state LB_UNUSED)
+/*
+ * Members share no dictionary: a 20 kB random pattern repeated costs its 20 kB once in
+ * each member and almost nothing for the repeats within it.
+ */
+static void test_repeats_within_member(void **state LB_UNUSED)
 {
 	size_t n = 16 * PGZIP_BLOCK;
 	unsigned char *in = xmalloc(n);
@@ -134,7 +197,6 @@ static void test_dictionary_helps(void **state LB_UNUSED)
 	struct err e = ERR_INIT;
 	struct pgzip *z = NULL;
 
-	/* A 20 kB random pattern repeated: without a dictionary each block costs ~20 kB. */
 	unsigned char *pat = make_input(150000, 9) + 100000;
 	for (size_t i = 0; i < n; i++)
 		in[i] = pat[i % 20000];
@@ -142,11 +204,54 @@ static void test_dictionary_helps(void **state LB_UNUSED)
 	assert_int_equal(pgzip_new(6, 2, sink_out, &s, &z, &e), 0);
 	assert_int_equal(pgzip_write(z, in, n, &e), 0);
 	assert_int_equal(pgzip_finish(z, &e), 0);
+	assert_int_equal(pgzip_stored_blocks(z), 0);
 	pgzip_free(z);
-	expect_inflates_to(&s, in, n);
-	assert_true(s.len < 20000 + 16 * 2000);
+	assert_int_equal(expect_inflates_to(&s, in, n), 16);
+	assert_true(s.len < 16 * (20000 + 4000));
 	free(s.buf);
 	free(in);
+}
+
+/* `gzip -d` reads the members as one file: empty, one byte, block edges, text and noise. */
+static void test_gzip_d_reads_it(void **state LB_UNUSED)
+{
+	const size_t sizes[] = { 0, 1, PGZIP_BLOCK, PGZIP_BLOCK + 1, 5 * PGZIP_BLOCK + 7 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t n = sizes[i];
+		unsigned char *in = make_input(n, 77);
+		struct sink s = { 0 };
+		struct err e = ERR_INIT;
+		struct pgzip *z = NULL;
+
+		assert_int_equal(pgzip_new(6, 2, sink_out, &s, &z, &e), 0);
+		assert_int_equal(pgzip_write(z, in, n, &e), 0);
+		assert_int_equal(pgzip_finish(z, &e), 0);
+		pgzip_free(z);
+		expect_gzip_d_gives(&s, in, n);
+		free(s.buf);
+		free(in);
+	}
+}
+
+/*
+ * Seeded random cases: size, write chunk, thread count and level drawn at random, each
+ * inflated by zlib and compared.
+ */
+static void test_random_shapes(void **state LB_UNUSED)
+{
+	uint32_t x = 20261202;
+
+	for (int i = 0; i < 40; i++) {
+		x = x * 1103515245u + 12345u;
+		size_t n = (x >> 8) % (6 * PGZIP_BLOCK);
+		x = x * 1103515245u + 12345u;
+		size_t chunk = 1 + (x >> 8) % (2 * PGZIP_BLOCK);
+		x = x * 1103515245u + 12345u;
+		unsigned threads = 1 + (x >> 16) % 4;
+		int level = 1 + (int)((x >> 24) % 9);
+		roundtrip(n, threads, level, chunk);
+	}
 }
 
 /* Compress `n` bytes at level 6 on two threads; the blocks stored, not deflated. */
@@ -161,7 +266,7 @@ static uint64_t stored_blocks_of(const unsigned char *in, size_t n)
 	assert_int_equal(pgzip_finish(z, &e), 0);
 	uint64_t stored = pgzip_stored_blocks(z);
 	pgzip_free(z);
-	expect_inflates_to(&s, in, n);
+	assert_int_equal(expect_inflates_to(&s, in, n), members_for(n));
 	/* Stored or not, nothing grows by more than the block framing. */
 	assert_true(s.len <= n + n / 1000 + 64);
 	free(s.buf);
@@ -244,7 +349,9 @@ int main(void)
 		cmocka_unit_test(test_chunk_shapes),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_many_blocks),
-		cmocka_unit_test(test_dictionary_helps),
+		cmocka_unit_test(test_repeats_within_member),
+		cmocka_unit_test(test_gzip_d_reads_it),
+		cmocka_unit_test(test_random_shapes),
 		cmocka_unit_test(test_incompressible_blocks_stored),
 		cmocka_unit_test(test_output_failure),
 		cmocka_unit_test(test_abandon),
