@@ -412,3 +412,30 @@ def test_tls_options_need_rediss(rd):
     res = rd.lb.run(["backup"], dict(rd.env, BACKUP_REDIS=uri), check=3)
     assert "TLS option" in res.stderr and "rediss://" in res.stderr, res
     assert rd.server.password not in res.stderr
+
+
+def test_uri_from_file_only_and_to(rd, tmp_path):
+    """BACKUP_REDIS_FILE holds the URI (the secret); `restore --only` restores the Redis
+    source alone (a directory source in the same archive is left as it is), and `--to`
+    extracts the snapshot as redis/NAME/dump.rdb, the archived bytes."""
+    f = tmp_path / "redis-uri"
+    f.write_text(rd.uri + "\n")
+    os.chmod(f, 0o600)
+    env = dict(rd.env, BACKUP_REDIS=None, BACKUP_REDIS_FILE=str(f),
+               BACKUP_DIRS=f"{rd.lb.src}:data")
+    rd.fill("v1", n=2000)
+    before = rd.keys()
+    ts = rd.lb.backup(env)
+    _, data, _ = rd.archive_rdb(ts)
+    rd.fill("v2", n=10)
+    (rd.lb.src / "after-backup.txt").write_text("left alone\n")
+    files = rd.lb.snap()
+    rd.server.shutdown()
+    rd.lb.restore(ts, env, extra=("--only", rd.name))
+    rd.server.start()
+    assert rd.keys() == before
+    assert rd.lb.snap() == files
+    out = tmp_path / "out"
+    rd.lb.run(["restore", ts, "--to", str(out), "--only", rd.name], env)
+    assert (out / "redis" / rd.name / "dump.rdb").read_bytes() == data
+    assert not (out / "dirs").exists()
