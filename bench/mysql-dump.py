@@ -2,32 +2,33 @@
 """Dump throughput of a BACKUP_MYSQL source against the plain tool, in the same run.
 
 Starts a private MariaDB (tests/lbservers.py), fills one database with ROWS rows of mixed
-types (text with emoji, a BLOB, JSON, DECIMAL, DATETIME(6)), then alternates, --repeat
-times, keeping each side's fastest:
+types (text with emoji, a BLOB, JSON, DECIMAL, DATETIME(6)), then runs --rounds rounds,
+each running, in this order:
 
-  plain     mariadb-dump (the options Lifeboat gives it) DB > /dev/null
-  lifeboat  lifeboat backup with BACKUP_MYSQL=…/DB, BACKUP_COMPRESSION=none and
-            BACKUP_ENCRYPTION=none (the dump through the member sink, tar and SHA-256
-            into the local store)
+  plain            mariadb-dump (the options Lifeboat gives it) DB > /dev/null
+  LABEL default    lifeboat backup of BACKUP_MYSQL=…/DB with the default settings (gzip,
+                   gpg), into a local store
+  LABEL none       the same with BACKUP_COMPRESSION=none (gpg still on)
 
-and prints seconds, MB/s of dump bytes and lifeboat's speed as a fraction of the plain
-tool's (goal ≥ 0.9).
+for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds and
+the median of the per-round speed ratios (plain / lifeboat; goal >= 0.9) with their spread
+and the load average (bench/dbbench.py).
 
-    python3 bench/mysql-dump.py --rows 1000000 --repeat 3
+    python3 bench/mysql-dump.py --rows 300000 --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
 """
 
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+import dbbench  # noqa: E402
 import lbservers  # noqa: E402
 
 DUMP_OPTS = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
@@ -35,11 +36,19 @@ DUMP_OPTS = ["--single-transaction", "--routines", "--triggers", "--events", "--
              "--max-allowed-packet=1G"]
 
 
+def bins(a):
+    out = []
+    for b in a.bin or [f"new={REPO / 'build' / 'lifeboat'}"]:
+        label, _, path = b.rpartition("=")
+        out.append((label or Path(path).name, path))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--bin", default=str(REPO / "build" / "lifeboat"))
+    ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bin", action="append", help="LABEL=PATH (repeatable)")
     a = ap.parse_args()
 
     srv = lbservers.MariaDB()
@@ -55,37 +64,30 @@ INSERT INTO t SELECT seq, CONCAT('名前 😀 ', seq), REPEAT(SHA2(seq, 256), 3)
         uri = (f"mysql://root:{urllib.parse.quote(srv.password, safe='')}@127.0.0.1:"
                f"{srv.port}/bench")
         store = work / "store"
-        key_env = {"PATH": os.environ["PATH"], "BACKUP_NAME": "bench",
-                   "BACKUP_LOCAL_PATH": str(store), "BACKUP_ENCRYPTION": "none",
-                   "BACKUP_COMPRESSION": "none", "BACKUP_MYSQL": uri,
-                   "BACKUP_STATE_DIR": str(work / "state"), "BACKUP_LOG_FILE": str(work / "log"),
-                   "BACKUP_KEEP_LAST": "1"}
+        base = {"PATH": os.environ["PATH"], "HOME": str(work), "BACKUP_NAME": "bench",
+                "BACKUP_MYSQL": uri, "BACKUP_STATE_DIR": str(work / "state"),
+                "BACKUP_LOG_FILE": str(work / "log")}
         opt = work / "my.cnf"
         opt.write_text(f"[client]\nprotocol=TCP\nhost=127.0.0.1\nport={srv.port}\nuser=root\n"
                        f"password=\"{srv.password}\"\n")
-        best = {"plain": None, "lifeboat": None}
-        nbytes = 0
-        for _ in range(a.repeat):
-            with open(os.devnull, "wb") as null:
-                t0 = time.monotonic()
-                subprocess.run(["mariadb-dump", f"--defaults-extra-file={opt}", *DUMP_OPTS,
-                                "bench"], stdout=null, check=True)
-                best["plain"] = min(best["plain"] or 1e9, time.monotonic() - t0)
+        plain = ["mariadb-dump", f"--defaults-extra-file={opt}", *DUMP_OPTS, "bench"]
+        with open(work / "size.sql", "wb") as f:
+            dbbench.timed(plain, stdout=f)
+        nbytes = (work / "size.sql").stat().st_size
+        (work / "size.sql").unlink()
+
+        def fresh():
             shutil.rmtree(store, ignore_errors=True)
             store.mkdir()
-            t0 = time.monotonic()
-            subprocess.run([a.bin, "backup"], env=key_env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            best["lifeboat"] = min(best["lifeboat"] or 1e9, time.monotonic() - t0)
-        dump = subprocess.Popen(["mariadb-dump", f"--defaults-extra-file={opt}", *DUMP_OPTS,
-                                 "bench"], stdout=subprocess.PIPE)
-        while chunk := dump.stdout.read(1 << 20):
-            nbytes += len(chunk)
-        dump.wait()
-        print(f"rows {a.rows}, dump {nbytes / 1e6:.0f} MB, best of {a.repeat}")
-        for k, v in best.items():
-            print(f"  {k:9} {v:7.2f} s  {nbytes / 1e6 / v:7.1f} MB/s")
-        print(f"  lifeboat / plain speed: {best['plain'] / best['lifeboat']:.2f} (goal >= 0.9)")
+
+        cmds = [("plain", lambda: dbbench.timed(plain))]
+        for label, path in bins(a):
+            for comp, name in (("gzip", "default"), ("none", "none")):
+                env = dbbench.lifeboat_env(base, store, comp)
+                cmds.append((f"{label} {name}",
+                             lambda p=path, env=env: dbbench.timed([p, "backup"], env)))
+        times = dbbench.rounds(cmds, a.rounds, fresh)
+        dbbench.report(times, nbytes, f"mariadb-dump of {a.rows} rows")
     finally:
         srv.cleanup()
         shutil.rmtree(work, ignore_errors=True)

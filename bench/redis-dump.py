@@ -2,56 +2,50 @@
 """Redis dump throughput: `lifeboat backup` of a Redis source against the plain tool.
 
 Starts a private redis-server (tests/lbservers.py), fills it with --mb MB of values
-(--keys keys; default 100 MB in 200,000 keys), then in the same run, alternating, --repeat
-times each (the fastest kept):
+(--keys keys; default 100 MB in 200,000 keys), then runs --rounds rounds, each running, in
+this order:
 
-  * ``redis-cli``   ``redis-cli --rdb /dev/null`` (the snapshot written nowhere; 7.0 then
-                    exits 1 failing to truncate /dev/null, after the whole transfer)
-  * ``lb-none``     ``lifeboat backup`` of that server alone, BACKUP_COMPRESSION=none and
-                    BACKUP_ENCRYPTION=none, into a local store (the snapshot streamed
-                    through redis-cli's stdout, hashed, tar-framed and written)
-  * ``lb-zstd``     the same with BACKUP_COMPRESSION=zstd (for scale; not the goal's row)
+  redis-cli        redis-cli --rdb /dev/null (the snapshot written nowhere; 7.0 then exits 1
+                   failing to truncate /dev/null, after the whole transfer)
+  LABEL default    lifeboat backup of that server alone with the default settings (gzip,
+                   gpg), into a local store
+  LABEL none       the same with BACKUP_COMPRESSION=none (gpg still on)
 
-and prints seconds, MB/s of the RDB file's size, and lb-none's ratio to redis-cli (the
-goal of issue #14: at least 0.9).
+for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds and
+the median of the per-round speed ratios (redis-cli / lifeboat; goal of issue #14: >= 0.9)
+with their spread and the load average (bench/dbbench.py).
 
-    python3 bench/redis-dump.py                  # LIFEBOAT_BIN or build/lifeboat
-    python3 bench/redis-dump.py --mb 500 --repeat 5
+    python3 bench/redis-dump.py --mb 100 --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
 """
 
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+import dbbench  # noqa: E402
 import lbservers  # noqa: E402
 
 
-def timed(argv, env=None):
-    t0 = time.monotonic()
-    p = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    dt = time.monotonic() - t0
+def transferred(p):
     # redis-cli 7.0 --rdb /dev/null transfers everything, then fails to ftruncate/fsync
     # /dev/null (exit 1): the transfer is what is measured.
-    if p.returncode != 0 and b"Transfer finished with success" not in p.stderr:
-        sys.exit(f"{argv[0]} failed: {p.stderr.decode(errors='replace')[-2000:]}")
-    return dt
+    return b"Transfer finished with success" in p.stderr
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--keys", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bin", action="append", help="LABEL=PATH (repeatable)")
     a = ap.parse_args()
-    lb = os.environ.get("LIFEBOAT_BIN", str(REPO / "build" / "lifeboat"))
     srv = lbservers.Redis()
     srv.start()
     tmp = Path(tempfile.mkdtemp(prefix="lb-redis-bench."))
@@ -67,29 +61,27 @@ def main():
         cli = ["redis-cli", "-h", "127.0.0.1", "-p", str(srv.port), "--no-auth-warning",
                "--rdb"]
         rdb = tmp / "size.rdb"
-        timed(cli + [str(rdb)], env_cli)
+        dbbench.timed(cli + [str(rdb)], env_cli, transferred)
         rdb_bytes = rdb.stat().st_size
         rdb.unlink()
-        rows = {"redis-cli": [], "lb-none": [], "lb-zstd": []}
-        for _ in range(a.repeat):
-            rows["redis-cli"].append(timed(cli + ["/dev/null"], env_cli))
-            for name, comp in (("lb-none", "none"), ("lb-zstd", "zstd")):
-                store = tmp / "store"
-                shutil.rmtree(store, ignore_errors=True)
-                store.mkdir()
-                env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "BACKUP_NAME": "bench",
-                       "BACKUP_LOCAL_PATH": str(store), "BACKUP_ENCRYPTION": "none",
-                       "BACKUP_COMPRESSION": comp, "BACKUP_STATE_DIR": str(tmp / "state"),
-                       "BACKUP_LOG_FILE": str(tmp / "log"),
-                       "BACKUP_REDIS": f"redis://:{pw}@127.0.0.1:{srv.port}"}
-                rows[name].append(timed([lb, "backup"], env))
-        print(f"RDB file: {rdb_bytes / 1e6:.1f} MB ({a.keys} keys), best of {a.repeat}")
-        print(f"{'tool':<10} {'seconds':>8} {'MB/s':>8}")
-        best = {k: min(v) for k, v in rows.items()}
-        for k, t in best.items():
-            print(f"{k:<10} {t:8.2f} {rdb_bytes / 1e6 / t:8.1f}")
-        print(f"lb-none / redis-cli speed ratio: {best['redis-cli'] / best['lb-none']:.2f} "
-              "(goal >= 0.9)")
+        store = tmp / "store"
+        base = {"PATH": os.environ["PATH"], "HOME": str(tmp), "BACKUP_NAME": "bench",
+                "BACKUP_STATE_DIR": str(tmp / "state"), "BACKUP_LOG_FILE": str(tmp / "log"),
+                "BACKUP_REDIS": f"redis://:{pw}@127.0.0.1:{srv.port}"}
+
+        def fresh():
+            shutil.rmtree(store, ignore_errors=True)
+            store.mkdir()
+
+        rows = [("redis-cli", lambda: dbbench.timed(cli + ["/dev/null"], env_cli, transferred))]
+        for b in a.bin or [f"new={REPO / 'build' / 'lifeboat'}"]:
+            label, _, path = b.rpartition("=")
+            for comp, name in (("gzip", "default"), ("none", "none")):
+                env = dbbench.lifeboat_env(base, store, comp)
+                rows.append((f"{label} {name}",
+                             lambda p=path, env=env: dbbench.timed([p, "backup"], env)))
+        times = dbbench.rounds(rows, a.rounds, fresh)
+        dbbench.report(times, rdb_bytes, f"RDB of {a.keys} keys")
     finally:
         srv.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -126,15 +126,15 @@ int process_finish(struct process *p, const char *what, struct err *e)
 		if (code == 0)
 			return 0;
 		last_line(docker_exec_stderr(&p->x), &sum);
-		ret = err_set(e, p->fail_code, "%s failed (exit status %d in the container): %s",
-			      what, code, sum.buf);
+		ret = err_set(e, p->fail_code, "%s failed (exit status %d in the container)%s%s",
+			      what, code, sum.len ? ": " : "", sum.buf);
 	} else {
 		int status = child_finish(&p->c);
 		if (status == 0)
 			return 0;
-		ret = err_set(e, p->fail_code, "%s failed (%s): %s", what,
-			      child_status_str(status, sbuf, sizeof(sbuf)),
-			      child_err_summary(&p->c, &sum));
+		const char *why = child_err_summary(&p->c, &sum);
+		ret = err_set(e, p->fail_code, "%s failed (%s)%s%s", what,
+			      child_status_str(status, sbuf, sizeof(sbuf)), *why ? ": " : "", why);
 	}
 	strbuf_release(&sum);
 	return ret;

@@ -780,8 +780,12 @@ Match User {self.jail_user}
 class Resp:
     """A minimal Redis client (RESP2 over a socket): enough for the tests, no dependency."""
 
-    def __init__(self, port, password, host="127.0.0.1", user=None):
+    def __init__(self, port, password, host="127.0.0.1", user=None, tls_ca=None):
         self.sock = socket.create_connection((host, port), timeout=60)
+        if tls_ca is not None:
+            import ssl
+            self.sock = ssl.create_default_context(cafile=str(tls_ca)).wrap_socket(
+                self.sock, server_hostname=host)
         self.buf = b""
         if password is not None:
             self.call(*(["AUTH", user, password] if user else ["AUTH", password]))
@@ -860,6 +864,7 @@ class Redis(Server):
         self.data = self.workdir / "data"
         self.data.mkdir()
         self.appendonly = False
+        self.tls_ca = None  # RedisTLS: the CA file that signed the server's certificate
 
     def command(self):
         return [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -868,7 +873,7 @@ class Redis(Server):
                 "--logfile", "", "--protected-mode", "no"]
 
     def ping(self):
-        c = Resp(self.port, self.password)
+        c = self.client()
         try:
             return c.call("PING") == "PONG"
         finally:
@@ -881,7 +886,7 @@ class Redis(Server):
     def shutdown(self):
         """Stop it without saving (a container being stopped, as the restore expects)."""
         with contextlib.suppress(Exception):
-            c = Resp(self.port, self.password)
+            c = self.client()
             c.send(("SHUTDOWN", "NOSAVE"))
             with contextlib.suppress(Exception):
                 c.reply()
@@ -898,11 +903,51 @@ class Redis(Server):
         return self.start()
 
     def client(self):
-        return Resp(self.port, self.password)
+        return Resp(self.port, self.password, tls_ca=self.tls_ca)
 
     def environ(self):
         return {"LB_REDIS_PORT": str(self.port), "LB_REDIS_PASSWORD": self.password,
                 "LB_REDIS_DATA": str(self.data)}
+
+
+def make_test_ca(w, name):
+    """A CA of its own (w/NAME-ca.pem) and a certificate it signed for 127.0.0.1
+    (w/NAME.pem, w/NAME.key); returns the three paths."""
+    ca, crt, key = w / f"{name}-ca.pem", w / f"{name}.pem", w / f"{name}.key"
+    (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", w / f"{name}-ca.key",
+         "-out", ca, "-days", "3", "-subj", f"/CN=lifeboat test CA {name}"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", w / f"{name}.csr",
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", w / f"{name}.csr", "-CA", ca, "-CAkey", w / f"{name}-ca.key",
+         "-CAcreateserial", "-out", crt, "-days", "3", "-extfile", w / "san.cnf"],
+    ):
+        p = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Unavailable("openssl failed: " + p.stderr[-2000:])
+    return ca, crt, key
+
+
+class RedisTLS(Redis):
+    """The same redis-server on TLS only (tls-port; Debian's build has TLS): a CA of its
+    own signed its certificate for 127.0.0.1 (.tls_ca); clients need no certificate.
+    .other_ca is a second CA that signed nothing this server shows (a wrong CA)."""
+
+    def __init__(self):
+        if shutil.which("openssl") is None:
+            raise Unavailable("no openssl (apt-get install openssl)")
+        super().__init__()
+        self.tls_ca, self.cert, self.key = make_test_ca(self.workdir, "redis")
+        self.other_ca = make_test_ca(self.workdir, "other")[0]
+
+    def command(self):
+        argv = super().command()
+        i = argv.index("--port")
+        argv[i + 1] = "0"
+        return argv + ["--tls-port", str(self.port), "--tls-cert-file", str(self.cert),
+                       "--tls-key-file", str(self.key), "--tls-ca-cert-file", str(self.tls_ca),
+                       "--tls-auth-clients", "no"]
 class MariaDB(Server):
     """A private MariaDB (Debian's mariadb-server): mariadb-install-db into a datadir of its
     own, mariadbd on a free loopback port with grants on, its socket in the private

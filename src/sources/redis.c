@@ -49,13 +49,27 @@ struct redis_conn {
 	const char *redacted;
 	struct process_place where;
 	char *data_dir; /* ?data_dir=, or NULL */
+	/* rediss:// only: ?cacert=, ?cacertdir=, ?cert=, ?key= (paths where redis-cli runs) */
+	char *tls[4];
 };
+
+/* The TLS options a rediss:// URI takes, and the redis-cli option each becomes. */
+static const char *const tls_opts[4] = { "cacert", "cacertdir", "cert", "key" };
 
 static void conn_release(struct redis_conn *c)
 {
 	process_place_release(&c->where);
 	dburi_release(&c->u);
 	free(c->data_dir);
+	for (size_t i = 0; i < 4; i++)
+		free(c->tls[i]);
+}
+
+/* `q` (of length n) is "NAME=VALUE" for an option named `name`. */
+static bool is_opt(const char *q, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+	return n > k + 1 && !strncmp(q, name, k) && q[k] == '=';
 }
 
 /* Percent-decoding of a query value (paths). */
@@ -98,10 +112,28 @@ static int conn_open(struct redis_conn *c, const struct config *cfg, const struc
 					       "path without '..'",
 					       c->redacted);
 		} else if (n) {
-			return err_set(e, LB_EXIT_CONFIG,
-				       "BACKUP_REDIS: '%s': unknown option '%.*s' (only data_dir= "
-				       "is understood)",
-				       c->redacted, (int)(n < 64 ? n : 64), q);
+			size_t i = 0;
+			while (i < 4 && !is_opt(q, n, tls_opts[i]))
+				i++;
+			if (i == 4)
+				return err_set(
+					e, LB_EXIT_CONFIG,
+					"BACKUP_REDIS: '%s': unknown option '%.*s' (data_dir=, "
+					"and with rediss:// cacert=, cacertdir=, cert=, key= are "
+					"understood)",
+					c->redacted, (int)(n < 64 ? n : 64), q);
+			if (strcasecmp(c->u.scheme, "rediss"))
+				return err_set(
+					e, LB_EXIT_CONFIG,
+					"BACKUP_REDIS: '%s': '%s=' is a TLS option: use rediss://",
+					c->redacted, tls_opts[i]);
+			size_t k = strlen(tls_opts[i]) + 1;
+			free(c->tls[i]);
+			c->tls[i] = query_value(q + k, n - k);
+			if (c->tls[i][0] != '/')
+				return err_set(e, LB_EXIT_CONFIG,
+					       "BACKUP_REDIS: '%s': %s must be an absolute path",
+					       c->redacted, tls_opts[i]);
 		}
 		q += n;
 		if (*q == '&')
@@ -134,8 +166,14 @@ static int cli_start(struct process *p, const struct redis_conn *c, const char *
 		strvec_push(&args, "--user");
 		strvec_push(&args, c->u.user);
 	}
-	if (!strcasecmp(c->u.scheme, "rediss"))
+	if (!strcasecmp(c->u.scheme, "rediss")) {
 		strvec_push(&args, "--tls");
+		for (size_t i = 0; i < 4; i++)
+			if (c->tls[i]) {
+				strvec_pushf(&args, "--%s", tls_opts[i]);
+				strvec_push(&args, c->tls[i]);
+			}
+	}
 	strvec_push(&args, "--no-auth-warning");
 	for (; *tail; tail++)
 		strvec_push(&args, *tail);
@@ -217,57 +255,35 @@ static bool all_hex(const unsigned char *p, size_t n)
 	return true;
 }
 
-/*
- * The snapshot into the sink as it arrives. The last EOF_MARK + RDB_TAIL bytes
- * are held back: when they are the RDB's end (0xFF, CRC64) followed by 40 hex
- * digits, those are redis-cli's copy of the EOF mark (it cannot truncate a
- * pipe), not part of the file. A real RDB never ends so (its ninth byte from
- * the end is 0xFF, not a hex digit).
- */
-static int stream_rdb(struct process *p, const struct redis_conn *c, struct member_sink *sink,
-		      struct err *e)
+/* The stream's first bytes: an RDB file starts with "REDIS". */
+static int rdb_head(void *ctx, const unsigned char *buf, size_t len, struct err *e)
 {
-	enum { HOLD = EOF_MARK + RDB_TAIL };
-	unsigned char *buf = xmalloc(CHUNK + HOLD);
-	size_t held = 0;
-	uint64_t total = 0;
-	int ret = -1;
+	const struct redis_conn *c = ctx;
+	if (len >= 5 && memcmp(buf, "REDIS", 5))
+		return err_set(e, LB_EXIT_SOURCE,
+			       "Redis %s: redis-cli --rdb did not send an RDB file", c->redacted);
+	return 0;
+}
 
-	for (;;) {
-		ssize_t n = process_read(p, buf + held, CHUNK);
-		if (n < 0) {
-			err_set(e, LB_EXIT_SOURCE, "Redis %s: cannot read from redis-cli: %s",
-				c->redacted, strerror((int)-n));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (total == 0 && held + (size_t)n >= 5 && memcmp(buf, "REDIS", 5)) {
-			err_set(e, LB_EXIT_SOURCE,
-				"Redis %s: redis-cli --rdb did not send an RDB file", c->redacted);
-			goto out;
-		}
-		size_t have = held + (size_t)n;
-		size_t out = have > HOLD ? have - HOLD : 0;
-		if (out && sink_write(sink, buf, out, e) < 0)
-			goto out;
-		total += out;
-		memmove(buf, buf + out, have - out);
-		held = have - out;
-	}
-	if (held == HOLD && buf[0] == 0xff && all_hex(buf + RDB_TAIL, EOF_MARK))
-		held = RDB_TAIL;
-	if (total + held < 5 + RDB_TAIL) {
-		err_set(e, LB_EXIT_SOURCE, "Redis %s: redis-cli --rdb sent no snapshot",
-			c->redacted);
-		goto out;
-	}
-	if (sink_write(sink, buf, held, e) < 0)
-		goto out;
-	ret = 0;
-out:
-	free(buf);
-	return ret;
+/*
+ * The stream's end. When its last EOF_MARK + RDB_TAIL bytes are the RDB's end
+ * (0xFF, CRC64) followed by 40 hex digits, those are redis-cli's copy of the EOF
+ * mark (it cannot truncate a pipe), not part of the file: they are dropped. A real
+ * RDB never ends so (its ninth byte from the end is 0xFF, not a hex digit).
+ */
+static int rdb_end(void *ctx, const unsigned char *tail, size_t n, uint64_t total, size_t *ret_drop,
+		   struct err *e)
+{
+	const struct redis_conn *c = ctx;
+	size_t drop = 0;
+
+	if (n == EOF_MARK + RDB_TAIL && tail[0] == 0xff && all_hex(tail + RDB_TAIL, EOF_MARK))
+		drop = EOF_MARK;
+	if (total - drop < 5 + RDB_TAIL)
+		return err_set(e, LB_EXIT_SOURCE, "Redis %s: redis-cli --rdb sent no snapshot",
+			       c->redacted);
+	*ret_drop = drop;
+	return 0;
 }
 
 static int redis_backup(const struct source_backup *src, struct member_sink *sink, struct err *e)
@@ -282,13 +298,11 @@ static int redis_backup(const struct source_backup *src, struct member_sink *sin
 		goto done;
 	if (cli_start(&p, &c, tail, e) < 0)
 		goto done;
-	if (sink_begin(sink, RDB_MEMBER, e) < 0 || stream_rdb(&p, &c, sink, e) < 0) {
-		process_kill(&p);
-		goto done;
-	}
-	if (process_finish(&p, what, e) < 0)
-		goto done;
-	ret = sink_end(sink, e);
+	/* The snapshot streamed through the sink's pump, its trailer checked and dropped. */
+	const struct sink_check check = {
+		.hold = EOF_MARK + RDB_TAIL, .ctx = &c, .head = rdb_head, .end = rdb_end
+	};
+	ret = sink_from_process_checked(sink, &p, RDB_MEMBER, "redis-cli", what, &check, e);
 done:
 	process_release(&p);
 	conn_release(&c);
@@ -669,10 +683,12 @@ static void describe_redis(const struct config *cfg, struct strbuf *out)
 static const struct config_var redis_rows[] = {
 	{ "BACKUP_REDIS", SECRET, config_var_sources, 0, 0, 0, NULL,
 	  "Redis servers, one per line (or separated by commas): `redis://:password@host:6379`, "
-	  "`redis://user:password@host:6379` (an ACL user), `rediss://` for TLS; a `/db` suffix "
-	  "is accepted, but the snapshot always holds every database of the server. Percent-encode "
-	  "special characters in the password. `?data_dir=/path` sets this server's data "
-	  "directory for a restore. A secret: also `BACKUP_REDIS_FILE`. See [Redis](#redis).",
+	  "`redis://user:password@host:6379` (an ACL user), `rediss://` for TLS (with "
+	  "`?cacert=/path` for a CA of your own, also `cacertdir=`, `cert=`, `key=`); a `/db` "
+	  "suffix is accepted, but the snapshot always holds every database of the server. "
+	  "Percent-encode special characters in the password. `?data_dir=/path` sets this "
+	  "server's data directory for a restore. A secret: also `BACKUP_REDIS_FILE`. See "
+	  "[Redis](#redis).",
 	  NULL },
 	{ "BACKUP_REDIS_DATA_DIR", 0, config_var_path, OFF(redis.data_dir), 0, 0, NULL,
 	  "The Redis server's data directory (`/data` in the official image), mounted into this "

@@ -49,10 +49,35 @@ int sink_add(struct member_sink *s, const char *rel, const void *buf, size_t len
 
 /*
  * A started tool's stdout into member `rel` as it comes (no temporary copy), then the
- * tool's verdict (process_finish with `what`). On failure the tool is killed. `tool` names
- * it in a read error. `p` is the caller's to release.
+ * tool's verdict (process_finish with `what`). A reader thread of its own fills parts
+ * from the tool's stdout while this thread writes the previous part into the archive
+ * (tar, hash, compression, encryption, stores), so the tool does not wait for the
+ * pipeline: memory is bounded by SINK_PUMP_PARTS parts (32 MiB). On any failure
+ * (a read, the tool, the archive) the thread is stopped and joined and the tool
+ * killed and reaped before this returns. `tool` names it in a read error. `p` is the
+ * caller's to release.
  */
+#define SINK_PUMP_PARTS 2
 int sink_from_process(struct member_sink *s, struct process *p, const char *rel, const char *tool,
 		      const char *what, struct err *e);
+
+/*
+ * What a source checks on a tool's stream (sink_from_process_checked), on this thread.
+ * head: the first bytes read (all of them when the stream is shorter than a part).
+ * end: once, at the end of the stream, before its last bytes are written: `tail` is
+ * its last min(hold, total) bytes of the `total` read; *ret_drop (<= n) of them are
+ * dropped from the member (a trailer the tool adds that is no part of the file).
+ * Either may be NULL; returning -1 with `e` set fails the member.
+ */
+struct sink_check {
+	size_t hold; /* at most 4096 */
+	void *ctx;
+	int (*head)(void *ctx, const unsigned char *buf, size_t len, struct err *e);
+	int (*end)(void *ctx, const unsigned char *tail, size_t n, uint64_t total, size_t *ret_drop,
+		   struct err *e);
+};
+int sink_from_process_checked(struct member_sink *s, struct process *p, const char *rel,
+			      const char *tool, const char *what, const struct sink_check *check,
+			      struct err *e);
 
 #endif

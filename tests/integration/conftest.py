@@ -75,6 +75,10 @@ sshd_server = lbservers.server_fixture(
 
 redis_server = lbservers.server_fixture(
     "redis_server", lbservers.Redis, "A private redis-server (7.0); also exports LB_REDIS_*.")
+redis_tls_server = lbservers.server_fixture(
+    "redis_tls_server", lbservers.RedisTLS,
+    "A private redis-server on TLS only, its certificate signed by a CA of its own (.tls_ca; "
+    ".other_ca signed nothing it shows).")
 mariadb_server = lbservers.server_fixture(
     "mariadb_server", lbservers.MariaDB,
     "A private MariaDB server (Debian's mariadb-server); also exports LB_MYSQL_*.")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_CONFIG, EXIT_SOURCE, assert_no_archive,
+from conftest import (EXIT_CONFIG, EXIT_SOURCE, EXIT_STORE, assert_no_archive,
                       gpg_decrypt_pipe_tar, need_tool, parse_ts_stdout)
 from waiting import HANG
 
@@ -243,6 +243,35 @@ def test_large_dump_streams_in_parts(lb, pg):
     assert fingerprint(pg, fresh) == before
 
     pg.psql(db, "TRUNCATE pgbench_history; DELETE FROM pgbench_accounts WHERE aid > 1000")
+    lb.restore(ts, env)
+    assert fingerprint(pg, db) == before
+
+
+@pytest.mark.parametrize("fault,code,needle", [
+    # pg_dump SIGKILLed once the first 16 MiB part is handed to the archive, the reader
+    # thread reading on: the tool's verdict fails the run.
+    ("sink.tool@1:fail", EXIT_SOURCE, "was killed by signal 9"),
+    # The archive refuses the first part while pg_dump still writes into the pipe: the
+    # reader thread is stopped, pg_dump killed and reaped, the run ends.
+    ("sink.part@1:fail", EXIT_STORE, "cannot write"),
+])
+def test_dump_tool_dying_mid_stream_fails_the_run(lb, pg, fault, code, needle):
+    """The pump's two ends failing mid-stream: one line naming the source, no archive."""
+    db = pg.new_db()
+    pgbench_init(pg, db, 3, timeout=600)
+    pg.psql(db, "UPDATE pgbench_accounts SET filler = md5(aid::text)")
+    env = pg_env(lb, pg, [pg.uri(db)], BACKUP_DIRS=f"{lb.src}:data", LIFEBOAT_FAULT=fault)
+    res = lb.run(["backup"], env, check=code, timeout=HANG)
+    err = [l for l in res.stderr_lines() if "error:" in l and needle in l]
+    assert len(err) == 1, res
+    assert f"{db}" in err[0] and not err[0].endswith(": "), err
+    assert pg.password not in res.stderr
+    assert_no_archive(lb)
+    # Nothing is left holding the database: the next run succeeds and restores it.
+    env.pop("LIFEBOAT_FAULT")
+    before = fingerprint(pg, db)
+    ts = lb.backup(env)
+    pg.psql(db, "DELETE FROM pgbench_accounts WHERE aid > 1000")
     lb.restore(ts, env)
     assert fingerprint(pg, db) == before
 

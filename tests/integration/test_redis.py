@@ -376,3 +376,66 @@ def test_acl_user(rd):
     c.close()
     res = rd.lb.run(["backup"], env, check=EXIT_SOURCE)
     assert "***" in res.stderr and pw not in res.stderr, res
+
+
+def test_tls_backup_and_restore(lb, redis_tls_server):
+    """rediss:// with ?cacert= (the server's CA): backup and restore, every key compared by
+    DUMP; a wrong CA or none (the system's store does not know the test CA) fails the run
+    with one line naming the server and the TLS failure, no archive, no secret."""
+    srv = redis_tls_server
+    rd = Rd(lb, srv)
+    pw = urllib.parse.quote(srv.password, safe="")
+    base = f"rediss://:{pw}@127.0.0.1:{srv.port}"
+    rd.env["BACKUP_REDIS"] = f"{base}?cacert={urllib.parse.quote(str(srv.tls_ca))}"
+    rd.fill("v1", n=20_000)
+    before = rd.keys()
+    ts = lb.backup(rd.env)
+    _, data, _ = rd.archive_rdb(ts)
+    assert data[:5] == b"REDIS" and data[-9] == 0xFF
+    rd.fill("v2", n=100)
+    srv.shutdown()
+    lb.restore(ts, rd.env)
+    srv.start()
+    assert rd.keys() == before
+    for uri in (f"{base}?cacert={srv.other_ca}", base):
+        res = lb.run(["backup"], dict(rd.env, BACKUP_REDIS=uri), check=EXIT_SOURCE)
+        lines = [l for l in res.stderr_lines() if "error:" in l and "Redis" in l]
+        assert len(lines) == 1 and "certificate verify failed" in lines[0], res
+        assert "rediss://:***@" in lines[0] and srv.password not in res.stderr
+        assert pw not in res.stderr
+    assert sorted(os.listdir(lb.backup_dir)) == sorted(
+        n for n in os.listdir(lb.backup_dir) if ts in n), "only the first run's archive"
+
+
+def test_tls_options_need_rediss(rd):
+    uri = rd.uri + "?cacert=/etc/ssl/certs/ca-certificates.crt"
+    res = rd.lb.run(["backup"], dict(rd.env, BACKUP_REDIS=uri), check=3)
+    assert "TLS option" in res.stderr and "rediss://" in res.stderr, res
+    assert rd.server.password not in res.stderr
+
+
+def test_uri_from_file_only_and_to(rd, tmp_path):
+    """BACKUP_REDIS_FILE holds the URI (the secret); `restore --only` restores the Redis
+    source alone (a directory source in the same archive is left as it is), and `--to`
+    extracts the snapshot as redis/NAME/dump.rdb, the archived bytes."""
+    f = tmp_path / "redis-uri"
+    f.write_text(rd.uri + "\n")
+    os.chmod(f, 0o600)
+    env = dict(rd.env, BACKUP_REDIS=None, BACKUP_REDIS_FILE=str(f),
+               BACKUP_DIRS=f"{rd.lb.src}:data")
+    rd.fill("v1", n=2000)
+    before = rd.keys()
+    ts = rd.lb.backup(env)
+    _, data, _ = rd.archive_rdb(ts)
+    rd.fill("v2", n=10)
+    (rd.lb.src / "after-backup.txt").write_text("left alone\n")
+    files = rd.lb.snap()
+    rd.server.shutdown()
+    rd.lb.restore(ts, env, extra=("--only", rd.name))
+    rd.server.start()
+    assert rd.keys() == before
+    assert rd.lb.snap() == files
+    out = tmp_path / "out"
+    rd.lb.run(["restore", ts, "--to", str(out), "--only", rd.name], env)
+    assert (out / "redis" / rd.name / "dump.rdb").read_bytes() == data
+    assert not (out / "dirs").exists()
