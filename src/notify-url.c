@@ -687,8 +687,8 @@ bool notify_wanted(enum notify_level level, const char *status, bool recovered)
 }
 
 const char *const notify_template_fields[] = {
-	"title",    "name", "status", "event",	"trigger", "host", "started",
-	"duration", "file", "size",   "stores", "error",   "log",  NULL,
+	"title", "name", "status", "event", "trigger", "host", "started", "duration",
+	"file",	 "size", "stores", "error", "log",     "job",  NULL,
 };
 
 static bool field_known(const char *name, size_t n)

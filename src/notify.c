@@ -48,6 +48,7 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 {
 	char started[64], dur[32] = "", size[32] = "";
 	const char *trigger = ev->scheduled ? "scheduled" : "manual";
+	const char *job = ev->job ? ev->job : "backup";
 	struct strbuf t = STRBUF_INIT;
 
 	local_time(ev->started, started, sizeof(started));
@@ -55,12 +56,17 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 		snprintf(dur, sizeof(dur), "%.1f s", ev->duration);
 	if (ev->file)
 		format_size(ev->size, size, sizeof(size));
-	strbuf_addf(&t, "Lifeboat: backup '%s' %s on %s", cfg->name, event_word(ev), host);
+	if (ev->job)
+		strbuf_addf(&t, "Lifeboat: %s of '%s' %s on %s", job, cfg->name, event_word(ev),
+			    host);
+	else
+		strbuf_addf(&t, "Lifeboat: backup '%s' %s on %s", cfg->name, event_word(ev), host);
 	if (cfg->notify.template) {
 		const struct notify_field f[] = {
 			{ "title", t.buf },
 			{ "name", cfg->name },
 			{ "status", ev->status },
+			{ "job", job },
 			{ "event", event_word(ev) },
 			{ "trigger", trigger },
 			{ "host", host },
@@ -93,15 +99,22 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 			    host, started);
 		return;
 	}
-	if (ev->duration >= 0)
+	if (ev->job && ev->duration >= 0)
+		strbuf_addf(body, "The %s %s of '%s' on %s %s after %s (started %s).\n", trigger,
+			    job, cfg->name, host, event_word(ev), dur, started);
+	else if (ev->duration >= 0)
 		strbuf_addf(body, "The %s backup '%s' on %s %s after %s (started %s).\n", trigger,
 			    cfg->name, host, event_word(ev), dur, started);
 	else
 		strbuf_addf(body, "The backup '%s' on %s that started at %s %s.\n", cfg->name, host,
 			    started, event_word(ev));
-	if (ev->file)
+	if (ev->file && ev->job)
+		strbuf_addf(body, "\nChecked: %s.\n", ev->file);
+	else if (ev->file)
 		strbuf_addf(body, "\nArchive: %s, %s, in %s.\n", ev->file, size,
 			    ev->stores ? ev->stores : "?");
+	else if (ev->job)
+		;
 	else if (strcmp(ev->status, "success"))
 		strbuf_addstr(body, "\nNo archive was stored.\n");
 	if (ev->recovered)

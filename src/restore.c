@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "crypt.h"
+#include "fault.h"
 #include "fs.h"
 #include "hash.h"
 #include "journal.h"
@@ -32,6 +33,18 @@
 
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
+
+void restore_drill_prefix(const struct config *cfg, char buf[32])
+{
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 h;
+
+	/* Lower case hex and '_' only: a valid name for PostgreSQL, MongoDB and MySQL alike. */
+	sha256_init(&h);
+	sha256_update(&h, cfg->name, strlen(cfg->name));
+	sha256_final_hex(&h, hex);
+	snprintf(buf, 32, "lifeboat_drill_%.8s_", hex);
+}
 
 static void rsource_release(struct rsource *s)
 {
@@ -53,6 +66,9 @@ static int record_db(void *ctx, const struct journal_db *d, struct err *e)
 /* APPLY: the source's kind starts its restore (jr: the journal, once there is one). */
 static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, struct err *e)
 {
+	char prefix[32];
+
+	restore_drill_prefix(j->cfg, prefix);
 	struct source_restore_req req = { .cfg = j->cfg,
 					  .target = s->cfgsrc,
 					  .name = s->name,
@@ -62,7 +78,8 @@ static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, s
 					  .cwd_fd = j->cwd_fd,
 					  .report = &report_log,
 					  .record = record_db,
-					  .record_ctx = jr };
+					  .record_ctx = jr,
+					  .drill = j->opts->mode == RESTORE_DRILL ? prefix : NULL };
 
 	s->begun = true; /* restore_end frees what a failed begin left */
 	return s->desc->ops->restore_begin(&req, &s->ctx, e);
@@ -412,7 +429,7 @@ static int db_pass(struct rjob *j, struct err *e)
 		ent = NULL;
 		const char *rel;
 		struct rsource *s = find_source(j, path, &rel);
-		if (!s || !s->desc->ops->after_verify || !*rel ||
+		if (!s || !s->desc->ops->after_verify || !s->begun || !*rel ||
 		    (size_t)(s - j->src) >= j->nr_src) {
 			free(path);
 			continue;
@@ -492,6 +509,70 @@ static int plan_swap(struct rjob *j, struct journal *jr, struct err *e)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * DRILL, after the verification: every database source configured now whose kind can
+ * drill, restored into scratch databases (leftovers of a killed drill dropped first),
+ * counted, and dropped again (restore_run's end drops them on every other path).
+ */
+static int drill(struct rjob *j, struct err *e)
+{
+	char prefix[32];
+	bool any = false;
+
+	restore_drill_prefix(j->cfg, prefix);
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		const struct source_ops *ops = s->desc->ops;
+		if (!ops->after_verify)
+			continue;
+		if (!ops->drill_check) {
+			log_info("drill: %s source '%s' verified; it has no restore drill",
+				 s->desc->display, s->name);
+			continue;
+		}
+		if (!s->cfgsrc) {
+			log_warn("drill: the backup's %s source '%s' is not configured now: "
+				 "verified, not restored (no server to restore it on)",
+				 s->desc->display, s->name);
+			continue;
+		}
+		struct strvec dropped = STRVEC_INIT;
+		int r = ops->drill_sweep(j->cfg, s->cfgsrc, prefix, &dropped, e);
+		for (size_t k = 0; k < dropped.nr; k++)
+			log_warn("drill: dropped '%s' on %s '%s', left by a drill that was killed",
+				 dropped.v[k], s->desc->display, s->name);
+		strvec_release(&dropped);
+		if (r < 0 || begin_source(j, s, NULL, e) < 0)
+			return -1;
+		any = true;
+	}
+	if (!any)
+		return 0;
+	if (db_pass(j, e) < 0)
+		return -1;
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		struct strvec lines = STRVEC_INIT;
+		if (!s->begun)
+			continue;
+		/* kill: a drill killed with its scratch databases restored (the next one drops
+		 * them) */
+		if (FAULT("drill.check"))
+			return err_set(e, LB_EXIT_SOURCE, "drill: (fault injected)");
+		int r = s->desc->ops->drill_check(s->ctx, &lines, e);
+		for (size_t k = 0; k < lines.nr; k++) {
+			log_info("drill: %s", lines.v[k]);
+			if (j->opts->drill_report)
+				strvec_push(j->opts->drill_report, lines.v[k]);
+		}
+		strvec_release(&lines);
+		if (r < 0)
+			return -1;
+	}
+	/* Dropped here, so a failure to drop is the drill's. */
+	return end_sources(j, true, false, e);
 }
 
 /* Undo what the journal records; a failure leaves the journal for the next command. */
@@ -654,6 +735,8 @@ pass_failed:
 		goto out;
 	} else if (opts->mode == RESTORE_LIST) {
 		list_sources(&j);
+	} else if (opts->mode == RESTORE_DRILL && drill(&j, e) < 0) {
+		goto out;
 	}
 	j.stats.sources = j.nr_src;
 	*ret = j.stats;
