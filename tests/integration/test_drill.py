@@ -300,3 +300,44 @@ def test_daemon_runs_a_drill_on_its_schedule(lb):
     finally:
         rc = stop(proc)
     assert rc in (EXIT_OK, 130)
+
+
+@pytest.fixture
+def my(mariadb_server):
+    from test_mysql import My
+    m = My(mariadb_server)
+    try:
+        yield m
+    finally:
+        m.cleanup()
+
+
+def my_drill_dbs(my, prefix="lifeboat_drill_"):
+    return sorted(d for d in my.databases() if d.startswith(prefix))
+
+
+def test_mysql_drill_counts_the_backup_and_leaves_the_live_db_alone(lb, my):
+    from test_mysql import my_env
+    db = my.new_db()
+    my.sql(db, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));"
+               "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_250;"
+               "CREATE TABLE u (x INT); INSERT INTO u VALUES (1), (2), (3);")
+    env = my_env([my.uri(db)])
+    lb.backup(env)
+    my.sql(db, "DELETE FROM t WHERE id > 200; INSERT INTO u VALUES (4);")
+    live = (my.sql(db, "SELECT COUNT(*), SUM(id) FROM t"), my.sql(db, "SELECT COUNT(*) FROM u"))
+    # A killed drill's scratch database is there for the next one to drop.
+    lb.run(["verify", "--latest", "--drill"], dict(env, LIFEBOAT_FAULT="drill.check@1:kill"),
+           check=-9)
+    left = my_drill_dbs(my, drill_prefix(lb))
+    assert len(left) == 1
+    my.created.extend(left)
+    res = lb.run(["verify", "--latest", "--drill"], env)
+    assert f"dropped '{left[0]}'" in res.stderr
+    lines = drill_lines(res) + [l for l in res.stderr.splitlines() if "drill: MySQL" in l]
+    assert len(lines) == 1, res.stderr
+    assert f"database '{db}': 2 tables, 253 rows (t 250, u 3)" in lines[0], lines
+    assert (my.sql(db, "SELECT COUNT(*), SUM(id) FROM t"),
+            my.sql(db, "SELECT COUNT(*) FROM u")) == live
+    assert my_drill_dbs(my) == []
+    assert my.password not in res.stderr + res.stdout
