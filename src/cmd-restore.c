@@ -276,7 +276,7 @@ const struct command cmd_verify = {
 		 "            count its rows or documents, and drop it; the live databases are\n"
 		 "            never touched. Takes the run lock.\n"
 		 "With --latest or --drill the outcome is recorded (status, /metrics) and sent to\n"
-		 "BACKUP_SUCCESS_WEBHOOK / BACKUP_FAILURE_WEBHOOK and BACKUP_NOTIFY_URLS. Exits 7\n"
+		 "BACKUP_NOTIFY_URLS, a failure also to BACKUP_FAILURE_WEBHOOK. Exits 7\n"
 		 "for a damaged archive, 4 when a dump does not restore, 8 when a store holds no\n"
 		 "backup.\n",
 	.run = run_verify,

@@ -76,7 +76,7 @@ static int run(int argc, char **argv)
 	if (cfg.daemon.verify_schedule || st.last_verify.status[0]) {
 		print_run("last verify", &st.last_verify);
 		for (size_t i = 0; i < st.nr_verify_stores; i++) {
-			char label[64];
+			char label[160];
 			snprintf(label, sizeof(label), "  %s", st.verify_stores[i].label);
 			char t[64] = "never";
 			struct tm tm;

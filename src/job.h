@@ -77,9 +77,10 @@ struct job_verify_opts {
  * `lifeboat verify --latest [--drill]` and the daemon's BACKUP_VERIFY_SCHEDULE: in
  * every store (or `from`), verify its pick (or `what`) and, for a drill, restore each
  * database dump into scratch databases (restore.h RESTORE_DRILL; the run lock held).
- * The outcome goes to the state file (last_verify, per store), the success or failure
- * webhook (body "job": "restore drill") and the notifications. The first failure is
- * `e` (exit code of its cause: 7 a damaged archive, 4 a dump that does not restore).
+ * The outcome goes to the state file (last_verify, per store), the failure webhook
+ * (body "job": "restore drill"; a pass pings no success webhook) and the notifications.
+ * The first failure is `e` (exit code of its cause: 7 a damaged archive, 4 a dump that
+ * does not restore).
  */
 int job_verify(const struct config *cfg, const struct job_verify_opts *o, struct err *e);
 
