@@ -802,7 +802,7 @@ int job_verify(const struct config *cfg, const struct job_verify_opts *o, struct
 		tried[i] = true;
 		log_info("%s of backup '%s' from the %s store",
 			 o->drill ? "restore drill" : "verify", entry.file, store->ops->kind);
-		progress_start("verify", entry.size);
+		progress_start("verify", expected_bytes(cfg));
 		int rr = restore_run(cfg, store, &entry, &opts, &stats, &pe);
 		progress_stop();
 		strbuf_addf(&checked, "%s%s: %s", checked.len ? ", " : "", store->ops->kind,
