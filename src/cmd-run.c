@@ -51,17 +51,18 @@ static void fmt_local(time_t t, char *buf, size_t len)
 }
 
 struct next_ctx {
-	time_t next;
+	time_t next, next_verify;
 };
 
 static void set_next(struct state *st, void *ctx)
 {
 	st->next_run = ((struct next_ctx *)ctx)->next;
+	st->next_verify = ((struct next_ctx *)ctx)->next_verify;
 }
 
-static void record_next(const struct config *cfg, time_t next)
+static void record_next(const struct config *cfg, time_t next, time_t next_verify)
 {
-	struct next_ctx c = { next };
+	struct next_ctx c = { next, next_verify };
 	struct err e = ERR_INIT;
 
 	if (state_update(cfg, set_next, &c, &e) < 0)
@@ -108,39 +109,61 @@ static int run(int argc, char **argv)
 	 * back. */
 	job_recover_services(&cfg);
 
-	if (!cfg.daemon.schedule) {
-		record_next(&cfg, 0);
+	if (!cfg.daemon.schedule && !cfg.daemon.verify_schedule) {
+		record_next(&cfg, 0, 0);
 		log_info("no BACKUP_SCHEDULE: manual mode; run 'lifeboat backup' to back up now");
 		sleep_until(0);
 		log_info("stopping (signal %d)", signals_pending());
 		goto out;
 	}
-	log_info("lifeboat %s started: schedule '%s' (TZ %s)", LB_VERSION, cfg.daemon.schedule,
+	log_info("lifeboat %s started: schedule '%s', restore drills '%s' (TZ %s)", LB_VERSION,
+		 cfg.daemon.schedule ? cfg.daemon.schedule : "none (manual backups)",
+		 cfg.daemon.verify_schedule ? cfg.daemon.verify_schedule : "none",
 		 cfg.tz ? cfg.tz : "UTC");
+	time_t after = time(NULL), vafter = after;
 	for (;;) {
-		time_t next;
-		if (cron_next(&cfg.daemon.cron, time(NULL), &next) < 0) {
+		time_t next = 0, vnext = 0;
+		if (cfg.daemon.schedule && cron_next(&cfg.daemon.cron, after, &next) < 0) {
 			err_set(&e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s' never fires again",
 				cfg.daemon.schedule);
 			rc = cmd_fail(&e);
 			break;
 		}
-		record_next(&cfg, next);
-		fmt_local(next, when, sizeof(when));
-		log_info("next backup at %s", when);
-		if (!sleep_until(next)) {
+		if (cfg.daemon.verify_schedule &&
+		    cron_next(&cfg.daemon.verify_cron, vafter, &vnext) < 0) {
+			err_set(&e, LB_EXIT_CONFIG, "BACKUP_VERIFY_SCHEDULE '%s' never fires again",
+				cfg.daemon.verify_schedule);
+			rc = cmd_fail(&e);
+			break;
+		}
+		record_next(&cfg, next, vnext);
+		/* The earlier of the two; a backup first when both fall on the same second. */
+		bool verify = vnext && (!next || vnext < next);
+		fmt_local(verify ? vnext : next, when, sizeof(when));
+		log_info("next %s at %s", verify ? "restore drill" : "backup", when);
+		if (!sleep_until(verify ? vnext : next)) {
 			log_info("stopping (signal %d)", signals_pending());
 			break;
 		}
-		struct backup_result res = { 0 };
 		err_clear(&e);
-		job_backup(&cfg, JOB_SCHEDULED, &res, &e);
-		backup_result_release(&res);
+		if (verify) {
+			struct job_verify_opts vo = { .trigger = JOB_SCHEDULED,
+						      .drill = true,
+						      .random = cfg.daemon.verify_random,
+						      .pick_last = cfg.daemon.verify_pick_last };
+			job_verify(&cfg, &vo, &e);
+			vafter = time(NULL) > vnext ? time(NULL) : vnext;
+		} else {
+			struct backup_result res = { 0 };
+			job_backup(&cfg, JOB_SCHEDULED, &res, &e);
+			backup_result_release(&res);
+			after = time(NULL) > next ? time(NULL) : next;
+		}
 		reap_children();
 		if (signals_pending()) {
-			log_info("stopping (signal %d): the backup in progress was aborted and "
+			log_info("stopping (signal %d): the %s in progress was aborted and "
 				 "left nothing behind",
-				 signals_pending());
+				 signals_pending(), verify ? "restore drill" : "backup");
 			rc = e.code == LB_EXIT_INTERRUPTED ? LB_EXIT_INTERRUPTED : 0;
 			break;
 		}
@@ -163,6 +186,8 @@ const struct command cmd_run = {
 		 "(exit 130). With BACKUP_METRICS_ADDR it serves /metrics and /healthz.\n"
 		 "At startup, a restore that was killed is finished or undone (see 'lifeboat\n"
 		 "restore --help'), and containers that a killed run left stopped\n"
-		 "(BACKUP_STOP_SERVICES) are started again.\n",
+		 "(BACKUP_STOP_SERVICES) are started again.\n"
+		 "With BACKUP_VERIFY_SCHEDULE it also runs a restore drill at each of its times\n"
+		 "(as 'lifeboat verify --latest --drill', or BACKUP_VERIFY_PICK=random).\n",
 	.run = run,
 };

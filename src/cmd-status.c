@@ -73,6 +73,25 @@ static int run(int argc, char **argv)
 	}
 	printf("%-14s %llu succeeded, %llu failed\n", "runs", (unsigned long long)st.runs_success,
 	       (unsigned long long)st.runs_failure);
+	if (cfg.daemon.verify_schedule || st.last_verify.status[0]) {
+		print_run("last verify", &st.last_verify);
+		for (size_t i = 0; i < st.nr_verify_stores; i++) {
+			char label[160];
+			snprintf(label, sizeof(label), "  %s", st.verify_stores[i].label);
+			char t[64] = "never";
+			struct tm tm;
+			time_t ok = st.verify_stores[i].last_success;
+			if (ok && localtime_r(&ok, &tm))
+				strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S %Z", &tm);
+			printf("%-14s last passed %s, %llu failed\n", label, t,
+			       (unsigned long long)st.verify_stores[i].failures);
+		}
+		if (cfg.daemon.verify_schedule)
+			print_time("next verify", st.next_verify);
+		printf("%-14s %llu passed, %llu failed\n", "verifies",
+		       (unsigned long long)st.verifies_success,
+		       (unsigned long long)st.verifies_failure);
+	}
 	if (state_healthy(&cfg, &st, time(NULL), why, sizeof(why))) {
 		printf("%-14s ok\n", "health");
 	} else {

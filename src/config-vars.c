@@ -388,6 +388,52 @@ static int var_schedule(CONFIG_PARSE_ARGS)
 	return 0;
 }
 
+static int var_verify_schedule(CONFIG_PARSE_ARGS)
+{
+	struct err ce = ERR_INIT;
+	CONFIG_UNUSED_ARGS;
+
+	if (!value)
+		return 0;
+	if (cron_parse(value, &cfg->daemon.verify_cron, &ce) < 0)
+		return err_set(e, LB_EXIT_CONFIG, "BACKUP_VERIFY_SCHEDULE '%s': %s", SHOW(value),
+			       ce.msg);
+	cfg->daemon.verify_schedule = xstrdup(value);
+	return 0;
+}
+
+static int var_verify_pick(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	if (!value || !strcmp(value, "latest")) {
+		cfg->daemon.verify_random = false;
+		return 0;
+	}
+	if (!strcmp(value, "random")) {
+		cfg->daemon.verify_random = true;
+		return 0;
+	}
+	return err_set(e, LB_EXIT_CONFIG,
+		       "BACKUP_VERIFY_PICK '%s' is invalid: expected latest or "
+		       "random",
+		       SHOW(value));
+}
+
+static int var_verify_pick_last(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	cfg->daemon.verify_pick_last = 7;
+	if (!value)
+		return 0;
+	if (parse_uint(v, value, "a whole number", &cfg->daemon.verify_pick_last, e) < 0)
+		return -1;
+	if (!cfg->daemon.verify_pick_last || cfg->daemon.verify_pick_last > 10000)
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_VERIFY_PICK_LAST '%s' is invalid: expected 1 to 10000",
+			       SHOW(value));
+	return 0;
+}
+
 /* A secret: the URL often carries a token, so no message shows it. */
 static int var_webhook(CONFIG_PARSE_ARGS)
 {
@@ -576,6 +622,23 @@ static void describe_schedule(const struct config *cfg, struct strbuf *out)
 		    cfg->daemon.schedule ? cfg->daemon.schedule : "(unset: manual mode)");
 }
 
+static void describe_verify(const struct config *cfg, struct strbuf *out)
+{
+	if (!cfg->daemon.verify_schedule) {
+		strbuf_addf(out, "BACKUP_VERIFY_SCHEDULE (unset: no scheduled restore drill)\n");
+		return;
+	}
+	strbuf_addf(out, "BACKUP_VERIFY_SCHEDULE %s: restore drill of ",
+		    cfg->daemon.verify_schedule);
+	if (cfg->daemon.verify_random)
+		strbuf_addf(out, "a random one of the %u newest archives",
+			    cfg->daemon.verify_pick_last);
+	else
+		strbuf_addf(out, "the newest archive");
+	strbuf_addf(out, " in each store; database dumps restored into scratch databases "
+			 "lifeboat_drill_* on their own server\n");
+}
+
 /* Every retention rule at once. */
 static void describe_retention(const struct config *cfg, struct strbuf *out)
 {
@@ -725,6 +788,20 @@ static const struct config_var later_rows[] = {
 	  "leading seconds; lists, ranges, steps, month and weekday names, `@hourly` `@daily` "
 	  "`@weekly` `@monthly` `@yearly`. Unset: manual mode.",
 	  describe_schedule },
+	{ "BACKUP_VERIFY_SCHEDULE", 0, var_verify_schedule, 0, 0, 0, NULL,
+	  "Cron expression (as `BACKUP_SCHEDULE`) for `lifeboat run` to run a restore drill: "
+	  "verify an archive in each store and restore each database dump into a scratch "
+	  "database `lifeboat_drill_*` on its own server, dropped afterwards. See [Restore "
+	  "drills](#restore-drills). Unset: none.",
+	  NULL },
+	{ "BACKUP_VERIFY_PICK", 0, var_verify_pick, 0, 0, 0, "latest",
+	  "Which archive a scheduled drill takes in each store: `latest` (default) or `random` "
+	  "(one of the `BACKUP_VERIFY_PICK_LAST` newest).",
+	  NULL },
+	{ "BACKUP_VERIFY_PICK_LAST", 0, var_verify_pick_last, 0, 1, 10000, "7",
+	  "With `BACKUP_VERIFY_PICK=random`: among how many of the newest archives (1 to 10000; "
+	  "default 7).",
+	  describe_verify },
 	{ "BACKUP_RETENTION_DAYS", 0, config_var_count, OFF(retention.days), 0, 1000000, "0",
 	  "After each successful backup, delete this name's archives older than N days, in every "
 	  "store. Unset or 0: off.",

@@ -718,6 +718,7 @@ void config_release(struct config *cfg)
 	free(cfg->rclone.remote);
 	strbuf_release_secret(&cfg->rclone.config);
 	free(cfg->daemon.schedule);
+	free(cfg->daemon.verify_schedule);
 	free_secret(cfg->webhook.start);
 	free_secret(cfg->webhook.success);
 	free_secret(cfg->webhook.failure);

@@ -155,10 +155,15 @@ struct config_compress {
 
 /* The daemon (`lifeboat run`) and the run lock. */
 struct config_daemon {
-	char *schedule;	       /* BACKUP_SCHEDULE as given; NULL: manual mode */
-	struct cron cron;      /* parsed schedule, when set */
-	unsigned lock_timeout; /* seconds to wait for another run; default 3600 */
-	char *metrics_addr;    /* "HOST:PORT", NULL: off */
+	char *schedule;	  /* BACKUP_SCHEDULE as given; NULL: manual mode */
+	struct cron cron; /* parsed schedule, when set */
+	/* Restore drills (job_verify): BACKUP_VERIFY_SCHEDULE, NULL: none scheduled. */
+	char *verify_schedule;
+	struct cron verify_cron;
+	bool verify_random;	   /* BACKUP_VERIFY_PICK=random (default latest) */
+	unsigned verify_pick_last; /* BACKUP_VERIFY_PICK_LAST: random among the N newest */
+	unsigned lock_timeout;	   /* seconds to wait for another run; default 3600 */
+	char *metrics_addr;	   /* "HOST:PORT", NULL: off */
 };
 
 /* Webhook URLs: secrets, URLs often carry a token. NULL when unset. */

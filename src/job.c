@@ -170,6 +170,7 @@ struct event {
 	const char *error;
 	json_t *commands; /* the commands' outcomes (hooks.c), borrowed; NULL: none */
 	bool killed;	  /* found at the next start: it never reported */
+	const char *job;  /* NULL: a backup; "restore drill", "verification" */
 };
 
 static void iso_utc(time_t t, char *buf, size_t len)
@@ -215,9 +216,11 @@ static char *event_json(const struct config *cfg, const struct event *ev)
 		started, "host", host, "duration", ev->duration, "size", (json_int_t)ev->size,
 		"file", ev->file ? json_string(ev->file) : json_null(), "stores", stores, "error",
 		ev->error ? json_string(ev->error) : json_null(), "log", lines);
-	if (o)
+	if (o) {
 		json_object_set_new(o, "commands",
 				    ev->commands ? json_copy(ev->commands) : json_array());
+		json_object_set_new(o, "job", json_string(ev->job ? ev->job : "backup"));
+	}
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
@@ -256,7 +259,8 @@ static void tell(const struct config *cfg, const char *url, const char *var, con
 				  .stores = ev->kept_in,
 				  .error = ev->error,
 				  .recovered = recovered,
-				  .json = body };
+				  .json = body,
+				  .job = ev->job };
 	notify_send(cfg, &n);
 	free(body);
 }
@@ -669,6 +673,202 @@ out:
 	hooks_free(around.hk);
 	job_unlock(&lock_fd);
 	free(entry.file);
+	store_set_release(&set);
+	return r;
+}
+
+/* ---- verify --latest, restore drills ---- */
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+	const struct store_entry *x = a, *y = b;
+
+	return strcmp(y->id.timestamp, x->id.timestamp);
+}
+
+/* The archive a verification takes in `store`: `what`, the newest, or one of the N newest. */
+static int pick_entry(struct store *store, const struct job_verify_opts *o, struct store_entry *ret,
+		      struct err *e)
+{
+	struct store_list l = { 0 };
+	size_t pick = 0;
+
+	if (store->ops->list(store, &l, e) < 0) {
+		store_list_release(&l);
+		return -1;
+	}
+	qsort(l.v, l.nr, sizeof(*l.v), cmp_newest_first);
+	if (o->what) {
+		for (pick = 0; pick < l.nr; pick++)
+			if ((strlen(o->what) == TIMESTAMP_LEN &&
+			     !strcmp(l.v[pick].id.timestamp, o->what)) ||
+			    !strcmp(l.v[pick].file, o->what))
+				break;
+	} else if (o->random && l.nr) {
+		size_t n = l.nr < o->pick_last ? l.nr : o->pick_last;
+		uint32_t r = 0;
+		if (getentropy(&r, sizeof(r)) < 0)
+			r = (uint32_t)time(NULL);
+		pick = r % n;
+	}
+	if (pick >= l.nr) {
+		store_list_release(&l);
+		return err_set(e, LB_EXIT_NOT_FOUND,
+			       o->what ? "the %s store holds no backup '%s'"
+				       : "the %s store holds no backup%s",
+			       store->ops->kind, o->what ? o->what : "");
+	}
+	*ret = l.v[pick];
+	ret->file = xstrdup(l.v[pick].file);
+	ret->where = 0;
+	store_list_release(&l);
+	return 0;
+}
+
+struct verify_record {
+	const struct event *ev;
+	time_t finished;
+	const struct store_set *set;
+	const bool *passed; /* per store of set */
+	const bool *tried;
+};
+
+static void apply_verify(struct state *st, void *ctx)
+{
+	struct verify_record *c = ctx;
+
+	fill_record(&st->last_verify, c->ev, c->finished);
+	if (!strcmp(c->ev->status, "success"))
+		st->verifies_success++;
+	else
+		st->verifies_failure++;
+	for (size_t i = 0; c->tried && i < c->set->nr; i++) {
+		if (!c->tried[i])
+			continue;
+		struct labelled_stat *l = state_label(st->verify_stores, &st->nr_verify_stores,
+						      STATE_MAX_STORES, c->set->v[i]->ops->kind);
+		if (!l)
+			continue;
+		if (c->passed[i])
+			l->last_success = c->finished;
+		else
+			l->failures++;
+	}
+}
+
+int job_verify(const struct config *cfg, const struct job_verify_opts *o, struct err *e)
+{
+	struct store_set set = { 0 };
+	struct event ev = { .status = "start",
+			    .trigger = o->trigger,
+			    .started = time(NULL),
+			    .job = o->drill ? "restore drill" : "verification" };
+	struct strbuf checked = STRBUF_INIT;
+	bool *passed = NULL, *tried = NULL, found = false;
+	struct err se = ERR_INIT;
+	double t0 = now_mono();
+	int lock_fd = -1, r = -1;
+	char size[32];
+
+	log_tail_reset();
+	/* A drill creates and sweeps scratch databases: one at a time, never during a backup. */
+	if (o->drill && job_lock(cfg, &lock_fd, e) < 0)
+		goto done;
+	if (store_set_open(cfg, &set, e) < 0 || (o->from && store_set_only(&set, o->from, e) < 0))
+		goto done;
+	passed = xcalloc(set.nr ? set.nr : 1, sizeof(*passed));
+	tried = xcalloc(set.nr ? set.nr : 1, sizeof(*tried));
+	r = 0;
+	for (size_t i = 0; i < set.nr && !signals_pending(); i++) {
+		struct store *store = set.v[i];
+		struct store_entry entry = { 0 };
+		struct restore_opts opts = { .mode = o->drill ? RESTORE_DRILL : RESTORE_VERIFY,
+					     .drill_report = o->report };
+		struct restore_stats stats = { 0 };
+		struct err pe = ERR_INIT;
+
+		if (pick_entry(store, o, &entry, &pe) < 0) {
+			/* Naming one backup: the stores without it are not asked about it. */
+			if (o->what && pe.code == LB_EXIT_NOT_FOUND)
+				continue;
+			tried[i] = true;
+			log_error("%s", pe.msg);
+			if (!err_isset(e))
+				err_copy(e, &pe);
+			r = -1;
+			continue;
+		}
+		found = true;
+		tried[i] = true;
+		log_info("%s of backup '%s' from the %s store",
+			 o->drill ? "restore drill" : "verify", entry.file, store->ops->kind);
+		progress_start("verify", expected_bytes(cfg));
+		int rr = restore_run(cfg, store, &entry, &opts, &stats, &pe);
+		progress_stop();
+		strbuf_addf(&checked, "%s%s: %s", checked.len ? ", " : "", store->ops->kind,
+			    entry.file);
+		if (rr == 0) {
+			passed[i] = true;
+			log_info(
+				"%s of backup '%s' in the %s store passed: %llu files, %s verified",
+				o->drill ? "restore drill" : "verification", entry.file,
+				store->ops->kind, (unsigned long long)stats.files,
+				format_size(stats.bytes, size, sizeof(size)));
+		} else {
+			struct err we = ERR_INIT;
+			err_wrap(&we, &pe, "%s of backup '%s' in the %s store failed: ",
+				 o->drill ? "the restore drill" : "the verification", entry.file,
+				 store->ops->kind);
+			log_error("%s", we.msg);
+			if (!err_isset(e))
+				err_copy(e, &we);
+			r = -1;
+		}
+		free(entry.file);
+	}
+	if (r == 0 && signals_pending()) {
+		err_set(e, LB_EXIT_INTERRUPTED, "interrupted by signal %d", signals_pending());
+		r = -1;
+	}
+	if (r == 0 && !found) {
+		if (o->what)
+			err_set(e, LB_EXIT_NOT_FOUND,
+				"no backup '%s' of '%s' (see 'lifeboat list')", o->what, cfg->name);
+		else
+			err_set(e, LB_EXIT_NOT_FOUND, "no backup of '%s' to verify", cfg->name);
+		r = -1;
+	}
+done:
+	ev.duration = now_mono() - t0;
+	ev.final = true;
+	ev.file = checked.len ? checked.buf : NULL;
+	ev.status = r == 0 ? "success" : e->code == LB_EXIT_INTERRUPTED ? "interrupted" : "failure";
+	ev.error = r == 0 ? NULL : e->msg;
+	struct verify_record vr = {
+		.ev = &ev, .finished = time(NULL), .set = &set, .passed = passed, .tried = tried
+	};
+	bool prev_failed = false;
+	struct state before;
+	if (state_load(cfg, &before, &se) == 0)
+		prev_failed = failed_status(before.last_verify.status);
+	err_clear(&se);
+	if (state_update(cfg, apply_verify, &vr, &se) < 0)
+		log_warn("cannot record the verification in the state file: %s", se.msg);
+	/*
+	 * A passed drill pings no success webhook: a dead man's switch (healthchecks.io) fed
+	 * by drills would miss a backup schedule that stopped. A failed one pings the failure
+	 * webhook; the notifications follow BACKUP_NOTIFY_LEVEL either way.
+	 */
+	if (r == 0)
+		tell(cfg, NULL, NULL, &ev, prev_failed);
+	else if (e->code != LB_EXIT_INTERRUPTED)
+		tell(cfg, cfg->webhook.failure, "BACKUP_FAILURE_WEBHOOK", &ev, false);
+	else
+		tell(cfg, NULL, NULL, &ev, false);
+	job_unlock(&lock_fd);
+	free(passed);
+	free(tried);
+	strbuf_release(&checked);
 	store_set_release(&set);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "err.h"
 #include "restore.h"
+#include "strvec.h"
 
 enum job_trigger { JOB_MANUAL, JOB_SCHEDULED };
 
@@ -61,6 +62,27 @@ struct job_restore_result {
  */
 int job_restore(const struct config *cfg, const char *what, const char *from,
 		struct restore_opts *opts, struct job_restore_result *ret, struct err *e);
+
+struct job_verify_opts {
+	enum job_trigger trigger;
+	const char *what;      /* a timestamp or file name; NULL: each store's own pick */
+	const char *from;      /* only this store ("local", "s3", ...), or NULL: every store */
+	bool drill;	       /* RESTORE_DRILL: databases restored into scratch databases */
+	bool random;	       /* without `what`: one of the `pick_last` newest, else the newest */
+	unsigned pick_last;    /* BACKUP_VERIFY_PICK_LAST */
+	struct strvec *report; /* the drill's lines (may be NULL) */
+};
+
+/*
+ * `lifeboat verify --latest [--drill]` and the daemon's BACKUP_VERIFY_SCHEDULE: in
+ * every store (or `from`), verify its pick (or `what`) and, for a drill, restore each
+ * database dump into scratch databases (restore.h RESTORE_DRILL; the run lock held).
+ * The outcome goes to the state file (last_verify, per store), the failure webhook
+ * (body "job": "restore drill"; a pass pings no success webhook) and the notifications.
+ * The first failure is `e` (exit code of its cause: 7 a damaged archive, 4 a dump that
+ * does not restore).
+ */
+int job_verify(const struct config *cfg, const struct job_verify_opts *o, struct err *e);
 
 /*
  * The run lock: flock() on STATE_DIR/NAME.lock, shared by the daemon and

@@ -106,6 +106,32 @@ void metrics_render(const struct config *cfg, struct strbuf *out)
 	labelled_series(out, cfg->name, "lifeboat_source_bytes",
 			"Content bytes of this source in the last successful backup.", "gauge",
 			"source", st.sources, st.nr_sources, STAT_BYTES);
+	const uint64_t verifies[] = { st.verifies_success, st.verifies_failure };
+	strbuf_addf(out, "# HELP lifeboat_verify_runs_total Verifications and restore drills by "
+			 "outcome.\n"
+			 "# TYPE lifeboat_verify_runs_total counter\n");
+	for (size_t i = 0; i < ARRAY_SIZE(outcomes); i++)
+		strbuf_addf(out, "lifeboat_verify_runs_total{name=\"%s\",outcome=\"%s\"} %llu\n",
+			    cfg->name, outcomes[i], (unsigned long long)verifies[i]);
+	strbuf_addf(out,
+		    "# HELP lifeboat_verify_last_run_success 1 if the last verification or "
+		    "restore drill passed, 0 if it failed or none ran.\n"
+		    "# TYPE lifeboat_verify_last_run_success gauge\n"
+		    "lifeboat_verify_last_run_success{name=\"%s\"} %d\n",
+		    cfg->name, !strcmp(st.last_verify.status, "success"));
+	strbuf_addf(out,
+		    "# HELP lifeboat_next_verify_timestamp_seconds Next scheduled restore drill "
+		    "(0: none).\n"
+		    "# TYPE lifeboat_next_verify_timestamp_seconds gauge\n"
+		    "lifeboat_next_verify_timestamp_seconds{name=\"%s\"} %lld\n",
+		    cfg->name, (long long)st.next_verify);
+	labelled_series(out, cfg->name, "lifeboat_verify_last_success_timestamp_seconds",
+			"When this store's copy last passed a verification or restore drill (0: "
+			"never).",
+			"gauge", "store", st.verify_stores, st.nr_verify_stores, STAT_LAST_SUCCESS);
+	labelled_series(out, cfg->name, "lifeboat_verify_failures_total",
+			"Verifications or restore drills of this store's copy that failed.",
+			"counter", "store", st.verify_stores, st.nr_verify_stores, STAT_FAILURES);
 	labelled_series(out, cfg->name, "lifeboat_source_last_success_timestamp_seconds",
 			"When this source was last backed up successfully.", "gauge", "source",
 			st.sources, st.nr_sources, STAT_LAST_SUCCESS);

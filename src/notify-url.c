@@ -12,7 +12,7 @@
 static const char *const kind_names[] = {
 	[NOTIFY_SMTP] = "smtp",	      [NOTIFY_NTFY] = "ntfy",	    [NOTIFY_GOTIFY] = "gotify",
 	[NOTIFY_SLACK] = "slack",     [NOTIFY_DISCORD] = "discord", [NOTIFY_TELEGRAM] = "telegram",
-	[NOTIFY_GENERIC] = "generic",
+	[NOTIFY_GENERIC] = "generic", [NOTIFY_MATRIX] = "matrix",
 };
 
 /* Every scheme a URL may start with, and its kind. */
@@ -29,6 +29,7 @@ static const struct {
 	{ "telegram", NOTIFY_TELEGRAM },
 	{ "generic+https", NOTIFY_GENERIC },
 	{ "generic+http", NOTIFY_GENERIC },
+	{ "matrix", NOTIFY_MATRIX },
 };
 
 const char *notify_kind_name(enum notify_kind kind)
@@ -501,6 +502,82 @@ static int parse_telegram(const char *var, const struct parts *p, struct notify_
 	return 0;
 }
 
+/* A room id as the client-server API names rooms: !opaque:server (an alias needs a lookup). */
+static bool room_id_valid(const char *r)
+{
+	const char *colon = strchr(r, ':');
+
+	if (r[0] != '!' || !colon || colon == r + 1 || !colon[1] || strlen(r) > 255)
+		return false;
+	for (const char *c = r + 1; *c; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f || strchr("/?#%", *c))
+			return false;
+	return true;
+}
+
+/* matrix://ACCESS_TOKEN@HOMESERVER[:PORT][/PATH]/?rooms=!ROOM:SERVER[,...][&scheme=http] */
+static int parse_matrix(const char *var, const struct parts *p, struct notify_service *s,
+			struct err *e)
+{
+	const char *q = p->query;
+	const char *scheme = "https";
+	char *k, *val;
+	int r;
+
+	if (p->userinfo)
+		s->key = decode(p->userinfo, p->userinfo_len);
+	if (!s->key || !s->key[0] || strchr(s->key, ':') ||
+	    !only(s->key, strlen(s->key), "-_.~+/="))
+		return fail(
+			e, var, s,
+			"is not of the form matrix://ACCESS_TOKEN@HOMESERVER[:PORT]/?rooms=!ROOM:"
+			"SERVER (the token of the account that posts)");
+	while ((r = next_param(&q, &k, &val)) > 0) {
+		int bad = 0;
+		if (!strcmp(k, "rooms")) {
+			bad = add_list(&s->to, val) < 0;
+		} else if (!strcmp(k, "scheme")) {
+			bad = strcmp(val, "http") && strcmp(val, "https");
+			scheme = !strcmp(val, "http") ? "http" : "https";
+		} else {
+			fail(e, var, s, "has an unknown parameter '%.40s' (rooms, scheme)", k);
+			free(k);
+			free(val);
+			return -1;
+		}
+		if (bad) {
+			fail(e, var, s, "has a bad '%s' value", k);
+			free(k);
+			free(val);
+			return -1;
+		}
+		free(k);
+		free(val);
+	}
+	if (r < 0)
+		return fail(e, var, s, "has a bad %%XX escape in its parameters");
+	if (!s->to.nr)
+		return fail(e, var, s, "has no room: add ?rooms=!ROOM_ID:SERVER");
+	for (size_t i = 0; i < s->to.nr; i++)
+		if (!room_id_valid(s->to.v[i]))
+			return fail(e, var, s,
+				    "has a bad room '%.80s' (a room id: !opaque:server, as the "
+				    "room's settings show it; not a #alias)",
+				    s->to.v[i]);
+	auto_free char *hp = hostport(p);
+	size_t plen = p->path_len;
+	while (plen && p->path[plen - 1] == '/')
+		plen--;
+	s->endpoint = xasprintf("%s://%s%.*s", scheme, hp, (int)plen, p->path);
+	free(s->shown);
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "matrix://***@%s%.*s?rooms=", hp, (int)plen, p->path);
+	for (size_t i = 0; i < s->to.nr; i++)
+		strbuf_addf(&sb, "%s%s", i ? "," : "", s->to.v[i]);
+	s->shown = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
 static int parse_generic(const char *var, const char *url, const struct parts *p,
 			 struct notify_service *s, struct err *e)
 {
@@ -536,7 +613,7 @@ int notify_url_parse(const char *var, const char *url, struct notify_service *re
 		return err_set(
 			e, LB_EXIT_CONFIG,
 			"%s: an entry is not a notification URL (expected smtp://, smtps://, "
-			"ntfy://, gotify://, slack://, discord://, telegram://, "
+			"ntfy://, gotify://, slack://, discord://, telegram://, matrix://, "
 			"generic+https:// or generic+http://; value not shown: it may hold a "
 			"secret)",
 			var);
@@ -578,6 +655,9 @@ int notify_url_parse(const char *var, const char *url, struct notify_service *re
 		break;
 	case NOTIFY_GENERIC:
 		r = parse_generic(var, url, &p, &s, e);
+		break;
+	case NOTIFY_MATRIX:
+		r = parse_matrix(var, &p, &s, e);
 		break;
 	}
 out:
@@ -687,8 +767,8 @@ bool notify_wanted(enum notify_level level, const char *status, bool recovered)
 }
 
 const char *const notify_template_fields[] = {
-	"title",    "name", "status", "event",	"trigger", "host", "started",
-	"duration", "file", "size",   "stores", "error",   "log",  NULL,
+	"title", "name", "status", "event", "trigger", "host", "started", "duration",
+	"file",	 "size", "stores", "error", "log",     "job",  NULL,
 };
 
 static bool field_known(const char *name, size_t n)

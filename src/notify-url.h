@@ -19,6 +19,7 @@ enum notify_kind {
 	NOTIFY_DISCORD,
 	NOTIFY_TELEGRAM,
 	NOTIFY_GENERIC,
+	NOTIFY_MATRIX,
 };
 
 /* SMTP's TLS: STARTTLS when offered (default), required, never; smtps:// is TLS from the start. */
@@ -29,10 +30,10 @@ struct notify_service {
 	enum notify_kind kind;
 	char *endpoint;	       /* http(s) URL to POST, or smtp(s)://host:port (curl's form) */
 	char *user, *password; /* SMTP AUTH, ntfy basic auth; NULL: none */
-	char *key;	       /* gotify: the application token (X-Gotify-Key) */
-	char *topic;	       /* ntfy */
-	char *from;	       /* SMTP */
-	struct strvec to;      /* SMTP recipients; Telegram chat ids */
+	char *key;   /* gotify: the application token (X-Gotify-Key); matrix: the access token */
+	char *topic; /* ntfy */
+	char *from;  /* SMTP */
+	struct strvec to; /* SMTP recipients; Telegram chat ids; Matrix room ids */
 	enum notify_tls tls;
 	char *ca_file; /* SMTP ?cafile=: trust this CA (a private server's) */
 	int priority;  /* ntfy 1-5, gotify 0-10; -1: the service's default */

@@ -1,6 +1,8 @@
 /* Notifications: a run's outcome as a title and body, delivered to each service. */
 #include "common.h"
 
+#include <ctype.h>
+
 #include <time.h>
 
 #include <jansson.h>
@@ -48,6 +50,7 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 {
 	char started[64], dur[32] = "", size[32] = "";
 	const char *trigger = ev->scheduled ? "scheduled" : "manual";
+	const char *job = ev->job ? ev->job : "backup";
 	struct strbuf t = STRBUF_INIT;
 
 	local_time(ev->started, started, sizeof(started));
@@ -55,12 +58,17 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 		snprintf(dur, sizeof(dur), "%.1f s", ev->duration);
 	if (ev->file)
 		format_size(ev->size, size, sizeof(size));
-	strbuf_addf(&t, "Lifeboat: backup '%s' %s on %s", cfg->name, event_word(ev), host);
+	if (ev->job)
+		strbuf_addf(&t, "Lifeboat: %s of '%s' %s on %s", job, cfg->name, event_word(ev),
+			    host);
+	else
+		strbuf_addf(&t, "Lifeboat: backup '%s' %s on %s", cfg->name, event_word(ev), host);
 	if (cfg->notify.template) {
 		const struct notify_field f[] = {
 			{ "title", t.buf },
 			{ "name", cfg->name },
 			{ "status", ev->status },
+			{ "job", job },
 			{ "event", event_word(ev) },
 			{ "trigger", trigger },
 			{ "host", host },
@@ -93,15 +101,22 @@ void notify_compose(const struct config *cfg, const struct notify_event *ev, con
 			    host, started);
 		return;
 	}
-	if (ev->duration >= 0)
+	if (ev->job && ev->duration >= 0)
+		strbuf_addf(body, "The %s %s of '%s' on %s %s after %s (started %s).\n", trigger,
+			    job, cfg->name, host, event_word(ev), dur, started);
+	else if (ev->duration >= 0)
 		strbuf_addf(body, "The %s backup '%s' on %s %s after %s (started %s).\n", trigger,
 			    cfg->name, host, event_word(ev), dur, started);
 	else
 		strbuf_addf(body, "The backup '%s' on %s that started at %s %s.\n", cfg->name, host,
 			    started, event_word(ev));
-	if (ev->file)
+	if (ev->file && ev->job)
+		strbuf_addf(body, "\nChecked: %s.\n", ev->file);
+	else if (ev->file)
 		strbuf_addf(body, "\nArchive: %s, %s, in %s.\n", ev->file, size,
 			    ev->stores ? ev->stores : "?");
+	else if (ev->job)
+		;
 	else if (strcmp(ev->status, "success"))
 		strbuf_addstr(body, "\nNo archive was stored.\n");
 	if (ev->recovered)
@@ -238,6 +253,14 @@ static char *request_json(const struct notify_service *s, const char *title, con
 		strbuf_release(&both);
 		return t;
 	}
+	case NOTIFY_MATRIX: {
+		/* m.room.message of msgtype m.notice (a bot's message: clients never answer it). */
+		strbuf_addf(&both, "%s\n\n%s", title, body);
+		char *t = json_text(json_pack("{s:s, s:s%}", "msgtype", "m.notice", "body",
+					      both.buf, both.len));
+		strbuf_release(&both);
+		return t;
+	}
 	case NOTIFY_GENERIC: {
 		json_t *o = json ? json_loads(json, 0, NULL) : NULL;
 		if (!json_is_object(o)) {
@@ -300,7 +323,13 @@ static CURLcode attempt(const struct notify_service *s, const char *url, const c
 		req.resp = NULL;
 	} else {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		if (s->key) {
+		if (s->kind == NOTIFY_MATRIX) {
+			/* The client-server API: PUT with the access token as a bearer token. */
+			req.method = "PUT";
+			key = xasprintf("Authorization: Bearer %s", s->key);
+			hdrs = curl_slist_append(hdrs, key);
+			hdrs = curl_slist_append(hdrs, "Expect:");
+		} else if (s->key) {
 			key = xasprintf("X-Gotify-Key: %s", s->key);
 			hdrs = curl_slist_append(hdrs, key);
 		}
@@ -368,6 +397,30 @@ int notify_deliver(const struct notify_service *s, const char *title, const char
 		mail_text(s, title, body, &mail);
 		r = send_one(s, url, mail.buf, e);
 		strbuf_release(&mail);
+		return r;
+	}
+	/* Matrix: one event per room, each with its own transaction id (a retry reuses it). */
+	if (s->kind == NOTIFY_MATRIX) {
+		auto_free char *data = request_json(s, title, body, status, json, NULL);
+		unsigned char rnd[8];
+		if (getentropy(rnd, sizeof(rnd)) < 0)
+			memset(rnd, 0, sizeof(rnd));
+		for (size_t i = 0; i < s->to.nr; i++) {
+			struct strbuf u = STRBUF_INIT;
+			strbuf_addf(&u, "%s/_matrix/client/v3/rooms/", url);
+			for (const char *c = s->to.v[i]; *c; c++)
+				if (isalnum((unsigned char)*c) || strchr("-._~", *c))
+					strbuf_addch(&u, *c);
+				else
+					strbuf_addf(&u, "%%%02X", (unsigned char)*c);
+			strbuf_addf(&u, "/send/m.room.message/lifeboat.%ld.", (long)time(NULL));
+			for (size_t k = 0; k < sizeof(rnd); k++)
+				strbuf_addf(&u, "%02x", rnd[k]);
+			strbuf_addf(&u, ".%zu", i);
+			if (send_one(s, u.buf, data, e) < 0)
+				r = -1;
+			strbuf_release(&u);
+		}
 		return r;
 	}
 	/* Telegram: one message per chat; the first failure is the one reported. */
@@ -471,7 +524,8 @@ static void describe_notify(const struct config *cfg, struct strbuf *out)
 static const struct config_var rows[] = {
 	{ "BACKUP_NOTIFY_URLS", SECRET, var_urls, 0, 0, 0, NULL,
 	  "Notification services, one URL per line or comma separated: `smtp://`, `smtps://`, "
-	  "`ntfy://`, `gotify://`, `slack://`, `discord://`, `telegram://`, `generic+https://` "
+	  "`ntfy://`, `gotify://`, `slack://`, `discord://`, `telegram://`, `matrix://`, "
+	  "`generic+https://` "
 	  "(never printed; `lifeboat check` shows them with `***`). See "
 	  "[Notifications](#notifications).",
 	  NULL },

@@ -28,6 +28,7 @@ struct notify_event {
 	const char *error;  /* what failed, or NULL */
 	bool recovered;	    /* a success after a failed run */
 	const char *json;   /* the webhook body, for generic+http(s) services */
+	const char *job;    /* "backup" (NULL), or "restore drill" / "verification" */
 };
 
 /* The title and body of `ev` (BACKUP_NOTIFY_TEMPLATE when set); `log` holds the last lines. */

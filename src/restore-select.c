@@ -88,7 +88,8 @@ static bool only_has(const struct strvec *only, const char *name)
 static bool source_selected(const struct rjob *j, const struct manifest_source *ms,
 			    const struct source_spec *cs)
 {
-	if (j->opts->mode == RESTORE_VERIFY || j->opts->mode == RESTORE_LIST)
+	if (j->opts->mode == RESTORE_VERIFY || j->opts->mode == RESTORE_LIST ||
+	    j->opts->mode == RESTORE_DRILL)
 		return true;
 	if (in_place(j) && !cs)
 		return false;

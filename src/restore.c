@@ -34,6 +34,18 @@
 #define MANIFEST_MAX (1024 * 1024)
 #define SUMS_MAX     (512u * 1024 * 1024)
 
+void restore_drill_prefix(const struct config *cfg, char buf[32])
+{
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 h;
+
+	/* Lower case hex and '_' only: a valid name for PostgreSQL, MongoDB and MySQL alike. */
+	sha256_init(&h);
+	sha256_update(&h, cfg->name, strlen(cfg->name));
+	sha256_final_hex(&h, hex);
+	snprintf(buf, 32, "lifeboat_drill_%.8s_", hex);
+}
+
 static void rsource_release(struct rsource *s)
 {
 	free(s->name);
@@ -54,6 +66,9 @@ static int record_db(void *ctx, const struct journal_db *d, struct err *e)
 /* APPLY: the source's kind starts its restore (jr: the journal, once there is one). */
 static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, struct err *e)
 {
+	char prefix[32];
+
+	restore_drill_prefix(j->cfg, prefix);
 	struct source_restore_req req = { .cfg = j->cfg,
 					  .target = s->cfgsrc,
 					  .name = s->name,
@@ -63,7 +78,8 @@ static int begin_source(struct rjob *j, struct rsource *s, struct journal *jr, s
 					  .cwd_fd = j->cwd_fd,
 					  .report = &report_log,
 					  .record = record_db,
-					  .record_ctx = jr };
+					  .record_ctx = jr,
+					  .drill = j->opts->mode == RESTORE_DRILL ? prefix : NULL };
 
 	s->begun = true; /* restore_end frees what a failed begin left */
 	return s->desc->ops->restore_begin(&req, &s->ctx, e);
@@ -454,6 +470,73 @@ static int countdown(const struct rjob *j, int seconds, struct err *e)
 	return 0;
 }
 
+/*
+ * DRILL's second pass: after the whole archive verified, stream each database
+ * member to its module's scratch database. Members of files and directories
+ * are skipped. (A restore feeds its databases in the verifying pass itself.)
+ */
+static int db_pass(struct rjob *j, struct err *e)
+{
+	struct crypt crypt = CRYPT_INIT;
+	struct archive *in = NULL;
+	struct archive_entry *ent = NULL;
+	struct err rerr = ERR_INIT;
+	int fd = -1, ret = -1;
+
+	if (tar_reader_open(j->cfg, j->store, j->entry, &crypt, &fd, &in, &rerr) < 0)
+		goto out;
+	for (;;) {
+		if (!ent) {
+			int r = archive_read_next_header(in, &ent);
+			if (r == ARCHIVE_EOF)
+				break;
+			if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+				err_set(&rerr, LB_EXIT_INTEGRITY, "cannot read the archive: %s",
+					archive_error_string(in));
+				goto out;
+			}
+		}
+		char *path = xstrdup(archive_entry_pathname(ent));
+		ent = NULL;
+		const char *rel;
+		struct rsource *s = find_source(j, path, &rel);
+		if (!s || !s->desc->ops->after_verify || !s->begun || !*rel ||
+		    (size_t)(s - j->src) >= j->nr_src) {
+			free(path);
+			continue;
+		}
+		struct member_reader rd;
+		member_reader_init(&rd, in, s->prefix, rel);
+		struct restore_member m = { .rel = rd.base, .path = path, .reader = &rd };
+		int r = s->desc->ops->restore_member(s->ctx, &m, &rerr);
+		free(path);
+		/* What the module did not read (it may stop early) is skipped. */
+		if (r == 0)
+			r = member_skip(&rd, &rerr);
+		member_reader_release(&rd);
+		if (r < 0)
+			goto out;
+		if (rd.archive_eof)
+			break;
+		ent = rd.pending;
+	}
+	ret = 0;
+out:
+	if (in)
+		archive_read_free(in);
+	if (j->entry->id.encrypted && crypt_running(&crypt)) {
+		if (ret < 0)
+			crypt_kill(&crypt);
+		else if (crypt_drain_and_finish(&crypt, j->entry->file, &rerr) < 0)
+			ret = -1;
+	}
+	crypt_release(&crypt);
+	close_fd(&fd);
+	if (ret < 0)
+		err_copy(e, &rerr);
+	return ret;
+}
+
 /* The end of the sources of one pass (ok: what they staged is kept for the swap). */
 static int end_sources(struct rjob *j, bool second, bool ok, struct err *e)
 {
@@ -480,6 +563,70 @@ static int plan_swap(struct rjob *j, struct journal *jr, struct err *e)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * DRILL, after the verification: every database source configured now whose kind can
+ * drill, restored into scratch databases (leftovers of a killed drill dropped first),
+ * counted, and dropped again (restore_run's end drops them on every other path).
+ */
+static int drill(struct rjob *j, struct err *e)
+{
+	char prefix[32];
+	bool any = false;
+
+	restore_drill_prefix(j->cfg, prefix);
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		const struct source_ops *ops = s->desc->ops;
+		if (!ops->after_verify)
+			continue;
+		if (!ops->drill_check) {
+			log_info("drill: %s source '%s' verified; it has no restore drill",
+				 s->desc->display, s->name);
+			continue;
+		}
+		if (!s->cfgsrc) {
+			log_warn("drill: the backup's %s source '%s' is not configured now: "
+				 "verified, not restored (no server to restore it on)",
+				 s->desc->display, s->name);
+			continue;
+		}
+		struct strvec dropped = STRVEC_INIT;
+		int r = ops->drill_sweep(j->cfg, s->cfgsrc, prefix, &dropped, e);
+		for (size_t k = 0; k < dropped.nr; k++)
+			log_warn("drill: dropped '%s' on %s '%s', left by a drill that was killed",
+				 dropped.v[k], s->desc->display, s->name);
+		strvec_release(&dropped);
+		if (r < 0 || begin_source(j, s, NULL, e) < 0)
+			return -1;
+		any = true;
+	}
+	if (!any)
+		return 0;
+	if (db_pass(j, e) < 0)
+		return -1;
+	for (size_t i = 0; i < j->nr_src; i++) {
+		struct rsource *s = &j->src[i];
+		struct strvec lines = STRVEC_INIT;
+		if (!s->begun)
+			continue;
+		/* kill: a drill killed with its scratch databases restored (the next one drops
+		 * them) */
+		if (FAULT("drill.check"))
+			return err_set(e, LB_EXIT_SOURCE, "drill: (fault injected)");
+		int r = s->desc->ops->drill_check(s->ctx, &lines, e);
+		for (size_t k = 0; k < lines.nr; k++) {
+			log_info("drill: %s", lines.v[k]);
+			if (j->opts->drill_report)
+				strvec_push(j->opts->drill_report, lines.v[k]);
+		}
+		strvec_release(&lines);
+		if (r < 0)
+			return -1;
+	}
+	/* Dropped here, so a failure to drop is the drill's. */
+	return end_sources(j, true, false, e);
 }
 
 /* Undo what the journal records; a failure leaves the journal for the next command. */
@@ -627,6 +774,8 @@ pass_failed:
 		goto out;
 	} else if (opts->mode == RESTORE_LIST) {
 		list_sources(&j);
+	} else if (opts->mode == RESTORE_DRILL && drill(&j, e) < 0) {
+		goto out;
 	}
 	j.stats.sources = j.nr_src;
 	*ret = j.stats;

@@ -18,6 +18,12 @@ enum restore_mode {
 	RESTORE_APPLY,	 /* stage next to each target, verify, then swap in */
 	RESTORE_EXTRACT, /* verify, then move the selected sources under opts->to: no swap */
 	RESTORE_LIST,	 /* verify, and hand every entry back in opts->listing (lifeboat ls) */
+	/*
+	 * VERIFY, then restore each database source (configured now, of a kind with
+	 * drill_check) into scratch databases on its server, count what they hold
+	 * (opts->drill_report) and drop them: a restore drill. Live data untouched.
+	 */
+	RESTORE_DRILL,
 };
 
 /* One entry of a backup, as `lifeboat ls` shows it. */
@@ -67,6 +73,7 @@ struct restore_opts {
 	const char *to;			 /* EXTRACT: an empty or new directory */
 	struct restore_listing *listing; /* LIST: filled after verification */
 	struct restore_preview *preview; /* DRY_RUN: filled after verification */
+	struct strvec *drill_report;	 /* DRILL: one line per database restored (may be NULL) */
 };
 
 struct restore_stats {
@@ -81,6 +88,9 @@ struct restore_stats {
  */
 int restore_find(struct store_set *set, const char *what, struct store_entry *ret,
 		 struct store **ret_store, struct err *e);
+
+/* The prefix of this BACKUP_NAME's scratch databases: "lifeboat_drill_<8 hex>_". */
+void restore_drill_prefix(const struct config *cfg, char buf[32]);
 
 /* mkdir -p for a target's parents; 0 or -errno. */
 int mkdir_parents(const char *path, mode_t mode);

@@ -184,6 +184,13 @@ int state_load(const struct config *cfg, struct state *ret, struct err *e)
 			 json_object_get(root, "stores"));
 	labels_from_json(ret->sources, &ret->nr_sources, STATE_MAX_SOURCES,
 			 json_object_get(root, "sources"));
+	json_t *v = json_object_get(root, "verify");
+	record_from_json(&ret->last_verify, json_object_get(v, "last"));
+	ret->verifies_success = (uint64_t)json_integer_value(json_object_get(v, "runs_success"));
+	ret->verifies_failure = (uint64_t)json_integer_value(json_object_get(v, "runs_failure"));
+	ret->next_verify = (time_t)json_integer_value(json_object_get(v, "next_run"));
+	labels_from_json(ret->verify_stores, &ret->nr_verify_stores, STATE_MAX_STORES,
+			 json_object_get(v, "stores"));
 	json_decref(root);
 	return 0;
 }
@@ -201,6 +208,15 @@ static int state_save(const struct config *cfg, const struct state *st, struct e
 	if (root) {
 		json_object_set_new(root, "stores", labels_to_json(st->stores, st->nr_stores));
 		json_object_set_new(root, "sources", labels_to_json(st->sources, st->nr_sources));
+		if (st->last_verify.status[0] || st->next_verify)
+			json_object_set_new(
+				root, "verify",
+				json_pack("{s:o, s:I, s:I, s:I, s:o}", "last",
+					  record_to_json(&st->last_verify), "runs_success",
+					  (json_int_t)st->verifies_success, "runs_failure",
+					  (json_int_t)st->verifies_failure, "next_run",
+					  (json_int_t)st->next_verify, "stores",
+					  labels_to_json(st->verify_stores, st->nr_verify_stores)));
 		if (st->running_pid)
 			json_object_set_new(root, "running_trigger",
 					    json_string(st->running_trigger));

@@ -46,6 +46,14 @@ struct state {
 	size_t nr_stores;
 	struct labelled_stat sources[STATE_MAX_SOURCES];
 	size_t nr_sources;
+	/* Verifications and restore drills (job_verify): the last one, counters, per store. */
+	struct run_record last_verify; /* file: the archives checked ("local: F, s3: F") */
+	uint64_t verifies_success;
+	uint64_t verifies_failure;
+	time_t next_verify; /* 0: no BACKUP_VERIFY_SCHEDULE */
+	/* last_success: its copy there last passed; failures: drills of its copy that failed */
+	struct labelled_stat verify_stores[STATE_MAX_STORES];
+	size_t nr_verify_stores;
 };
 
 /* Find the entry for `label`, adding it if there is room; NULL when full. */

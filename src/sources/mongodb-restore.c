@@ -10,8 +10,14 @@
 #include "journal.h"
 #include "sources/mongodb.h"
 #include "strbuf.h"
+#include "strvec.h"
 #include "stream/tar-reader.h"
 #include "xalloc.h"
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 struct mongo_view {
 	char *db, *name;
@@ -42,6 +48,9 @@ struct mongo_restore {
 	unsigned char *buf; /* documents being reassembled, MONGO_MAX_DOC + MONGO_READ_CHUNK */
 	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
 	void *record_ctx;
+	/* A drill: the scratch databases' prefix; the archive's databases and their scratch one. */
+	char *drill;
+	struct strvec drill_src, drill_dst;
 };
 
 static int restore_fail(struct mongo_restore *m, struct err *e, const bson_error_t *be,
@@ -69,8 +78,12 @@ int mongodb_restore_begin(const struct source_restore_req *req, void **ctx, stru
 	m->name = req->name;
 	m->record = req->record;
 	m->record_ctx = req->record_ctx;
+	m->drill = req->drill ? xstrdup(req->drill) : NULL;
+	m->drill_src = (struct strvec)STRVEC_INIT;
+	m->drill_dst = (struct strvec)STRVEC_INIT;
 	if (mongo_connect(req->name, req->target->path, req->target->uri, &m->client, &m->uri, e) <
 	    0) {
+		free(m->drill);
 		free(m);
 		return -1;
 	}
@@ -84,6 +97,22 @@ int mongodb_restore_begin(const struct source_restore_req *req, void **ctx, stru
 /* Which database the archive's directory `db` is restored into. */
 static int target_database(struct mongo_restore *m, const char *db, const char **ret, struct err *e)
 {
+	/* A drill: each database of the archive into a new scratch database of its own. */
+	if (m->drill) {
+		for (size_t i = 0; i < m->drill_src.nr; i++)
+			if (!strcmp(m->drill_src.v[i], db)) {
+				*ret = m->drill_dst.v[i];
+				return 0;
+			}
+		unsigned char rnd[4];
+		if (getentropy(rnd, sizeof(rnd)) < 0)
+			memset(rnd, 0, sizeof(rnd));
+		strvec_push(&m->drill_src, db);
+		strvec_pushf(&m->drill_dst, "%s%02x%02x%02x%02x", m->drill, rnd[0], rnd[1], rnd[2],
+			     rnd[3]);
+		*ret = m->drill_dst.v[m->drill_dst.nr - 1];
+		return 0;
+	}
 	if (!m->target_db) {
 		*ret = db;
 		return 0;
@@ -209,7 +238,9 @@ static int stage_collection(struct mongo_restore *m, const char *db, const char 
 			    const bson_t *options, bson_t *indexes, struct err *e)
 {
 	unsigned n = m->next_stage++;
-	char *tmp = xasprintf(MONGO_STAGE_PREFIX "%ld-%u", (long)getpid(), n);
+	/* A drill's scratch database is new: its collections get their own names. */
+	char *tmp = m->drill ? xstrdup(final)
+			     : xasprintf(MONGO_STAGE_PREFIX "%ld-%u", (long)getpid(), n);
 	char *old = xasprintf(MONGO_OLD_PREFIX "%ld-%u", (long)getpid(), n);
 	bson_error_t be = { 0 };
 
@@ -223,7 +254,7 @@ static int stage_collection(struct mongo_restore *m, const char *db, const char 
 				 .staged = tmp,
 				 .old = old,
 				 .existed = existed };
-	int rr = m->record ? m->record(m->record_ctx, &jd, e) : 0;
+	int rr = m->record && !m->drill ? m->record(m->record_ctx, &jd, e) : 0;
 	free(old);
 	if (rr < 0 || drop_collection(m, db, tmp, e) < 0) {
 		mongoc_database_destroy(d);
@@ -451,6 +482,15 @@ out:
 /* After a failure: the staging collections go, the originals were not touched. */
 static void drop_staged(struct mongo_restore *m)
 {
+	/* A drill: the scratch databases, whole. */
+	for (size_t i = 0; i < m->drill_dst.nr; i++) {
+		mongoc_database_t *d = mongoc_client_get_database(m->client, m->drill_dst.v[i]);
+		bson_error_t be = { 0 };
+		mongoc_database_drop(d, &be);
+		mongoc_database_destroy(d);
+	}
+	if (m->drill)
+		return;
 	for (size_t i = 0; i < m->nr_staged; i++) {
 		struct err ignored = ERR_INIT;
 		if (m->staged[i].tmp)
@@ -509,9 +549,109 @@ int mongodb_restore_end(void *ctx, bool ok, struct err *e)
 	free(m->buf);
 	free(m->target_db);
 	free(m->first_db);
+	free(m->drill);
+	strvec_release(&m->drill_src);
+	strvec_release(&m->drill_dst);
 	mongoc_client_destroy(m->client);
 	mongoc_uri_destroy(m->uri);
 	free(m);
+	return ret;
+}
+
+/* One scratch database: a document count per collection. */
+static int count_documents(struct mongo_restore *m, const char *src, const char *db,
+			   struct strvec *report, struct err *e)
+{
+	mongoc_database_t *d = mongoc_client_get_database(m->client, db);
+	bson_error_t be = { 0 };
+	char **names = mongoc_database_get_collection_names_with_opts(d, NULL, &be);
+	struct strbuf line = STRBUF_INIT, colls = STRBUF_INIT;
+	unsigned long long total = 0;
+	size_t n = 0;
+	int ret = -1;
+
+	if (!names) {
+		restore_fail(m, e, &be, "drill: cannot list the collections of '%s'", db);
+		goto out;
+	}
+	for (; names[n]; n++)
+		;
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		mongoc_collection_t *c = mongoc_database_get_collection(d, names[i]);
+		bson_t filter = BSON_INITIALIZER;
+		int64_t count =
+			mongoc_collection_count_documents(c, &filter, NULL, NULL, NULL, &be);
+		bson_destroy(&filter);
+		mongoc_collection_destroy(c);
+		if (count < 0) {
+			restore_fail(m, e, &be, "drill: cannot count the documents of '%s.%s'", src,
+				     names[i]);
+			goto out;
+		}
+		total += (unsigned long long)count;
+		strbuf_addf(&colls, "%s%s %lld", i ? ", " : "", names[i], (long long)count);
+	}
+	strbuf_addf(&line, "MongoDB '%s' database '%s': %zu collections, %llu documents", m->name,
+		    src, n, total);
+	if (n)
+		strbuf_addf(&line, " (%s)", colls.buf);
+	strvec_push(report, line.buf);
+	ret = 0;
+out:
+	bson_strfreev(names);
+	mongoc_database_destroy(d);
+	strbuf_release(&line);
+	strbuf_release(&colls);
+	return ret;
+}
+
+int mongodb_drill_check(void *ctx, struct strvec *report, struct err *e)
+{
+	struct mongo_restore *m = ctx;
+
+	if (flush_indexes(m, e) < 0 || create_views(m, e) < 0)
+		return -1;
+	for (size_t i = 0; i < m->drill_dst.nr; i++)
+		if (count_documents(m, m->drill_src.v[i], m->drill_dst.v[i], report, e) < 0)
+			return -1;
+	return 0;
+}
+
+int mongodb_drill_sweep(const struct config *cfg, const struct source_spec *target,
+			const char *prefix, struct strvec *dropped, struct err *e)
+{
+	struct mongo_restore m = { .target = target, .name = target->name };
+	bson_error_t be = { 0 };
+	char **names = NULL;
+	int ret = -1;
+
+	(void)cfg;
+	if (mongo_connect(target->name, target->path, target->uri, &m.client, &m.uri, e) < 0)
+		return -1;
+	names = mongoc_client_get_database_names_with_opts(m.client, NULL, &be);
+	if (!names) {
+		restore_fail(&m, e, &be, "cannot list the databases");
+		goto out;
+	}
+	for (size_t i = 0; names[i]; i++) {
+		if (strncmp(names[i], prefix, strlen(prefix)))
+			continue;
+		mongoc_database_t *d = mongoc_client_get_database(m.client, names[i]);
+		bool ok = mongoc_database_drop(d, &be);
+		mongoc_database_destroy(d);
+		if (!ok) {
+			restore_fail(&m, e, &be, "cannot drop the leftover drill database '%s'",
+				     names[i]);
+			goto out;
+		}
+		strvec_push(dropped, names[i]);
+	}
+	ret = 0;
+out:
+	bson_strfreev(names);
+	mongoc_client_destroy(m.client);
+	mongoc_uri_destroy(m.uri);
 	return ret;
 }
 

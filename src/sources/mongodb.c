@@ -192,6 +192,8 @@ const struct source_ops mongodb_ops = {
 	.restore_begin = mongodb_restore_begin,
 	.restore_member = mongodb_restore_member,
 	.restore_end = mongodb_restore_end,
+	.drill_check = mongodb_drill_check,
+	.drill_sweep = mongodb_drill_sweep,
 	.swap = mongodb_swap,
 };
 

@@ -7,6 +7,7 @@
 #include <mongoc/mongoc.h>
 
 #include "sources/source.h"
+#include "strvec.h"
 #include "strbuf.h"
 
 /* The largest document a server stores is 16 MiB; internal documents may be a little larger. */
@@ -41,6 +42,9 @@ int mongodb_backup(const struct source_backup *src, struct member_sink *sink, st
 int mongodb_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e);
 int mongodb_restore_member(void *ctx, const struct restore_member *member, struct err *e);
 int mongodb_restore_end(void *ctx, bool ok, struct err *e);
+int mongodb_drill_check(void *ctx, struct strvec *report, struct err *e);
+int mongodb_drill_sweep(const struct config *cfg, const struct source_spec *target,
+			const char *prefix, struct strvec *dropped, struct err *e);
 int mongodb_swap(const struct config *cfg, const struct source_spec *target,
 		 const struct journal_db *d, enum db_swap_step step, struct err *e);
 

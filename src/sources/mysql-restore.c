@@ -45,6 +45,7 @@ struct my_restore {
 	size_t nr_targets, alloc_targets;
 	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
 	void *record_ctx;
+	char *drill; /* a drill: the scratch databases' prefix */
 };
 
 /* ---- small queries ---- */
@@ -485,6 +486,7 @@ int mysql_restore_begin(const struct source_restore_req *req, void **ctx, struct
 	m->name = xstrdup(req->name);
 	m->record = req->record;
 	m->record_ctx = req->record_ctx;
+	m->drill = req->drill ? xstrdup(req->drill) : NULL;
 	if (my_conn_init(&m->mc, req->target->uri, req->target->path, e) < 0 ||
 	    my_connect(&m->mc, NULL, &m->c, e) < 0)
 		return -1;
@@ -589,7 +591,8 @@ static int restore_database(struct my_restore *m, const char *db, struct member_
 	unsigned char rnd[4];
 	if (getentropy(rnd, sizeof(rnd)) < 0)
 		memset(rnd, 0, sizeof(rnd));
-	char *stage = xasprintf(MY_STAGE_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	char *stage = xasprintf("%s%02x%02x%02x%02x", m->drill ? m->drill : MY_STAGE_PREFIX, rnd[0],
+				rnd[1], rnd[2], rnd[3]);
 	char *old = xasprintf(MY_OLD_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 	/* Named in the journal before it exists, so a killed restore's copy is found. */
 	struct journal_db jd = { .kind = SOURCE_MYSQL,
@@ -598,7 +601,8 @@ static int restore_database(struct my_restore *m, const char *db, struct member_
 				 .staged = stage,
 				 .old = old,
 				 .existed = existed };
-	int ret = m->record ? m->record(m->record_ctx, &jd, e) : 0;
+	/* A drill's scratch database is found by its prefix (mysql_drill_sweep). */
+	int ret = m->record && !m->drill ? m->record(m->record_ctx, &jd, e) : 0;
 	free(old);
 	if (ret < 0) {
 		free(stage);
@@ -618,7 +622,11 @@ static int restore_database(struct my_restore *m, const char *db, struct member_
 	strvec_pushf(&args, "--database=%s", stage);
 	char *what =
 		xasprintf("%s loading database '%s' (%s)", m->mc.client_tool, db, m->mc.redacted);
-	log_info("restoring MySQL database '%s'", db);
+	if (m->drill)
+		log_info("drill: restoring MySQL database '%s' into scratch database '%s'", db,
+			 stage);
+	else
+		log_info("restoring MySQL database '%s'", db);
 	ret = feed(m, &args, rd, what, e);
 	strvec_release(&args);
 	free(what);
@@ -632,6 +640,9 @@ int mysql_restore_member(void *ctx, const struct restore_member *m, struct err *
 	size_t n = strlen(rel), sn = strlen(MY_DUMP_SUFFIX);
 
 	if (!strcmp(rel, MY_USERS_MEMBER)) {
+		/* Users are the live server's: a drill only reads them (the verification did). */
+		if (r->drill)
+			return 0;
 		if (r->mc.u.database) {
 			log_warn("MySQL '%s': users and grants in the backup are not restored, "
 				 "because %s names one database",
@@ -685,8 +696,99 @@ int mysql_restore_end(void *ctx, bool ok, struct err *e)
 	mysql_close(m->c);
 	my_conn_release(&m->mc);
 	free(m->name);
+	free(m->drill);
 	free(m);
 	return 0;
+}
+
+int mysql_drill_check(void *ctx, struct strvec *report, struct err *e)
+{
+	struct my_restore *m = ctx;
+
+	for (size_t i = 0; i < m->nr_staged && i < m->nr_targets; i++) {
+		struct strvec tables = STRVEC_INIT;
+		struct strbuf line = STRBUF_INIT, counts = STRBUF_INIT;
+		unsigned long long total = 0;
+		int ret = list_tables(&m->mc, m->c, m->staged[i], &tables, e);
+		for (size_t k = 0; ret == 0 && k < tables.nr; k++) {
+			struct strbuf q = STRBUF_INIT;
+			strbuf_addstr(&q, "SELECT COUNT(*) FROM ");
+			my_quote(&q, m->staged[i]);
+			strbuf_addch(&q, '.');
+			my_quote(&q, tables.v[k]);
+			MYSQL_RES *r =
+				my_select(&m->mc, m->c, "count the rows of a table", q.buf, e);
+			strbuf_release(&q);
+			MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+			if (!row || !row[0]) {
+				mysql_free_result(r);
+				if (!err_isset(e))
+					err_set(e, LB_EXIT_SOURCE, "MySQL %s: no row count of '%s'",
+						m->mc.redacted, tables.v[k]);
+				ret = -1;
+				break;
+			}
+			unsigned long long n = strtoull(row[0], NULL, 10);
+			mysql_free_result(r);
+			total += n;
+			strbuf_addf(&counts, "%s%s %llu", k ? ", " : "", tables.v[k], n);
+		}
+		if (ret == 0) {
+			strbuf_addf(&line, "MySQL '%s' database '%s': %zu tables, %llu rows",
+				    m->name, m->targets[i], tables.nr, total);
+			if (tables.nr)
+				strbuf_addf(&line, " (%s)", counts.buf);
+			strvec_push(report, line.buf);
+		}
+		strvec_release(&tables);
+		strbuf_release(&line);
+		strbuf_release(&counts);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int mysql_drill_sweep(const struct config *cfg, const struct source_spec *target,
+		      const char *prefix, struct strvec *dropped, struct err *e)
+{
+	struct my_conn mc;
+	struct strvec names = STRVEC_INIT;
+	MYSQL *c = NULL;
+	int ret = -1;
+
+	(void)cfg;
+	memset(&mc, 0, sizeof(mc));
+	if (my_conn_init(&mc, target->uri, target->path, e) < 0 || my_connect(&mc, NULL, &c, e) < 0)
+		goto out;
+	/* The prefix is ours: only names it starts exactly (LIKE would take '_' as any). */
+	struct strbuf q = STRBUF_INIT;
+	strbuf_addstr(&q, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
+			  "LEFT(SCHEMA_NAME, CHAR_LENGTH(");
+	lit(c, &q, prefix);
+	strbuf_addstr(&q, ")) = ");
+	lit(c, &q, prefix);
+	strbuf_addstr(&q, " ORDER BY 1");
+	MYSQL_RES *r = my_select(&mc, c, "list the databases", q.buf, e);
+	strbuf_release(&q);
+	if (!r)
+		goto out;
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(r)))
+		if (row[0])
+			strvec_push(&names, row[0]);
+	mysql_free_result(r);
+	for (size_t i = 0; i < names.nr; i++) {
+		if (drop_db(&mc, c, "drop a leftover drill database", names.v[i], e) < 0)
+			goto out;
+		strvec_push(dropped, names.v[i]);
+	}
+	ret = 0;
+out:
+	strvec_release(&names);
+	mysql_close(c);
+	my_conn_release(&mc);
+	return ret;
 }
 
 /* ---- the swap ---- */

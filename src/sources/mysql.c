@@ -462,6 +462,8 @@ const struct source_ops mysql_ops = {
 	.restore_begin = mysql_restore_begin,
 	.restore_member = mysql_restore_member,
 	.restore_end = mysql_restore_end,
+	.drill_check = mysql_drill_check,
+	.drill_sweep = mysql_drill_sweep,
 	.swap = mysql_swap,
 	.uses_docker = mysql_uses_docker,
 };

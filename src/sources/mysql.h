@@ -79,6 +79,9 @@ int mysql_backup(const struct source_backup *src, struct member_sink *sink, stru
 int mysql_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e);
 int mysql_restore_member(void *ctx, const struct restore_member *m, struct err *e);
 int mysql_restore_end(void *ctx, bool ok, struct err *e);
+int mysql_drill_check(void *ctx, struct strvec *report, struct err *e);
+int mysql_drill_sweep(const struct config *cfg, const struct source_spec *target,
+		      const char *prefix, struct strvec *dropped, struct err *e);
 int mysql_swap(const struct config *cfg, const struct source_spec *target,
 	       const struct journal_db *d, enum db_swap_step step, struct err *e);
 

@@ -34,6 +34,7 @@ struct pg_restore_ctx {
 	size_t nr_staged;
 	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
 	void *record_ctx;
+	char *drill; /* a drill: the scratch databases' prefix */
 };
 
 int postgres_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e)
@@ -46,6 +47,7 @@ int postgres_restore_begin(const struct source_restore_req *req, void **ctx, str
 	c->name = xstrdup(req->name);
 	c->record = req->record;
 	c->record_ctx = req->record_ctx;
+	c->drill = req->drill ? xstrdup(req->drill) : NULL;
 	if (dburi_parse(req->target->uri, "BACKUP_POSTGRES", &c->u, e) < 0)
 		return -1;
 	/* template1 always exists and is never restored from a dump. */
@@ -110,7 +112,8 @@ static int create_stage(struct pg_restore_ctx *c, struct staged *st, struct err 
 	}
 	if (getentropy(rnd, sizeof(rnd)) < 0)
 		memset(rnd, 0, sizeof(rnd));
-	st->tmp = xasprintf(PG_STAGE_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	st->tmp = xasprintf("%s%02x%02x%02x%02x", c->drill ? c->drill : PG_STAGE_PREFIX, rnd[0],
+			    rnd[1], rnd[2], rnd[3]);
 	char *old = xasprintf(PG_OLD_PREFIX "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 	struct strbuf sql = STRBUF_INIT;
 	char *q = PQescapeIdentifier(c->maint, st->tmp, strlen(st->tmp));
@@ -135,7 +138,8 @@ static int create_stage(struct pg_restore_ctx *c, struct staged *st, struct err 
 				 .old = old,
 				 .owner = st->owner,
 				 .existed = st->owner != NULL };
-	int rr = c->record ? c->record(c->record_ctx, &jd, e) : 0;
+	/* A drill's scratch database is found by its prefix (postgres_drill_sweep). */
+	int rr = c->record && !c->drill ? c->record(c->record_ctx, &jd, e) : 0;
 	free(old);
 	if (rr < 0) {
 		strbuf_release(&sql);
@@ -234,7 +238,11 @@ static int restore_database(struct pg_restore_ctx *c, const char *db, struct mem
 	strvec_push(&args, "--no-password");
 	strvec_pushf(&args, "--dbname=%s", uri);
 	char *what = xasprintf("pg_restore of database '%s' (%s)", db, c->redacted);
-	log_info("restoring PostgreSQL database '%s'", db);
+	if (c->drill)
+		log_info("drill: restoring PostgreSQL database '%s' into scratch database '%s'", db,
+			 st->tmp);
+	else
+		log_info("restoring PostgreSQL database '%s'", db);
 	int r = feed(&c->r, &args, rd, what, e);
 	strvec_release(&args);
 	free(what);
@@ -250,6 +258,9 @@ int postgres_restore_member(void *ctx, const struct restore_member *m, struct er
 	size_t n = strlen(rel), sn = strlen(DUMP_SUFFIX);
 
 	if (!strcmp(rel, GLOBALS_MEMBER)) {
+		/* Roles are the live server's: a drill only reads them (the verification did). */
+		if (c->drill)
+			return 0;
 		if (c->u.database) {
 			log_warn("PostgreSQL '%s': roles in the backup are not restored, because "
 				 "%s names one database",
@@ -298,7 +309,116 @@ int postgres_restore_end(void *ctx, bool ok, struct err *e)
 	dburi_release(&c->u);
 	free(c->redacted);
 	free(c->name);
+	free(c->drill);
 	free(c);
+	return ret;
+}
+
+/* A drill: the rows of every table of one scratch database, into `report`. */
+static int count_rows(struct pg_restore_ctx *c, const struct staged *st, struct strvec *report,
+		      struct err *e)
+{
+	PGconn *db = NULL;
+	PGresult *r = NULL;
+	struct strbuf line = STRBUF_INIT, tables = STRBUF_INIT;
+	unsigned long long total = 0;
+	char msg[512];
+	int ret = -1;
+
+	if (pg_connect(&c->u, st->tmp, c->redacted, &db, e) < 0)
+		goto out;
+	r = PQexec(db, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+		       "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+		       "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN "
+		       "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+		       "ORDER BY 1");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: drill of database '%s': %s", c->redacted,
+			st->target, pq_error_line(db, msg, sizeof(msg)));
+		goto out;
+	}
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		const char *t = PQgetvalue(r, i, 0);
+		char *sql = xasprintf("SELECT count(*) FROM %s", t);
+		PGresult *cr = PQexec(db, sql);
+		free(sql);
+		if (PQresultStatus(cr) != PGRES_TUPLES_OK) {
+			err_set(e, LB_EXIT_SOURCE,
+				"PostgreSQL %s: drill of database '%s': cannot "
+				"count the rows of %s: %s",
+				c->redacted, st->target, t, pq_error_line(db, msg, sizeof(msg)));
+			PQclear(cr);
+			goto out;
+		}
+		unsigned long long rows = strtoull(PQgetvalue(cr, 0, 0), NULL, 10);
+		PQclear(cr);
+		total += rows;
+		strbuf_addf(&tables, "%s%s %llu", i ? ", " : "", t, rows);
+	}
+	strbuf_addf(&line, "PostgreSQL '%s' database '%s': %d tables, %llu rows", c->name,
+		    st->target, n, total);
+	if (n)
+		strbuf_addf(&line, " (%s)", tables.buf);
+	strvec_push(report, line.buf);
+	ret = 0;
+out:
+	PQclear(r);
+	PQfinish(db);
+	strbuf_release(&line);
+	strbuf_release(&tables);
+	return ret;
+}
+
+int postgres_drill_check(void *ctx, struct strvec *report, struct err *e)
+{
+	struct pg_restore_ctx *c = ctx;
+
+	for (size_t i = 0; i < c->nr_staged; i++)
+		if (c->staged[i].tmp && count_rows(c, &c->staged[i], report, e) < 0)
+			return -1;
+	return 0;
+}
+
+int postgres_drill_sweep(const struct config *cfg, const struct source_spec *target,
+			 const char *prefix, struct strvec *dropped, struct err *e)
+{
+	struct pg_restore_ctx c = { .redacted = target->path };
+	struct err e1 = ERR_INIT, scratch = ERR_INIT;
+	PGresult *r = NULL;
+	char msg[512];
+	int ret = -1;
+
+	(void)cfg;
+	if (dburi_parse(target->uri, "BACKUP_POSTGRES", &c.u, e) < 0)
+		return -1;
+	if (pg_connect(&c.u, "template1", c.redacted, &c.maint, &e1) < 0 &&
+	    pg_connect(&c.u, "postgres", c.redacted, &c.maint, &scratch) < 0) {
+		err_copy(e, &e1);
+		goto out;
+	}
+	/* The prefix is ours: only names it starts exactly (LIKE would take '_' as any). */
+	r = exec_params(c.maint,
+			"SELECT datname FROM pg_catalog.pg_database WHERE "
+			"left(datname, length($1)) = $1 ORDER BY 1",
+			prefix);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		err_set(e, LB_EXIT_SOURCE, "PostgreSQL %s: %s", c.redacted,
+			pq_error_line(c.maint, msg, sizeof(msg)));
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *db = PQgetvalue(r, i, 0);
+		if (exec_cmd(&c, "drop a leftover drill database", "DROP DATABASE IF EXISTS ", db,
+			     " WITH (FORCE)", NULL, e) < 0)
+			goto out;
+		strvec_push(dropped, db);
+	}
+	ret = 0;
+out:
+	PQclear(r);
+	PQfinish(c.maint);
+	dburi_release(&c.u);
 	return ret;
 }
 

@@ -248,6 +248,8 @@ const struct source_ops postgres_ops = {
 	.restore_begin = postgres_restore_begin,
 	.restore_member = postgres_restore_member,
 	.restore_end = postgres_restore_end,
+	.drill_check = postgres_drill_check,
+	.drill_sweep = postgres_drill_sweep,
 	.swap = postgres_swap,
 	.uses_docker = postgres_uses_docker,
 };

@@ -65,6 +65,9 @@ int postgres_backup(const struct source_backup *src, struct member_sink *sink, s
 int postgres_restore_begin(const struct source_restore_req *req, void **ctx, struct err *e);
 int postgres_restore_member(void *ctx, const struct restore_member *m, struct err *e);
 int postgres_restore_end(void *ctx, bool ok, struct err *e);
+int postgres_drill_check(void *ctx, struct strvec *report, struct err *e);
+int postgres_drill_sweep(const struct config *cfg, const struct source_spec *target,
+			 const char *prefix, struct strvec *dropped, struct err *e);
 int postgres_swap(const struct config *cfg, const struct source_spec *target,
 		  const struct journal_db *d, enum db_swap_step step, struct err *e);
 

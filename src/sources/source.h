@@ -16,6 +16,7 @@
 #include "config.h"
 #include "err.h"
 #include "report.h"
+#include "strvec.h"
 
 /* Backup side: the member sink (stream/member-sink.h). */
 struct member_sink;
@@ -52,6 +53,14 @@ struct source_restore_req {
 	 */
 	int (*record)(void *record_ctx, const struct journal_db *d, struct err *e);
 	void *record_ctx;
+	/*
+	 * A restore drill (RESTORE_DRILL): not NULL, the prefix of the scratch
+	 * databases ("lifeboat_drill_<hash of BACKUP_NAME>_"). The module restores
+	 * every dump into a new database PREFIX<random> on the target's server,
+	 * never into (or over) a live one, records nothing in a journal, restores
+	 * no server-wide objects (roles), and restore_end(!ok) drops them.
+	 */
+	const char *drill;
 };
 
 /* The steps of a database swap, as the journal drives them (see recover.h). */
@@ -114,6 +123,20 @@ struct source_ops {
 	 * whatever it left in *ctx.
 	 */
 	int (*restore_end)(void *ctx, bool ok, struct err *e);
+	/*
+	 * A drill, after the last member (may be NULL: the kind is verified only):
+	 * finish what restore_end(ok) would, then count what the scratch databases
+	 * hold; one line per database into `report` ("database 'app': 3 tables,
+	 * 1200 rows (public.t 1000, ...)"). restore_end(!ok) follows on every path.
+	 */
+	int (*drill_check)(void *ctx, struct strvec *report, struct err *e);
+	/*
+	 * Before a drill (with drill_check): drop the scratch databases PREFIX* on
+	 * the server `target` names that a drill killed outright left behind; each
+	 * one's name into `dropped`.
+	 */
+	int (*drill_sweep)(const struct config *cfg, const struct source_spec *target,
+			   const char *prefix, struct strvec *dropped, struct err *e);
 	/*
 	 * One step of the swap of a recorded object, on the server `target`
 	 * names. Each step looks at which of target, staged and old exist, so it
