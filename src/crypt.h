@@ -24,10 +24,19 @@ struct crypt {
 	bool passphrase;	/* a passphrase went to gpg */
 	const char *key_origin; /* where the private side came from, for messages */
 	int peek_fd;		/* age decrypt: a seekable input, to name the recipients */
+	/*
+	 * age decrypt from a stream (a pipe from a store's download): the header read
+	 * first (to name the recipients), then `feed` writes it and the rest of `src_fd`
+	 * to age's stdin.
+	 */
+	struct strbuf head;
+	int src_fd;
+	struct async feed;
 };
-#define CRYPT_INIT                                              \
-	{                                                       \
-		.gpg = CHILD_INIT, .home_fd = -1, .peek_fd = -1 \
+#define CRYPT_INIT                                                                    \
+	{                                                                             \
+		.gpg = CHILD_INIT, .home_fd = -1, .peek_fd = -1, .head = STRBUF_INIT, \
+		.src_fd = -1, .feed = ASYNC_INIT                                      \
 	}
 
 /*

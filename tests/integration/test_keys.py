@@ -575,3 +575,67 @@ def test_signature_in_remote_store_written_verified_and_pruned(lb, keys, kind, r
     lb.run(["prune"], {**env, "BACKUP_KEEP_LAST": "1"})
     narch = f"{lb.NAME}-{new}.tar.gz.gpg"
     assert sorted(os.listdir(d)) == [narch, narch + ".sig"]
+
+
+# --------------------------------------------------------------------------
+# the exit 6 line from a streamed store
+# --------------------------------------------------------------------------
+
+def stream_store(kind, lb, request):
+    """A fresh store of this kind beside the local one (a backup goes to both): env."""
+    if kind == "s3":
+        request.getfixturevalue("minio_server")
+        from test_s3 import client, need_s3
+        need_s3()
+        bucket = "lb-" + uuid.uuid4().hex[:16]
+        client().create_bucket(Bucket=bucket)
+        return {"BACKUP_S3_BUCKET": bucket,
+                "BACKUP_S3_ENDPOINT": os.environ["LB_S3_ENDPOINT"],
+                "BACKUP_S3_ACCESS_KEY": os.environ["LB_S3_ACCESS_KEY"],
+                "BACKUP_S3_SECRET_KEY": os.environ["LB_S3_SECRET_KEY"]}
+    env, _ = sig_store(kind, lb, request)
+    return {k: v for k, v in env.items() if k != "BACKUP_LOCAL_PATH"}
+
+
+def exit6_line(res):
+    """The one error line of a failed run, without its time and pid."""
+    errs = [l.split(" error: ", 1)[1] for l in res.stderr_lines() if " error: " in l
+            and "restore failed" not in l and "verify failed" not in l]
+    assert len(errs) == 1, res
+    return errs[0]
+
+
+@pytest.mark.parametrize("tool,kind", [("age", "s3"), ("age", "sftp"), ("gpg", "s3"),
+                                       ("gpg", "sftp")])
+def test_wrong_key_from_streamed_store_names_recipients_as_local(lb, keys, tool, kind,
+                                                                 request):
+    """A store that streams the archive (a pipe, not a file) gives the same exit 6 line as
+    the local store, for a wrong key and for none: for age the stanzas the header shows
+    (an ssh key's tag, the count of anonymous X25519 ones), for gpg the key ids; nothing
+    restored. The right key then restores the same tree from that store."""
+    env = stream_store(kind, lb, request)
+    if tool == "age":
+        ts = lb.backup({**env, **age_env(f"{keys.age1_pub}\n{keys.ssh_pub}")})
+        wrong, right = {"BACKUP_AGE_IDENTITY_FILE": keys.age2_id}, keys.ssh_id
+        must = ["1 X25519 recipient", "ssh-ed25519 key tag "]
+    else:
+        ts = lb.backup({**env, **pub_env(keys.alice_pub, keys.bob_pub)})
+        wrong, right = {"BACKUP_GPG_PRIVATE_KEY_FILE": keys.carol_sec}, keys.alice_sec
+        must = [keys.alice_sub, keys.bob_sub]
+    src = snapshot(lb.src)
+    wreck_tree(lb.src)
+    before = lb.snap_all()
+    for key_env in (wrong, {}):
+        lines = {}
+        for store in ("local", kind):
+            for cmd in (["restore", ts, "--yes"], ["verify", ts]):
+                res = lb.run([*cmd, "--from", store], {**env, **NO_KEYS, **key_env},
+                             check=EXIT_CRYPTO)
+                lines[store, cmd[0]] = exit6_line(res)
+                assert_untouched(before, lb.snap_all())
+        for m in must:
+            assert m in lines["local", "restore"], lines
+        for cmd in ("restore", "verify"):
+            assert lines[kind, cmd] == lines["local", cmd], lines
+    lb.restore(ts, {**env, **NO_KEYS}, extra=["--from", kind, "--key-file", str(right)])
+    assert_same_tree(src, snapshot(lb.src), f"restored from {kind}")
