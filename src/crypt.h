@@ -55,9 +55,10 @@ int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encr
 			int in_fd, struct err *e);
 
 /*
- * BACKUP_GPG_PUBLIC_KEYS at load: import `keys` into a scratch homedir and check each
- * key (parseable, not expired or revoked, able to encrypt, or with `sign` to sign). Fills `fprs`
- * with the primary fingerprints and `subkeys` with each one's encryption subkey ids. Every failure
+ * BACKUP_GPG_PUBLIC_KEYS or BACKUP_VERIFY_KEYS, for the commands that use them
+ * (config_require): import `keys` into a scratch homedir and check each key (parseable,
+ * not expired or revoked, able to encrypt, or with `sign` to sign). Fills `fprs` with the
+ * primary fingerprints and `subkeys` with each one's encryption subkey ids. Every failure
  * is LB_EXIT_CONFIG naming `var` and the key's fingerprint.
  */
 int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, bool sign, struct strvec *fprs,

@@ -146,11 +146,11 @@ NO_KEYS = {"BACKUP_ENCRYPTION_KEY_FILE": None}
 class ToolLog:
     """gpg and age wrappers first in PATH: every argv they are started with, logged."""
 
-    def __init__(self, lb):
+    def __init__(self, lb, tools=("gpg", "age")):
         self.dir = lb.tmp / "wrap"
         self.dir.mkdir()
         self.log = lb.tmp / "argv.log"
-        for tool in ("gpg", "age"):
+        for tool in tools:
             real = shutil.which(tool)
             w = self.dir / tool
             w.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> "{self.log}"\n'
@@ -299,6 +299,40 @@ def test_check_shows_fingerprints_never_key_material(lb, keys):
     for line in text.splitlines():
         if len(line) > 30 and not line.startswith("-----"):
             assert line not in res.stdout + res.stderr
+
+
+def test_keys_checked_only_by_the_commands_that_use_them(lb, keys):
+    """Public and verify keys are checked (gpg runs) only by backup and check, and verify
+    keys by verify, restore and ls: status (the container's healthcheck), list, prune and
+    version start no gpg at all, even with an expired key configured; check still refuses
+    what backup refuses, and the verify side what check refuses."""
+    ts = lb.backup({**pub_env(keys.alice_pub), **sign_env(keys)})
+    wrap = ToolLog(lb, ("gpg", "gpgconf", "gpg-agent", "age"))
+    good = {**pub_env(keys.alice_pub), **verify_env(keys), **wrap.env}
+    bad_pub = {**good, **pub_env(keys.alice_pub, keys.expired_pub)}
+    bad_verify = {**good, "BACKUP_VERIFY_KEYS_FILE": keys.expired_pub}
+    for env in (good, bad_pub, bad_verify):
+        for cmd, rc in ((["status"], 0), (["list"], 0), (["list", "--json"], 0),
+                        (["version"], 0), (["prune"], 0)):
+            res = lb.run(cmd, env, check=rc)
+            assert " error: " not in res.stderr, res
+        assert wrap.text() == "", wrap.text()
+    # The commands that use them still check them, and refuse a bad one with exit 3.
+    lb.run(["check"], good)
+    assert "gpg" in wrap.text()
+    for env, var, cmds in (
+            (bad_pub, "BACKUP_GPG_PUBLIC_KEYS", (["backup"], ["check"])),
+            (bad_verify, "BACKUP_VERIFY_KEYS_FILE",
+             (["check"], ["verify", ts], ["ls", ts], ["restore", ts, "--yes"]))):
+        for cmd in cmds:
+            res = lb.run(cmd, {**env, "BACKUP_GPG_PRIVATE_KEY_FILE": keys.alice_sec},
+                         check=EXIT_CONFIG)
+            errs = [l for l in res.stderr_lines() if " error: " in l
+                    and "failed;" not in l]
+            assert len(errs) == 1 and var in errs[0] and keys.expired_fpr in errs[0] \
+                and "expired" in errs[0], res
+    # And verify with good keys checks the signature and decrypts.
+    lb.run(["verify", ts], {**good, "BACKUP_GPG_PRIVATE_KEY_FILE": keys.alice_sec})
 
 
 # --------------------------------------------------------------------------
