@@ -19,6 +19,7 @@ import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_CRYPTO, EXIT_INTEGRITY, GpgHome, assert_no_archive,
                       assert_same_tree, assert_untouched, need_tool, snapshot, wreck_tree)
+from waiting import HANG
 
 SIGNING_PASS = "sign-pass-" + os.urandom(6).hex()
 BOB_PASS = "bob-pass-" + os.urandom(6).hex()
@@ -269,8 +270,11 @@ def test_wrong_or_missing_private_key_exit_6_names_recipients(lb, keys):
 def test_unusable_public_key_refused_at_start(lb, keys, which, word):
     pub = getattr(keys, which + "_pub")
     fpr = getattr(keys, which + "_fpr")
-    for cmd in (["backup"], ["check"]):
-        res = lb.run(cmd, pub_env(keys.alice_pub, pub), check=EXIT_CONFIG)
+    # The daemon too refuses it at its start (it would otherwise wait for its schedule).
+    for cmd, extra in ((["backup"], {}), (["check"], {}), (["run"], {"BACKUP_SCHEDULE":
+                                                                     "@daily"})):
+        res = lb.run(cmd, {**pub_env(keys.alice_pub, pub), **extra}, check=EXIT_CONFIG,
+                     timeout=HANG)
         errs = [l for l in res.stderr_lines() if "error" in l]
         assert len(errs) == 1 and "BACKUP_GPG_PUBLIC_KEYS" in errs[0] and fpr in errs[0] \
             and word in errs[0], res
@@ -358,7 +362,9 @@ def test_age_roundtrip_each_identity_and_by_hand(lb, keys, tmp_path):
     wreck_tree(lb.src)
     lb.restore(ts, {**NO_KEYS, **wrap.env, "BACKUP_AGE_IDENTITY_FILE": keys.age2_id})
     assert_same_tree(src, snapshot(lb.src), "restored tree")
-    lb.run(["verify", ts, "--key-file", str(keys.ssh_id)], NO_KEYS)
+    # Each of the three identities alone opens it through lifeboat as well.
+    for ident in (keys.age1_id, keys.age2_id, keys.ssh_id):
+        lb.run(["verify", ts, "--key-file", str(ident)], NO_KEYS)
     argv = wrap.text()
     assert "--recipients-file=/dev/fd/3" in argv and keys.age1_pub not in argv
     assert_no_secrets(keys, lb, argv, res.stderr)
