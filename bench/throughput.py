@@ -15,7 +15,9 @@ backups
   * ``tar-zstd``     ``tar -cf - DIR | zstd -T0 | gpg --symmetric -z 0``
   * ``lb-zstd-pub`` / ``lb-zstd-age`` / ``lb-zstd-sign``   (``--keys``) lifeboat backup with
     zstd to an OpenPGP public key, to an age recipient, and with the passphrase plus a
-    detached signature, each right after an ``lb-zstd`` passphrase run (compared with it)
+    detached signature, each right after an ``lb-zstd`` passphrase run (compared with it);
+    ``--keys-rounds N`` runs only passphrase / public key / age backups, alternating, N
+    rounds, and prints the median and spread of same-round ratios (wall clock and CPU)
 
 restores (of lifeboat's own archives, into an empty directory)
   * ``lb-gzip``/``lb-zstd``  lifeboat restore (decrypt, decompress, check every SHA-256, swap)
@@ -108,15 +110,22 @@ def fresh_dir(path):
     return path
 
 
+# CPU seconds (user + system) of the last run_pids(): its processes and the children they
+# waited for (lifeboat's gpg or age child; not a daemonised gpg-agent).
+LAST_CPU = [0.0]
+
+
 def run_pids(script, args=()):
     """Start the processes of `script` (each prints its pid) and wait for all of them."""
     t0 = time.monotonic()
     pids = brss.spawn(script, args)
-    rcs, rss = [], 0
+    rcs, rss, cpu = [], 0, 0.0
     for pid in pids:
-        rc, r = brss.wait_pid(pid)
-        rcs.append(rc)
-        rss = max(rss, r)
+        _, status, ru = os.wait4(pid, 0)
+        rcs.append(os.waitstatus_to_exitcode(status))
+        rss = max(rss, ru.ru_maxrss * 1024)  # Linux: KiB
+        cpu += ru.ru_utime + ru.ru_stime
+    LAST_CPU[0] = cpu
     return time.monotonic() - t0, rcs, rss
 
 
@@ -392,6 +401,60 @@ def make_keys(work):
             ("sign", {"BACKUP_SIGNING_KEY_FILE": str(sig)})]
 
 
+def loadavg():
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def keys_rounds(binary, comps, rounds, data, nbytes, work, keyfile, threads, modes, gib):
+    """--keys-rounds: the passphrase, public-key and age backups of the same data, in
+    alternating order (round i starts at mode i, rotating), `rounds` times per compression.
+    Each key mode's ratio is to the passphrase run of the same round: the median and the
+    spread (min-max) of those ratios, of wall-clock speed and of CPU seconds (lifeboat and
+    its gpg/age child: less moved by the machine's other load), with the load average."""
+    out = []
+    all_modes = [("pass", None)] + modes
+    for comp in comps:
+        secs = {m[0]: [] for m in all_modes}
+        cpu = {m[0]: [] for m in all_modes}
+        la0 = loadavg()
+        for i in range(rounds):
+            order = all_modes[i % len(all_modes):] + all_modes[:i % len(all_modes)]
+            for name, env in order:
+                store = fresh_dir(work / "store-keys")
+                r, arch = run_lb_backup(binary, comp, data, work, keyfile, store, threads,
+                                        keys=(name, env) if env else None)
+                cpu[name].append(LAST_CPU[0])
+                shutil.rmtree(store, ignore_errors=True)
+                if not r["ok"]:
+                    sys.exit(f"--keys-rounds: lb-{comp}-{name} failed (see {work}/*.stderr)")
+                secs[name].append(r["secs"])
+                print(f"[{gib:g} GiB] round {i + 1} lb-{comp}-{name}: {r['secs']:.2f}s "
+                      f"{nbytes / 1e6 / r['secs']:.1f} MB/s, {LAST_CPU[0]:.2f} CPU s, "
+                      f"load {loadavg()}", file=sys.stderr)
+        la1 = loadavg()
+        for name, _ in all_modes:
+            ratios = [p / s for p, s in zip(secs["pass"], secs[name])]
+            cratios = [p / s for p, s in zip(cpu["pass"], cpu[name])]
+            out.append({"comp": comp, "mode": name, "secs": secs[name], "cpu": cpu[name],
+                        "mbs": [nbytes / 1e6 / x for x in secs[name]],
+                        "ratios": ratios, "cpu_ratios": cratios, "load_before": la0,
+                        "load_after": la1})
+    print(f"\n{gib:g} GiB, {rounds} alternating rounds; ratio: the passphrase run's seconds / "
+          f"this run's, same round (>1: faster than the passphrase path)")
+    print(f"{'row':<18} {'median MB/s':>11} {'MB/s min-max':>15} {'median ratio':>12} "
+          f"{'ratio min-max':>15} {'CPU s':>6} {'CPU ratio':>9} {'min-max':>13}  "
+          f"load before -> after")
+    med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else \
+        (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
+    for o in out:
+        print(f"{'lb-' + o['comp'] + '-' + o['mode']:<18} {med(o['mbs']):>11.1f} "
+              f"{min(o['mbs']):>7.1f}-{max(o['mbs']):<7.1f} {med(o['ratios']):>12.3f} "
+              f"{min(o['ratios']):>7.3f}-{max(o['ratios']):<7.3f} {med(o['cpu']):>6.1f} "
+              f"{med(o['cpu_ratios']):>9.3f} {min(o['cpu_ratios']):>6.3f}-"
+              f"{max(o['cpu_ratios']):<6.3f}  {o['load_before']} -> {o['load_after']}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="dataset sizes in GiB, comma separated")
@@ -413,6 +476,12 @@ def main():
     ap.add_argument("--s3", action="store_true", help="also back up to local + S3 at once")
     ap.add_argument("--keys", action="store_true",
                     help="also back up to a gpg public key, an age recipient, and signed")
+    ap.add_argument("--keys-rounds", type=int, metavar="N",
+                    help="only the --keys comparison: passphrase, public key and age backups "
+                         "alternating, N rounds per --keys-comp, median and spread of the "
+                         "same-round ratios")
+    ap.add_argument("--keys-comp", default="zstd,gzip",
+                    help="compressions of --keys-rounds (default: zstd,gzip)")
     ap.add_argument("--s3-endpoint", default=os.environ.get("LB_S3_ENDPOINT"))
     ap.add_argument("--s3-bucket", default=os.environ.get("LB_S3_BUCKET", "lifeboat-bench"))
     ap.add_argument("--s3-access-key", default=os.environ.get("LB_S3_ACCESS_KEY"))
@@ -498,6 +567,13 @@ def main():
         nbytes = brss.dataset_bytes(data)
         print(f"[{gib:g} GiB] dataset {'generated' if made else 'reused'} "
               f"({nbytes / 1e6:.0f} MB) in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+        if args.keys_rounds:
+            modes = [m for m in make_keys(work) if m[0] in ("pub", "age")]
+            results += keys_rounds(binary, args.keys_comp.split(","), args.keys_rounds, data,
+                                   nbytes, work, keyfile, args.threads, modes, gib)
+            if not args.keep:
+                shutil.rmtree(data, ignore_errors=True)
+            continue
         store = fresh_dir(work / "store")
         archives = {}
         # Each lifeboat run sits next to its baselines, so a change in the machine's
@@ -549,6 +625,10 @@ def main():
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
 
+    if args.keys_rounds:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0
     print()
     print_table(results, sizes, label)
     if args.json:

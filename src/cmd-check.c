@@ -21,7 +21,7 @@ static int run(int argc, char **argv)
 		fputs(cmd_check.usage, stderr);
 		return LB_EXIT_USAGE;
 	}
-	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY);
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_SOURCES | NEED_KEY | NEED_VERIFY_KEYS);
 	if (!rc) {
 		config_describe(&cfg, &out);
 		hooks_describe_labels(&cfg, &out);

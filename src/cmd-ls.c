@@ -236,7 +236,7 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "lifeboat ls: which backup? give its TIMESTAMP\n%s", cmd_ls.usage);
 		return LB_EXIT_USAGE;
 	}
-	rc = cmd_load_config(&cfg, NEED_STORE);
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_VERIFY_KEYS);
 	if (!rc && key_file)
 		rc = cmd_key_file(&cfg, key_file, "ls");
 	if (rc)

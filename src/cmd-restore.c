@@ -165,7 +165,7 @@ static int run_mode(int argc, char **argv, const struct command *c, bool is_rest
 	else if (dry_run)
 		opts.mode = RESTORE_DRY_RUN;
 	opts.preview = &preview;
-	rc = cmd_load_config(&cfg, NEED_STORE);
+	rc = cmd_load_config(&cfg, NEED_STORE | NEED_VERIFY_KEYS);
 	if (!rc && key_file)
 		rc = cmd_key_file(&cfg, key_file, c->name);
 	if (rc)

@@ -219,10 +219,8 @@ static int var_gpg_public(CONFIG_PARSE_ARGS)
 		return 0;
 	}
 	cfg->crypt.gpg_public_origin = origin;
-	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.gpg_public, e) < 0)
-		return -1;
-	return crypt_check_gpg_keys(&cfg->crypt.gpg_public, origin, false,
-				    &cfg->crypt.gpg_recipients, &cfg->crypt.gpg_subkeys, e);
+	/* Read now; checked with gpg only by the commands that encrypt (config_require). */
+	return key_text(value, len, origin, "-----BEGIN", &cfg->crypt.gpg_public, e);
 }
 
 static int var_age_recipients(CONFIG_PARSE_ARGS)
@@ -249,18 +247,12 @@ static int var_age_recipients(CONFIG_PARSE_ARGS)
 
 static int var_verify_keys(CONFIG_PARSE_ARGS)
 {
-	struct strvec subkeys = STRVEC_INIT;
 	CONFIG_UNUSED_ARGS;
-
 	if (!value)
 		return 0;
 	cfg->crypt.verify_origin = origin;
-	if (key_text(value, len, origin, "-----BEGIN", &cfg->crypt.verify_keys, e) < 0)
-		return -1;
-	int r = crypt_check_gpg_keys(&cfg->crypt.verify_keys, origin, true, &cfg->crypt.verify_fprs,
-				     &subkeys, e);
-	strvec_release(&subkeys);
-	return r;
+	/* Read now; checked with gpg only by the commands that verify (config_require). */
+	return key_text(value, len, origin, "-----BEGIN", &cfg->crypt.verify_keys, e);
 }
 
 /* A passphrase kept as given (struct strbuf at the row's `off`), with its origin next to it. */
@@ -706,8 +698,9 @@ static const struct config_var general_rows[] = {
 	  "absolute paths of key files (comma or newline separated); `_FILE` names one file of "
 	  "one or more keys. Every key is a recipient (trusted because you named it: gpg runs with "
 	  "`--trust-model always`); with `BACKUP_ENCRYPTION_KEY` too, the passphrase or any of the "
-	  "private keys opens an archive. Checked at start: an unreadable, expired or revoked key, "
-	  "or one without an encryption subkey, exits 3. Public: never a private key here.",
+	  "private keys opens an archive. Checked with gpg when `backup`, `run` or `check` starts: "
+	  "an unreadable, expired or revoked key, or one without an encryption subkey, exits 3 "
+	  "(`status` and `list` start no gpg). Public: never a private key here.",
 	  describe_recipients },
 	{ "BACKUP_AGE_RECIPIENTS", VAR_FILE, var_age_recipients, 0, 0, 0, NULL,
 	  "age recipients for `BACKUP_ENCRYPTION=age`: `age1…` X25519 public keys and "
@@ -739,7 +732,8 @@ static const struct config_var general_rows[] = {
 	  "OpenPGP public keys whose signatures `restore`, `verify` and `ls` accept (text or "
 	  "absolute paths, as `BACKUP_GPG_PUBLIC_KEYS`). When set, an archive whose `.sig` is "
 	  "missing, bad, or made by another key is refused with exit 7 before anything is read "
-	  "or touched.",
+	  "or touched. Checked with gpg when those commands and `check` start (expired, revoked "
+	  "or unable to sign: exit 3).",
 	  describe_signing },
 	{ "BACKUP_COMPRESSION", 0, var_compression, 0, 0, 0, "gzip",
 	  "`gzip` (default: `.tar.gz.gpg`, one standard gzip stream that `gzip -d` and `tar xz` "

@@ -7,6 +7,7 @@
 #include "compress.h"
 #include "config-vars.h"
 #include "config.h"
+#include "crypt.h"
 #include "dburi.h"
 #include "docker.h"
 #include "fs.h"
@@ -554,7 +555,35 @@ int config_load_reporting(struct config *cfg, char *const *envp, struct err *e)
 	return ret < 0 ? -1 : 0;
 }
 
-int config_require(const struct config *cfg, unsigned need, struct err *e)
+/*
+ * The keys as gpg sees them (parseable, not expired or revoked, able to encrypt or sign),
+ * their fingerprints kept for `check` and the encryption. Only for the commands that use
+ * them: every gpg run costs a homedir and an agent, and `status` is a healthcheck.
+ */
+static int require_keys(struct config *cfg, unsigned need, struct err *e)
+{
+	struct config_crypt *k = &cfg->crypt;
+
+	if ((need & NEED_KEY) && k->kind == ENCRYPTION_GPG && k->gpg_public.len &&
+	    !k->gpg_recipients.nr &&
+	    crypt_check_gpg_keys(&k->gpg_public,
+				 k->gpg_public_origin ? k->gpg_public_origin
+						      : "BACKUP_GPG_PUBLIC_KEYS",
+				 false, &k->gpg_recipients, &k->gpg_subkeys, e) < 0)
+		return -1;
+	if ((need & NEED_VERIFY_KEYS) && k->verify_keys.len && !k->verify_fprs.nr) {
+		struct strvec subkeys = STRVEC_INIT;
+		int r = crypt_check_gpg_keys(
+			&k->verify_keys, k->verify_origin ? k->verify_origin : "BACKUP_VERIFY_KEYS",
+			true, &k->verify_fprs, &subkeys, e);
+		strvec_release(&subkeys);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int config_require(struct config *cfg, unsigned need, struct err *e)
 {
 	struct stat st;
 
@@ -572,6 +601,8 @@ int config_require(const struct config *cfg, unsigned need, struct err *e)
 				       "BACKUP_LOCAL_PATH '%s' is not a directory",
 				       cfg->local.path);
 	}
+	if (require_keys(cfg, need, e) < 0)
+		return -1;
 	if ((need & NEED_KEY) && cfg->crypt.kind == ENCRYPTION_GPG && !cfg->crypt.key.len &&
 	    !cfg->crypt.gpg_recipients.nr)
 		return err_set(

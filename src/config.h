@@ -261,6 +261,12 @@ enum config_need {
 	 * file is added to cfg->warnings' caller through `missing_files`.
 	 */
 	NEED_SOURCES_AT_START = 1 << 3,
+	/*
+	 * BACKUP_VERIFY_KEYS checked with gpg (restore, verify, ls, check). NEED_KEY checks
+	 * BACKUP_GPG_PUBLIC_KEYS the same way; without either no command starts gpg to load
+	 * the configuration (status, list, prune, version).
+	 */
+	NEED_VERIFY_KEYS = 1 << 4,
 };
 
 /*
@@ -277,8 +283,11 @@ int config_load(struct config *cfg, char *const *envp, struct err *e);
  */
 int config_load_reporting(struct config *cfg, char *const *envp, struct err *e);
 
-/* Check what a command needs (see enum config_need); touches the file system. */
-int config_require(const struct config *cfg, unsigned need, struct err *e);
+/*
+ * Check what a command needs (see enum config_need); touches the file system, and runs gpg
+ * for the keys NEED_KEY and NEED_VERIFY_KEYS check (filling their fingerprints in cfg).
+ */
+int config_require(struct config *cfg, unsigned need, struct err *e);
 
 /* Directory holding this name's archives in the local store (caller frees). */
 char *config_local_dir(const struct config *cfg);

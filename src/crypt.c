@@ -406,16 +406,75 @@ out:
 	return ret;
 }
 
-static void age_recipients(int fd, struct strbuf *out);
+static void age_recipients(const struct crypt *c, struct strbuf *out);
+
+/* Where an age header is read whole, at most: a recipient stanza is under 200 bytes. */
+#define AGE_HEAD_MAX 16384
+
+/*
+ * The start of a stream, up to the end of its age header ("--- MAC" and its line end) or
+ * AGE_HEAD_MAX bytes, into c->head: what a file would let us pread again. A read error
+ * or an early end only leaves less to name; age judges the stream.
+ */
+static void age_read_head(struct crypt *c, int in)
+{
+	char buf[4096];
+
+	while (c->head.len < AGE_HEAD_MAX) {
+		const char *mac = c->head.buf ? strstr(c->head.buf, "\n--- ") : NULL;
+		if (mac && strchr(mac + 1, '\n'))
+			return;
+		size_t want = AGE_HEAD_MAX - c->head.len;
+		ssize_t n = read_retry(in, buf, want < sizeof(buf) ? want : sizeof(buf));
+		if (n <= 0)
+			return;
+		/* The payload is binary: a NUL would end strstr early, but not the header. */
+		strbuf_add(&c->head, buf, (size_t)n);
+	}
+}
+
+/* The feed: what age_read_head took, then the rest of the stream, into age's stdin. */
+static int age_feed(int fd, void *data)
+{
+	struct crypt *c = data;
+	char buf[65536];
+	int ret = 0;
+
+	if (c->head.len && write_all(fd, c->head.buf, c->head.len) < 0)
+		ret = -1;
+	while (!ret) {
+		/* splice moves pipe pages without copying them; a non-pipe needs read/write. */
+		ssize_t n = splice(c->src_fd, NULL, fd, NULL, 1 << 20, SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL) {
+			while ((n = read_retry(c->src_fd, buf, sizeof(buf))) > 0)
+				if (write_all(fd, buf, (size_t)n) < 0)
+					break;
+		}
+		if (n <= 0)
+			ret = n < 0 ? -1 : 0;
+		if (n <= 0)
+			break;
+	}
+	/* age stopped reading (EPIPE: it judged the header) or the stream ended. */
+	close_fd(&c->src_fd);
+	return ret;
+}
 
 static int age_decrypt_start(struct crypt *c, const struct config_crypt *k, int in, struct err *e)
 {
-	/* A file (the local store) can be read again to name the recipients. */
+	/*
+	 * A file (the local store) can be read again to name the recipients; a stream
+	 * (every other store) has its header read first and fed to age after.
+	 */
 	if (lseek(in, 0, SEEK_CUR) == 0)
 		c->peek_fd = fcntl(in, F_DUPFD_CLOEXEC, 3);
+	else
+		age_read_head(c, in);
 	if (!k->age_identity_file) {
 		struct strbuf to = STRBUF_INIT;
-		age_recipients(c->peek_fd, &to);
+		age_recipients(c, &to);
 		err_set(e, LB_EXIT_CRYPTO,
 			"the backup is encrypted with age%s%s: give its identity in "
 			"BACKUP_AGE_IDENTITY_FILE or with --key-file",
@@ -430,7 +489,19 @@ static int age_decrypt_start(struct crypt *c, const struct config_crypt *k, int 
 	strvec_push(&c->gpg.args, "age");
 	strvec_push(&c->gpg.args, "--decrypt");
 	strvec_pushf(&c->gpg.args, "--identity=%s", k->age_identity_file);
-	return crypt_child_start(c, in, -1, e);
+	if (c->peek_fd >= 0)
+		return crypt_child_start(c, in, -1, e);
+	c->src_fd = fcntl(in, F_DUPFD_CLOEXEC, 3);
+	if (c->src_fd < 0)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot duplicate the archive's stream: %s",
+			       strerror(errno));
+	if (crypt_child_start(c, CHILD_PIPE, -1, e) < 0)
+		return -1;
+	c->feed.proc = age_feed;
+	c->feed.data = c;
+	c->feed.fd = c->gpg.in_fd; /* the feed's to close */
+	c->gpg.in_fd = -1;
+	return async_start(&c->feed, e);
 }
 
 int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encryption kind,
@@ -452,18 +523,29 @@ static void gpg_recipients(const char *tail, struct strbuf *out)
 	}
 }
 
-/* The stanzas of an age header read again from the start: who the archive is for. */
-static void age_recipients(int fd, struct strbuf *out)
+/*
+ * The stanzas of an age header, read again from the start of a file or kept from a
+ * stream: who the archive is for.
+ */
+static void age_recipients(const struct crypt *c, struct strbuf *out)
 {
-	char buf[16384];
+	char buf[AGE_HEAD_MAX + 1];
 	unsigned x25519 = 0;
+	ssize_t n = -1;
 
-	if (fd < 0)
-		return;
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (c->peek_fd >= 0) {
+		n = pread(c->peek_fd, buf, sizeof(buf) - 1, 0);
+	} else if (c->head.len) {
+		n = (ssize_t)c->head.len;
+		memcpy(buf, c->head.buf, c->head.len);
+	}
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
+	/* Only the header: stanzas end at the "---" line, the payload is binary. */
+	char *end = strstr(buf, "\n--- ");
+	if (end)
+		end[1] = '\0';
 	for (char *p = buf; (p = strstr(p, "\n-> "));) {
 		p += 4;
 		size_t tn = strcspn(p, " \n");
@@ -551,7 +633,7 @@ static int age_verdict(struct crypt *c, const char *what, int status, struct err
 			      child_status_str(status, sbuf, sizeof(sbuf)),
 			      last.len ? last.buf : "no message");
 	} else if (strstr(tail, "no identity matched")) {
-		age_recipients(c->peek_fd, &to);
+		age_recipients(c, &to);
 		ret = err_set(e, LB_EXIT_CRYPTO,
 			      "the age identity in %s does not open backup '%s': it is for %s",
 			      c->key_origin, what, to.len ? to.buf : "other recipients");
@@ -572,6 +654,9 @@ static int age_verdict(struct crypt *c, const char *what, int status, struct err
 int crypt_finish(struct crypt *c, const char *what, struct err *e)
 {
 	int status = child_finish(&c->gpg);
+
+	/* age has ended: the feed sees EPIPE at its next write, or has seen the end. */
+	async_finish(&c->feed);
 
 	if (c->gpg.err_tail.len)
 		log_debug("%s said: %s", c->kind == ENCRYPTION_AGE ? "age" : "gpg",
@@ -628,6 +713,9 @@ int crypt_drain_and_finish(struct crypt *c, const char *what, struct err *e)
 void crypt_release(struct crypt *c)
 {
 	child_release(&c->gpg);
+	async_finish(&c->feed);
+	close_fd(&c->src_fd); /* a feed that never started */
+	strbuf_release(&c->head);
 	close_fd(&c->peek_fd);
 	if (c->homedir[0]) {
 		/* gpg --symmetric starts an agent that would outlive us. */

@@ -24,10 +24,19 @@ struct crypt {
 	bool passphrase;	/* a passphrase went to gpg */
 	const char *key_origin; /* where the private side came from, for messages */
 	int peek_fd;		/* age decrypt: a seekable input, to name the recipients */
+	/*
+	 * age decrypt from a stream (a pipe from a store's download): the header read
+	 * first (to name the recipients), then `feed` writes it and the rest of `src_fd`
+	 * to age's stdin.
+	 */
+	struct strbuf head;
+	int src_fd;
+	struct async feed;
 };
-#define CRYPT_INIT                                              \
-	{                                                       \
-		.gpg = CHILD_INIT, .home_fd = -1, .peek_fd = -1 \
+#define CRYPT_INIT                                                                    \
+	{                                                                             \
+		.gpg = CHILD_INIT, .home_fd = -1, .peek_fd = -1, .head = STRBUF_INIT, \
+		.src_fd = -1, .feed = ASYNC_INIT                                      \
 	}
 
 /*
@@ -46,9 +55,10 @@ int crypt_decrypt_start(struct crypt *c, const struct config_crypt *k, enum encr
 			int in_fd, struct err *e);
 
 /*
- * BACKUP_GPG_PUBLIC_KEYS at load: import `keys` into a scratch homedir and check each
- * key (parseable, not expired or revoked, able to encrypt, or with `sign` to sign). Fills `fprs`
- * with the primary fingerprints and `subkeys` with each one's encryption subkey ids. Every failure
+ * BACKUP_GPG_PUBLIC_KEYS or BACKUP_VERIFY_KEYS, for the commands that use them
+ * (config_require): import `keys` into a scratch homedir and check each key (parseable,
+ * not expired or revoked, able to encrypt, or with `sign` to sign). Fills `fprs` with the
+ * primary fingerprints and `subkeys` with each one's encryption subkey ids. Every failure
  * is LB_EXIT_CONFIG naming `var` and the key's fingerprint.
  */
 int crypt_check_gpg_keys(const struct strbuf *keys, const char *var, bool sign, struct strvec *fprs,

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_CRYPTO, EXIT_INTEGRITY, GpgHome, assert_no_archive,
                       assert_same_tree, assert_untouched, need_tool, snapshot, wreck_tree)
+from waiting import HANG
 
 SIGNING_PASS = "sign-pass-" + os.urandom(6).hex()
 BOB_PASS = "bob-pass-" + os.urandom(6).hex()
@@ -146,11 +147,11 @@ NO_KEYS = {"BACKUP_ENCRYPTION_KEY_FILE": None}
 class ToolLog:
     """gpg and age wrappers first in PATH: every argv they are started with, logged."""
 
-    def __init__(self, lb):
+    def __init__(self, lb, tools=("gpg", "age")):
         self.dir = lb.tmp / "wrap"
         self.dir.mkdir()
         self.log = lb.tmp / "argv.log"
-        for tool in ("gpg", "age"):
+        for tool in tools:
             real = shutil.which(tool)
             w = self.dir / tool
             w.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> "{self.log}"\n'
@@ -269,8 +270,11 @@ def test_wrong_or_missing_private_key_exit_6_names_recipients(lb, keys):
 def test_unusable_public_key_refused_at_start(lb, keys, which, word):
     pub = getattr(keys, which + "_pub")
     fpr = getattr(keys, which + "_fpr")
-    for cmd in (["backup"], ["check"]):
-        res = lb.run(cmd, pub_env(keys.alice_pub, pub), check=EXIT_CONFIG)
+    # The daemon too refuses it at its start (it would otherwise wait for its schedule).
+    for cmd, extra in ((["backup"], {}), (["check"], {}), (["run"], {"BACKUP_SCHEDULE":
+                                                                     "@daily"})):
+        res = lb.run(cmd, {**pub_env(keys.alice_pub, pub), **extra}, check=EXIT_CONFIG,
+                     timeout=HANG)
         errs = [l for l in res.stderr_lines() if "error" in l]
         assert len(errs) == 1 and "BACKUP_GPG_PUBLIC_KEYS" in errs[0] and fpr in errs[0] \
             and word in errs[0], res
@@ -301,6 +305,40 @@ def test_check_shows_fingerprints_never_key_material(lb, keys):
             assert line not in res.stdout + res.stderr
 
 
+def test_keys_checked_only_by_the_commands_that_use_them(lb, keys):
+    """Public and verify keys are checked (gpg runs) only by backup and check, and verify
+    keys by verify, restore and ls: status (the container's healthcheck), list, prune and
+    version start no gpg at all, even with an expired key configured; check still refuses
+    what backup refuses, and the verify side what check refuses."""
+    ts = lb.backup({**pub_env(keys.alice_pub), **sign_env(keys)})
+    wrap = ToolLog(lb, ("gpg", "gpgconf", "gpg-agent", "age"))
+    good = {**pub_env(keys.alice_pub), **verify_env(keys), **wrap.env}
+    bad_pub = {**good, **pub_env(keys.alice_pub, keys.expired_pub)}
+    bad_verify = {**good, "BACKUP_VERIFY_KEYS_FILE": keys.expired_pub}
+    for env in (good, bad_pub, bad_verify):
+        for cmd, rc in ((["status"], 0), (["list"], 0), (["list", "--json"], 0),
+                        (["version"], 0), (["prune"], 0)):
+            res = lb.run(cmd, env, check=rc)
+            assert " error: " not in res.stderr, res
+        assert wrap.text() == "", wrap.text()
+    # The commands that use them still check them, and refuse a bad one with exit 3.
+    lb.run(["check"], good)
+    assert "gpg" in wrap.text()
+    for env, var, cmds in (
+            (bad_pub, "BACKUP_GPG_PUBLIC_KEYS", (["backup"], ["check"])),
+            (bad_verify, "BACKUP_VERIFY_KEYS_FILE",
+             (["check"], ["verify", ts], ["ls", ts], ["restore", ts, "--yes"]))):
+        for cmd in cmds:
+            res = lb.run(cmd, {**env, "BACKUP_GPG_PRIVATE_KEY_FILE": keys.alice_sec},
+                         check=EXIT_CONFIG)
+            errs = [l for l in res.stderr_lines() if " error: " in l
+                    and "failed;" not in l]
+            assert len(errs) == 1 and var in errs[0] and keys.expired_fpr in errs[0] \
+                and "expired" in errs[0], res
+    # And verify with good keys checks the signature and decrypts.
+    lb.run(["verify", ts], {**good, "BACKUP_GPG_PRIVATE_KEY_FILE": keys.alice_sec})
+
+
 # --------------------------------------------------------------------------
 # age
 # --------------------------------------------------------------------------
@@ -324,7 +362,9 @@ def test_age_roundtrip_each_identity_and_by_hand(lb, keys, tmp_path):
     wreck_tree(lb.src)
     lb.restore(ts, {**NO_KEYS, **wrap.env, "BACKUP_AGE_IDENTITY_FILE": keys.age2_id})
     assert_same_tree(src, snapshot(lb.src), "restored tree")
-    lb.run(["verify", ts, "--key-file", str(keys.ssh_id)], NO_KEYS)
+    # Each of the three identities alone opens it through lifeboat as well.
+    for ident in (keys.age1_id, keys.age2_id, keys.ssh_id):
+        lb.run(["verify", ts, "--key-file", str(ident)], NO_KEYS)
     argv = wrap.text()
     assert "--recipients-file=/dev/fd/3" in argv and keys.age1_pub not in argv
     assert_no_secrets(keys, lb, argv, res.stderr)
@@ -575,3 +615,67 @@ def test_signature_in_remote_store_written_verified_and_pruned(lb, keys, kind, r
     lb.run(["prune"], {**env, "BACKUP_KEEP_LAST": "1"})
     narch = f"{lb.NAME}-{new}.tar.gz.gpg"
     assert sorted(os.listdir(d)) == [narch, narch + ".sig"]
+
+
+# --------------------------------------------------------------------------
+# the exit 6 line from a streamed store
+# --------------------------------------------------------------------------
+
+def stream_store(kind, lb, request):
+    """A fresh store of this kind beside the local one (a backup goes to both): env."""
+    if kind == "s3":
+        request.getfixturevalue("minio_server")
+        from test_s3 import client, need_s3
+        need_s3()
+        bucket = "lb-" + uuid.uuid4().hex[:16]
+        client().create_bucket(Bucket=bucket)
+        return {"BACKUP_S3_BUCKET": bucket,
+                "BACKUP_S3_ENDPOINT": os.environ["LB_S3_ENDPOINT"],
+                "BACKUP_S3_ACCESS_KEY": os.environ["LB_S3_ACCESS_KEY"],
+                "BACKUP_S3_SECRET_KEY": os.environ["LB_S3_SECRET_KEY"]}
+    env, _ = sig_store(kind, lb, request)
+    return {k: v for k, v in env.items() if k != "BACKUP_LOCAL_PATH"}
+
+
+def exit6_line(res):
+    """The one error line of a failed run, without its time and pid."""
+    errs = [l.split(" error: ", 1)[1] for l in res.stderr_lines() if " error: " in l
+            and "restore failed" not in l and "verify failed" not in l]
+    assert len(errs) == 1, res
+    return errs[0]
+
+
+@pytest.mark.parametrize("tool,kind", [("age", "s3"), ("age", "sftp"), ("gpg", "s3"),
+                                       ("gpg", "sftp")])
+def test_wrong_key_from_streamed_store_names_recipients_as_local(lb, keys, tool, kind,
+                                                                 request):
+    """A store that streams the archive (a pipe, not a file) gives the same exit 6 line as
+    the local store, for a wrong key and for none: for age the stanzas the header shows
+    (an ssh key's tag, the count of anonymous X25519 ones), for gpg the key ids; nothing
+    restored. The right key then restores the same tree from that store."""
+    env = stream_store(kind, lb, request)
+    if tool == "age":
+        ts = lb.backup({**env, **age_env(f"{keys.age1_pub}\n{keys.ssh_pub}")})
+        wrong, right = {"BACKUP_AGE_IDENTITY_FILE": keys.age2_id}, keys.ssh_id
+        must = ["1 X25519 recipient", "ssh-ed25519 key tag "]
+    else:
+        ts = lb.backup({**env, **pub_env(keys.alice_pub, keys.bob_pub)})
+        wrong, right = {"BACKUP_GPG_PRIVATE_KEY_FILE": keys.carol_sec}, keys.alice_sec
+        must = [keys.alice_sub, keys.bob_sub]
+    src = snapshot(lb.src)
+    wreck_tree(lb.src)
+    before = lb.snap_all()
+    for key_env in (wrong, {}):
+        lines = {}
+        for store in ("local", kind):
+            for cmd in (["restore", ts, "--yes"], ["verify", ts]):
+                res = lb.run([*cmd, "--from", store], {**env, **NO_KEYS, **key_env},
+                             check=EXIT_CRYPTO)
+                lines[store, cmd[0]] = exit6_line(res)
+                assert_untouched(before, lb.snap_all())
+        for m in must:
+            assert m in lines["local", "restore"], lines
+        for cmd in ("restore", "verify"):
+            assert lines[kind, cmd] == lines["local", cmd], lines
+    lb.restore(ts, {**env, **NO_KEYS}, extra=["--from", kind, "--key-file", str(right)])
+    assert_same_tree(src, snapshot(lb.src), f"restored from {kind}")
