@@ -179,6 +179,8 @@ static char *path_of(struct rclone *r, const char *file)
 	return xasprintf("%s/%s", r->dir, file);
 }
 
+static int delete_file(struct rclone *r, const char *file, const char *what, struct err *e);
+
 /* ---- the upload ---- */
 
 struct rclone_put {
@@ -222,7 +224,9 @@ static int rclone_put_begin(struct store *s, const char *file, struct store_put 
 	rclone_prepare(r, &rp->c, "rcat");
 	strvec_push(&rp->c.args, rp->tmp);
 	rp->c.in = CHILD_PIPE;
+	store_temp_made(s, rp->tmp_name); /* before rcat can make it */
 	if (child_start(&rp->c, LB_EXIT_STORE, e) < 0) {
+		store_temp_gone(s, rp->tmp_name);
 		put_free(rp);
 		return -1;
 	}
@@ -275,6 +279,7 @@ static int rclone_put_commit(struct store_put *p, struct err *e)
 		return err_set(e, LB_EXIT_STORE, "cannot %s: injected failure", rp->what);
 	if (rclone_run(r, rp->what, "moveto", rp->tmp, rp->final, NULL, 0, e) < 0)
 		return -1;
+	store_temp_gone(p->store, rp->tmp_name);
 	put_free(rp);
 	free(p->file);
 	p->file = NULL;
@@ -294,10 +299,10 @@ static void rclone_put_abort(struct store_put *p)
 		child_kill(&rp->c);
 	rp->running = false;
 	char *what = xasprintf("delete the temporary '%s' from the rclone store", rp->tmp);
-	if (rclone_run(rp->r, what, "deletefile", rp->tmp, NULL, NULL, RCLONE_FILE_NOT_FOUND, &e) <
-		    0 &&
-	    err_isset(&e))
-		store_report(p->store, LOG_WARN, "%s", e.msg);
+	if (delete_file(rp->r, rp->tmp_name, what, &e) < 0)
+		store_report(p->store, LOG_WARN, "%s (the next run removes it)", e.msg);
+	else
+		store_temp_gone(p->store, rp->tmp_name);
 	free(what);
 	put_free(rp);
 	free(p->file);
@@ -379,20 +384,19 @@ static int stat_file(struct rclone *r, const char *file, const char *what, struc
 }
 
 /*
- * Delete `file` from the store's directory; a missing one is no error. rclone's
- * deletefile says "doesn't exist" with the exit code of any failure, so a failure is
- * checked against a listing.
+ * Delete `file` from the store's directory: 1 deleted, 0 it was not there, -1 e says
+ * why. rclone's deletefile says "doesn't exist" with the exit code of any failure, so a
+ * failure is checked against a listing.
  */
 static int delete_file(struct rclone *r, const char *file, const char *what, struct err *e)
 {
 	struct err first = ERR_INIT;
 	char *path = path_of(r, file);
-	int code =
-		rclone_run(r, what, "deletefile", path, NULL, NULL, RCLONE_FILE_NOT_FOUND, &first);
+	int code = rclone_run(r, what, "deletefile", path, NULL, NULL, 0, &first);
 
 	free(path);
-	if (code >= 0)
-		return 0;
+	if (code == 0)
+		return 1;
 	int there = stat_file(r, file, what, e);
 	if (there == 0)
 		return 0;
@@ -457,6 +461,22 @@ static int rclone_remove(struct store *s, const char *file, struct err *e)
 	int rc = delete_file(r, file, what, e);
 	free(path);
 	free(what);
+	return rc < 0 ? -1 : 0;
+}
+
+static int rclone_remove_temp(struct store *s, const char *name, struct err *e)
+{
+	struct rclone *r = R(s);
+
+	if (!store_temp_ours(s->cfg, name))
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "refusing to delete '%s': not a temporary of '%s'", name,
+			       s->cfg->name);
+	char *path = path_of(r, name);
+	char *what = xasprintf("delete '%s' from the rclone store", path);
+	int rc = delete_file(r, name, what, e);
+	free(path);
+	free(what);
 	return rc;
 }
 
@@ -498,6 +518,7 @@ static const struct store_ops rclone_ops = {
 	.exists = rclone_exists,
 	.remove = rclone_remove,
 	.put_small = store_put_small_streamed,
+	.remove_temp = rclone_remove_temp,
 	.free = rclone_free,
 };
 

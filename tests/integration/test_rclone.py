@@ -182,6 +182,29 @@ def test_failed_move_deletes_temporary(lb, remote):
     assert len(local_archives(lb)) == 1
 
 
+def test_temporary_of_a_killed_run_is_removed_by_the_next(lb, remote):
+    """Killed after `rclone rcat` finished and before `rclone moveto` (a fault point): the
+    whole archive stays on the remote under its hidden temporary name. The next backup of
+    this sidecar removes it (`deletefile`) and says so; the finished archives are whole."""
+    path, env, _ = remote
+    orig = lb.snap()
+    first = lb.backup(env)
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.move:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    left = [n for n in held(path, lb) if n.startswith(".")]
+    assert len(left) == 1 and left[0].endswith(".partial"), held(path, lb)
+    res = lb.run(["backup"], env)
+    last = res.stdout.strip()
+    assert held(path, lb) == sorted(lb.archive(ts).name for ts in (first, last))
+    for ts in (first, last):
+        assert (path / lb.NAME / lb.archive(ts).name).read_bytes() == lb.archive(ts).read_bytes()
+    said = f"removed the unfinished upload '{left[0]}' an interrupted run left in the rclone store"
+    assert said in res.stderr, repr(res)
+    wreck_tree(lb.src)
+    lb.restore(first, env, extra=["--from", "rclone"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone")
+
+
 def test_unreachable_remote_redacted(lb, tmp_path):
     need_tool("rclone")
     port = lbservers.free_port()
