@@ -83,20 +83,85 @@ static void redact_one(struct strbuf *sb, const char *secret)
 	}
 }
 
+/* Does the line [p, p+n) start with rclone's log prefix "YYYY/MM/DD HH:MM:SS "? */
+static bool log_line(const char *p, size_t n)
+{
+	return n > 20 && isdigit((unsigned char)p[0]) && p[4] == '/' && p[7] == '/' &&
+	       p[10] == ' ' && p[13] == ':' && p[16] == ':' && p[19] == ' ';
+}
+
+/* Append ": " and the text after `key` in [p, p+n) up to a character of `stop`. */
+static void add_field(struct strbuf *out, const char *p, size_t n, const char *key,
+		      const char *stop)
+{
+	const char *k = memmem(p, n, key, strlen(key));
+
+	if (!k)
+		return;
+	k += strlen(key);
+	size_t m = 0, left = n - (size_t)(k - p);
+	while (m < left && !strchr(stop, k[m]))
+		m++;
+	if (m && !(m == 6 && !memcmp(k, "(none)", 6))) {
+		strbuf_addstr(out, ": ");
+		strbuf_add(out, k, m);
+	}
+}
+
 /*
- * The last line of rclone's stderr, fit for a message: its "YYYY/MM/DD HH:MM:SS LEVEL :"
- * prefix dropped, control characters replaced, the config's secret values and any URL
- * user info ("//user:pass@") redacted, at most 300 bytes.
+ * What rclone said went wrong: its last log line (the "YYYY/MM/DD HH:MM:SS" prefix
+ * dropped), else its last line. Some backends (azureblob's SDK) follow that line with a
+ * multi-line dump of the request, whose last line is a request id: then the log line's
+ * trailing Go source location ("-> github.com/....go:42") goes, and the dump's service
+ * code and description are added.
+ */
+static void rclone_summary(struct child *c, struct strbuf *out)
+{
+	const struct strbuf *t = &c->err_tail;
+	size_t at = t->len, len = 0;
+
+	for (size_t i = 0; i < t->len;) {
+		size_t n = strcspn(t->buf + i, "\n");
+		if (log_line(t->buf + i, n)) {
+			at = i;
+			len = n;
+		}
+		i += n + 1;
+	}
+	if (at == t->len) {
+		child_err_summary(c, out);
+		return;
+	}
+	const char *line = t->buf + at + 20, *rest = line + len - 20;
+	size_t n = len - 20, rest_len = t->len - (size_t)(rest - t->buf);
+	const char *loc = memmem(line, n, " -> ", 4);
+	bool dump = memmem(rest, rest_len, "RESPONSE", 8) != NULL;
+	if (dump && loc && memmem(loc, n - (size_t)(loc - line), ".go:", 4))
+		n = (size_t)(loc - line);
+	strbuf_reset(out);
+	strbuf_add(out, line, n);
+	strbuf_rtrim(out);
+	while (out->len && out->buf[out->len - 1] == ':')
+		out->buf[--out->len] = '\0';
+	if (dump) {
+		add_field(out, rest, rest_len, "ServiceCode=", ") \n");
+		add_field(out, rest, rest_len, "Description=", ",\n");
+	}
+}
+
+/*
+ * rclone's summary line (rclone_summary), fit for a message: control characters replaced,
+ * the config's secret values and any URL user info ("//user:pass@") redacted, at most
+ * 300 bytes.
  */
 static void rclone_err_line(struct rclone *r, struct child *c, struct strbuf *out)
 {
 	struct strbuf line = STRBUF_INIT;
-	const char *s = child_err_summary(c, &line);
 	char *at;
 
+	rclone_summary(c, &line);
+	const char *s = line.buf;
 	strbuf_reset(out);
-	if (strlen(s) > 20 && s[4] == '/' && s[7] == '/' && s[10] == ' ' && s[13] == ':')
-		s += 20;
 	for (const char *p = s; *p && out->len < 300; p++)
 		strbuf_addch(out, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
 	for (size_t i = 0; i < r->secrets.nr; i++)

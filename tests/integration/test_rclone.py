@@ -1,9 +1,10 @@
 """The rclone store against real remotes: an rclone remote of type webdav on the test
-Apache (tests/lbservers.py), and one of type azureblob on Azurite (the Azure Storage
-emulator, installed from npm into the test cache) when it can be had.
+Apache, one of type sftp on the test sshd, and one of type azureblob on Azurite (the Azure
+Storage emulator, installed from npm into the test cache; all in tests/lbservers.py).
 
-rclone itself comes from Debian (test.sh installs it). What the remote holds is read from
-Apache's DAV directory, or through rclone for Azurite.
+rclone itself comes from Debian (test.sh installs it, 1.60). What the remote holds is read
+from Apache's DAV directory or sshd's home, or through rclone (a config of the test's own)
+for Azurite.
 """
 
 import json
@@ -273,3 +274,95 @@ def test_rclone_sftp_wrong_host_key_keeps_local_copy(lb, sftp_remote, sshd_serve
     assert sshd_server.password not in res.stderr
     assert held(path, lb) == []
     assert len(local_archives(lb)) == 1
+
+
+# --------------------------------------------------------------------------
+# azureblob on Azurite
+# --------------------------------------------------------------------------
+
+class Blob:
+    """A fresh container on Azurite behind an rclone azureblob remote `az`."""
+
+    def __init__(self, lb, server, tmp_path):
+        self.server = server
+        self.container = "c" + uuid.uuid4().hex[:12]
+        self.conf = tmp_path / "az.conf"
+        self.conf.write_text(server.rclone_conf("az"))
+        os.chmod(self.conf, 0o600)
+        self.dir = f"az:{self.container}/backups/{lb.NAME}"
+        self.env = {"BACKUP_RCLONE_REMOTE": f"az:{self.container}/backups",
+                    "BACKUP_RCLONE_CONFIG_FILE": str(self.conf)}
+
+    def rclone(self, *args, **kw):
+        """rclone with the test's own copy of the config (not through lifeboat)."""
+        p = subprocess.run(["rclone", *args], env=dict(os.environ, RCLONE_CONFIG=str(self.conf)),
+                           capture_output=True, timeout=120, **kw)
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+        return p.stdout
+
+    def files(self):
+        out = self.rclone("lsjson", "--files-only", self.dir)
+        return sorted(e["Name"] for e in json.loads(out))
+
+    def read(self, name):
+        return self.rclone("cat", f"{self.dir}/{name}")
+
+
+@pytest.fixture
+def blob(lb, azurite_server, tmp_path):
+    need_tool("rclone")
+    return Blob(lb, azurite_server, tmp_path)
+
+
+def test_roundtrip_list_restore_prune_rclone_azureblob(lb, blob):
+    """Backup to an rclone azureblob remote on Azurite beside the local store: the same
+    bytes in the container under the final name only, `list` showing rclone, a restore
+    from it equal to the source, and retention pruning the container on its own listing."""
+    env = blob.env
+    orig = lb.snap()
+    first = lb.backup(env)
+    local = lb.archive(first)
+    assert blob.files() == [local.name]
+    assert blob.read(local.name) == local.read_bytes()
+    data = read_json_list(lb.run(["list", "--json"], env))
+    assert [e["stores"] for e in data] == [["local", "rclone"]]
+    only = {**env, "BACKUP_LOCAL_PATH": None}
+    res = lb.run(["list"], only)
+    assert table_timestamps(res) == [first]
+    assert res.stdout.splitlines()[1].split()[3] == "rclone", repr(res)
+
+    wreck_tree(lb.src)
+    lb.restore(first, only)
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from azureblob")
+
+    second = lb.backup({**env, "BACKUP_KEEP_LAST": "1"})
+    assert second != first
+    assert blob.files() == [lb.archive(second).name]
+    assert blob.read(lb.archive(second).name) == lb.archive(second).read_bytes()
+    lb.run(["verify", second], only)
+
+
+def test_rclone_azureblob_wrong_key_keeps_local_copy(lb, azurite_server, tmp_path):
+    """The container reached with a shared access signature whose key is wrong (a SAS URL,
+    the one azureblob credential rclone 1.60 lets point at an emulator besides
+    use_emulator's fixed key): exit 5, one line naming the rclone store and the refusal,
+    the signature never shown, nothing in the container, the local copy kept."""
+    need_tool("rclone")
+    ok = Blob(lb, azurite_server, tmp_path)
+    ok.rclone("mkdir", f"az:{ok.container}")
+    sig = "WrongKey" + uuid.uuid4().hex
+    conf = tmp_path / "bad.conf"
+    conf.write_text(f"[bad]\ntype = azureblob\nsas_url = {azurite_server.endpoint}/"
+                    f"{ok.container}?sv=2021-08-06&sr=c&sp=racwdl"
+                    f"&se=2030-01-01T00%3A00%3A00Z&sig={sig}\n")
+    env = {"BACKUP_RCLONE_REMOTE": f"bad:{ok.container}/backups",
+           "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    errs = [l for l in res.stderr.splitlines() if " error: " in l]
+    assert len(errs) == 1, repr(res)
+    assert "rclone" in errs[0] and "kept in local" in errs[0], errs[0]
+    assert "403" in errs[0] or "AuthorizationFailure" in errs[0], errs[0]
+    log = (lb.tmp / "backup.log").read_text(errors="replace")
+    assert sig not in res.stderr and sig not in res.stdout and sig not in log
+    assert len(local_archives(lb)) == 1
+    assert json.loads(ok.rclone("lsjson", "-R", "--files-only", f"az:{ok.container}")) == []
