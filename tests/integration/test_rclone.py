@@ -206,6 +206,28 @@ def test_temporary_of_a_killed_run_is_removed_by_the_next(lb, remote):
     assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone")
 
 
+def test_full_remote_disk(lb, apache_server, tmp_path, tmpfs_mount):
+    """The remote's directory on a 1 MiB tmpfs behind Apache, the archive larger: the
+    upload fails when the server runs out of space. Exit 5, one line naming the rclone
+    store, nothing of the archive (final or temporary) on the server, the local copy
+    kept."""
+    need_tool("rclone")
+    base = "f-" + uuid.uuid4().hex[:12]
+    small = tmpfs_mount(apache_server.dav / base, size="1m")
+    os.chown(small, apache_server.dav.stat().st_uid, apache_server.dav.stat().st_gid)
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(dav_conf(apache_server))
+    env = {"BACKUP_RCLONE_REMOTE": f"dav:{base}", "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    errs = [l for l in res.stderr.splitlines() if " error: " in l]
+    assert len(errs) == 1, repr(res)
+    assert "the rclone copy failed (kept in local)" in errs[0], errs[0]
+    assert "507 Insufficient Storage" in errs[0], errs[0]
+    assert apache_server.password not in res.stderr
+    assert lb.archive(res.stdout.strip()).is_file()
+    assert held(small, lb) == [], "nothing partial may stay on the server"
+
+
 def test_unreachable_remote_redacted(lb, tmp_path):
     need_tool("rclone")
     port = lbservers.free_port()
