@@ -206,3 +206,18 @@ def test_disaster_recovery_from_one_store(lb, stores, kind):
     for secret in (os.environ["LB_S3_SECRET_KEY"], stores.apache.password,
                    stores.sftp.password):
         assert secret not in res.stdout and secret not in res.stderr
+
+
+def test_check_shows_every_store(lb, stores):
+    """`lifeboat check` names where each of the five stores keeps archives, and no
+    secret."""
+    res = lb.run(["check"], stores.env)
+    shown = [l.split("archives in", 1)[1].strip() for l in res.stdout.splitlines()
+             if "archives in" in l]
+    assert shown == [f"{lb.store}/{lb.NAME}/", f"s3://{stores.bucket}/{lb.NAME}/",
+                     f"{stores.sftp.url()}/{lb.NAME}/",
+                     f"{stores.apache.url}/{stores.dav}/{lb.NAME}/",
+                     f"dav:{stores.rc}/{lb.NAME}/"], res.stdout
+    for secret in (os.environ["LB_S3_SECRET_KEY"], stores.apache.password,
+                   stores.sftp.password):
+        assert secret not in res.stdout and secret not in res.stderr
