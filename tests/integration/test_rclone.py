@@ -228,6 +228,54 @@ def test_full_remote_disk(lb, apache_server, tmp_path, tmpfs_mount):
     assert held(small, lb) == [], "nothing partial may stay on the server"
 
 
+def test_server_killed_mid_upload(lb, tmp_path):
+    """The server behind the remote (a private Apache) killed while the archive streams to
+    `rclone rcat` (Lifeboat stopped at a fault point meanwhile): exit 5, one line naming
+    the rclone store, the local copy kept; after a restart nothing of that run is visible
+    on the server, and the next backup there succeeds."""
+    need_tool("rclone")
+    s = lbservers.Apache()
+    try:
+        s.start()
+    except lbservers.Unavailable as e:
+        lbservers.unavailable(str(e))
+    try:
+        (s.dav / "b").mkdir()
+        os.chown(s.dav / "b", s.dav.stat().st_uid, s.dav.stat().st_gid)
+        conf = tmp_path / "rclone.conf"
+        conf.write_text(dav_conf(s))
+        env = {"BACKUP_RCLONE_REMOTE": "dav:b", "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+        p = lb.popen(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.write@3:stop"},
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            def stopped():
+                with open(f"/proc/{p.pid}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "T"
+            wait_until(lambda: p.poll() is not None or stopped(),
+                       "lifeboat to stop at the fault point")
+            assert p.poll() is None, p.stderr.read().decode(errors="replace")
+            s.stop()
+            os.kill(p.pid, signal.SIGCONT)
+            out, err = p.communicate(timeout=300)
+        finally:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+        err = err.decode(errors="replace")
+        assert p.returncode == EXIT_STORE, err
+        errs = [l for l in err.splitlines() if " error: " in l]
+        assert len(errs) == 1 and "the rclone copy failed (kept in local)" in errs[0], err
+        assert s.password not in err
+        assert lb.archive(out.decode().strip()).is_file()
+        s.start()
+        assert [n for n in held(s.dav / "b", lb) if not n.startswith(".")] == []
+        ts = lb.backup(env)
+        assert held(s.dav / "b", lb) == [lb.archive(ts).name]
+    finally:
+        s.cleanup()
+
+
 def test_unreachable_remote_redacted(lb, tmp_path):
     need_tool("rclone")
     port = lbservers.free_port()
