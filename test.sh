@@ -40,6 +40,9 @@ install_deps() {
 	for p in "${APT_PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
+	# Azurite (tests/lbservers.py) runs on Node.js and comes from npm into LB_TEST_CACHE:
+	# Debian's nodejs and npm, unless a Node.js with npm is installed already.
+	{ command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
 	if ((${#missing[@]})); then
 		say "installing ${missing[*]}"
 		local sudo=()
@@ -159,7 +162,7 @@ fi
 stage "format (clang-format)" - bash -c 'clang-format --dry-run --Werror src/*.[ch] src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/e2e/*.c'
 stage "fuzz (libFuzzer+ASan+UBSan, ${FUZZ_RUNS:-500000} inputs each)" "$RESULTS/fuzz.json" \
 	bash -c 'meson test -C build-fuzz --suite fuzz --print-errorlogs; rc=$?; cp build-fuzz/meson-logs/testlog.json "$0"; exit $rc' "$RESULTS/fuzz.json"
-stage "test servers (Go builds, cached in $LB_TEST_CACHE)" - python3 tests/lbservers.py build
+stage "test servers (Go builds, Azurite from npm; cached in $LB_TEST_CACHE)" - python3 tests/lbservers.py build
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

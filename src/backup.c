@@ -285,6 +285,10 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	j.tar.report = &report_log; /* the walker's warnings and the tar writer's are logged */
 	if (store_set_open(cfg, &j.stores, e) < 0)
 		goto out;
+	/* What killed runs left goes first; what this run makes is recorded. */
+	store_set_sweep_temps(&j.stores);
+	for (size_t i = 0; i < j.stores.nr; i++)
+		j.stores.v[i]->record_temps = true;
 
 	/*
 	 * A store that cannot start is reported at the end; the others go on. One

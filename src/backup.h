@@ -40,7 +40,9 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 /*
  * Back up to every store. When some stores fail but others committed the
  * archive, it returns -1 (LB_EXIT_STORE naming the failed store) with
- * ret->file and ret->kept_in set: that archive exists and is listed.
+ * ret->file and ret->kept_in set: that archive exists and is listed. The
+ * caller holds the run lock: the temporaries earlier runs left are removed
+ * first, and this run's are recorded (store_set_sweep_temps).
  */
 int backup_run(const struct config *cfg, struct backup_result *ret, struct err *e);
 void backup_result_release(struct backup_result *r);

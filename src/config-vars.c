@@ -835,9 +835,10 @@ static const struct config_var later_rows[] = {
 	  "If it cannot be opened: one warning, stderr only.",
 	  describe_log_file },
 	{ "BACKUP_STATE_DIR", 0, var_state_dir, OFF(state_dir), 0, 0, "/var/lib/lifeboat",
-	  "Lock and state files (`NAME.lock`, `NAME.state.json`, `NAME.state.lock`); default "
-	  "`/var/lib/lifeboat`, or `$HOME/.local/state/lifeboat` when not run as root. Created if "
-	  "missing.",
+	  "Lock and state files (`NAME.lock`, `NAME.state.json`, `NAME.state.lock`, and "
+	  "`NAME.temporaries`: the unfinished uploads of this sidecar's runs, see [Interrupted "
+	  "runs](#interrupted-runs)); default `/var/lib/lifeboat`, or "
+	  "`$HOME/.local/state/lifeboat` when not run as root. Created if missing.",
 	  describe_state_dir },
 };
 static const struct config_var_group general = CONFIG_VAR_GROUP(general_rows);

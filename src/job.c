@@ -98,6 +98,9 @@ int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err 
 		return 0;
 	if (store_set_open(cfg, &set, e) < 0)
 		return -1;
+	/* Under the run lock (a dry run has none): what killed runs left goes too. */
+	if (!dry_run)
+		store_set_sweep_temps(&set);
 	for (size_t s = 0; s < set.nr; s++) {
 		struct store *st = set.v[s];
 		struct store_list l = { 0 };

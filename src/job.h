@@ -42,6 +42,8 @@ void job_recover_services(const struct config *cfg);
  * Apply the retention rules to every store, each on its own list (so each
  * store keeps its own newest archive). With `dry_run`, only print what would
  * go. Each deletion (or would-be deletion) is printed to `listing` when given.
+ * Without `dry_run` the caller holds the run lock, and the temporaries killed
+ * runs left are removed first (store_set_sweep_temps).
  * Returns the number of archives deleted, or -1.
  */
 int job_prune(const struct config *cfg, bool dry_run, FILE *listing, struct err *e);

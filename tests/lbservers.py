@@ -1,15 +1,12 @@
 """The real servers of the test suites, as session fixtures' building blocks.
 
 Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL,
-OpenSSH's sshd, a Docker engine) is started here on a free loopback port, waited for with a
-generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
-
-Each server the integration and end-to-end tests talk to (MinIO, FerretDB, PostgreSQL, Apache
-with mod_dav, rclone serve webdav, a Docker engine) is started here on a free loopback
-port, waited for with a generous deadline, and stopped by its own pid. Servers that Debian does not package are built once
-from their Go modules into a cache outside the clone (``$LB_TEST_CACHE``, default
-``~/.cache/lifeboat-test``), one binary per pinned version, and reused by every later run
-and every clone.
+OpenSSH's sshd, Apache with mod_dav, rclone serve webdav, Azurite, a Docker engine) is
+started here on a free loopback port, waited for with a generous deadline, and stopped by
+its own pid. Servers that Debian does not package are built once from their Go modules
+(Azurite: installed from the npm registry) into a cache outside the clone
+(``$LB_TEST_CACHE``, default ``~/.cache/lifeboat-test``), one per pinned version, and
+reused by every later run and every clone.
 
 ``python3 tests/lbservers.py build`` builds every cached binary (``./test.sh`` does it as
 its own stage, so the time shows in its table); the fixtures build on demand too, so
@@ -49,6 +46,8 @@ FERRETDB_VERSION = "v1.24.2"
 # mongo-tools tags are not Go versions: a pseudo-version of master (100.12.x, July 2025).
 MONGO_TOOLS_VERSION = "v0.0.0-20250715155915-887641268977"
 MONGO_TOOLS_SUM = "h1:J9wFLko0N7sbovyHahuRw1NyfMUsNhaauLK87wQ3ruc="
+# The Azure Storage emulator, from the npm registry (Node.js: Debian's nodejs and npm).
+AZURITE_VERSION = "3.37.0"
 
 
 class Unavailable(Exception):
@@ -219,8 +218,36 @@ def gotify_bin():
                         lambda out: git_source_build("gotify", GOTIFY_GIT, GOTIFY_COMMIT, stubs, out))
 
 
+def azurite_bin():
+    """CACHE/npm/azurite-VERSION/.../azurite-blob, `npm install`ed there first if missing."""
+    out = CACHE / "npm" / f"azurite-{AZURITE_VERSION}"
+    blob = out / "node_modules" / ".bin" / "azurite-blob"
+    if blob.exists():
+        return blob
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        raise Unavailable("Azurite needs Node.js and npm (apt-get install nodejs npm)")
+    with cache_lock("azurite"):
+        if not blob.exists():
+            print(f"installing azurite {AZURITE_VERSION} into {out} (once per machine)",
+                  file=sys.stderr)
+            tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            p = subprocess.run([npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
+                                "--save-exact", "--loglevel=error", f"azurite@{AZURITE_VERSION}"],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            if p.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise Unavailable(f"npm install azurite@{AZURITE_VERSION} failed:\n"
+                                  f"{p.stderr[-3000:]}")
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+    return blob
+
+
 BUILDS = {"minio": minio_bin, "ferretdb": ferretdb_bin, "mongorestore": mongorestore_bin,
-          "ntfy": ntfy_bin, "gotify": gotify_bin}
+          "ntfy": ntfy_bin, "gotify": gotify_bin, "azurite": azurite_bin}
 
 
 # --------------------------------------------------------------------------
@@ -1230,6 +1257,46 @@ class RcloneWebdav(Server):
                 return e.code == 401
             return False
         return super().start(ready)
+
+    def environ(self):
+        return {}
+
+
+class Azurite(Server):
+    """Azurite's blob service on a free loopback port, its data in a private directory, no
+    telemetry. Its account is the emulator's well-known devstoreaccount1 (and key), which
+    rclone's azureblob `use_emulator = true` uses; rclone 1.60 then takes `endpoint` as the
+    whole account URL (.endpoint), so a free port works (without use_emulator it builds
+    https://ACCOUNT.ENDPOINT, which cannot name an emulator)."""
+
+    ACCOUNT = "devstoreaccount1"
+
+    def __init__(self):
+        binary = azurite_bin()
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}/{self.ACCOUNT}"
+        super().__init__("azurite", [])
+        self.data = self.workdir / "data"
+        self.data.mkdir()
+        self.argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                     "--location", str(self.data), "--silent", "--disableTelemetry",
+                     "--skipApiVersionCheck"]
+        self.env = dict(os.environ)
+        self.env.pop("AZURITE_ACCOUNTS", None)  # the well-known account, nothing else
+
+    def start(self):
+        def ready():  # any answer: an unauthenticated listing is refused
+            try:
+                urllib.request.urlopen(f"{self.endpoint}?comp=list", timeout=2)
+            except urllib.error.HTTPError:
+                return True
+            return True
+        return super().start(ready)
+
+    def rclone_conf(self, name):
+        """An rclone.conf section for a remote NAME of type azureblob on this emulator."""
+        return (f"[{name}]\ntype = azureblob\nuse_emulator = true\n"
+                f"endpoint = {self.endpoint}\n")
 
     def environ(self):
         return {}

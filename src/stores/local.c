@@ -29,20 +29,6 @@ static struct local *L(struct store *s)
 	return s->priv;
 }
 
-/* ".NAME-YYYY-MM-DD-HHMMSS" + anything + ".partial": a partial archive of this backup name. */
-static bool is_partial(const char *n, const char *name)
-{
-	size_t len = strlen(n), nlen = strlen(name);
-	char ts[TIMESTAMP_LEN + 1];
-
-	if (n[0] != '.' || strncmp(n + 1, name, nlen) || n[1 + nlen] != '-' ||
-	    len < 2 + nlen + TIMESTAMP_LEN + 8 || strcmp(n + len - 8, ".partial"))
-		return false;
-	memcpy(ts, n + 2 + nlen, TIMESTAMP_LEN);
-	ts[TIMESTAMP_LEN] = '\0';
-	return naming_timestamp_valid(ts, NULL);
-}
-
 /*
  * Remove .partial files no run is writing. A writer holds an flock on its
  * .partial for as long as it writes (the kernel drops it when the writer dies),
@@ -51,7 +37,7 @@ static bool is_partial(const char *n, const char *name)
  * happens under the lock; a writer checks after locking that its file is still
  * linked (local_put_begin).
  */
-static void remove_stale_partials(struct store *s, struct local *l, const char *name)
+static void remove_stale_partials(struct store *s, struct local *l)
 {
 	DIR *d = opendir(l->dir);
 	struct dirent *de;
@@ -60,7 +46,7 @@ static void remove_stale_partials(struct store *s, struct local *l, const char *
 		return;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
-		if (!is_partial(n, name))
+		if (!store_temp_ours(s->cfg, n))
 			continue;
 		int fd = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
@@ -109,7 +95,7 @@ static int local_put_begin(struct store *s, const char *file, struct store_put *
 
 	if (mkdir(l->dir, 0700) < 0 && errno != EEXIST)
 		return err_set(e, LB_EXIT_STORE, "cannot create '%s': %s", l->dir, strerror(errno));
-	remove_stale_partials(s, l, s->cfg->name);
+	remove_stale_partials(s, l);
 
 	lp = xcalloc(1, sizeof(*lp));
 	lp->tmp_path = xasprintf("%s/.%.*s.partial", l->dir, (int)stem, file);

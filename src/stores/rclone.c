@@ -83,20 +83,85 @@ static void redact_one(struct strbuf *sb, const char *secret)
 	}
 }
 
+/* Does the line [p, p+n) start with rclone's log prefix "YYYY/MM/DD HH:MM:SS "? */
+static bool log_line(const char *p, size_t n)
+{
+	return n > 20 && isdigit((unsigned char)p[0]) && p[4] == '/' && p[7] == '/' &&
+	       p[10] == ' ' && p[13] == ':' && p[16] == ':' && p[19] == ' ';
+}
+
+/* Append ": " and the text after `key` in [p, p+n) up to a character of `stop`. */
+static void add_field(struct strbuf *out, const char *p, size_t n, const char *key,
+		      const char *stop)
+{
+	const char *k = memmem(p, n, key, strlen(key));
+
+	if (!k)
+		return;
+	k += strlen(key);
+	size_t m = 0, left = n - (size_t)(k - p);
+	while (m < left && !strchr(stop, k[m]))
+		m++;
+	if (m && !(m == 6 && !memcmp(k, "(none)", 6))) {
+		strbuf_addstr(out, ": ");
+		strbuf_add(out, k, m);
+	}
+}
+
 /*
- * The last line of rclone's stderr, fit for a message: its "YYYY/MM/DD HH:MM:SS LEVEL :"
- * prefix dropped, control characters replaced, the config's secret values and any URL
- * user info ("//user:pass@") redacted, at most 300 bytes.
+ * What rclone said went wrong: its last log line (the "YYYY/MM/DD HH:MM:SS" prefix
+ * dropped), else its last line. Some backends (azureblob's SDK) follow that line with a
+ * multi-line dump of the request, whose last line is a request id: then the log line's
+ * trailing Go source location ("-> github.com/....go:42") goes, and the dump's service
+ * code and description are added.
+ */
+static void rclone_summary(struct child *c, struct strbuf *out)
+{
+	const struct strbuf *t = &c->err_tail;
+	size_t at = t->len, len = 0;
+
+	for (size_t i = 0; i < t->len;) {
+		size_t n = strcspn(t->buf + i, "\n");
+		if (log_line(t->buf + i, n)) {
+			at = i;
+			len = n;
+		}
+		i += n + 1;
+	}
+	if (at == t->len) {
+		child_err_summary(c, out);
+		return;
+	}
+	const char *line = t->buf + at + 20, *rest = line + len - 20;
+	size_t n = len - 20, rest_len = t->len - (size_t)(rest - t->buf);
+	const char *loc = memmem(line, n, " -> ", 4);
+	bool dump = memmem(rest, rest_len, "RESPONSE", 8) != NULL;
+	if (dump && loc && memmem(loc, n - (size_t)(loc - line), ".go:", 4))
+		n = (size_t)(loc - line);
+	strbuf_reset(out);
+	strbuf_add(out, line, n);
+	strbuf_rtrim(out);
+	while (out->len && out->buf[out->len - 1] == ':')
+		out->buf[--out->len] = '\0';
+	if (dump) {
+		add_field(out, rest, rest_len, "ServiceCode=", ") \n");
+		add_field(out, rest, rest_len, "Description=", ",\n");
+	}
+}
+
+/*
+ * rclone's summary line (rclone_summary), fit for a message: control characters replaced,
+ * the config's secret values and any URL user info ("//user:pass@") redacted, at most
+ * 300 bytes.
  */
 static void rclone_err_line(struct rclone *r, struct child *c, struct strbuf *out)
 {
 	struct strbuf line = STRBUF_INIT;
-	const char *s = child_err_summary(c, &line);
 	char *at;
 
+	rclone_summary(c, &line);
+	const char *s = line.buf;
 	strbuf_reset(out);
-	if (strlen(s) > 20 && s[4] == '/' && s[7] == '/' && s[10] == ' ' && s[13] == ':')
-		s += 20;
 	for (const char *p = s; *p && out->len < 300; p++)
 		strbuf_addch(out, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
 	for (size_t i = 0; i < r->secrets.nr; i++)
@@ -179,6 +244,8 @@ static char *path_of(struct rclone *r, const char *file)
 	return xasprintf("%s/%s", r->dir, file);
 }
 
+static int delete_file(struct rclone *r, const char *file, const char *what, struct err *e);
+
 /* ---- the upload ---- */
 
 struct rclone_put {
@@ -222,7 +289,9 @@ static int rclone_put_begin(struct store *s, const char *file, struct store_put 
 	rclone_prepare(r, &rp->c, "rcat");
 	strvec_push(&rp->c.args, rp->tmp);
 	rp->c.in = CHILD_PIPE;
+	store_temp_made(s, rp->tmp_name); /* before rcat can make it */
 	if (child_start(&rp->c, LB_EXIT_STORE, e) < 0) {
+		store_temp_gone(s, rp->tmp_name);
 		put_free(rp);
 		return -1;
 	}
@@ -275,6 +344,7 @@ static int rclone_put_commit(struct store_put *p, struct err *e)
 		return err_set(e, LB_EXIT_STORE, "cannot %s: injected failure", rp->what);
 	if (rclone_run(r, rp->what, "moveto", rp->tmp, rp->final, NULL, 0, e) < 0)
 		return -1;
+	store_temp_gone(p->store, rp->tmp_name);
 	put_free(rp);
 	free(p->file);
 	p->file = NULL;
@@ -294,10 +364,10 @@ static void rclone_put_abort(struct store_put *p)
 		child_kill(&rp->c);
 	rp->running = false;
 	char *what = xasprintf("delete the temporary '%s' from the rclone store", rp->tmp);
-	if (rclone_run(rp->r, what, "deletefile", rp->tmp, NULL, NULL, RCLONE_FILE_NOT_FOUND, &e) <
-		    0 &&
-	    err_isset(&e))
-		store_report(p->store, LOG_WARN, "%s", e.msg);
+	if (delete_file(rp->r, rp->tmp_name, what, &e) < 0)
+		store_report(p->store, LOG_WARN, "%s (the next run removes it)", e.msg);
+	else
+		store_temp_gone(p->store, rp->tmp_name);
 	free(what);
 	put_free(rp);
 	free(p->file);
@@ -379,20 +449,19 @@ static int stat_file(struct rclone *r, const char *file, const char *what, struc
 }
 
 /*
- * Delete `file` from the store's directory; a missing one is no error. rclone's
- * deletefile says "doesn't exist" with the exit code of any failure, so a failure is
- * checked against a listing.
+ * Delete `file` from the store's directory: 1 deleted, 0 it was not there, -1 e says
+ * why. rclone's deletefile says "doesn't exist" with the exit code of any failure, so a
+ * failure is checked against a listing.
  */
 static int delete_file(struct rclone *r, const char *file, const char *what, struct err *e)
 {
 	struct err first = ERR_INIT;
 	char *path = path_of(r, file);
-	int code =
-		rclone_run(r, what, "deletefile", path, NULL, NULL, RCLONE_FILE_NOT_FOUND, &first);
+	int code = rclone_run(r, what, "deletefile", path, NULL, NULL, 0, &first);
 
 	free(path);
-	if (code >= 0)
-		return 0;
+	if (code == 0)
+		return 1;
 	int there = stat_file(r, file, what, e);
 	if (there == 0)
 		return 0;
@@ -457,6 +526,22 @@ static int rclone_remove(struct store *s, const char *file, struct err *e)
 	int rc = delete_file(r, file, what, e);
 	free(path);
 	free(what);
+	return rc < 0 ? -1 : 0;
+}
+
+static int rclone_remove_temp(struct store *s, const char *name, struct err *e)
+{
+	struct rclone *r = R(s);
+
+	if (!store_temp_ours(s->cfg, name))
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "refusing to delete '%s': not a temporary of '%s'", name,
+			       s->cfg->name);
+	char *path = path_of(r, name);
+	char *what = xasprintf("delete '%s' from the rclone store", path);
+	int rc = delete_file(r, name, what, e);
+	free(path);
+	free(what);
 	return rc;
 }
 
@@ -498,6 +583,7 @@ static const struct store_ops rclone_ops = {
 	.exists = rclone_exists,
 	.remove = rclone_remove,
 	.put_small = store_put_small_streamed,
+	.remove_temp = rclone_remove_temp,
 	.free = rclone_free,
 };
 

@@ -82,5 +82,7 @@ int s3_put_begin(struct store *st, const char *file, struct store_put *p, struct
 int s3_put_write(struct store_put *p, const void *buf, size_t len, struct err *e);
 int s3_put_commit(struct store_put *p, struct err *e);
 void s3_put_abort(struct store_put *p);
+/* The store's remove_temp: abort the unfinished multipart uploads of an archive's key. */
+int s3_remove_temp(struct store *st, const char *file, struct err *e);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include "fault.h"
 #include "stores/s3-internal.h"
 #include "stores/s3.h"
 #include "stores/s3xml.h"
@@ -150,6 +151,8 @@ int s3_put_begin(struct store *st, const char *file, struct store_put *p, struct
 	r.query = q;
 	r.nr_query = 1;
 	r.storage_class = true;
+	/* The upload's key, recorded before it exists: what the next run aborts if we die. */
+	store_temp_made(st, file);
 	if (s3_call(s, up->h, &r, up->what, S3_ATTEMPTS, s3_budget_ms(s), 0, e) < 0)
 		goto fail;
 	if (!s3xml_first(r.resp.buf, r.resp.len, "UploadId", &id) || !id.len) {
@@ -164,6 +167,8 @@ int s3_put_begin(struct store *st, const char *file, struct store_put *p, struct
 	p->bytes = 0;
 	return 0;
 fail:
+	/* No upload id: an upload made all the same (its answer lost) is the lifecycle's. */
+	store_temp_gone(st, file);
 	strbuf_release(&r.resp);
 	strbuf_release(&id);
 	put_free(up);
@@ -206,6 +211,11 @@ int s3_put_commit(struct store_put *p, struct err *e)
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (slot_join(up, &up->slots[i], e) < 0)
 			goto out;
+	/* kill: every part is uploaded, the upload not completed; fail: Complete refused */
+	if (FAULT("s3.complete")) {
+		err_set(e, LB_EXIT_STORE, "cannot %s: injected failure", up->what);
+		goto out;
+	}
 	strbuf_addstr(&xml, "<CompleteMultipartUpload>");
 	for (size_t i = 0; i < up->nr_etags; i++) {
 		strbuf_addf(&xml, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
@@ -238,6 +248,7 @@ int s3_put_commit(struct store_put *p, struct err *e)
 		goto out;
 	}
 	strbuf_release(&r.resp);
+	store_temp_gone(p->store, p->file);
 	put_free(up);
 	free(p->file);
 	p->file = NULL;
@@ -271,12 +282,14 @@ void s3_put_abort(struct store_put *p)
 		r.query = q;
 		r.nr_query = 1;
 		/* 404 NoSuchUpload: already gone. A quarter of the budget: the run is failing. */
-		if (s3_call(up->s, up->h, &r, what, 0, s3_budget_ms(up->s) / 4, 404, &e) < 0)
+		if (s3_call(up->s, up->h, &r, what, 0, s3_budget_ms(up->s) / 4, 404, &e) < 0) {
 			store_report(p->store, LOG_WARN,
-				     "%s (upload id '%s' is left for the bucket's lifecycle rules)",
-				     e.msg, up->upload_id);
-		else
+				     "%s (upload id '%s' is left for the next run to abort)", e.msg,
+				     up->upload_id);
+		} else {
+			store_temp_gone(p->store, p->file);
 			log_debug("s3: aborted upload of '%s'", up->key);
+		}
 		free(what);
 		strbuf_release(&r.resp);
 	}
@@ -284,4 +297,100 @@ void s3_put_abort(struct store_put *p)
 	free(p->file);
 	p->file = NULL;
 	p->priv = NULL;
+}
+
+/* Abort one multipart upload; 404 (gone already) is success. */
+static int abort_upload(struct s3 *s, CURL *h, const char *key, const char *upload_id,
+			struct err *e)
+{
+	const struct sigv4_kv q[] = { { "uploadId", upload_id } };
+	struct s3_req r = S3_REQ_INIT("DELETE");
+	char *what = xasprintf("abort the upload '%s' of 's3://%s/%s'", upload_id,
+			       s->cfg->s3.bucket, key);
+
+	r.key = key;
+	r.query = q;
+	r.nr_query = 1;
+	int rc = s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 404, e);
+	strbuf_release(&r.resp);
+	free(what);
+	return rc;
+}
+
+#define UPLOAD_PAGES_MAX 100 /* uploads of one key: a few at most */
+
+int s3_remove_temp(struct store *st, const char *file, struct err *e)
+{
+	struct s3 *s = st->priv;
+	char *key_marker = NULL, *id_marker = NULL;
+	int aborted = 0, ret = -1;
+
+	/* Only ever an unfinished upload of an archive of ours; the object itself stays. */
+	if (!store_file_ours(s->cfg, file))
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "refusing to abort uploads of '%s': not a backup of '%s'", file,
+			       s->cfg->name);
+	char *key = s3_object_key(s, file);
+	char *what =
+		xasprintf("list the unfinished uploads of 's3://%s/%s'", s->cfg->s3.bucket, key);
+	CURL *h = http_handle();
+	if (!h) {
+		err_set(e, LB_EXIT_INTERNAL, "curl_easy_init failed");
+		goto out;
+	}
+	for (int page = 0;; page++) {
+		struct sigv4_kv q[4] = { { "prefix", key }, { "uploads", "" } };
+		size_t nq = 2;
+		struct s3xml_page pg = { 0 };
+		struct s3_req r = S3_REQ_INIT("GET");
+
+		if (key_marker)
+			q[nq++] = (struct sigv4_kv){ "key-marker", key_marker };
+		if (id_marker)
+			q[nq++] = (struct sigv4_kv){ "upload-id-marker", id_marker };
+		r.query = q;
+		r.nr_query = nq;
+		if (page >= UPLOAD_PAGES_MAX) {
+			err_set(e, LB_EXIT_STORE, "cannot %s: more than %d pages", what,
+				UPLOAD_PAGES_MAX);
+			goto out;
+		}
+		if (s3_call(s, h, &r, what, S3_ATTEMPTS, s3_budget_ms(s), 0, e) < 0) {
+			strbuf_release(&r.resp);
+			goto out;
+		}
+		if (r.resp.overflowed || s3xml_parse_uploads(r.resp.buf, r.resp.len, &pg) < 0) {
+			err_set(e, LB_EXIT_STORE, "cannot %s: the answer is not a listing", what);
+			strbuf_release(&r.resp);
+			goto out;
+		}
+		strbuf_release(&r.resp);
+		for (size_t i = 0; i < pg.nr; i++) {
+			/* The prefix also matches longer keys: only this very key's uploads. */
+			if (strcmp(pg.v[i].key, key))
+				continue;
+			if (abort_upload(s, h, key, pg.upload_ids[i], e) < 0) {
+				s3xml_page_release(&pg);
+				goto out;
+			}
+			aborted++;
+		}
+		free(key_marker);
+		free(id_marker);
+		key_marker = pg.next_key_marker ? xstrdup(pg.next_key_marker) : NULL;
+		id_marker = pg.next_upload_id_marker ? xstrdup(pg.next_upload_id_marker) : NULL;
+		bool more = pg.truncated && (key_marker || id_marker);
+		s3xml_page_release(&pg);
+		if (!more)
+			break;
+	}
+	ret = aborted > 0;
+out:
+	if (h)
+		curl_easy_cleanup(h);
+	free(key_marker);
+	free(id_marker);
+	free(key);
+	free(what);
+	return ret;
 }

@@ -641,6 +641,7 @@ static const struct store_ops s3_ops = {
 	.exists = s3_exists,
 	.remove = s3_remove,
 	.put_small = s3_put_small,
+	.remove_temp = s3_remove_temp,
 	.free = s3_free,
 };
 

@@ -50,6 +50,11 @@ static size_t feed(char *out, size_t size, size_t n, void *ud)
 		pthread_mutex_unlock(&up->mu);
 		return CURL_READFUNC_ABORT;
 	}
+	if (!up->len && up->eof) {
+		pthread_mutex_unlock(&up->mu);
+		/* kill: the whole archive is in the temporary, not yet renamed ("fail": a cut) */
+		return FAULT("sftp.rename") ? CURL_READFUNC_ABORT : 0;
+	}
 	while (got < want && up->len) {
 		size_t run = RING_SIZE - up->head < up->len ? RING_SIZE - up->head : up->len;
 		size_t k = run < want - got ? run : want - got;
@@ -141,6 +146,12 @@ static void put_free(struct sftp_put *up)
 	free(up);
 }
 
+/* The temporary's name in the directory, as recorded (store_temp_made). */
+static const char *tmp_name(const struct sftp_put *up)
+{
+	return strrchr(up->tmp, '/') + 1;
+}
+
 /* Remove the temporary (it may never have been made); a failure is reported, not returned. */
 static void remove_tmp(struct store *st, struct sftp_put *up)
 {
@@ -150,23 +161,10 @@ static void remove_tmp(struct store *st, struct sftp_put *up)
 
 	/* "*": a missing file is fine. A quarter of the timeout: the run is failing anyway. */
 	if (sftp_command(up->s, up->h, "*rm", up->tmp, NULL, what, t > 5 ? t : 5, &e) < 0)
-		store_report(st, LOG_WARN, "%s (it stays, hidden; a later backup removes it)",
-			     e.msg);
+		store_report(st, LOG_WARN, "%s (it stays, hidden; the next run removes it)", e.msg);
+	else
+		store_temp_gone(st, tmp_name(up));
 	free(what);
-}
-
-/* Is `n` ".NAME-YYYY-MM-DD-HHMMSS.*.partial", a temporary of this backup name? */
-static bool is_partial(const char *n, const char *name)
-{
-	size_t len = strlen(n), nlen = strlen(name);
-	char ts[TIMESTAMP_LEN + 1];
-
-	if (n[0] != '.' || strncmp(n + 1, name, nlen) || n[1 + nlen] != '-' ||
-	    len < 2 + nlen + TIMESTAMP_LEN + 8 || strcmp(n + len - 8, ".partial"))
-		return false;
-	memcpy(ts, n + 2 + nlen, TIMESTAMP_LEN);
-	ts[TIMESTAMP_LEN] = '\0';
-	return naming_timestamp_valid(ts, NULL);
 }
 
 /*
@@ -192,7 +190,7 @@ static int scan(struct store *st, struct sftp_put *up, const struct strbuf *list
 			taken = true;
 			continue;
 		}
-		if (!is_partial(name.buf, s->cfg->name))
+		if (!store_temp_ours(s->cfg, name.buf))
 			continue;
 		struct sftp_req r = SFTP_REQ_INIT("HEAD");
 		struct err e = ERR_INIT;
@@ -252,7 +250,9 @@ int sftp_put_begin(struct store *st, const char *file, struct store_put *p, stru
 		goto out;
 	}
 	up->ring = xmalloc(RING_SIZE);
+	store_temp_made(st, tmp_name(up)); /* before the upload can make it */
 	if (pthread_create(&up->thread, NULL, upload_main, up) != 0) {
+		store_temp_gone(st, tmp_name(up));
 		err_set(e, LB_EXIT_INTERNAL, "cannot %s: cannot start a thread", up->what);
 		goto out;
 	}
@@ -328,6 +328,7 @@ int sftp_put_commit(struct store_put *p, struct err *e)
 		/* Left for put_abort: it removes the temporary. */
 		return err_copy(e, &up->err);
 	}
+	store_temp_gone(p->store, tmp_name(up));
 	put_free(up);
 	free(p->file);
 	p->file = NULL;

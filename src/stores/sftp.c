@@ -496,15 +496,12 @@ static bool sftp_exists(struct store *st, const char *file)
 	return found;
 }
 
-static int sftp_remove(struct store *st, const char *file, struct err *e)
+/* Delete `file` from the archives' directory: 1 deleted, 0 it was not there, -1 e says why. */
+static int remove_file(struct sftp *s, const char *file, struct err *e)
 {
-	struct sftp *s = S(st);
 	struct err re = ERR_INIT;
-	int ret = 0;
+	int ret = 1;
 
-	if (!store_file_ours(s->cfg, file))
-		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
-			       file, s->cfg->name);
 	char *path = xasprintf("%s/%s", s->dir, file);
 	char *what = xasprintf("delete '%s%s'", s->shown, path);
 	pthread_mutex_lock(&s->ctl_lock);
@@ -516,12 +513,35 @@ static int sftp_remove(struct store *st, const char *file, struct err *e)
 		if (sftp_call(s, s->ctl, &r, what, SFTP_ATTEMPTS, &ignore) == 0 ||
 		    r.cc != CURLE_REMOTE_FILE_NOT_FOUND)
 			ret = err_copy(e, &re);
+		else
+			ret = 0;
 		sftp_req_release(&r);
 	}
 	pthread_mutex_unlock(&s->ctl_lock);
 	free(path);
 	free(what);
 	return ret;
+}
+
+static int sftp_remove(struct store *st, const char *file, struct err *e)
+{
+	struct sftp *s = S(st);
+
+	if (!store_file_ours(s->cfg, file))
+		return err_set(e, LB_EXIT_INTERNAL, "refusing to delete '%s': not a backup of '%s'",
+			       file, s->cfg->name);
+	return remove_file(s, file, e) < 0 ? -1 : 0;
+}
+
+static int sftp_remove_temp(struct store *st, const char *name, struct err *e)
+{
+	struct sftp *s = S(st);
+
+	if (!store_temp_ours(s->cfg, name))
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "refusing to delete '%s': not a temporary of '%s'", name,
+			       s->cfg->name);
+	return remove_file(s, name, e);
 }
 
 static void sftp_free(struct store *st)
@@ -554,6 +574,7 @@ static const struct store_ops sftp_ops = {
 	.exists = sftp_exists,
 	.remove = sftp_remove,
 	.put_small = store_put_small_streamed,
+	.remove_temp = sftp_remove_temp,
 	.free = sftp_free,
 };
 

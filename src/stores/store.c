@@ -232,6 +232,20 @@ bool store_file_ours(const struct config *cfg, const char *file)
 	return ours;
 }
 
+bool store_temp_ours(const struct config *cfg, const char *name)
+{
+	size_t len = strlen(name), nlen = strlen(cfg->name);
+	char ts[TIMESTAMP_LEN + 1];
+
+	if (name[0] != '.' || strncmp(name + 1, cfg->name, nlen) || name[1 + nlen] != '-' ||
+	    len < 2 + nlen + TIMESTAMP_LEN + 8 || strcmp(name + len - 8, ".partial") ||
+	    strchr(name, '/'))
+		return false;
+	memcpy(ts, name + 2 + nlen, TIMESTAMP_LEN);
+	ts[TIMESTAMP_LEN] = '\0';
+	return naming_timestamp_valid(ts, NULL);
+}
+
 int store_put_small_streamed(struct store *s, const char *file, const void *buf, size_t len,
 			     struct err *e)
 {

@@ -1,4 +1,4 @@
-/* Where archives live: a small ops table per kind of store (local directory, S3, SFTP). */
+/* Where archives live: a small ops table per kind of store (local, S3, SFTP, WebDAV, rclone). */
 #ifndef LB_STORE_H
 #define LB_STORE_H
 
@@ -65,6 +65,13 @@ struct store_ops {
 	 */
 	int (*put_small)(struct store *s, const char *file, const void *buf, size_t len,
 			 struct err *e);
+	/*
+	 * Remove a temporary that a put of an earlier run began and never finished: a name
+	 * put_begin gave store_temp_made (a hidden temporary, or for S3 the archive whose
+	 * multipart uploads are aborted; never a finished archive). 1: removed, 0: not
+	 * there, -1: e says why. NULL: the store records none (local: its own lock rule).
+	 */
+	int (*remove_temp)(struct store *s, const char *name, struct err *e);
 	void (*free)(struct store *s);
 };
 
@@ -80,6 +87,8 @@ struct store {
 	void *priv;
 	store_report_fn *report; /* NULL: dropped */
 	void *report_ud;
+	/* The opener holds the run lock: put_begin records its temporaries (store_temp_made). */
+	bool record_temps;
 };
 
 /* Send one message to s->report. */
@@ -151,6 +160,30 @@ bool store_file_ours(const struct config *cfg, const char *file);
  */
 int store_put_small_streamed(struct store *s, const char *file, const void *buf, size_t len,
 			     struct err *e);
+/*
+ * A hidden temporary of this backup name: ".NAME-TIMESTAMP" + anything + ".partial", no
+ * '/' (the names put_begin gives the uploads of local, SFTP, WebDAV and rclone).
+ */
+bool store_temp_ours(const struct config *cfg, const char *name);
+
+/*
+ * The record of temporaries (stores/temps.c), STATE_DIR/NAME.temporaries: a store with
+ * record_temps names each temporary there before it makes it, and again once it is gone
+ * (renamed into place or removed), so the next run of this state directory knows what a
+ * killed run, or a clean-up that failed, left. Failures to write it are reported, never
+ * fatal.
+ */
+void store_temp_made(struct store *s, const char *name);
+void store_temp_gone(struct store *s, const char *name);
+/*
+ * Remove from the stores of `set` the temporaries the record names, and keep in it only
+ * those that could not be removed (or whose store is not configured now). The caller
+ * holds the run lock: every run that wrote the record has ended, so none of those
+ * temporaries is still being written, and a temporary of another sidecar (another state
+ * directory) is never named. Reported through each store; returns how many were removed.
+ */
+size_t store_set_sweep_temps(struct store_set *set);
+
 /* The sidecar suffix of an archive's detached signature. */
 #define STORE_SIG_SUFFIX ".sig"
 

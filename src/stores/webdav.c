@@ -254,6 +254,7 @@ static int simple_call(struct webdav *w, const char *method, const char *url, co
 
 struct webdav_put {
 	struct webdav *w;
+	char *tmp_name; /* ".FILE.PID-RANDOM.partial", recorded (store_temp_made) */
 	char *tmp_url, *final_url;
 	char *what;  /* "upload 'URL' to the webdav store" */
 	int fd;	     /* the stream's end of the pipe */
@@ -297,6 +298,7 @@ static void put_free(struct webdav_put *wp)
 {
 	close_fd(&wp->fd);
 	async_finish(&wp->up);
+	free(wp->tmp_name);
 	free(wp->tmp_url);
 	free(wp->final_url);
 	free(wp->what);
@@ -330,7 +332,7 @@ static int webdav_put_begin(struct store *s, const char *file, struct store_put 
 		strbuf_addf(&tmp, "%02x", rnd[i]);
 	strbuf_addstr(&tmp, ".partial");
 	wp->tmp_url = file_url(w, tmp.buf);
-	strbuf_release(&tmp);
+	wp->tmp_name = strbuf_detach(&tmp, NULL);
 	wp->final_url = file_url(w, file);
 	wp->what = xasprintf("upload '%s' to the webdav store", wp->final_url);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -343,7 +345,9 @@ static int webdav_put_begin(struct store *s, const char *file, struct store_put 
 	wp->up.proc = upload_main;
 	wp->up.data = wp;
 	wp->up.fd = fds[0];
+	store_temp_made(s, wp->tmp_name); /* before the PUT can make it */
 	if (async_start(&wp->up, e) < 0) {
+		store_temp_gone(s, wp->tmp_name);
 		put_free(wp);
 		return -1;
 	}
@@ -441,6 +445,7 @@ static int webdav_put_commit(struct store_put *p, struct err *e)
 	strbuf_release(&r.resp);
 	if (rc < 0)
 		return -1;
+	store_temp_gone(p->store, wp->tmp_name);
 	put_free(wp);
 	free(p->file);
 	p->file = NULL;
@@ -461,7 +466,9 @@ static void webdav_put_abort(struct store_put *p)
 	/* Whatever the server kept of the temporary goes; 404: it kept nothing. */
 	char *what = xasprintf("delete the temporary '%s' from the webdav store", wp->tmp_url);
 	if (simple_call(wp->w, "DELETE", wp->tmp_url, what, 404, 0, NULL, &e) < 0)
-		store_report(p->store, LOG_WARN, "%s", e.msg);
+		store_report(p->store, LOG_WARN, "%s (the next run removes it)", e.msg);
+	else
+		store_temp_gone(p->store, wp->tmp_name);
 	free(what);
 	put_free(wp);
 	free(p->file);
@@ -609,6 +616,23 @@ static int webdav_remove(struct store *s, const char *file, struct err *e)
 	return rc;
 }
 
+static int webdav_remove_temp(struct store *s, const char *name, struct err *e)
+{
+	struct webdav *w = W(s);
+	long status = 0;
+
+	if (!store_temp_ours(s->cfg, name))
+		return err_set(e, LB_EXIT_INTERNAL,
+			       "refusing to delete '%s': not a temporary of '%s'", name,
+			       s->cfg->name);
+	char *url = file_url(w, name);
+	char *what = xasprintf("delete '%s' from the webdav store", url);
+	int rc = simple_call(w, "DELETE", url, what, 404, 0, &status, e);
+	free(url);
+	free(what);
+	return rc < 0 ? -1 : status != 404;
+}
+
 static void webdav_free(struct store *s)
 {
 	struct webdav *w = W(s);
@@ -639,6 +663,7 @@ static const struct store_ops webdav_ops = {
 	.exists = webdav_exists,
 	.remove = webdav_remove,
 	.put_small = store_put_small_streamed,
+	.remove_temp = webdav_remove_temp,
 	.free = webdav_free,
 };
 

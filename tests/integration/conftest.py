@@ -8,10 +8,8 @@ unless a test overrides it, and no BACKUP_* variable of the caller leaks in.
 Under ``CI=true`` a missing external tool (gpg, tar, sha256sum, ...) or a
 missing binary is a test failure, never a skip.
 
-The servers (MinIO, FerretDB, PostgreSQL, sshd) are session fixtures from ``tests/lbservers.py``:
-
-The servers (MinIO, FerretDB, PostgreSQL, Apache with mod_dav) are session fixtures from ``tests/lbservers.py``:
-started on first use on free loopback ports (one set per pytest worker), stopped at the
+The servers (MinIO, FerretDB, PostgreSQL, sshd, Apache with mod_dav, rclone serve webdav,
+Azurite, ...) are session fixtures from ``tests/lbservers.py``: started on first use on free loopback ports (one set per pytest worker), stopped at the
 end, so any test file runs alone.
 """
 
@@ -93,6 +91,10 @@ apache_tls_server = lbservers.server_fixture(
 rclone_webdav_server = lbservers.server_fixture(
     "rclone_webdav_server", lbservers.RcloneWebdav,
     "`rclone serve webdav` with basic auth: a second WebDAV implementation (.url, .dav).")
+azurite_server = lbservers.server_fixture(
+    "azurite_server", lbservers.Azurite,
+    "Azurite (the Azure Storage emulator, from npm) on a free loopback port (.endpoint, "
+    ".rclone_conf(NAME)).")
 
 
 @pytest.fixture(scope="session")

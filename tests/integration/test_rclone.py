@@ -1,9 +1,10 @@
 """The rclone store against real remotes: an rclone remote of type webdav on the test
-Apache (tests/lbservers.py), and one of type azureblob on Azurite (the Azure Storage
-emulator, installed from npm into the test cache) when it can be had.
+Apache, one of type sftp on the test sshd, and one of type azureblob on Azurite (the Azure
+Storage emulator, installed from npm into the test cache; all in tests/lbservers.py).
 
-rclone itself comes from Debian (test.sh installs it). What the remote holds is read from
-Apache's DAV directory, or through rclone for Azurite.
+rclone itself comes from Debian (test.sh installs it, 1.60). What the remote holds is read
+from Apache's DAV directory or sshd's home, or through rclone (a config of the test's own)
+for Azurite.
 """
 
 import json
@@ -182,6 +183,99 @@ def test_failed_move_deletes_temporary(lb, remote):
     assert len(local_archives(lb)) == 1
 
 
+def test_temporary_of_a_killed_run_is_removed_by_the_next(lb, remote):
+    """Killed after `rclone rcat` finished and before `rclone moveto` (a fault point): the
+    whole archive stays on the remote under its hidden temporary name. The next backup of
+    this sidecar removes it (`deletefile`) and says so; the finished archives are whole."""
+    path, env, _ = remote
+    orig = lb.snap()
+    first = lb.backup(env)
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.move:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    left = [n for n in held(path, lb) if n.startswith(".")]
+    assert len(left) == 1 and left[0].endswith(".partial"), held(path, lb)
+    res = lb.run(["backup"], env)
+    last = res.stdout.strip()
+    assert held(path, lb) == sorted(lb.archive(ts).name for ts in (first, last))
+    for ts in (first, last):
+        assert (path / lb.NAME / lb.archive(ts).name).read_bytes() == lb.archive(ts).read_bytes()
+    said = f"removed the unfinished upload '{left[0]}' an interrupted run left in the rclone store"
+    assert said in res.stderr, repr(res)
+    wreck_tree(lb.src)
+    lb.restore(first, env, extra=["--from", "rclone"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from rclone")
+
+
+def test_full_remote_disk(lb, apache_server, tmp_path, tmpfs_mount):
+    """The remote's directory on a 1 MiB tmpfs behind Apache, the archive larger: the
+    upload fails when the server runs out of space. Exit 5, one line naming the rclone
+    store, nothing of the archive (final or temporary) on the server, the local copy
+    kept."""
+    need_tool("rclone")
+    base = "f-" + uuid.uuid4().hex[:12]
+    small = tmpfs_mount(apache_server.dav / base, size="1m")
+    os.chown(small, apache_server.dav.stat().st_uid, apache_server.dav.stat().st_gid)
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(dav_conf(apache_server))
+    env = {"BACKUP_RCLONE_REMOTE": f"dav:{base}", "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    errs = [l for l in res.stderr.splitlines() if " error: " in l]
+    assert len(errs) == 1, repr(res)
+    assert "the rclone copy failed (kept in local)" in errs[0], errs[0]
+    assert "507 Insufficient Storage" in errs[0], errs[0]
+    assert apache_server.password not in res.stderr
+    assert lb.archive(res.stdout.strip()).is_file()
+    assert held(small, lb) == [], "nothing partial may stay on the server"
+
+
+def test_server_killed_mid_upload(lb, tmp_path):
+    """The server behind the remote (a private Apache) killed while the archive streams to
+    `rclone rcat` (Lifeboat stopped at a fault point meanwhile): exit 5, one line naming
+    the rclone store, the local copy kept; after a restart nothing of that run is visible
+    on the server, and the next backup there succeeds."""
+    need_tool("rclone")
+    s = lbservers.Apache()
+    try:
+        s.start()
+    except lbservers.Unavailable as e:
+        lbservers.unavailable(str(e))
+    try:
+        (s.dav / "b").mkdir()
+        os.chown(s.dav / "b", s.dav.stat().st_uid, s.dav.stat().st_gid)
+        conf = tmp_path / "rclone.conf"
+        conf.write_text(dav_conf(s))
+        env = {"BACKUP_RCLONE_REMOTE": "dav:b", "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+        p = lb.popen(["backup"], {**env, "LIFEBOAT_FAULT": "rclone.write@3:stop"},
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            def stopped():
+                with open(f"/proc/{p.pid}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "T"
+            wait_until(lambda: p.poll() is not None or stopped(),
+                       "lifeboat to stop at the fault point")
+            assert p.poll() is None, p.stderr.read().decode(errors="replace")
+            s.stop()
+            os.kill(p.pid, signal.SIGCONT)
+            out, err = p.communicate(timeout=300)
+        finally:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+        err = err.decode(errors="replace")
+        assert p.returncode == EXIT_STORE, err
+        errs = [l for l in err.splitlines() if " error: " in l]
+        assert len(errs) == 1 and "the rclone copy failed (kept in local)" in errs[0], err
+        assert s.password not in err
+        assert lb.archive(out.decode().strip()).is_file()
+        s.start()
+        assert [n for n in held(s.dav / "b", lb) if not n.startswith(".")] == []
+        ts = lb.backup(env)
+        assert held(s.dav / "b", lb) == [lb.archive(ts).name]
+    finally:
+        s.cleanup()
+
+
 def test_unreachable_remote_redacted(lb, tmp_path):
     need_tool("rclone")
     port = lbservers.free_port()
@@ -250,3 +344,95 @@ def test_rclone_sftp_wrong_host_key_keeps_local_copy(lb, sftp_remote, sshd_serve
     assert sshd_server.password not in res.stderr
     assert held(path, lb) == []
     assert len(local_archives(lb)) == 1
+
+
+# --------------------------------------------------------------------------
+# azureblob on Azurite
+# --------------------------------------------------------------------------
+
+class Blob:
+    """A fresh container on Azurite behind an rclone azureblob remote `az`."""
+
+    def __init__(self, lb, server, tmp_path):
+        self.server = server
+        self.container = "c" + uuid.uuid4().hex[:12]
+        self.conf = tmp_path / "az.conf"
+        self.conf.write_text(server.rclone_conf("az"))
+        os.chmod(self.conf, 0o600)
+        self.dir = f"az:{self.container}/backups/{lb.NAME}"
+        self.env = {"BACKUP_RCLONE_REMOTE": f"az:{self.container}/backups",
+                    "BACKUP_RCLONE_CONFIG_FILE": str(self.conf)}
+
+    def rclone(self, *args, **kw):
+        """rclone with the test's own copy of the config (not through lifeboat)."""
+        p = subprocess.run(["rclone", *args], env=dict(os.environ, RCLONE_CONFIG=str(self.conf)),
+                           capture_output=True, timeout=120, **kw)
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+        return p.stdout
+
+    def files(self):
+        out = self.rclone("lsjson", "--files-only", self.dir)
+        return sorted(e["Name"] for e in json.loads(out))
+
+    def read(self, name):
+        return self.rclone("cat", f"{self.dir}/{name}")
+
+
+@pytest.fixture
+def blob(lb, azurite_server, tmp_path):
+    need_tool("rclone")
+    return Blob(lb, azurite_server, tmp_path)
+
+
+def test_roundtrip_list_restore_prune_rclone_azureblob(lb, blob):
+    """Backup to an rclone azureblob remote on Azurite beside the local store: the same
+    bytes in the container under the final name only, `list` showing rclone, a restore
+    from it equal to the source, and retention pruning the container on its own listing."""
+    env = blob.env
+    orig = lb.snap()
+    first = lb.backup(env)
+    local = lb.archive(first)
+    assert blob.files() == [local.name]
+    assert blob.read(local.name) == local.read_bytes()
+    data = read_json_list(lb.run(["list", "--json"], env))
+    assert [e["stores"] for e in data] == [["local", "rclone"]]
+    only = {**env, "BACKUP_LOCAL_PATH": None}
+    res = lb.run(["list"], only)
+    assert table_timestamps(res) == [first]
+    assert res.stdout.splitlines()[1].split()[3] == "rclone", repr(res)
+
+    wreck_tree(lb.src)
+    lb.restore(first, only)
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from azureblob")
+
+    second = lb.backup({**env, "BACKUP_KEEP_LAST": "1"})
+    assert second != first
+    assert blob.files() == [lb.archive(second).name]
+    assert blob.read(lb.archive(second).name) == lb.archive(second).read_bytes()
+    lb.run(["verify", second], only)
+
+
+def test_rclone_azureblob_wrong_key_keeps_local_copy(lb, azurite_server, tmp_path):
+    """The container reached with a shared access signature whose key is wrong (a SAS URL,
+    the one azureblob credential rclone 1.60 lets point at an emulator besides
+    use_emulator's fixed key): exit 5, one line naming the rclone store and the refusal,
+    the signature never shown, nothing in the container, the local copy kept."""
+    need_tool("rclone")
+    ok = Blob(lb, azurite_server, tmp_path)
+    ok.rclone("mkdir", f"az:{ok.container}")
+    sig = "WrongKey" + uuid.uuid4().hex
+    conf = tmp_path / "bad.conf"
+    conf.write_text(f"[bad]\ntype = azureblob\nsas_url = {azurite_server.endpoint}/"
+                    f"{ok.container}?sv=2021-08-06&sr=c&sp=racwdl"
+                    f"&se=2030-01-01T00%3A00%3A00Z&sig={sig}\n")
+    env = {"BACKUP_RCLONE_REMOTE": f"bad:{ok.container}/backups",
+           "BACKUP_RCLONE_CONFIG_FILE": str(conf)}
+    res = lb.run(["backup"], env, check=EXIT_STORE)
+    errs = [l for l in res.stderr.splitlines() if " error: " in l]
+    assert len(errs) == 1, repr(res)
+    assert "rclone" in errs[0] and "kept in local" in errs[0], errs[0]
+    assert "403" in errs[0] or "AuthorizationFailure" in errs[0], errs[0]
+    log = (lb.tmp / "backup.log").read_text(errors="replace")
+    assert sig not in res.stderr and sig not in res.stdout and sig not in log
+    assert len(local_archives(lb)) == 1
+    assert json.loads(ok.rclone("lsjson", "-R", "--files-only", f"az:{ok.container}")) == []

@@ -265,6 +265,33 @@ def test_server_dies_mid_upload(lb, s3):
     lb.run(["verify", ts, "--from", "local"], env)
 
 
+@pytest.mark.parametrize("point", ["walk.before_open", "s3.complete"])
+def test_upload_of_a_killed_run_is_aborted_by_the_next(lb, s3, point):
+    """Killed with its multipart upload begun: while the sources are read, or with every
+    part uploaded and the upload not completed (fault points). The unfinished upload stays
+    in the bucket (invisible, but stored and billed); the next backup of this sidecar
+    aborts it and says so, and the archives finished before and after are whole."""
+    c, bucket, env = s3
+    orig = lb.snap()
+    first = lb.backup(env)
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": f"{point}:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    left = uploads(c, bucket)
+    assert len(left) == 1 and left[0]["Key"].startswith(f"{lb.NAME}/{lb.NAME}-"), left
+    res = lb.run(["backup"], env)
+    last = res.stdout.strip()
+    assert uploads(c, bucket) == [], "the killed run's upload is still there"
+    assert sorted(objects(c, bucket)) == sorted(key_of(lb, ts) for ts in (first, last))
+    for ts in (first, last):
+        assert object_bytes(c, bucket, key_of(lb, ts)) == lb.archive(ts).read_bytes()
+    name = left[0]["Key"].split("/", 1)[1]
+    said = f"removed the unfinished upload '{name}' an interrupted run left in the s3 store"
+    assert said in res.stderr, repr(res)
+    wreck_tree(lb.src)
+    lb.restore(first, env, extra=["--from", "s3"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from s3")
+
+
 def test_wrong_secret_key(lb, s3):
     c, bucket, env = s3
     env = dict(env, BACKUP_S3_SECRET_KEY="not-the-secret-key", BACKUP_LOCAL_PATH=None)

@@ -172,6 +172,74 @@ def test_failed_upload_deletes_temporary(lb, dav):
     assert len([n for n in os.listdir(lb.backup_dir) if not n.startswith(".")]) == 1
 
 
+def temporaries(path, lb):
+    return [n for n in held(path, lb) if n.startswith(".")]
+
+
+def test_temporary_of_a_killed_run_is_removed_by_the_next(lb, dav):
+    """Killed between the upload and the MOVE (a fault point): the whole archive stays on
+    the server under its hidden temporary name. The next backup of this sidecar removes it
+    and says so; the archives finished before and after are whole and restore."""
+    path, env = dav
+    orig = lb.snap()
+    first = lb.backup(env)
+    res = lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "webdav.move:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    left = temporaries(path, lb)
+    assert len(left) == 1 and left[0].endswith(".partial"), held(path, lb).keys()
+    res = lb.run(["backup"], env)
+    last = res.stdout.strip()
+    assert held(path, lb) == {lb.archive(ts).name: lb.archive(ts).read_bytes()
+                              for ts in (first, last)}
+    said = f"removed the unfinished upload '{left[0]}' an interrupted run left in the webdav store"
+    assert said in res.stderr, repr(res)
+    wreck_tree(lb.src)
+    lb.restore(first, env, extra=["--from", "webdav"])
+    assert_same_tree(orig["src"], lb.snap()["src"], "restored from webdav")
+
+
+def test_temporaries_of_other_sidecars_are_never_removed(lb, dav):
+    """Sidecars with their own state directories (so their own run locks) share one WebDAV
+    directory. A temporary that sidecar B's killed run left, and one that sidecar C's run
+    is still writing, survive sidecar A's runs: A removes only what its own record names.
+    C finishes its archive, and B's next run removes B's temporary."""
+    path, env = dav
+    env = {**env, "BACKUP_LOCAL_PATH": None}
+    b = {**env, "BACKUP_STATE_DIR": str(lb.tmp / "state-b")}
+    c = {**env, "BACKUP_STATE_DIR": str(lb.tmp / "state-c")}
+    res = lb.run(["backup"], {**b, "LIFEBOAT_FAULT": "webdav.move:kill"}, check=False)
+    assert res.returncode == -signal.SIGKILL, repr(res)
+    dead = temporaries(path, lb)
+    assert len(dead) == 1, dead
+    p = lb.popen(["backup"], {**c, "LIFEBOAT_FAULT": "webdav.move:stop"},
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def stopped():
+            with open(f"/proc/{p.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        wait_until(lambda: p.poll() is not None or stopped(), "C to stop before its MOVE")
+        assert p.poll() is None, p.stderr.read().decode(errors="replace")
+        live = [n for n in temporaries(path, lb) if n not in dead]
+        assert len(live) == 1, temporaries(path, lb)
+        stamps = [lb.backup(env), lb.backup(env)]
+        assert sorted(temporaries(path, lb)) == sorted(dead + live)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGCONT)
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")
+    stamps.append(out.decode().strip())
+    assert temporaries(path, lb) == dead
+    stamps.append(lb.backup(b))
+    assert temporaries(path, lb) == []
+    assert sorted(held(path, lb)) == sorted(f"{lb.NAME}-{ts}.tar.gz.gpg" for ts in stamps)
+    for ts in stamps:
+        lb.run(["verify", ts], env)
+
+
 def test_server_that_dropped_the_body(lb, dav):
     """A server that answers a chunked PUT with success but keeps fewer bytes (simulated:
     the size it reports is taken as 0): the run fails naming the sizes, the temporary is
