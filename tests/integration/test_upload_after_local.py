@@ -123,6 +123,25 @@ def test_killed_mid_upload_leaves_no_object_and_next_run_is_fine(lb, s3):
     lb.run(["verify", second, "--from", "s3"], env)
 
 
+def test_sigterm_mid_upload_aborts_it_and_keeps_local(lb, s3):
+    """SIGTERM while the upload is held at 10 MiB: exit 130, the multipart upload is
+    aborted (nothing in S3, not even an unfinished upload), the local archive verifies."""
+    c, bucket, env = s3
+    big_source(lb)
+    env = {**env, **AFTER}
+    proc = run_held(lb, env, f"fanout.write.s3@{10 * 1024 * 1024 // CHUNK}:stop")
+    assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+    assert uploads(c, bucket), "no multipart upload under way"
+    proc.send_signal(signal.SIGTERM)  # delivered when it continues
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=HANG)
+    assert proc.returncode == 130, err.decode(errors="replace")
+    assert objects(c, bucket) == {} and uploads(c, bucket) == []
+    names = local_archives(lb)
+    assert len(names) == 1 and not names[0].startswith("."), names
+    lb.run(["verify", ts_of(names[0], lb), "--from", "local"], env)
+
+
 def test_upload_failure_exit_5_local_kept_nothing_partial(lb, s3):
     """The S3 store fails mid-upload: exit 5 with one line naming s3 and the local copy,
     the local archive verifies and is listed there only, the multipart upload is aborted,
