@@ -12,7 +12,9 @@ sources are still being read, so the marker is missing (the test fails there).
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -98,6 +100,91 @@ def test_post_step_runs_before_the_upload(lb, s3, mode):
     wreck_tree(lb.src)
     lb.restore(ts, env, extra=["--from", "s3"])
     assert_same_tree(orig["src"], lb.snap()["src"], "restored from s3")
+
+
+class CutOnce:
+    """A TCP proxy to MinIO that resets, once, the first connection to have carried
+    `after` bytes towards the server (so mid-part), noting whether `marker` existed then;
+    it counts the CreateMultipartUpload requests (`?uploads`) it forwarded."""
+
+    def __init__(self, target, after, marker):
+        self.target, self.after, self.marker = target, after, marker
+        self.cut = None  # None: not yet; else whether the marker existed at the cut
+        self.creates = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.target)
+            threading.Thread(target=self._up, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._down, args=(u, c), daemon=True).start()
+
+    def _up(self, c, u):
+        sent, tail = 0, b""
+        try:
+            while True:
+                buf = c.recv(65536)
+                if not buf:
+                    break
+                with self.lock:
+                    self.creates += (tail + buf).count(b"?uploads")
+                    tail = buf[-16:]
+                    cut = self.cut is None and sent + len(buf) >= self.after
+                    if cut:
+                        self.cut = self.marker.exists()
+                if cut:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                    break
+                u.sendall(buf)
+                sent += len(buf)
+        except OSError:
+            pass
+        for s in (c, u):
+            s.close()
+
+    def _down(self, u, c):
+        try:
+            while True:
+                buf = u.recv(65536)
+                if not buf:
+                    break
+                c.sendall(buf)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_cut_part_is_retried_alone(lb, s3):
+    """The connection of a part is reset mid-part during the upload phase (the post
+    command already ran): that part is sent again and the upload completes, with one
+    CreateMultipartUpload only (the upload was not restarted); the object is the local
+    file's bytes."""
+    c, bucket, env = s3
+    big_source(lb, 20)
+    marker = lb.tmp / "post-marker"
+    host, port = env["BACKUP_S3_ENDPOINT"].split("://", 1)[1].rsplit(":", 1)
+    proxy = CutOnce((host, int(port)), 3 * 1024 * 1024, marker)
+    try:
+        ts = lb.backup({**env, **AFTER, "BACKUP_S3_ENDPOINT": proxy.endpoint,
+                        "BACKUP_POST_COMMANDS": sh(f"touch {marker}")})
+    finally:
+        proxy.close()
+    assert proxy.cut is True, "the cut came before the post step (or never)"
+    assert proxy.creates == 1, f"{proxy.creates} multipart uploads were started"
+    local = lb.archive(ts)
+    assert object_bytes(c, bucket, key_of(lb, ts)) == local.read_bytes()
+    assert uploads(c, bucket) == []
 
 
 def test_killed_mid_upload_leaves_no_object_and_next_run_is_fine(lb, s3):
