@@ -23,6 +23,7 @@ from conftest import (EXIT_CONFIG, EXIT_STORE, assert_same_tree, read_json_list,
 from test_commands import sh
 from test_keys import keys, sign_env, verify_env  # noqa: F401 (keys: a fixture)
 from test_s3 import client, key_of, object_bytes, objects, s3, uploads  # noqa: F401
+from test_sftp import sftp  # noqa: F401 (a fixture)
 from test_webdav import dav, held  # noqa: F401 (dav: a fixture)
 from waiting import HANG, wait_until
 
@@ -265,6 +266,33 @@ def test_one_remote_fails_the_other_keeps_it(lb, s3, dav):
     local = lb.archive(ts)
     assert held(path, lb) == {local.name: local.read_bytes()}
     assert objects(c, bucket) == {} and uploads(c, bucket) == []
+
+
+def test_sftp_upload_after_the_post_step_appears_whole(lb, sftp):  # noqa: F811
+    """local + SFTP, held 10 MiB into the SFTP upload: the post command ran, the local
+    archive verifies, and the server holds no file under the archive's name yet (only
+    the hidden temporary); let go, the server's file is the local file's bytes, alone."""
+    r, env = sftp
+    big_source(lb, 20)
+    marker = lb.tmp / "post-marker"
+    env = {**env, **AFTER, "BACKUP_POST_COMMANDS": sh(f"touch {marker}")}
+    proc = run_held(lb, env, f"fanout.write.sftp@{10 * 1024 * 1024 // CHUNK}:stop")
+    try:
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        assert marker.exists(), "the post step had not run when the upload was held"
+        names = local_archives(lb)
+        assert len(names) == 1 and not names[0].startswith("."), names
+        ts = ts_of(names[0], lb)
+        lb.run(["verify", ts, "--from", "local"], env)
+        assert names[0] not in r.files(lb.NAME), "the archive is visible before its end"
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=HANG)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    local = lb.archive(ts)
+    assert r.files(lb.NAME) == [local.name]
+    assert (r.dir / lb.NAME / local.name).read_bytes() == local.read_bytes()
 
 
 def test_signed_after_local_signature_in_every_store(lb, s3, keys):  # noqa: F811
