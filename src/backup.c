@@ -282,10 +282,7 @@ static int upload_after_local(struct job *j, struct store_set *later, const char
 	if (r == STORE_TAKEN) {
 		/* A run with another state directory claimed it there (we hold it in local). */
 		err_set(e, LB_EXIT_STORE,
-			"the other stores were not written (kept in %s): another run is writing "
-			"'%s' "
-			"there",
-			kept, file);
+			"'%s' is kept in %s only: another run writes it elsewhere", file, kept);
 		*ret_kept = xstrdup(kept);
 		goto out;
 	}

@@ -22,7 +22,7 @@ from conftest import (EXIT_CONFIG, EXIT_STORE, assert_same_tree, read_json_list,
                       wreck_tree)
 from test_commands import sh
 from test_keys import keys, sign_env, verify_env  # noqa: F401 (keys: a fixture)
-from test_s3 import client, key_of, object_bytes, objects, s3, uploads  # noqa: F401
+from test_s3 import key_of, object_bytes, objects, s3, uploads  # noqa: F401
 from test_sftp import sftp  # noqa: F401 (a fixture)
 from test_webdav import dav, held  # noqa: F401 (dav: a fixture)
 from waiting import HANG, wait_until
