@@ -296,10 +296,20 @@ def test_sftp_upload_after_the_post_step_appears_whole(lb, sftp):  # noqa: F811
 
 
 def test_signed_after_local_signature_in_every_store(lb, s3, keys):  # noqa: F811
-    """Signing: the .sig goes to S3 with the uploaded archive; verify --from s3 checks it;
-    retention (keep the last one) prunes both stores alike."""
+    """Signing: killed at the upload's first write, the local archive and its .sig are
+    both in place already (the signature verifies) and S3 is empty; a normal run puts
+    the .sig in S3 with the uploaded archive, verify --from s3 checks it, and retention
+    (keep the last one) prunes both stores alike."""
     c, bucket, env = s3
     env = {**env, **AFTER, **sign_env(keys)}
+    lb.run(["backup"], {**env, "LIFEBOAT_FAULT": "fanout.write.s3@1:kill"},
+           check=-signal.SIGKILL)
+    names = local_archives(lb)
+    assert len(names) == 2 and names[1] == names[0] + ".sig", names
+    lb.run(["verify", ts_of(names[0], lb), "--from", "local"], {**env, **verify_env(keys)})
+    assert objects(c, bucket) == {}
+    for n in names:
+        os.unlink(lb.backup_dir / n)
     first = lb.backup(env)
     second = lb.backup(env)
     key = key_of(lb, second)
