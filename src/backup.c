@@ -246,6 +246,78 @@ out:
 	return ret;
 }
 
+/* Every remaining store failed with the same cause (the local file cannot be read back). */
+static void fail_all(struct fanout *f, const struct err *why)
+{
+	for (size_t i = 0; i < f->nr; i++) {
+		if (f->v[i].failed)
+			continue;
+		err_copy(&f->v[i].err, why);
+		f->v[i].failed = true;
+	}
+}
+
+/*
+ * BACKUP_UPLOAD=after-local: the archive committed in the local store (`kept`), read back
+ * from its file (no copy), to every store of `later` the same way the stream reaches them
+ * (put_begin's hidden upload, then commit, then the signature), each failing on its own.
+ * *ret_kept names the local store and every store that committed. A signal aborts the
+ * uploads (the local copy stays). Returns 0, or -1 as fanout_commit does.
+ */
+static int upload_after_local(struct job *j, struct store_set *later, const char *file,
+			      const char *kept, char **ret_kept, struct err *e)
+{
+	struct store *local = j->stores.v[0];
+	struct fanout up = { .sidecar = j->out.sidecar,
+			     .sidecar_buf = j->out.sidecar_buf,
+			     .sidecar_len = j->out.sidecar_len,
+			     .kept_before = kept };
+	struct err werr = ERR_INIT;
+	unsigned char *buf = NULL;
+	uint64_t bytes = 0;
+	int fd = -1, ret = -1;
+
+	*ret_kept = NULL;
+	int r = fanout_begin(&up, later, file, &werr);
+	if (r == STORE_TAKEN) {
+		/* A run with another state directory claimed it there (we hold it in local). */
+		err_set(e, LB_EXIT_STORE,
+			"'%s' is kept in %s only: another run writes it elsewhere", file, kept);
+		*ret_kept = xstrdup(kept);
+		goto out;
+	}
+	/* r < 0: none started, each says why in fanout_commit's report. */
+	if (r == 0 && local->ops->get_open(local, file, &fd, &werr) < 0)
+		fail_all(&up, &werr);
+	log_info("uploading '%s' to the other stores", file);
+	buf = xmalloc(CHUNK);
+	while (fd >= 0) {
+		if (signals_pending()) {
+			err_set(e, LB_EXIT_INTERRUPTED,
+				"interrupted by signal %d while uploading '%s' (kept in %s)",
+				signals_pending(), file, kept);
+			*ret_kept = xstrdup(kept);
+			goto out;
+		}
+		ssize_t n = read_retry(fd, buf, CHUNK);
+		if (n < 0) {
+			err_set(&werr, LB_EXIT_STORE,
+				"cannot read '%s' back from the local store: %s", file,
+				strerror((int)-n));
+			fail_all(&up, &werr);
+		}
+		if (n <= 0 || fanout_write(&up, buf, (size_t)n, &werr) < 0)
+			break;
+	}
+	ret = fanout_commit(&up, ret_kept, &bytes, e);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	fanout_release(&up);
+	return ret;
+}
+
 /* Prefer the root cause: a store failure seen by the pump explains a gpg EPIPE. */
 static int merge_errors(struct job *j, struct err *main_err, struct err *e)
 {
@@ -277,6 +349,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	struct backup_id id;
 	struct strbuf sig = STRBUF_INIT;
 	char *file = NULL, *sig_file = NULL;
+	struct store_set now_set = { 0 }, later = { 0 }; /* streamed to now, uploaded after */
 	time_t now;
 	int rc = -1;
 
@@ -289,6 +362,13 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	store_set_sweep_temps(&j.stores);
 	for (size_t i = 0; i < j.stores.nr; i++)
 		j.stores.v[i]->record_temps = true;
+	/* after-local: the stream goes to the local store (first in the set) alone. */
+	now_set = j.stores;
+	if (cfg->upload == UPLOAD_AFTER_LOCAL && j.stores.nr > 1 &&
+	    !strcmp(j.stores.v[0]->ops->kind, "local")) {
+		now_set.nr = 1;
+		later = (struct store_set){ .v = j.stores.v + 1, .nr = j.stores.nr - 1 };
+	}
 
 	/*
 	 * A store that cannot start is reported at the end; the others go on. One
@@ -299,7 +379,7 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	for (int attempt = 0;; attempt++) {
 		choose_id(&j, after, &id, &now);
 		file = naming_file(cfg->name, &id);
-		int r = fanout_begin(&j.out, &j.stores, file, e);
+		int r = fanout_begin(&j.out, &now_set, file, e);
 		if (r < 0)
 			goto out;
 		if (r != STORE_TAKEN)
@@ -364,6 +444,13 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	int cr = fanout_commit(&j.out, &kept, &bytes, e);
 	if (!kept)
 		goto out;
+	/* The containers run again already; the other stores get the finished file. */
+	if (later.nr) {
+		char *all = NULL;
+		cr = upload_after_local(&j, &later, file, kept, &all, e);
+		free(kept);
+		kept = all;
+	}
 	ret->archive_bytes = bytes;
 	ret->id = id;
 	ret->file = TAKE_PTR(file);

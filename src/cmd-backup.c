@@ -86,7 +86,9 @@ const struct command cmd_backup = {
 		 "happens to the run. BACKUP_PRE_COMMANDS (and lifeboat.pre-backup labels) run\n"
 		 "before that, and a failing one fails the run before anything is read;\n"
 		 "BACKUP_POST_COMMANDS (lifeboat.post-backup) run with the restart, on every\n"
-		 "path.\n\n"
+		 "path. With BACKUP_UPLOAD=after-local the archive goes to the local store\n"
+		 "alone, and the finished file is uploaded to the other stores after the\n"
+		 "restart.\n\n"
 		 "A restore that was killed is first finished or undone (see 'lifeboat restore\n"
 		 "--help'); if that fails, the backup exits 4 naming it and archives nothing.\n",
 	.run = run,

@@ -356,6 +356,33 @@ static int var_stop_services(CONFIG_PARSE_ARGS)
 	return value ? config_parse_services(cfg, value, e) : 0;
 }
 
+/* After the stores' rows: after-local needs the local store. */
+static int var_upload(CONFIG_PARSE_ARGS)
+{
+	CONFIG_UNUSED_ARGS;
+	cfg->upload = UPLOAD_STREAM;
+	if (!value || !strcmp(value, "stream"))
+		return 0;
+	if (strcmp(value, "after-local"))
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_UPLOAD '%s' is invalid: expected 'stream' or 'after-local'",
+			       SHOW(value));
+	if (!cfg->local.path)
+		return err_set(
+			e, LB_EXIT_CONFIG,
+			"BACKUP_UPLOAD=after-local needs a local store: set BACKUP_LOCAL_PATH");
+	cfg->upload = UPLOAD_AFTER_LOCAL;
+	return 0;
+}
+
+static void describe_upload(const struct config *cfg, struct strbuf *out)
+{
+	strbuf_addf(out, "BACKUP_UPLOAD        %s\n",
+		    cfg->upload == UPLOAD_AFTER_LOCAL
+			    ? "after-local (the other stores get the finished local archive)"
+			    : "stream (every store gets the stream at once)");
+}
+
 static int var_tz(CONFIG_PARSE_ARGS)
 {
 	CONFIG_UNUSED_ARGS;
@@ -771,6 +798,13 @@ static const struct config_var later_rows[] = {
 	  "sidecar's own project, or container names (`container_name:`), or Swarm service names. "
 	  "Needs the Docker socket. See [Stopping containers](#stopping-containers).",
 	  describe_stop_services },
+	{ "BACKUP_UPLOAD", 0, var_upload, 0, 0, 0, "stream",
+	  "`stream` (default): every store gets the archive's bytes as they are made, so the "
+	  "slowest store sets the pace of the whole run, containers stopped included. "
+	  "`after-local` (needs `BACKUP_LOCAL_PATH`): the archive is written to the local store "
+	  "alone, the containers start, and the finished file is then uploaded to every other "
+	  "store. See [Upload after the local copy](#upload-after-the-local-copy).",
+	  describe_upload },
 	{ "BACKUP_DEBUG", 0, config_var_bool, OFF(debug), 0, 0, "false",
 	  "`true` for debug logs (never secrets).", describe_debug },
 	{ "TZ", 0, var_tz, 0, 0, 0, "UTC",

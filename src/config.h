@@ -210,6 +210,12 @@ struct config_mysql {
 	enum pg_dump_mode dump_mode; /* BACKUP_MYSQL_DUMP: the same three choices */
 };
 
+/* BACKUP_UPLOAD: how the archive reaches the stores other than local. */
+enum upload_mode {
+	UPLOAD_STREAM,	    /* the same stream to every store at once (default) */
+	UPLOAD_AFTER_LOCAL, /* local first; then the finished file to the others */
+};
+
 struct config {
 	char *name;
 	struct source_spec *sources;
@@ -232,6 +238,7 @@ struct config {
 	struct config_redis redis;
 	struct exclude_list exclude; /* BACKUP_EXCLUDE */
 	struct config_mysql mysql;
+	enum upload_mode upload; /* BACKUP_UPLOAD */
 	bool debug;
 	char *tz;		/* NULL when unset */
 	char *log_file;		/* default /var/log/backup.log */

@@ -15,6 +15,7 @@ int fanout_begin(struct fanout *f, struct store_set *set, const char *file, stru
 	for (size_t i = 0; i < f->nr; i++) {
 		struct fanout_dest *d = &f->v[i];
 		d->store = set->v[i];
+		snprintf(d->fault, sizeof(d->fault), "fanout.write.%s", d->store->ops->kind);
 		int r = d->store->ops->put_begin(d->store, file, &d->put, &d->err);
 		if (r == STORE_TAKEN) {
 			/* Another run writes this timestamp there: undo, the caller picks another. */
@@ -47,6 +48,13 @@ int fanout_write(struct fanout *f, const void *buf, size_t len, struct err *e)
 		struct fanout_dest *d = &f->v[i];
 		if (d->failed)
 			continue;
+		/* fail: as if the store's write had failed; stop: a transfer held at that byte */
+		if (FAULT(d->fault) && err_set(&d->err, LB_EXIT_STORE,
+					       "cannot write '%s' to the %s store: injected fault",
+					       d->put.file, d->store->ops->kind)) {
+			d->failed = true;
+			continue;
+		}
 		if (d->store->ops->put_write(&d->put, buf, len, &d->err) < 0) {
 			d->failed = true;
 			continue;
@@ -61,6 +69,8 @@ int fanout_commit(struct fanout *f, char **ret_kept, uint64_t *ret_bytes, struct
 	struct strbuf kept = STRBUF_INIT;
 	int ret = 0;
 
+	if (f->kept_before)
+		strbuf_addstr(&kept, f->kept_before);
 	for (size_t i = 0; i < f->nr; i++) {
 		struct fanout_dest *d = &f->v[i];
 		if (d->failed)

@@ -13,6 +13,7 @@ struct fanout_dest {
 	bool open;   /* put_begin succeeded and neither commit nor abort ran */
 	bool failed; /* skipped from then on; `err` says why */
 	struct err err;
+	char fault[32]; /* its fault point in fanout_write: "fanout.write.KIND" */
 };
 
 struct fanout {
@@ -26,6 +27,12 @@ struct fanout {
 	const char *sidecar;
 	const void *sidecar_buf;
 	size_t sidecar_len;
+	/*
+	 * Optional: the stores that already hold the archive ("local", when the others get
+	 * the finished file after it): named first in fanout_commit's *ret_kept and in its
+	 * failure messages, so a fanout whose stores all fail still reports per store.
+	 */
+	const char *kept_before;
 };
 
 /*

@@ -733,6 +733,29 @@ static void test_debug(void **state LB_UNUSED)
 	expect_err(ENV("BACKUP_NAME=test", "BACKUP_DEBUG=2"), "BACKUP_DEBUG", NULL);
 }
 
+/* BACKUP_UPLOAD: stream by default; after-local only with a local store. */
+static void test_upload(void **state LB_UNUSED)
+{
+	struct config cfg;
+	struct err e;
+
+	expect_ok(&cfg, ENV("BACKUP_NAME=test"));
+	assert_int_equal(cfg.upload, UPLOAD_STREAM);
+	config_release(&cfg);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_UPLOAD=stream"));
+	assert_int_equal(cfg.upload, UPLOAD_STREAM);
+	config_release(&cfg);
+	expect_ok(&cfg, ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/backups",
+			    "BACKUP_UPLOAD=after-local"));
+	assert_int_equal(cfg.upload, UPLOAD_AFTER_LOCAL);
+	config_release(&cfg);
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_UPLOAD=after-local"),
+		   "BACKUP_UPLOAD=after-local needs a local store", &e);
+	assert_contains(e.msg, "BACKUP_LOCAL_PATH");
+	expect_err(ENV("BACKUP_NAME=test", "BACKUP_LOCAL_PATH=/backups", "BACKUP_UPLOAD=later"),
+		   "BACKUP_UPLOAD 'later' is invalid", NULL);
+}
+
 static void test_sources_non_utf8(void **state LB_UNUSED)
 {
 	struct err e;
@@ -1512,6 +1535,7 @@ int main(void)
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_require_key),
 		cmocka_unit_test(test_debug),
+		cmocka_unit_test(test_upload),
 		cmocka_unit_test(test_sources_non_utf8),
 		cmocka_unit_test(test_tz),
 		cmocka_unit_test(test_unknown_variable),
