@@ -134,6 +134,22 @@ static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_l
 }
 
 /*
+ * Is more than half of block `b` hex digits (SHA256SUMS, lists of hashes)? Deflate's
+ * default strategy takes the chance 3-byte matches in such text, which cost more than
+ * the 4-5 bit literals they replace; Z_FILTERED keeps only longer matches (SHA256SUMS
+ * of 100,000 files: 11% smaller).
+ */
+static bool mostly_hex(const struct block *b)
+{
+	const unsigned char *p = b->in + DICT;
+	size_t hex = 0;
+
+	for (size_t i = 0; i < b->in_len; i++)
+		hex += (p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f');
+	return hex > b->in_len / 2;
+}
+
+/*
  * Raw deflate of one block at `level` (0: stored): primed with its dictionary, ended on a
  * byte boundary.
  */
@@ -143,7 +159,8 @@ static int deflate_block(z_stream *s, int level, struct block *b)
 
 	/* Right after a reset deflateParams has nothing to flush. */
 	if (r == Z_OK)
-		r = deflateParams(s, level, Z_DEFAULT_STRATEGY);
+		r = deflateParams(s, level,
+				  level && mostly_hex(b) ? Z_FILTERED : Z_DEFAULT_STRATEGY);
 	if (r == Z_OK && b->dict_len)
 		r = deflateSetDictionary(s, b->in + DICT - b->dict_len, (uInt)b->dict_len);
 	if (r != Z_OK)
