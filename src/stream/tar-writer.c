@@ -263,15 +263,17 @@ int tarw_add_entry(struct tar_writer *w, const char *src, const char *apath, con
 
 	archive_entry_copy_stat(ent, st);
 	/*
-	 * Only what a restore sets: no atime, ctime or birth time (a restore cannot
-	 * set a ctime, and an atime it would set is stale by then), so an entry gets
-	 * a pax header only when its mtime has a sub-second part or its name or link
-	 * needs one. The mtime keeps its nanoseconds (libarchive writes it in the pax
-	 * header only when they are not zero).
+	 * Only what a restore sets, in the plain ustar header where it fits: no atime,
+	 * ctime or birth time (a restore cannot set a ctime, and an atime it would set
+	 * is stale by then), and the mtime in whole seconds, as GNU tar's and offen's
+	 * default formats keep it. A sub-second part would cost a pax header (1 KiB
+	 * before compression) for almost every file; an entry now gets one only when
+	 * its name, link, size or ids do not fit ustar.
 	 */
 	archive_entry_unset_atime(ent);
 	archive_entry_unset_ctime(ent);
 	archive_entry_unset_birthtime(ent);
+	archive_entry_set_mtime(ent, st->st_mtime, 0);
 	archive_entry_set_pathname(ent, apath);
 	if (link_target)
 		archive_entry_set_symlink(ent, link_target);

@@ -9,10 +9,14 @@
 
 /*
  * libzstd's default job is 4 windows (8 MiB at level 3) and it buffers a few
- * per worker: about 120 MB with two workers. 1 MiB jobs keep the whole
- * compressor near 20 MB at level 3 and cost well under 1% of ratio.
+ * per worker: about 120 MB with two workers. Jobs of one window (2 MiB at
+ * level 3), each primed with the whole window before it (overlapLog 9, where
+ * the default is an eighth of it), keep the process near 40 MiB with two
+ * workers and compress as well as `zstd -T0`'s 8 MiB jobs; 1 MiB jobs with
+ * the default overlap were 2.4% larger (bench/README.md, zstd-jobs.py).
  */
-#define JOB_SIZE (1 << 20)
+#define JOB_SIZE    (2 << 20)
+#define OVERLAP_LOG 9
 
 /*
  * Compressed output waits in a ring of buffers for the writer thread, so a
@@ -129,8 +133,10 @@ int zst_new(int level, unsigned threads, pgzip_out_fn out, void *ctx, struct zst
 	 * A libzstd built without threads refuses them: it compresses here then.
 	 */
 	r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, (int)(threads ? threads : 1));
-	if (!ZSTD_isError(r))
+	if (!ZSTD_isError(r)) {
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, JOB_SIZE);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_overlapLog, OVERLAP_LOG);
+	}
 	if (pthread_create(&z->writer, NULL, writer_main, z) != 0) {
 		zst_free(z);
 		return err_set(e, LB_EXIT_INTERNAL, "cannot start a compression thread");

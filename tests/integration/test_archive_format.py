@@ -157,3 +157,67 @@ def test_passphrase_key_uses_the_strongest_s2k_count(lb):
     out = p.stdout + p.stderr
     assert "cipher 9" in out and "hash 10" in out, out[:2000]
     assert "count 65011712" in out, out[:2000]
+
+
+def ustar_fits(name):
+    """Can a ustar header hold `name` (100 bytes, or a 155-byte prefix split at a '/')?"""
+    if not name.isascii():
+        return False
+    if len(name) <= 100:
+        return True
+    return any(name[i] == "/" and i <= 155 and len(name) - i - 1 <= 100
+               for i in range(len(name)))
+
+
+def test_entries_carry_only_what_a_restore_sets(lb, tmp_path):
+    """Issue 18, many small files: an entry whose name, link and ids fit ustar gets a plain
+    header with no pax record. The mtime is stored in whole seconds (as GNU tar's default
+    format keeps it), so a sub-second part no longer costs a pax header per file; names that
+    need one (non-ASCII, longer than ustar holds, a long link target) still get it, and the
+    archive still reads with GNU tar, Python's tarfile and restores the same tree."""
+    need_tool("tar")
+    long_dir = lb.src / ("long-directory-name-" * 4)
+    long_dir.mkdir()
+    (long_dir / ("a-file-with-a-long-name-" * 5 + ".txt")).write_bytes(b"long\n")
+    os.symlink("t" * 150, lb.src / "long-link")
+    os.utime(long_dir, ns=(1_600_000_000_987_654_321, 1_600_000_000_987_654_321))
+    env = {"BACKUP_ENCRYPTION": "none", "BACKUP_ENCRYPTION_KEY_FILE": None}
+    src_ns = {}
+    for dirpath, dirnames, filenames in os.walk(lb.src):
+        for n in dirnames + filenames:
+            full = os.path.join(dirpath, n)
+            if not os.path.islink(full):
+                src_ns[os.path.relpath(full, lb.src)] = os.lstat(full).st_mtime_ns
+    assert any(ns % 10**9 for ns in src_ns.values())  # the tree has sub-second mtimes
+    orig = lb.snap()
+    ts = lb.backup(env)
+    arch = lb.archive(ts, ".tar.gz")
+
+    plain = needing = 0
+    with tarfile.open(arch, "r:gz") as t:
+        for m in t:
+            assert not {"mtime", "atime", "ctime"} & set(m.pax_headers), (m.name, m.pax_headers)
+            assert m.mtime == int(m.mtime), (m.name, m.mtime)
+            fits = ustar_fits(m.name) and len(m.linkname) <= 100 and m.linkname.isascii()
+            if fits:
+                assert not m.pax_headers, (m.name, m.pax_headers)
+                plain += 1
+            else:
+                assert set(m.pax_headers) & {"path", "linkpath"}, (m.name, m.pax_headers)
+                needing += 1
+    assert plain > 20 and needing >= 4, (plain, needing)
+
+    # GNU tar reads it (no warnings) and gives back the tree, mtimes to the second
+    dest = tmp_path / "x"
+    dest.mkdir()
+    p = subprocess.run(["tar", "xzf", str(arch), "-C", str(dest)], capture_output=True)
+    assert p.returncode == 0 and not p.stderr, p.stderr
+    assert_same_tree(snapshot(lb.src), snapshot(dest / "dirs" / "data"), "GNU tar's extract")
+
+    # Lifeboat's restore: the same tree, each mtime the source's whole seconds
+    wreck_tree(lb.src)
+    lb.restore(ts, env)
+    assert lb.snap() == orig
+    for rel, ns in src_ns.items():
+        got = os.lstat(lb.src / rel).st_mtime_ns
+        assert got == ns // 10**9 * 10**9, (rel, ns, got)

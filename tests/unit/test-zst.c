@@ -95,11 +95,45 @@ static void test_output_failure(void **state LB_UNUSED)
 	free(in);
 }
 
+/*
+ * A repeat 1 MiB back is found across jobs: each job sees the whole window before it
+ * (with 1 MiB jobs that saw only its last eighth, every copy of the block was stored anew).
+ */
+static void test_jobs_see_the_window_before_them(void **state LB_UNUSED)
+{
+	const size_t block = 1 << 20, copies = 8;
+	unsigned char *in = xmalloc(block * copies);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct zst *z = NULL;
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < block; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		in[i] = (unsigned char)(x >> 56);
+	}
+	for (size_t c = 1; c < copies; c++)
+		memcpy(in + c * block, in, block);
+	assert_int_equal(zst_new(3, 2, sink_out, &s, &z, &e), 0);
+	assert_int_equal(zst_write(z, in, block * copies, &e), 0);
+	assert_int_equal(zst_finish(z, &e), 0);
+	zst_free(z);
+	unsigned char *got = xmalloc(block * copies);
+	assert_int_equal(ZSTD_decompress(got, block * copies, s.buf, s.len), block * copies);
+	assert_memory_equal(got, in, block * copies);
+	print_message("%zu x 1 MiB of one random block: %zu bytes\n", copies, s.len);
+	assert_true(s.len < 2 * block);
+	free(got);
+	free(s.buf);
+	free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_output_failure),
+		cmocka_unit_test(test_jobs_see_the_window_before_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
