@@ -1,6 +1,6 @@
 # Lifeboat: a backup sidecar for Docker Compose applications.
-# Builds on debian:bookworm-slim (scripts/docker-base-image.sh makes it where no registry
-# can be reached).
+# Built on debian:bookworm-slim (scripts/docker-base-image.sh makes it where no registry
+# can be reached); the image itself is FROM scratch with only what its programs load.
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
@@ -26,7 +26,7 @@ FROM debian:bookworm-slim AS collect
 # PostgreSQL client tools: Debian's (15) by default; PG_MAJOR=16/17 takes them from
 # PostgreSQL's own apt repository instead (pg_dump must be at least the server's version).
 ARG PG_MAJOR=
-# rclone (the rclone store, BACKUP_RCLONE_REMOTE): Debian's, a 57 MB static program, so
+# rclone (the rclone store, BACKUP_RCLONE_REMOTE): Debian's, a 54 MB static program, so
 # off by default; --build-arg RCLONE=1 puts it in.
 ARG RCLONE=
 RUN apt-get update \
