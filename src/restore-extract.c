@@ -13,6 +13,7 @@
 
 #include "fs.h"
 #include "log.h"
+#include "report.h"
 #include "restore-job.h"
 #include "xalloc.h"
 
@@ -180,6 +181,7 @@ int extract_header(struct rjob *j, struct rsource *s, const char *path, struct a
 	if (!j->disk && tar_disk_open(j->xstage, j->xstage_fd, &j->disk, e) < 0)
 		return -1;
 	j->disk_src = s - j->src;
+	owner_loss_note(&j->xowners, ent, path);
 	archive_entry_set_pathname(ent, path);
 	archive_entry_set_uname(ent, NULL);
 	archive_entry_set_gname(ent, NULL);
@@ -264,6 +266,8 @@ int extract_commit(struct rjob *j, struct err *e)
 	for (size_t i = 0; i < j->nr_src; i++)
 		log_info("extracted %s '%s' to '%s'", source_kind_str(j->src[i].kind),
 			 j->src[i].name, j->src[i].target);
+	auto_free char *what = xasprintf("'%s'", j->xto);
+	owner_loss_report(&j->xowners, &report_log, what);
 	return 0;
 }
 
@@ -280,5 +284,6 @@ void extract_release(struct rjob *j, bool ok)
 	free(j->xstage);
 	free(j->xto);
 	free(j->xname);
+	owner_loss_report(&j->xowners, NULL, NULL);
 	part_tracker_release(&j->parts);
 }

@@ -68,6 +68,7 @@ struct rjob {
 	char *xname; /* the database file being written, below xstage and xto */
 	int xto_fd, xstage_fd, xfd;
 	bool xto_made;
+	struct owner_loss xowners; /* not root: extracted entries whose owner cannot be set */
 };
 
 /* restore-select.c: the sources of the manifest into src[], those restored first. */

@@ -35,6 +35,7 @@ struct files_restore {
 	int cwd_fd;
 	const struct exclude_list *exclude; /* dirs: BACKUP_EXCLUDE, left as it is on disk */
 	const char *source;		    /* the configured source's name, which scopes it */
+	struct owner_loss owners;	    /* not root: entries whose owner cannot be set */
 };
 
 static char *dir_of(const char *path)
@@ -158,6 +159,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 		if (f->root)
 			archive_entry_free(f->root);
 		f->root = archive_entry_clone(ent);
+		owner_loss_note(&f->owners, ent, m->path);
 		return 0;
 	}
 	/* Excluded now: what is on disk stays (the swap carries it over); the data is hashed. */
@@ -166,6 +168,7 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 		return 0;
 	if (!f->disk && tar_disk_open(f->stage, -1, &f->disk, e) < 0)
 		return -1;
+	owner_loss_note(&f->owners, ent, m->path);
 	const char *base = strrchr(f->target, '/') + 1;
 	archive_entry_set_pathname(ent, f->kind == SOURCE_FILE ? base : m->rel);
 	archive_entry_set_uname(ent, NULL);
@@ -337,6 +340,12 @@ static int files_restore_end(void *ctx, bool ok, struct err *e)
 		archive_write_free(f->disk);
 	if (f->stage && !ok)
 		remove_tree(f->stage);
+	if (ok) {
+		auto_free char *what = xasprintf("'%s'", f->target);
+		owner_loss_report(&f->owners, f->report, what);
+	} else {
+		owner_loss_report(&f->owners, NULL, NULL);
+	}
 	free(f->target);
 	free(f->stage);
 	free(f->old);

@@ -349,6 +349,33 @@ int tar_disk_open(const char *dir, int dfd, struct archive **ret, struct err *e)
 	return 0;
 }
 
+void owner_loss_note(struct owner_loss *o, struct archive_entry *ent, const char *path)
+{
+	if (geteuid() == 0)
+		return;
+	if ((uid_t)archive_entry_uid(ent) == geteuid() &&
+	    (gid_t)archive_entry_gid(ent) == getegid())
+		return;
+	if (!o->n++) {
+		o->first = xstrdup(path);
+		o->uid = (long long)archive_entry_uid(ent);
+		o->gid = (long long)archive_entry_gid(ent);
+	}
+}
+
+void owner_loss_report(struct owner_loss *o, const struct reporter *r, const char *what)
+{
+	if (o->n && what)
+		report(r, LOG_WARN,
+		       "%s: restored as uid %ld, not root, which cannot set owners: %lu "
+		       "entr%s recorded with other owners (first '%s', %lld:%lld) get%s the owner "
+		       "%ld:%ld; restore as root to keep the owners",
+		       what, (long)geteuid(), o->n, o->n == 1 ? "y" : "ies", o->first, o->uid,
+		       o->gid, o->n == 1 ? "s" : "", (long)geteuid(), (long)getegid());
+	free(o->first);
+	*o = (struct owner_loss){ 0 };
+}
+
 int tar_disk_close(struct archive **disk, const char *target, int cwd_fd, struct err *e)
 {
 	int ret = 0;

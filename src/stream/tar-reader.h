@@ -15,6 +15,7 @@
 #include "crypt.h"
 #include "err.h"
 #include "hash.h"
+#include "report.h"
 #include "stores/store.h"
 #include "strbuf.h"
 
@@ -131,6 +132,21 @@ const char *tar_disk_cause(struct archive *a);
  * too when running as root); symlinks, ".." and absolute paths cannot lead out.
  */
 int tar_disk_open(const char *dir, int dfd, struct archive **ret, struct err *e);
+
+/*
+ * Owners a restore that is not root cannot give back: libarchive's disk writer
+ * then writes every entry owned by the restoring user. owner_loss_note() counts
+ * the entries recorded with another owner (the first one's path kept for the
+ * message); nothing is counted as root.
+ */
+struct owner_loss {
+	unsigned long n;
+	char *first;	    /* the first such entry's path */
+	long long uid, gid; /* its recorded owner */
+};
+void owner_loss_note(struct owner_loss *o, struct archive_entry *ent, const char *path);
+/* One warning to `r` when entries of `what` lost their owners; then released. */
+void owner_loss_report(struct owner_loss *o, const struct reporter *r, const char *what);
 
 /*
  * Finish and free *disk (directory modes and times are fixed up now, relative

@@ -191,7 +191,7 @@ def test_sigkill_with_a_labelled_container_stopped_recovers(labelled):
     """lifeboat.stop has BACKUP_STOP_SERVICES' record: when the sidecar is SIGKILLed while
     the labelled app is down, its next start brings the app back."""
     app, backup = labelled.cid("app"), labelled.cid("backup")
-    labelled.sh("mkdir -p /tmp/big && head -c 800M /dev/urandom >/tmp/big/blob")
+    labelled.sh(f"mkdir -p /tmp/big && head -c {800 * 1024 * 1024} /dev/urandom >/tmp/big/blob")
     run = subprocess.Popen(labelled.exec_args("lifeboat", "backup",
                                               env={"BACKUP_DIRS": "/data:app-data,/tmp/big:big"}),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -84,9 +84,20 @@ def test_image_has_what_lifeboat_calls(image):
                "command -v gpg && command -v gpgconf && command -v gpg-agent "
                "&& pg_dump --version && pg_restore --version && psql --version "
                "&& pg_dumpall --version "
-               "&& test -f /usr/share/zoneinfo/Europe/Berlin && lifeboat version",
+               "&& mariadb --version && mariadb-dump --version && redis-cli --version "
+               "&& age --version "
+               "&& test -f /usr/share/zoneinfo/Europe/Berlin "
+               "&& test -s /etc/ssl/certs/ca-certificates.crt && lifeboat version",
                check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+    # PostgreSQL's own programs, not Debian's Perl wrapper (there is no Perl).
+    assert "pg_dump (PostgreSQL) 15" in p.stdout
+
+
+def test_image_is_small(image):
+    """The runtime is FROM scratch with only what the programs load (issue #18: <= 80 MB)."""
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout)
+    assert size <= 80_000_000, f"the image is {size / 1e6:.1f} MB"
 
 
 def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):

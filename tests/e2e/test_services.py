@@ -206,7 +206,7 @@ def test_s3_only_failing_at_start_never_stops(stack):
 
 
 def big_source(stack, mb=400):
-    stack.sh(f"mkdir -p /tmp/big && head -c {mb}M /dev/urandom >/tmp/big/blob")
+    stack.sh(f"mkdir -p /tmp/big && head -c {mb * 1024 * 1024} /dev/urandom >/tmp/big/blob")
     return {"BACKUP_STOP_SERVICES": "app", "BACKUP_DIRS": "/data:app-data,/tmp/big:big"}
 
 
