@@ -45,9 +45,11 @@ struct files_restore {
 /*
  * Early writeback: every WRITEBACK_CHUNK of a file written (and its tail
  * when it is complete) starts going to disk at once, while decryption goes
- * on, instead of all in the syncfs before the swap. Each chunk kicked first
- * waits for the one before it, so a file's dirty pages stay bounded and a
- * write error is found (and fails the restore) as soon as it happens.
+ * on, instead of all in the syncfs before the swap. Only started, never
+ * waited for here (waiting for the chunk before measured slower): the
+ * kernel's dirty limits bound the memory as for any writer, and a write
+ * error fails the restore either here or in restore_plan's syncfs, before
+ * the swap.
  */
 #define WRITEBACK_CHUNK ((int64_t)64 << 20)
 
@@ -163,10 +165,7 @@ static int write_failed(struct files_restore *f, const struct restore_member *m,
 	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target, cause);
 }
 
-/*
- * Start writeback of the file's bytes not yet kicked, after waiting for
- * those kicked before (written back meanwhile, as a rule).
- */
+/* Start writeback of the file's bytes not yet kicked. */
 static int writeback_kick(struct files_restore *f, const struct restore_member *m, struct err *e)
 {
 	if (f->wb_fd < 0 || f->wb_end <= f->wb_start)
@@ -175,12 +174,8 @@ static int writeback_kick(struct files_restore *f, const struct restore_member *
 		errno = EIO;
 		return write_failed(f, m, strerror(errno), e);
 	}
-	if ((f->wb_start > 0 &&
-	     sync_file_range(f->wb_fd, 0, f->wb_start,
-			     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-				     SYNC_FILE_RANGE_WAIT_AFTER) < 0) ||
-	    sync_file_range(f->wb_fd, f->wb_start, f->wb_end - f->wb_start, SYNC_FILE_RANGE_WRITE) <
-		    0)
+	if (sync_file_range(f->wb_fd, f->wb_start, f->wb_end - f->wb_start, SYNC_FILE_RANGE_WRITE) <
+	    0)
 		return write_failed(f, m, strerror(errno), e);
 	f->wb_start = f->wb_end;
 	return 0;
