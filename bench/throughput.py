@@ -51,6 +51,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shlex
 import shutil
 import sys
@@ -113,11 +114,14 @@ def fresh_dir(path):
 # CPU seconds (user + system) of the last run_pids(): its processes and the children they
 # waited for (lifeboat's gpg or age child; not a daemonised gpg-agent).
 LAST_CPU = [0.0]
+# CPU seconds of every process of the last run_pids() (as subreaper it reaps them all).
+LAST = {"cpu": 0.0}
 
 
 def run_pids(script, args=()):
     """Start the processes of `script` (each prints its pid) and wait for all of them."""
     t0 = time.monotonic()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     pids = brss.spawn(script, args)
     rcs, rss, cpu = [], 0, 0.0
     for pid in pids:
@@ -126,6 +130,8 @@ def run_pids(script, args=()):
         rss = max(rss, ru.ru_maxrss * 1024)  # Linux: KiB
         cpu += ru.ru_utime + ru.ru_stime
     LAST_CPU[0] = cpu
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST["cpu"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return time.monotonic() - t0, rcs, rss
 
 
@@ -263,7 +269,7 @@ def run_lb_restore(binary, archive, work, keyfile, store, label=None):
                                work / f"restore{sfx}.stderr")
     shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    return {"ok": ok, "secs": secs, "rss": rss, "out": 0, "tmp": tw.peak}
+    return {"ok": ok, "secs": secs, "rss": rss, "out": 0, "tmp": tw.peak, "cpu": LAST["cpu"]}
 
 
 def run_shell_restore(archive, comp, work, keyfile):
@@ -286,7 +292,7 @@ def run_shell_restore(archive, comp, work, keyfile):
     ok = all(rc == 0 for rc in rcs)
     if not ok:
         print(f"gpg|tar-{comp} restore failed: exit codes {rcs}", file=sys.stderr)
-    return {"ok": ok, "secs": secs, "rss": rss, "out": 0, "tmp": tw.peak}
+    return {"ok": ok, "secs": secs, "rss": rss, "out": 0, "tmp": tw.peak, "cpu": LAST["cpu"]}
 
 
 # Which baselines each lifeboat row is compared with.
@@ -473,6 +479,9 @@ def main():
                     help="run each measurement N times, report the fastest (noisy machines); "
                          "peak RSS and temporary disk are the largest of the N")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--restore-only", action="store_true",
+                    help="make the archives with one --bin backup each (no baselines, not "
+                    "repeated) and measure only the restores")
     ap.add_argument("--s3", action="store_true", help="also back up to local + S3 at once")
     ap.add_argument("--keys", action="store_true",
                     help="also back up to a gpg public key, an age recipient, and signed")
@@ -536,6 +545,8 @@ def main():
         r["rss"] = max(pick(x)["rss"] for x in runs)
         r["tmp"] = max(pick(x)["tmp"] for x in runs)
         r["all_secs"] = [round(pick(x)["secs"], 2) for x in runs]
+        r["all_cpu"] = [round(pick(x).get("cpu", 0.0), 2) for x in runs]
+        r["load"] = os.getloadavg()[0]
         r["ok"] = all(pick(x)["ok"] for x in runs)
         return (r, chosen[1]) if isinstance(chosen, tuple) else r
 
@@ -582,6 +593,10 @@ def main():
         bins = [(binary, None)] + ([(old_bin, label)] if label else [])
         sfx = lambda lb: f"@{lb}" if lb else ""
         for comp, kinds in (("gzip", ("tar-gzip", "tar-pigz")), ("zstd", ("tar-zstd",))):
+            if args.restore_only:
+                _, archives[comp] = run_lb_backup(binary, comp, data, work, keyfile, store,
+                                                  args.threads)
+                continue
             fns = [lambda b=b, lb=lb: run_lb_backup(b, comp, data, work, keyfile, store,
                                                     args.threads, label=lb)
                    for b, lb in bins]
@@ -594,7 +609,7 @@ def main():
                     # Every restore reads the current binary's archive (else the old one's).
                     archives[comp] = archives.get(comp) or arch
                 record(got, gib, "backup", tool, nbytes)
-        for mode in key_modes:
+        for mode in key_modes if not args.restore_only else []:
             # Each mode right after a passphrase run of its own: the ratio is same-moment.
             r, _ = best(lambda: run_lb_backup(binary, "zstd", data, work, keyfile, store,
                                               args.threads))
@@ -602,7 +617,7 @@ def main():
             r, _ = best(lambda: run_lb_backup(binary, "zstd", data, work, keyfile, store,
                                               args.threads, keys=mode))
             record(r, gib, "backup", f"lb-zstd-{mode[0]}", nbytes)
-        if s3:
+        if s3 and not args.restore_only:
             for comp in ("gzip", "zstd"):
                 s3store = fresh_dir(work / "store-s3")
                 fns = [lambda b=b, lb=lb: run_lb_backup(b, comp, data, work, keyfile, s3store,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "exclude.h"
+#include "fault.h"
 #include "fs.h"
 #include "journal.h"
 #include "recover.h"
@@ -36,7 +37,22 @@ struct files_restore {
 	const struct exclude_list *exclude; /* dirs: BACKUP_EXCLUDE, left as it is on disk */
 	const char *source;		    /* the configured source's name, which scopes it */
 	struct owner_loss owners;	    /* not root: entries whose owner cannot be set */
+	int stage_fd;			    /* the staging directory, open from its creation */
+	int wb_fd;			    /* the regular file being written, for writeback */
+	int64_t wb_start;		    /* its bytes before this went to writeback */
+	int64_t wb_end;			    /* the end of what was written to it */
 };
+
+/*
+ * Early writeback: every WRITEBACK_CHUNK of a file written (and its tail
+ * when it is complete) starts going to disk at once, while decryption goes
+ * on, instead of all in the syncfs before the swap. Only started, never
+ * waited for here (waiting for the chunk before measured slower): the
+ * kernel's dirty limits bound the memory as for any writer, and a write
+ * error fails the restore either here or in restore_plan's syncfs, before
+ * the swap.
+ */
+#define WRITEBACK_CHUNK ((int64_t)64 << 20)
 
 static char *dir_of(const char *path)
 {
@@ -57,7 +73,9 @@ static int files_restore_begin(const struct source_restore_req *req, void **ctx,
 				     .report = req->report,
 				     .cwd_fd = req->cwd_fd,
 				     .exclude = req->kind == SOURCE_DIR ? &req->cfg->exclude : NULL,
-				     .source = req->target ? req->target->name : req->name };
+				     .source = req->target ? req->target->name : req->name,
+				     .stage_fd = -1,
+				     .wb_fd = -1 };
 	*ctx = f;
 	if (f->kind == SOURCE_DIR) {
 		int r = mkdir_parents(f->target, 0755);
@@ -91,6 +109,11 @@ static int files_restore_begin(const struct source_restore_req *req, void **ctx,
 						"to restore)"
 					      : "");
 	}
+	/* Open before anything is written: its syncfs reports every write error since. */
+	f->stage_fd = open(f->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->stage_fd < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", f->stage,
+			       strerror(errno));
 	return 0;
 }
 
@@ -136,17 +159,42 @@ struct data_out {
 	const struct restore_member *m;
 };
 
+static int write_failed(struct files_restore *f, const struct restore_member *m, const char *cause,
+			struct err *e)
+{
+	auto_free char *target = source_member_target(source_kind_desc(f->kind), f->target, m->rel);
+	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target, cause);
+}
+
+/* Start writeback of the file's bytes not yet kicked. */
+static int writeback_kick(struct files_restore *f, const struct restore_member *m, struct err *e)
+{
+	if (f->wb_fd < 0 || f->wb_end <= f->wb_start)
+		return 0;
+	if (FAULT("restore.writeback")) {
+		errno = EIO;
+		return write_failed(f, m, strerror(errno), e);
+	}
+	if (sync_file_range(f->wb_fd, f->wb_start, f->wb_end - f->wb_start, SYNC_FILE_RANGE_WRITE) <
+	    0)
+		return write_failed(f, m, strerror(errno), e);
+	f->wb_start = f->wb_end;
+	return 0;
+}
+
 /* An entry's data blocks to the disk writer (a hole stays a hole). */
 static int data_out(void *ctx, const void *buf, size_t n, int64_t off, bool fill, struct err *e)
 {
 	struct data_out *o = ctx;
+	struct files_restore *f = o->f;
 
-	if (fill || archive_write_data_block(o->f->disk, buf, n, off) >= ARCHIVE_OK)
+	if (fill)
 		return 0;
-	auto_free char *target =
-		source_member_target(source_kind_desc(o->f->kind), o->f->target, o->m->rel);
-	return err_set(e, LB_EXIT_SOURCE, "cannot write '%s': %s", target,
-		       tar_disk_cause(o->f->disk));
+	if (archive_write_data_block(f->disk, buf, n, off) < ARCHIVE_OK)
+		return write_failed(f, o->m, tar_disk_cause(f->disk), e);
+	if (off + (int64_t)n > f->wb_end)
+		f->wb_end = off + (int64_t)n;
+	return f->wb_end - f->wb_start >= WRITEBACK_CHUNK ? writeback_kick(f, o->m, e) : 0;
 }
 
 static int files_restore_member(void *ctx, const struct restore_member *m, struct err *e)
@@ -181,6 +229,9 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 			       f->stage, archive_error_string(f->disk));
 	if (archive_entry_filetype(ent) == AE_IFREG) {
 		struct data_out o = { .f = f, .m = m };
+		/* The file the disk writer just created (its parents are checked directories). */
+		f->wb_fd = open(archive_entry_pathname(ent), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		f->wb_start = f->wb_end = 0;
 		if (m->read(m->read_ctx, data_out, &o, e) < 0)
 			return -1;
 	}
@@ -190,7 +241,9 @@ static int files_restore_member(void *ctx, const struct restore_member *m, struc
 	else if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_SOURCE, "cannot restore '%s': %s", m->path,
 			       tar_disk_cause(f->disk));
-	return 0;
+	r = writeback_kick(f, m, e);
+	close_fd(&f->wb_fd);
+	return r;
 }
 
 /*
@@ -283,6 +336,14 @@ static int files_restore_plan(void *ctx, struct journal *jr, struct err *e)
 	struct stat st;
 	struct journal_target *t = journal_add_target(jr, f->kind, f->name, f->target, f->stage);
 
+	/*
+	 * Wait for the writeback begun while staging: the descriptor open since
+	 * the stage was made also reports an error the kernel's own writeback
+	 * found before recover_flush_staged's final syncfs opens the stage.
+	 */
+	if (syncfs(f->stage_fd) < 0)
+		return err_set(e, LB_EXIT_SOURCE, "cannot flush '%s' to disk: %s", f->stage,
+			       strerror(errno));
 	if (f->kind == SOURCE_FILE) {
 		auto_free char *staged = xasprintf("%s/%s", f->stage, strrchr(f->target, '/') + 1);
 		if (lstat(staged, &st) < 0)
@@ -338,6 +399,8 @@ static int files_restore_end(void *ctx, bool ok, struct err *e)
 		return 0;
 	if (f->disk)
 		archive_write_free(f->disk);
+	close_fd(&f->wb_fd);
+	close_fd(&f->stage_fd);
 	if (f->stage && !ok)
 		remove_tree(f->stage);
 	if (ok) {

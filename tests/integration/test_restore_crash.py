@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_NOT_FOUND, EXIT_SOURCE, MTIME_BASE_NS, entry_info, parse_ts_stdout,
-                      snapshot)
+from conftest import (EXIT_NOT_FOUND, EXIT_SOURCE, MTIME_BASE_NS, entry_info, need_tool,
+                      parse_ts_stdout, snapshot)
 from test_postgres import pg  # noqa: F401  (the fixture)
 
 try:
@@ -276,6 +276,36 @@ def test_kill_before_journal_leaves_no_staging_copy(lb):
     assert left, "expected staging copies beside the targets after the kill"
     next_command(c, "backup")
     assert c.assert_one_version("killed before the journal was written") == "old"
+
+
+@pytest.mark.parametrize("how", ["strace-eio", "fault"])
+def test_early_writeback_error_fails_the_restore(lb, how):
+    """A write error that the writeback begun while staging finds (sync_file_range failing
+    with EIO under strace -e inject, or the restore.writeback fault point) fails the restore
+    (exit 4, naming the file) before the swap: every target is as it was, no journal, no
+    staged copy left."""
+    c = Crash(lb)
+    c.new = c.old  # the swap must never start
+    if how == "fault":
+        res = c.restore(fault="restore.writeback@1:fail", check=EXIT_SOURCE)
+    else:
+        need_tool("strace")
+        env = lb.env(c.env)
+        # LeakSanitizer (an ASan build) cannot run under ptrace; the rest of ASan can.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                     "detect_leaks=0"]))
+        res = subprocess.run(["strace", "-f", "-qq", "-o", str(lb.tmp / "strace.txt"),
+                              "-e", "trace=sync_file_range",
+                              "-e", "inject=sync_file_range:error=EIO", str(lb.bin),
+                              "restore", c.ts, "--yes"], env=env, capture_output=True,
+                             text=True, timeout=300, cwd=str(lb.tmp))
+        assert res.returncode == EXIT_SOURCE, res.stderr
+    assert "cannot write '" in res.stderr and "Input/output error" in res.stderr, res.stderr
+    assert c.assert_one_version("after the failed writeback") == "old"
+    assert not c.journal.exists(), "a journal was left: the swap was planned"
+    left = [p.name for d in (c.data, c.conf, c.file.parent) for p in d.iterdir()
+            if p.name.startswith(".lifeboat-")]
+    assert not left, f"staged copies left: {left}"
 
 
 def test_unrecoverable_swap_stops_the_backup(lb):
