@@ -7,6 +7,7 @@ What the server holds is read straight from its DAV directory (apache_server.dav
 import os
 import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -221,6 +222,11 @@ def test_temporaries_of_other_sidecars_are_never_removed(lb, dav):
         assert p.poll() is None, p.stderr.read().decode(errors="replace")
         live = [n for n in temporaries(path, lb) if n not in dead]
         assert len(live) == 1, temporaries(path, lb)
+        # C named its archive by the second it started in: A's runs come in a later second,
+        # or A would take C's name and C's MOVE would rightly refuse to replace A's archive
+        # (a wait on the clock, not on how fast anything runs).
+        named_by = int(time.time())
+        wait_until(lambda: int(time.time()) >= named_by + 2, "the clock to pass C's second")
         stamps = [lb.backup(env), lb.backup(env)]
         assert sorted(temporaries(path, lb)) == sorted(dead + live)
         os.kill(p.pid, signal.SIGCONT)
