@@ -147,11 +147,11 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$DEST/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$DEST/etc/nsswitch.conf"
 mkdir -p "$DEST/root" && chmod 700 "$DEST/root"
 
-# Writable places: TMPDIR (gpg's private homes) and the state directory. /var/lib/lifeboat
-# is writable by any user with the sticky bit, like /tmp, so a container run as
-# `user: UID:GID` keeps its lock and state there too (a named volume mounted there takes
-# this mode when it is new).
-mkdir -p "$DEST/tmp" "$DEST/var/lib/lifeboat"
-chmod 1777 "$DEST/tmp" "$DEST/var/lib/lifeboat"
+# Writable places: TMPDIR (gpg's private homes), the state directory and /var/log (the
+# default BACKUP_LOG_FILE, /var/log/backup.log). They are writable by any user with the
+# sticky bit, like /tmp, so a container run as `user: UID:GID` keeps its lock, state and
+# log there too (a named volume mounted there takes this mode when it is new).
+mkdir -p "$DEST/tmp" "$DEST/var/lib/lifeboat" "$DEST/var/log"
+chmod 1777 "$DEST/tmp" "$DEST/var/lib/lifeboat" "$DEST/var/log"
 
 cp -a /backup-scripts "$DEST/"

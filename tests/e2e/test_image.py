@@ -53,6 +53,8 @@ def test_backup_list_restore_with_the_seed_scripts(image, tmp_path):
 
     b = run(image, tmp_path, entrypoint="/backup-scripts/backup-now.sh")
     assert b.returncode == 0, b.stderr
+    # The default BACKUP_LOG_FILE (/var/log/backup.log) can be written in the image.
+    assert "cannot open log file" not in b.stderr, b.stderr
     ts = b.stdout.strip()
     archive = tmp_path / "backups" / "e2e" / f"e2e-{ts}.tar.gz.gpg"
     assert archive.is_file()

@@ -205,9 +205,13 @@ def test_s3_only_failing_at_start_never_stops(stack):
     assert_untouched(b_app, state(app))
 
 
-def big_source(stack, mb=400):
+def big_source(stack, mb=16):
+    """A run that stops the app and then stays in the middle, whatever the machine's
+    speed: BACKUP_STOP_WAIT holds it (interruptibly) after the stop, before anything is
+    read, until the test signals or kills it."""
     stack.sh(f"mkdir -p /tmp/big && head -c {mb * 1024 * 1024} /dev/urandom >/tmp/big/blob")
-    return {"BACKUP_STOP_SERVICES": "app", "BACKUP_DIRS": "/data:app-data,/tmp/big:big"}
+    return {"BACKUP_STOP_SERVICES": "app", "BACKUP_DIRS": "/data:app-data,/tmp/big:big",
+            "BACKUP_STOP_WAIT": "3600"}
 
 
 def test_sigterm_mid_run_restarts_the_service(stack):
@@ -232,7 +236,7 @@ def test_sigterm_mid_run_restarts_the_service(stack):
 
 def test_sigkill_then_sidecar_restart_recovers(stack):
     app, backup = stack.cid("app"), stack.cid("backup")
-    env = big_source(stack, mb=800)
+    env = big_source(stack)
     run = subprocess.Popen(stack.exec_args("lifeboat", "backup", env=env),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
