@@ -258,13 +258,70 @@ static int userinfo(const struct parts *p, struct notify_service *s)
 	return s->user && s->password && s->user[0] ? 0 : -1;
 }
 
-static int parse_smtp(const char *var, const struct parts *p, bool tls, struct notify_service *s,
-		      struct err *e)
+/* What a service's parameter callback made of one KEY=VALUE. */
+enum param_verdict {
+	PARAM_TAKEN,   /* understood and valid */
+	PARAM_BAD,     /* a parameter of the service with a bad value */
+	PARAM_UNKNOWN, /* not a parameter of the service */
+};
+
+/*
+ * One parameter for the service `s`; *val may be taken (TAKE_PTR). Returns a
+ * verdict, or -1 with `e` set when the callback words the error itself.
+ */
+typedef int param_fn(struct notify_service *s, void *ctx, const char *key, char **val,
+		     struct err *e);
+
+/* Every parameter of the URL's query through fn; `known` lists them for the error. */
+static int each_param(const char *var, const struct parts *p, struct notify_service *s,
+		      const char *known, param_fn *fn, void *ctx, struct err *e)
 {
 	const char *q = p->query;
 	char *k, *val;
 	int r;
 
+	while ((r = next_param(&q, &k, &val)) > 0) {
+		int v = fn(s, ctx, k, &val, e);
+		if (v == PARAM_UNKNOWN)
+			fail(e, var, s, "has an unknown parameter '%.40s' (%s)", k, known);
+		else if (v == PARAM_BAD)
+			fail(e, var, s, "has a bad '%s' value", k);
+		free(k);
+		free(val);
+		if (v != PARAM_TAKEN)
+			return -1;
+	}
+	return r < 0 ? fail(e, var, s, "has a bad %%XX escape in its parameters") : 0;
+}
+
+static int smtp_param(struct notify_service *s, void *ctx, const char *k, char **val, struct err *e)
+{
+	(void)ctx, (void)e;
+	if (!strcmp(k, "from")) {
+		free(s->from);
+		s->from = TAKE_PTR(*val);
+		return address_valid(s->from) ? PARAM_TAKEN : PARAM_BAD;
+	}
+	if (!strcmp(k, "to"))
+		return add_list(&s->to, *val) < 0 ? PARAM_BAD : PARAM_TAKEN;
+	if (!strcmp(k, "starttls")) {
+		bool b = false;
+		int bad = parse_bool(*val, &b) < 0;
+		s->tls = b ? NOTIFY_TLS_REQUIRED : NOTIFY_TLS_NONE;
+		return bad ? PARAM_BAD : PARAM_TAKEN;
+	}
+	if (!strcmp(k, "cafile")) {
+		int bad = (*val)[0] != '/' || path_has_dotdot(*val);
+		free(s->ca_file);
+		s->ca_file = TAKE_PTR(*val);
+		return bad ? PARAM_BAD : PARAM_TAKEN;
+	}
+	return PARAM_UNKNOWN;
+}
+
+static int parse_smtp(const char *var, const struct parts *p, bool tls, struct notify_service *s,
+		      struct err *e)
+{
 	if (p->userinfo && userinfo(p, s) < 0)
 		return fail(e, var, s,
 			    "has a bad user name or password (user:password, %%XX escapes)");
@@ -273,40 +330,8 @@ static int parse_smtp(const char *var, const struct parts *p, bool tls, struct n
 			e, var, s,
 			"has a path: expected smtp://[user:password@]host[:port]/?from=...&to=...");
 	s->tls = NOTIFY_TLS_TRY;
-	while ((r = next_param(&q, &k, &val)) > 0) {
-		int bad = 0;
-		if (!strcmp(k, "from")) {
-			free(s->from);
-			s->from = TAKE_PTR(val);
-			bad = !address_valid(s->from);
-		} else if (!strcmp(k, "to")) {
-			bad = add_list(&s->to, val) < 0;
-		} else if (!strcmp(k, "starttls")) {
-			bool b = false;
-			bad = parse_bool(val, &b) < 0;
-			s->tls = b ? NOTIFY_TLS_REQUIRED : NOTIFY_TLS_NONE;
-		} else if (!strcmp(k, "cafile")) {
-			bad = val[0] != '/' || path_has_dotdot(val);
-			free(s->ca_file);
-			s->ca_file = TAKE_PTR(val);
-		} else {
-			fail(e, var, s,
-			     "has an unknown parameter '%.40s' (from, to, starttls, cafile)", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		if (bad) {
-			fail(e, var, s, "has a bad '%s' value", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		free(k);
-		free(val);
-	}
-	if (r < 0)
-		return fail(e, var, s, "has a bad %%XX escape in its parameters");
+	if (each_param(var, p, s, "from, to, starttls, cafile", smtp_param, NULL, e) < 0)
+		return -1;
 	if (!s->from)
 		return fail(e, var, s, "has no sender: add ?from=ADDRESS");
 	if (!s->to.nr)
@@ -329,41 +354,39 @@ static int parse_smtp(const char *var, const struct parts *p, bool tls, struct n
 	return 0;
 }
 
+struct http_param_ctx {
+	int max_prio;
+	const char *scheme;
+};
+
+static int http_param(struct notify_service *s, void *ctx, const char *k, char **val, struct err *e)
+{
+	struct http_param_ctx *c = ctx;
+	uint64_t n;
+
+	(void)e;
+	if (!strcmp(k, "scheme")) {
+		c->scheme = !strcmp(*val, "http") ? "http" : "https";
+		return strcmp(*val, "http") && strcmp(*val, "https") ? PARAM_BAD : PARAM_TAKEN;
+	}
+	if (!strcmp(k, "priority")) {
+		int bad = parse_decimal(*val, &n, NULL) < 0 || n > (uint64_t)c->max_prio ||
+			  (c->max_prio == 5 && n < 1);
+		s->priority = bad ? -1 : (int)n;
+		return bad ? PARAM_BAD : PARAM_TAKEN;
+	}
+	return PARAM_UNKNOWN;
+}
+
 /* ntfy and gotify: ?scheme=http|https, ?priority=N. */
 static int http_params(const char *var, const struct parts *p, int max_prio,
 		       struct notify_service *s, const char **ret_scheme, struct err *e)
 {
-	const char *q = p->query;
-	char *k, *val;
-	int r;
+	struct http_param_ctx c = { .max_prio = max_prio, .scheme = "https" };
+	int r = each_param(var, p, s, "scheme, priority", http_param, &c, e);
 
-	*ret_scheme = "https";
-	while ((r = next_param(&q, &k, &val)) > 0) {
-		uint64_t n;
-		int bad = 0;
-		if (!strcmp(k, "scheme")) {
-			bad = strcmp(val, "http") && strcmp(val, "https");
-			*ret_scheme = !strcmp(val, "http") ? "http" : "https";
-		} else if (!strcmp(k, "priority")) {
-			bad = parse_decimal(val, &n, NULL) < 0 || n > (uint64_t)max_prio ||
-			      (max_prio == 5 && n < 1);
-			s->priority = bad ? -1 : (int)n;
-		} else {
-			fail(e, var, s, "has an unknown parameter '%.40s' (scheme, priority)", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		if (bad) {
-			fail(e, var, s, "has a bad '%s' value", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		free(k);
-		free(val);
-	}
-	return r < 0 ? fail(e, var, s, "has a bad %%XX escape in its parameters") : 0;
+	*ret_scheme = c.scheme;
+	return r;
 }
 
 static int parse_ntfy(const char *var, const struct parts *p, struct notify_service *s,
@@ -448,12 +471,25 @@ static int parse_discord(const char *var, const struct parts *p, struct notify_s
 	return 0;
 }
 
+struct telegram_param_ctx {
+	const char *var;
+};
+
+static int telegram_param(struct notify_service *s, void *ctx, const char *k, char **val,
+			  struct err *e)
+{
+	const struct telegram_param_ctx *c = ctx;
+
+	if (strcmp(k, "chats"))
+		return PARAM_UNKNOWN;
+	if (add_list(&s->to, *val) < 0)
+		return fail(e, c->var, s, "has an empty chat in 'chats'");
+	return PARAM_TAKEN;
+}
+
 static int parse_telegram(const char *var, const struct parts *p, struct notify_service *s,
 			  struct err *e)
 {
-	const char *q = p->query;
-	char *k, *val;
-	int r;
 	const char *colon = p->userinfo ? memchr(p->userinfo, ':', p->userinfo_len) : NULL;
 
 	if (!colon || colon == p->userinfo ||
@@ -463,23 +499,9 @@ static int parse_telegram(const char *var, const struct parts *p, struct notify_
 		return fail(e, var, s,
 			    "is not of the form telegram://BOT_TOKEN@telegram?chats=CHAT[,CHAT...] "
 			    "(the token as @BotFather gives it, digits:letters)");
-	while ((r = next_param(&q, &k, &val)) > 0) {
-		int bad = 0;
-		if (!strcmp(k, "chats")) {
-			bad = add_list(&s->to, val) < 0;
-		} else {
-			fail(e, var, s, "has an unknown parameter '%.40s' (chats)", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		free(k);
-		free(val);
-		if (bad)
-			return fail(e, var, s, "has an empty chat in 'chats'");
-	}
-	if (r < 0)
-		return fail(e, var, s, "has a bad %%XX escape in its parameters");
+	struct telegram_param_ctx tctx = { .var = var };
+	if (each_param(var, p, s, "chats", telegram_param, &tctx, e) < 0)
+		return -1;
 	if (!s->to.nr)
 		return fail(e, var, s, "has no chat: add ?chats=@CHANNEL or a chat id");
 	for (size_t i = 0; i < s->to.nr; i++) {
@@ -516,13 +538,25 @@ static bool room_id_valid(const char *r)
 }
 
 /* matrix://ACCESS_TOKEN@HOMESERVER[:PORT][/PATH]/?rooms=!ROOM:SERVER[,...][&scheme=http] */
+static int matrix_param(struct notify_service *s, void *ctx, const char *k, char **val,
+			struct err *e)
+{
+	const char **scheme = ctx;
+
+	(void)e;
+	if (!strcmp(k, "rooms"))
+		return add_list(&s->to, *val) < 0 ? PARAM_BAD : PARAM_TAKEN;
+	if (!strcmp(k, "scheme")) {
+		*scheme = !strcmp(*val, "http") ? "http" : "https";
+		return strcmp(*val, "http") && strcmp(*val, "https") ? PARAM_BAD : PARAM_TAKEN;
+	}
+	return PARAM_UNKNOWN;
+}
+
 static int parse_matrix(const char *var, const struct parts *p, struct notify_service *s,
 			struct err *e)
 {
-	const char *q = p->query;
 	const char *scheme = "https";
-	char *k, *val;
-	int r;
 
 	if (p->userinfo)
 		s->key = decode(p->userinfo, p->userinfo_len);
@@ -532,30 +566,8 @@ static int parse_matrix(const char *var, const struct parts *p, struct notify_se
 			e, var, s,
 			"is not of the form matrix://ACCESS_TOKEN@HOMESERVER[:PORT]/?rooms=!ROOM:"
 			"SERVER (the token of the account that posts)");
-	while ((r = next_param(&q, &k, &val)) > 0) {
-		int bad = 0;
-		if (!strcmp(k, "rooms")) {
-			bad = add_list(&s->to, val) < 0;
-		} else if (!strcmp(k, "scheme")) {
-			bad = strcmp(val, "http") && strcmp(val, "https");
-			scheme = !strcmp(val, "http") ? "http" : "https";
-		} else {
-			fail(e, var, s, "has an unknown parameter '%.40s' (rooms, scheme)", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		if (bad) {
-			fail(e, var, s, "has a bad '%s' value", k);
-			free(k);
-			free(val);
-			return -1;
-		}
-		free(k);
-		free(val);
-	}
-	if (r < 0)
-		return fail(e, var, s, "has a bad %%XX escape in its parameters");
+	if (each_param(var, p, s, "rooms, scheme", matrix_param, &scheme, e) < 0)
+		return -1;
 	if (!s->to.nr)
 		return fail(e, var, s, "has no room: add ?rooms=!ROOM_ID:SERVER");
 	for (size_t i = 0; i < s->to.nr; i++)
