@@ -1,0 +1,255 @@
+"""MySQL/MariaDB and Redis sources, the parts of issue 14 test_mysql.py and test_redis.py do
+not cover: BACKUP_MYSQL_FILE (good and bad files, the password in no argv, environment,
+log or message), BACKUP_MYSQL_DUMP's auto/local/exec choice as far as it can be seen without
+a Docker engine, `restore --only` / `--to` with several MySQL sources, and the per-source
+metrics and webhook bodies of MySQL and Redis sources.
+
+Against the real servers of tests/lbservers.py (Debian's mariadb-server and redis-server).
+Rows are compared by ordered checksums of every table (test_mysql.fingerprint), Redis keys
+by DUMP and PEXPIRETIME (test_redis.Rd.keys).
+"""
+
+import json
+import os
+import socket
+import socketserver
+import struct
+import subprocess
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import lbservers
+from conftest import (EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_SOURCE, assert_no_archive,
+                      gpg_decrypt_pipe_tar, need_tool)
+from test_mysql import My, fingerprint, my, my_env  # noqa: F401 (my: the fixture)
+from test_redis import Rd, rd  # noqa: F401 (rd: the fixture)
+from waiting import HANG, wait_until
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+def tool_shims(tmp_path, tools=("mariadb-dump", "mariadb")):
+    """A directory of wrappers, first in PATH: each records, as the process the real tool
+    becomes (the wrapper execs it, so the pid, argv and environment are the tool's), its
+    /proc/PID/cmdline and /proc/PID/environ, then execs the real tool. Returns
+    (PATH, record directory)."""
+    shim = tmp_path / "shim"
+    rec = tmp_path / "shim-records"
+    shim.mkdir()
+    rec.mkdir()
+    for t in tools:
+        real = need_tool(t)
+        (shim / t).write_text(
+            "#!/bin/sh\n"
+            f"d={rec}/{t}.$$\n"
+            # What the tool is exec'd with: this shell's arguments ("$0" is the shim path,
+            # replaced by the real one at the exec, nothing else changes) and environment.
+            "printf '%s\\0' \"$0\" \"$@\" > \"$d.argv\"\n"
+            "cat /proc/$$/environ > \"$d.environ\"\n"
+            f"exec {real} \"$@\"\n")
+        os.chmod(shim / t, 0o755)
+    return f"{shim}:{os.environ['PATH']}", rec
+
+
+def shim_runs(rec, tool, with_version=False):
+    """[(argv list, environ dict)] of each run of `tool` the shims recorded; --version
+    probes (which carry no connection settings) left out unless asked for."""
+    out = []
+    for a in sorted(rec.glob(f"{tool}.*.argv")):
+        argv = a.read_bytes().split(b"\0")[:-1]
+        env = dict(kv.split(b"=", 1) for kv in
+                   a.with_suffix(".environ").read_bytes().split(b"\0") if b"=" in kv)
+        if with_version or b"--version" not in argv:
+            out.append((argv, env))
+    return out
+
+
+def secrets_of(password):
+    return [password.encode(), urllib.parse.quote(password, safe="").encode()]
+
+
+class ProcScan:
+    """Scan /proc while a command runs: every process below `root` (lifeboat included)
+    whose argv or environment holds a needle, and which of `tools` were seen running."""
+
+    def __init__(self, root, needles, tools):
+        self.root, self.needles, self.tools = root, needles, tools
+        self.seen, self.hits = {}, []
+
+    def below(self, pid):
+        p = pid
+        for _ in range(64):
+            if p == self.root:
+                return True
+            try:
+                stat = Path(f"/proc/{p}/stat").read_text()
+            except OSError:
+                return False
+            p = int(stat[stat.rindex(")") + 2:].split()[1])
+            if p <= 1:
+                return False
+        return False
+
+    def scan(self):
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or not self.below(int(d)):
+                continue
+            try:
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+                env = Path(f"/proc/{d}/environ").read_bytes()
+            except OSError:
+                continue
+            prog = os.path.basename(cmd.split(b"\0")[0]).decode(errors="replace")
+            if prog in self.tools and b"--version" not in cmd:
+                self.seen.setdefault(prog, cmd)
+            self.hits += [(d, prog, where) for n in self.needles
+                          for where, blob in (("argv", cmd), ("environ", env)) if n in blob]
+
+
+def error_lines(res):
+    return [l for l in res.stderr_lines() if "error:" in l]
+
+
+# --------------------------------------------------------------------------
+# 1. BACKUP_MYSQL_FILE
+# --------------------------------------------------------------------------
+
+def uri_file(tmp_path, text, name="mysql-uris"):
+    f = tmp_path / name
+    f.write_text(text)
+    os.chmod(f, 0o600)
+    return f
+
+
+def test_mysql_uri_from_file_backup_restore_and_no_secret_anywhere(lb, my, tmp_path):
+    """BACKUP_MYSQL_FILE holds the URIs (with the percent-encoded password; one trailing
+    newline, as a Docker secret file has): backup and restore work as with BACKUP_MYSQL,
+    and while mariadb-dump and mariadb run no process below lifeboat, lifeboat itself
+    included (its environment names only the file), has the password in its argv or
+    environment; the tools got it through --defaults-extra-file=/dev/fd/3, without
+    MYSQL_PWD; neither the log nor the output holds it."""
+    db = my.new_db("file")
+    my.sql(db, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), b BLOB) ENGINE=InnoDB;"
+               "INSERT INTO t SELECT seq, CONCAT('zeile ✓ ', seq), UNHEX(SHA2(seq, 256)) "
+               "FROM seq_1_to_60000;"
+               "CREATE TABLE m (n INT) ENGINE=MyISAM; INSERT INTO m SELECT seq FROM seq_1_to_99")
+    before = fingerprint(my, db)
+    f = uri_file(tmp_path, my.uri(db) + "\n")
+    path, rec = tool_shims(tmp_path)
+    env = my_env([], BACKUP_MYSQL=None, BACKUP_MYSQL_FILE=str(f), PATH=path,
+                 BACKUP_MYSQL_DUMP="local")
+    needles = secrets_of(my.password)
+
+    outputs = []
+    for cmd, tool in ((["backup"], "mariadb-dump"), (["restore", None, "--yes"], "mariadb")):
+        if cmd[0] == "restore":
+            cmd[1] = ts
+            my.sql(db, "DELETE FROM t WHERE id % 2 = 0; DROP TABLE m")
+            assert fingerprint(my, db) != before
+        proc = lb.popen(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        scan = ProcScan(proc.pid, needles, {tool})
+        try:
+            # Until the run ends: stdout and stderr are read after, both small.
+            while proc.poll() is None:
+                scan.scan()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            out, err = proc.communicate(timeout=HANG)
+        outputs += [out, err]
+        assert proc.returncode == 0, err
+        assert tool in scan.seen, f"{tool} never seen running: the scan proved nothing"
+        assert b"--defaults-extra-file=/dev/fd/3" in scan.seen[tool]
+        assert not scan.hits, scan.hits
+        if cmd[0] == "backup":
+            ts = out.decode().strip()
+    assert fingerprint(my, db) == before
+
+    # What the tools were started with, recorded by the shims as they became the tools.
+    for tool in ("mariadb-dump", "mariadb"):
+        runs = shim_runs(rec, tool)
+        assert runs, f"{tool} did not run through the shim"
+        for argv, tenv in runs:
+            assert argv[1] == b"--defaults-extra-file=/dev/fd/3", argv
+            blob = b"\0".join(argv) + b"\0".join(k + b"=" + v for k, v in tenv.items())
+            assert not [n for n in needles if n in blob], (tool, argv)
+            assert b"MYSQL_PWD" not in tenv and b"BACKUP_MYSQL" not in tenv, sorted(tenv)
+            assert b"BACKUP_MYSQL_FILE" not in tenv
+    log = (lb.tmp / "backup.log").read_bytes()
+    for blob in [log, *outputs]:
+        assert not [n for n in needles if n in blob]
+
+
+def test_mysql_file_secret_in_messages(lb, my, tmp_path):
+    """A URI read from BACKUP_MYSQL_FILE that fails (a wrong password, an unknown option)
+    fails the run with one line naming the source, the password as ***, in neither the
+    output nor the log; `check` shows the URI from the file redacted."""
+    db = my.new_db("filemsg")
+    wrong = "wr0ng@:/" + os.urandom(4).hex()
+    for uri, code, needle in ((my.uri(db, password=wrong), EXIT_SOURCE, "Access denied"),
+                              (my.uri(db, query="sslfoo=1"), EXIT_CONFIG, "unknown option")):
+        f = uri_file(tmp_path, uri + "\n")
+        env = my_env([], BACKUP_MYSQL=None, BACKUP_MYSQL_FILE=str(f))
+        res = lb.run(["backup"], env, check=code)
+        err = [l for l in error_lines(res) if needle in l]
+        assert len(err) == 1 and ("MySQL" in err[0] or "BACKUP_MYSQL" in err[0]), res
+        assert "***" in err[0], res
+        text = res.stdout + res.stderr + (lb.tmp / "backup.log").read_text()
+        for pw in (wrong, my.password):
+            assert pw not in text and urllib.parse.quote(pw, safe="") not in text
+        assert_no_archive(lb)
+    f = uri_file(tmp_path, my.uri(db) + "\n")
+    res = lb.run(["check"], my_env([], BACKUP_MYSQL=None, BACKUP_MYSQL_FILE=str(f)))
+    text = res.stdout + res.stderr
+    assert f"{my.user}:***@" in text and db in text, res
+    assert my.password not in text and urllib.parse.quote(my.password, safe="") not in text
+
+
+def bad_mysql_files(tmp_path, my):
+    """(id, BACKUP_MYSQL_FILE value, extra env, what the one error line must say)."""
+    big = tmp_path / "big"
+    big.write_text(my.uri("x") + "\n" + "#" * (65 * 1024))
+    adir = tmp_path / "a-directory"
+    adir.mkdir()
+    empty = uri_file(tmp_path, "", "empty")
+    newline = uri_file(tmp_path, "\n", "newline")
+    good = uri_file(tmp_path, my.uri("x") + "\n", "good")
+    return [
+        ("missing", str(tmp_path / "no-such-file"), {}, "No such file"),
+        ("directory", str(adir), {}, "Is a directory"),
+        ("too-big", str(big), {}, "larger than 64 KiB"),
+        ("not-a-dir", str(good) + "/x", {}, "Not a directory"),
+        ("empty", str(empty), {}, "is empty"),
+        ("only-newline", str(newline), {}, "is empty"),
+        ("uri-pasted", my.uri("x"), {}, "value redacted"),
+        ("both-set", str(good), {"BACKUP_MYSQL": my.uri("x")}, "both set"),
+    ]
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "too-big", "not-a-dir", "empty",
+                                  "only-newline", "uri-pasted", "both-set"])
+def test_bad_mysql_file_one_line_exit_3_check_refuses_too(lb, my, tmp_path, case):
+    """Every bad BACKUP_MYSQL_FILE: `backup` and `check` both exit 3 with the same one
+    line naming BACKUP_MYSQL_FILE (and BACKUP_MYSQL when both are set), nothing stored,
+    no password shown (also when the URI itself was pasted in place of a path)."""
+    cid, value, extra, needle = {c[0]: c for c in bad_mysql_files(tmp_path, my)}[case]
+    env = my_env([], **{"BACKUP_MYSQL": None, "BACKUP_MYSQL_FILE": value, **extra})
+    lines = {}
+    for cmd in ("backup", "check"):
+        res = lb.run([cmd], env, check=EXIT_CONFIG)
+        err = error_lines(res)
+        assert len(err) == 1, res
+        assert "BACKUP_MYSQL_FILE" in err[0] and needle in err[0], err
+        if case == "both-set":
+            assert "BACKUP_MYSQL and BACKUP_MYSQL_FILE" in err[0], err
+        text = res.stdout + res.stderr
+        assert my.password not in text and urllib.parse.quote(my.password, safe="") not in text
+        lines[cmd] = err[0].split("error:", 1)[1]
+    assert lines["backup"] == lines["check"]
+    assert_no_archive(lb)
