@@ -253,3 +253,191 @@ def test_bad_mysql_file_one_line_exit_3_check_refuses_too(lb, my, tmp_path, case
         lines[cmd] = err[0].split("error:", 1)[1]
     assert lines["backup"] == lines["check"]
     assert_no_archive(lb)
+
+
+# --------------------------------------------------------------------------
+# 2. BACKUP_MYSQL_DUMP=auto|local|exec without a Docker engine
+# --------------------------------------------------------------------------
+
+class FakeEngine:
+    """A unix socket where DOCKER_HOST points: it records every request line it gets,
+    answers GET /version as an engine (API 1.43) and everything else 404, as an engine
+    that runs no container of that name would. Whether Lifeboat asked it for the URI's host
+    (`/containers/127.0.0.1/json`) tells whether it looked for the database's container
+    (the rest is the sidecar looking for its own Compose project, as every run does)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.requests = []
+        eng = self
+
+        class H(socketserver.StreamRequestHandler):
+            def handle(self):
+                line = self.rfile.readline().decode(errors="replace").strip()
+                eng.requests.append(line)
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                if " /version " in line:
+                    status, body = b"200 OK", b'{"ApiVersion":"1.43","MinAPIVersion":"1.12"}'
+                else:
+                    status, body = b"404 Not Found", b'{"message":"no such container"}'
+                self.wfile.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json"
+                                 b"\r\nConnection: close\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        self.server = socketserver.ThreadingUnixStreamServer(self.path, H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"unix://{self.path}"
+
+    def asked_for(self, name):
+        return [r for r in self.requests if f"/containers/{name}/json" in r]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class VersionProxy:
+    """A TCP forwarder to the MariaDB server that rewrites the version string of the
+    server's greeting (the first packet) to a MySQL one: to the client the server is
+    MySQL 8, which is what makes BACKUP_MYSQL_DUMP=auto look for its container."""
+
+    def __init__(self, port, version=b"8.0.36"):
+        self.target = ("127.0.0.1", int(port))
+        prx = self
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(self):
+                up = socket.create_connection(prx.target)
+                try:
+                    head = self.recv_exact(up, 4)
+                    n = int.from_bytes(head[:3], "little")
+                    pkt = self.recv_exact(up, n)
+                    assert pkt[0] == 10, "not a v10 greeting"
+                    end = pkt.index(b"\0", 1)
+                    pkt = pkt[:1] + version + pkt[end:]
+                    self.request.sendall(len(pkt).to_bytes(3, "little") + head[3:4] + pkt)
+                    t = threading.Thread(target=self.pump, args=(up, self.request), daemon=True)
+                    t.start()
+                    self.pump(self.request, up)
+                    t.join()
+                finally:
+                    up.close()
+
+            @staticmethod
+            def recv_exact(s, n):
+                b = b""
+                while len(b) < n:
+                    c = s.recv(n - len(b))
+                    if not c:
+                        raise EOFError
+                    b += c
+                return b
+
+            @staticmethod
+            def pump(a, b):
+                try:
+                    while (c := a.recv(65536)):
+                        b.sendall(c)
+                except OSError:
+                    pass
+                finally:
+                    try:
+                        b.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = FakeEngine(Path("/tmp") / f"lbeng.{os.getpid()}.{os.urandom(3).hex()}.sock")
+    yield e
+    e.close()
+    os.unlink(e.path)
+
+
+def small_db(my, prefix):
+    db = my.new_db(prefix)
+    my.sql(db, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;"
+               "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;"
+               "CREATE VIEW c AS SELECT COUNT(*) AS n FROM t")
+    return db
+
+
+@pytest.mark.parametrize("mode", ["local", "auto"])
+def test_dump_mode_local_and_auto_on_mariadb_run_the_local_tools(lb, my, tmp_path, engine,
+                                                                 mode):
+    """`local`, and `auto` against a MariaDB server (whose tools this image carries): the
+    backup and the restore run this machine's mariadb-dump and mariadb (the PATH shims
+    saw them) and never ask the Docker engine anything, even with DOCKER_HOST set."""
+    db = small_db(my, "mode")
+    before = fingerprint(my, db)
+    path, rec = tool_shims(tmp_path)
+    env = my_env([my.uri(db)], PATH=path, DOCKER_HOST=engine.url,
+                 **({"BACKUP_MYSQL_DUMP": "local"} if mode == "local" else {}))
+    ts = lb.backup(env)
+    my.sql(db, "DELETE FROM t WHERE id > 10; DROP VIEW c")
+    lb.restore(ts, env)
+    assert fingerprint(my, db) == before
+    assert len(shim_runs(rec, "mariadb-dump")) == 1, shim_runs(rec, "mariadb-dump")
+    assert len(shim_runs(rec, "mariadb")) >= 1
+    assert engine.asked_for("127.0.0.1") == [], engine.requests
+
+
+def test_dump_mode_auto_on_mysql_tries_the_container_then_local(lb, my, tmp_path, engine):
+    """`auto` against a server that says it is MySQL (a proxy rewrites MariaDB's greeting):
+    Lifeboat asks the Docker engine for the server's container; there is none, so it logs
+    why and dumps and restores with this machine's tools, the data intact."""
+    db = small_db(my, "automy")
+    before = fingerprint(my, db)
+    proxy = VersionProxy(my.port)
+    try:
+        pw = urllib.parse.quote(my.password, safe="")
+        uri = f"mysql://{my.user}:{pw}@127.0.0.1:{proxy.port}/{db}"
+        path, rec = tool_shims(tmp_path)
+        env = my_env([uri], PATH=path, DOCKER_HOST=engine.url)
+        res = lb.run(["backup"], env)
+        ts = res.stdout.strip()
+        asked = engine.asked_for("127.0.0.1")
+        assert asked, engine.requests
+        assert "the server is MySQL, but its container cannot run the dump" in res.stderr
+        assert len(shim_runs(rec, "mariadb-dump")) == 1
+        my.sql(db, "DELETE FROM t WHERE id > 10; DROP VIEW c")
+        lb.restore(ts, env)
+        assert len(engine.asked_for("127.0.0.1")) > len(asked), "the restore did not look"
+    finally:
+        proxy.close()
+    assert fingerprint(my, db) == before
+    assert my.password not in res.stderr
+
+
+def test_dump_mode_exec_without_the_container_fails_with_one_line(lb, my, tmp_path, engine):
+    """`exec` where the engine has no such container: the run fails (exit 4) with one line
+    naming the source and the container, no archive, and the local tools never ran; an
+    unknown mode exits 3 naming BACKUP_MYSQL_DUMP."""
+    db = small_db(my, "exec")
+    path, rec = tool_shims(tmp_path)
+    env = my_env([my.uri(db)], PATH=path, DOCKER_HOST=engine.url, BACKUP_MYSQL_DUMP="exec")
+    res = lb.run(["backup"], env, check=EXIT_SOURCE)
+    err = [l for l in error_lines(res) if "MySQL" in l]
+    assert len(err) == 1 and "container '127.0.0.1'" in err[0] and "***" in err[0], res
+    assert my.password not in res.stderr
+    assert engine.asked_for("127.0.0.1"), engine.requests
+    assert shim_runs(rec, "mariadb-dump", with_version=True) == []
+    assert_no_archive(lb)
+    res = lb.run(["backup"], dict(env, BACKUP_MYSQL_DUMP="docker"), check=EXIT_CONFIG)
+    err = error_lines(res)
+    assert len(err) == 1 and "BACKUP_MYSQL_DUMP 'docker' is invalid" in err[0], res
