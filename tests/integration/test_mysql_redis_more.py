@@ -441,3 +441,103 @@ def test_dump_mode_exec_without_the_container_fails_with_one_line(lb, my, tmp_pa
     res = lb.run(["backup"], dict(env, BACKUP_MYSQL_DUMP="docker"), check=EXIT_CONFIG)
     err = error_lines(res)
     assert len(err) == 1 and "BACKUP_MYSQL_DUMP 'docker' is invalid" in err[0], res
+
+
+# --------------------------------------------------------------------------
+# 3. restore --only and --to with MySQL sources
+# --------------------------------------------------------------------------
+
+def three_dbs(my):
+    """Databases a and b (configured), c (never configured), each with its own rows."""
+    dbs = [my.new_db(p) for p in ("onlya", "onlyb", "onlyc")]
+    for i, db in enumerate(dbs):
+        my.sql(db, f"""
+CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(30), b BLOB) ENGINE=InnoDB;
+INSERT INTO t SELECT seq, CONCAT('{db} ✓ ', seq), UNHEX(SHA2(seq + {i}, 256))
+  FROM seq_1_to_{2000 + i * 500};
+CREATE TABLE m (n INT) ENGINE=MyISAM; INSERT INTO m SELECT seq FROM seq_1_to_{10 + i};
+CREATE VIEW s AS SELECT SUM(id) AS total FROM t;
+CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UPPER(NEW.v);
+""")
+    return dbs
+
+
+def wreck_db(my, db):
+    my.sql(db, "DELETE FROM t WHERE id % 2 = 1; DROP VIEW s; CREATE TABLE later (x INT);"
+               "INSERT INTO m VALUES (-1)")
+
+
+def test_restore_only_one_mysql_source_leaves_the_others_untouched(lb, my):
+    """Two MySQL sources and a directory in one archive: `restore --only A` gives A back
+    exactly (every table's ordered checksum, every object); B, a database no source names,
+    and the directory stay exactly as they were after the backup changed them. Then
+    `--only B` does the same for B. A name the backup does not hold exits 8, one it holds
+    but that is not configured now exits 3; neither changes anything."""
+    a, b, c = three_dbs(my)
+    env = my_env([my.uri(a), my.uri(b)], BACKUP_DIRS=f"{lb.src}:data")
+    fp_a, fp_b = fingerprint(my, a), fingerprint(my, b)
+    ts = lb.backup(env)
+    for db in (a, b, c):
+        wreck_db(my, db)
+    (lb.src / "after-backup.txt").write_text("not in the backup\n")
+    wrecked = {db: fingerprint(my, db) for db in (a, b, c)}
+    assert wrecked[a] != fp_a and wrecked[b] != fp_b
+    files = lb.snap_all()
+    dbs = my.databases()
+
+    lb.restore(ts, env, extra=("--only", a))
+    assert fingerprint(my, a) == fp_a
+    assert fingerprint(my, b) == wrecked[b] and fingerprint(my, c) == wrecked[c]
+    assert lb.snap_all() == files
+    assert my.databases() == dbs
+
+    for only, code in (("no-such-source", EXIT_NOT_FOUND), (b, EXIT_CONFIG)):
+        res = lb.run(["restore", ts, "--yes", "--only", only], my_env([my.uri(a)]),
+                     check=code)
+        assert only in res.stderr, res
+        assert fingerprint(my, a) == fp_a and fingerprint(my, b) == wrecked[b]
+        assert my.databases() == dbs and lb.snap_all() == files
+
+    lb.restore(ts, env, extra=("--only", b))
+    assert fingerprint(my, b) == fp_b and fingerprint(my, a) == fp_a
+    assert fingerprint(my, c) == wrecked[c] and lb.snap_all() == files
+    assert my.databases() == dbs
+
+
+def test_restore_to_extracts_a_mysql_dump_that_loads_under_another_name(lb, my, tmp_path):
+    """`restore --to DIR --only A` changes nothing on the server (every database's
+    checksums the same, no database created or left) and writes mysql/A/A.sql (mode
+    0600), which `mariadb NEWDB < A.sql` loads into a database of another name with
+    exactly A's rows and objects at the backup. Without --only every source is extracted:
+    both dumps and the directory."""
+    a, b, c = three_dbs(my)
+    env = my_env([my.uri(a), my.uri(b)], BACKUP_DIRS=f"{lb.src}:data")
+    fp_a = fingerprint(my, a)
+    ts = lb.backup(env)
+    for db in (a, b):
+        wreck_db(my, db)
+    now = {db: fingerprint(my, db) for db in (a, b, c)}
+    dbs = my.databases()
+
+    out = tmp_path / "out"
+    lb.run(["restore", ts, "--to", str(out), "--only", a], env)
+    assert {db: fingerprint(my, db) for db in (a, b, c)} == now
+    assert my.databases() == dbs
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
+        ["mysql", f"mysql/{a}", f"mysql/{a}/{a}.sql"]
+    dump = out / "mysql" / a / f"{a}.sql"
+    assert dump.stat().st_mode & 0o777 == 0o600
+    other = my.new_db("renamed")
+    with open(dump, "rb") as f:
+        p = subprocess.run(my.client_args(other), stdin=f, capture_output=True, env=my.env(),
+                           timeout=HANG)
+    assert p.returncode == 0, p.stderr
+    assert fingerprint(my, other) == fp_a
+
+    every = tmp_path / "every"
+    lb.run(["restore", ts, "--to", str(every)], env)
+    assert (every / "mysql" / a / f"{a}.sql").read_bytes() == dump.read_bytes()
+    assert (every / "mysql" / b / f"{b}.sql").is_file()
+    assert (every / "dirs" / "data").is_dir()
+    assert {db: fingerprint(my, db) for db in (a, b, c)} == now
+    assert my.databases() == dbs | {other}
