@@ -10,6 +10,7 @@ by DUMP and PEXPIRETIME (test_redis.Rd.keys).
 """
 
 import json
+import tarfile
 import os
 import socket
 import socketserver
@@ -26,6 +27,7 @@ import lbservers
 from conftest import (EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar, need_tool)
 from test_mysql import My, fingerprint, my, my_env  # noqa: F401 (my: the fixture)
+from test_daemon import Hooks, hook_env, parse_prom, stop
 from test_redis import Rd, rd  # noqa: F401 (rd: the fixture)
 from waiting import HANG, wait_until
 
@@ -541,3 +543,131 @@ def test_restore_to_extracts_a_mysql_dump_that_loads_under_another_name(lb, my, 
     assert (every / "dirs" / "data").is_dir()
     assert {db: fingerprint(my, db) for db in (a, b, c)} == now
     assert my.databases() == dbs | {other}
+
+
+# --------------------------------------------------------------------------
+# 4. metrics and webhooks of MySQL and Redis sources
+# --------------------------------------------------------------------------
+
+class Metrics:
+    """`lifeboat run` serving /metrics (it reads the state file at each scrape, so the
+    separate `lifeboat backup` runs of the test show there)."""
+
+    def __init__(self, lb, env):
+        self.port = lbservers.free_port()
+        self.name = lb.NAME
+        self.proc = lb.popen(["run"], {**env, "BACKUP_METRICS_ADDR": f"127.0.0.1:{self.port}"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def scrape(self):
+        def get():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                            timeout=HANG) as r:
+                    return r.read().decode()
+            except OSError:
+                return None
+        return parse_prom(wait_until(get, "the metrics endpoint"))
+
+    def source(self, m, metric, source, kind=None):
+        """A per-source series; a database source's also has its kind."""
+        extra = f',kind="{kind}"' if kind else ""
+        return m.get(f'{metric}{{name="{self.name}",source="{source}"{extra}}}')
+
+    def close(self):
+        stop(self.proc)
+
+
+def archived_sizes(lb, ts):
+    """{archive path: size} of every regular member."""
+    with tarfile.open(lb.archive(ts, ".tar.gz"), "r:gz") as t:
+        return {m.name: m.size for m in t.getmembers() if m.isreg()}
+
+
+def test_metrics_and_webhooks_name_mysql_and_redis_sources(rd, my):
+    """A backup of a MySQL database, a Redis server and a directory: /metrics has per-source
+    lifeboat_source_files, _bytes (the archived dump's and snapshot's size) and
+    _last_success_timestamp_seconds series for the MySQL source (named after its database)
+    and the Redis one (after its host), as for the directory; the success webhook reports
+    the archive. Then a failing MySQL source and a failing Redis source (wrong passwords):
+    each failure webhook's error names that source with its password as ***, the run counts
+    as a failure, and the sources keep the last success's figures."""
+    lb = rd.lb
+    db = small_db(my, "metrics")
+    rd.fill("v1", n=3000)
+    hooks = Hooks()
+    env = {**rd.env, "BACKUP_MYSQL": my.uri(db), "BACKUP_DIRS": f"{lb.src}:data",
+           **hook_env(hooks)}
+    met = Metrics(lb, env)
+    try:
+        m0 = met.scrape()
+        assert met.source(m0, "lifeboat_source_bytes", db, "mysql") is None
+        ts = lb.backup(env)
+        sizes = archived_sizes(lb, ts)
+        m1 = met.scrape()
+        for src, kind, member in ((db, "mysql", f"mysql/{db}/{db}.sql"),
+                                  (rd.name, "redis", f"redis/{rd.name}/dump.rdb")):
+            assert met.source(m1, "lifeboat_source_files", src, kind) == 1, (src, m1)
+            assert met.source(m1, "lifeboat_source_bytes", src, kind) == sizes[member] > 0, src
+            assert met.source(m1, "lifeboat_source_last_success_timestamp_seconds", src,
+                              kind) == \
+                m1[f'lifeboat_last_success_timestamp_seconds{{name="{lb.NAME}"}}'] > 0
+        assert met.source(m1, "lifeboat_source_bytes", "data") > 0
+        ok = hooks.bodies("/0f1e2d3c-secret-token-4b5a")
+        assert len(ok) == 1 and ok[0]["status"] == "success", hooks.requests
+        assert ok[0]["file"] == lb.archive(ts, ".tar.gz").name and ok[0]["error"] is None
+        assert ok[0]["size"] == lb.archive(ts, ".tar.gz").stat().st_size
+
+        wrong_my = my.uri(db, password="wrong-my-pw")
+        wrong_rd = f"redis://:wrong-rd-pw@127.0.0.1:{rd.server.port}"
+        for bad, kind, shown in (({"BACKUP_MYSQL": wrong_my}, "MySQL",
+                                  f"mysql://{my.user}:***@127.0.0.1:{my.port}/{db}"),
+                                 ({"BACKUP_REDIS": wrong_rd}, "Redis",
+                                  f"redis://:***@127.0.0.1:{rd.server.port}")):
+            before = len(hooks.bodies("/0f1e2d3c-secret-token-4b5a/fail"))
+            lb.run(["backup"], {**env, **bad}, check=EXIT_SOURCE)
+            fails = hooks.bodies("/0f1e2d3c-secret-token-4b5a/fail")
+            assert len(fails) == before + 1, hooks.requests
+            f = fails[-1]
+            assert f["status"] == "failure" and f["file"] is None and f["stores"] == []
+            assert f"{kind} {shown}" in f["error"], f["error"]
+            raw = json.dumps(f)
+            for pw in ("wrong-my-pw", "wrong-rd-pw", my.password, rd.server.password):
+                assert pw not in raw and urllib.parse.quote(pw, safe="") not in raw
+        m2 = met.scrape()
+        assert m2[f'lifeboat_runs_total{{name="{lb.NAME}",outcome="failure"}}'] == 2
+        assert m2[f'lifeboat_runs_total{{name="{lb.NAME}",outcome="success"}}'] == 1
+        assert m2[f'lifeboat_last_run_success{{name="{lb.NAME}"}}'] == 0
+        for src, kind in ((db, "mysql"), (rd.name, "redis"), ("data", None)):
+            for metric in ("lifeboat_source_bytes", "lifeboat_source_files",
+                           "lifeboat_source_last_success_timestamp_seconds"):
+                assert met.source(m2, metric, src, kind) == met.source(m1, metric, src, kind)
+    finally:
+        met.close()
+        hooks.close()
+
+
+def test_metrics_keep_a_directory_and_a_database_of_one_name_apart(lb, my):
+    """README allows a directory and a database source of the same name (WordPress's
+    files and its database, both `wordpress`): each keeps its own per-source series (the
+    database's with kind="mysql"), neither overwriting the other's figures, and the
+    directory's series is the same as without the database."""
+    db = small_db(my, "same")
+    env = my_env([my.uri(db)], BACKUP_DIRS=f"{lb.src}:{db}")
+    met = Metrics(lb, env)
+    try:
+        ts = lb.backup(env)
+        m = met.scrape()
+    finally:
+        met.close()
+    out = gpg_decrypt_pipe_tar(lb.archive(ts), lb.keyfile, lb.tmp / "x")
+    dump = (out / "mysql" / db / f"{db}.sql").stat().st_size
+    tree = [p for p in (out / "dirs" / db).rglob("*") if p.is_file() and not p.is_symlink()]
+    series = sorted(k for k in m if k.startswith("lifeboat_source_bytes{"))
+    assert series == sorted([
+        f'lifeboat_source_bytes{{name="{lb.NAME}",source="{db}"}}',
+        f'lifeboat_source_bytes{{name="{lb.NAME}",source="{db}",kind="mysql"}}']), series
+    assert met.source(m, "lifeboat_source_bytes", db, "mysql") == dump
+    assert met.source(m, "lifeboat_source_files", db, "mysql") == 1
+    assert met.source(m, "lifeboat_source_bytes", db) == sum(p.stat().st_size for p in tree)
+    assert met.source(m, "lifeboat_source_files", db) == len(tree)
