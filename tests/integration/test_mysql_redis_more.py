@@ -131,11 +131,13 @@ def uri_file(tmp_path, text, name="mysql-uris"):
 
 def test_mysql_uri_from_file_backup_restore_and_no_secret_anywhere(lb, my, tmp_path):
     """BACKUP_MYSQL_FILE holds the URIs (with the percent-encoded password; one trailing
-    newline, as a Docker secret file has): backup and restore work as with BACKUP_MYSQL,
-    and while mariadb-dump and mariadb run no process below lifeboat, lifeboat itself
-    included (its environment names only the file), has the password in its argv or
-    environment; the tools got it through --defaults-extra-file=/dev/fd/3, without
-    MYSQL_PWD; neither the log nor the output holds it."""
+    newline, as a Docker secret file has): backup and restore work as with BACKUP_MYSQL.
+    While mariadb-dump runs (held on a locked table) and while the restore runs, no process
+    below lifeboat, lifeboat itself included (its environment names only the file), has
+    the password in its argv or environment (/proc/PID/cmdline and environ); the PATH
+    shims' records of exactly what each tool was exec'd with show the password in neither,
+    --defaults-extra-file=/dev/fd/3 first, and no MYSQL_PWD; neither the log nor the
+    output holds it."""
     db = my.new_db("file")
     my.sql(db, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), b BLOB) ENGINE=InnoDB;"
                "INSERT INTO t SELECT seq, CONCAT('zeile ✓ ', seq), UNHEX(SHA2(seq, 256)) "
@@ -149,28 +151,58 @@ def test_mysql_uri_from_file_backup_restore_and_no_secret_anywhere(lb, my, tmp_p
     needles = secrets_of(my.password)
 
     outputs = []
-    for cmd, tool in ((["backup"], "mariadb-dump"), (["restore", None, "--yes"], "mariadb")):
-        if cmd[0] == "restore":
-            cmd[1] = ts
-            my.sql(db, "DELETE FROM t WHERE id % 2 = 0; DROP TABLE m")
-            assert fingerprint(my, db) != before
-        proc = lb.popen(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        scan = ProcScan(proc.pid, needles, {tool})
-        try:
-            # Until the run ends: stdout and stderr are read after, both small.
-            while proc.poll() is None:
-                scan.scan()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            out, err = proc.communicate(timeout=HANG)
-        outputs += [out, err]
-        assert proc.returncode == 0, err
-        assert tool in scan.seen, f"{tool} never seen running: the scan proved nothing"
-        assert b"--defaults-extra-file=/dev/fd/3" in scan.seen[tool]
-        assert not scan.hits, scan.hits
-        if cmd[0] == "backup":
-            ts = out.decode().strip()
+    # The backup: mariadb-dump is held (deterministically, not by speed) on a table another
+    # session has locked, and scanned while it waits there; then the lock goes.
+    locker = subprocess.Popen(my.client_args(db) + ["--unbuffered"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=my.env())
+    proc = None
+    try:
+        locker.stdin.write(b"LOCK TABLES t WRITE; SELECT 'locked';\n")
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == b"locked"
+        proc = lb.popen(["backup"], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        scan = ProcScan(proc.pid, needles, {"mariadb-dump"})
+        waiting = (f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{db}' AND "
+                   "INFO LIKE '%FROM `t`%' AND INFO NOT LIKE '%PROCESSLIST%'")
+        wait_until(lambda: proc.poll() is not None or my.sql(None, waiting) == "1",
+                   "mariadb-dump to wait for the locked table")
+        assert proc.poll() is None, proc.communicate()
+        wait_until(lambda: scan.scan() or "mariadb-dump" in scan.seen,
+                   "the waiting mariadb-dump in /proc")
+        locker.stdin.write(b"UNLOCK TABLES;\n")
+        locker.stdin.close()
+        while proc.poll() is None:
+            scan.scan()
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+        locker.wait()
+        if proc and proc.poll() is None:
+            proc.kill()
+    out, err = proc.communicate(timeout=HANG)
+    outputs += [out, err]
+    assert proc.returncode == 0, err
+    assert b"--defaults-extra-file=/dev/fd/3" in scan.seen["mariadb-dump"]
+    assert not scan.hits, scan.hits
+    ts = out.decode().strip()
+
+    # The restore: every process scanned while it runs (the client may be too quick to be
+    # caught; what it was started with is in the shim's record below, whatever its speed).
+    my.sql(db, "DELETE FROM t WHERE id % 2 = 0; DROP TABLE m")
+    assert fingerprint(my, db) != before
+    proc = lb.popen(["restore", ts, "--yes"], env, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
+    scan = ProcScan(proc.pid, needles, {"mariadb"})
+    try:
+        while proc.poll() is None:
+            scan.scan()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=HANG)
+    outputs += [out, err]
+    assert proc.returncode == 0, err
+    assert not scan.hits, scan.hits
     assert fingerprint(my, db) == before
 
     # What the tools were started with, recorded by the shims as they became the tools.
