@@ -14,7 +14,6 @@ import tarfile
 import os
 import socket
 import socketserver
-import struct
 import subprocess
 import threading
 import urllib.parse
@@ -26,9 +25,9 @@ import pytest
 import lbservers
 from conftest import (EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_SOURCE, assert_no_archive,
                       gpg_decrypt_pipe_tar, need_tool)
-from test_mysql import My, fingerprint, my, my_env  # noqa: F401 (my: the fixture)
+from test_mysql import fingerprint, my, my_env  # noqa: F401 (my: the fixture)
 from test_daemon import Hooks, hook_env, parse_prom, stop
-from test_redis import Rd, rd  # noqa: F401 (rd: the fixture)
+from test_redis import rd  # noqa: F401 (rd: the fixture)
 from waiting import HANG, wait_until
 
 
