@@ -23,13 +23,15 @@ deflated on its own by libdeflate (level 6, 1 MiB members, through ctypes) and b
 Speed (with --offen): `lifeboat backup` (gzip, the passphrase in BACKUP_ENCRYPTION_KEY_FILE)
 and offen/docker-volume-backup (BACKUP_SOURCES, gzip, GPG_PASSPHRASE) alternated for
 --rounds rounds (odd rounds in reverse order), each run in a fresh directory; printed: every
-run's seconds, each lifeboat binary's median speed ratio to offen (offen's seconds / its
+run's seconds and CPU seconds (user + system of it and its children, gpg included: getrusage),
+each lifeboat binary's median speed ratio to offen (offen's seconds / its
 seconds, per round) with the spread (min-max of the per-round ratios), and the load average.
 """
 import argparse
 import importlib.util
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -124,6 +126,12 @@ def breakdown(binary, data, work, files):
               f"zlib-6 {b} B ({b / files:.1f} B a file)", flush=True)
 
 
+def children_cpu():
+    """User + system CPU seconds of the waited-for children so far (gpg included)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_lb(binary, data, work, encrypt, compression="gzip", keep=False):
     fresh(work)
     store = work / "store"
@@ -138,10 +146,10 @@ def run_lb(binary, data, work, encrypt, compression="gzip", keep=False):
         env["BACKUP_ENCRYPTION_KEY_FILE"] = str(work / "key")
     else:
         env["BACKUP_ENCRYPTION"] = "none"
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), children_cpu()
     subprocess.run([binary, "backup"], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    secs = time.monotonic() - t0
+    secs, cpu = time.monotonic() - t0, children_cpu() - c0
     ext = ".tar" if compression == "none" else ".tar.gz"
     arch = [p for p in (store / "small").iterdir()
             if p.name.endswith(ext + ".gpg" if encrypt else ext)]
@@ -150,7 +158,7 @@ def run_lb(binary, data, work, encrypt, compression="gzip", keep=False):
         return arch[0]
     size = arch[0].stat().st_size
     shutil.rmtree(work, ignore_errors=True)
-    return size, secs
+    return size, secs, cpu
 
 
 def run_offen(binary, data, work):
@@ -160,15 +168,15 @@ def run_offen(binary, data, work):
     env = {"PATH": os.environ["PATH"], "HOME": str(work), "TMPDIR": str(work / "tmp"),
            "TZ": "UTC", "BACKUP_SOURCES": str(data), "BACKUP_ARCHIVE": str(work / "archive"),
            "BACKUP_FILENAME": "small-%Y-%m-%dT%H-%M-%S.tar.gz", "GPG_PASSPHRASE": PASS}
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), children_cpu()
     r = subprocess.run([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    secs = time.monotonic() - t0
+    secs, cpu = time.monotonic() - t0, children_cpu() - c0
     files = list((work / "archive").iterdir())
     if r.returncode or len(files) != 1:
         sys.exit("offen failed:\n" + r.stdout.decode(errors="replace")[-3000:])
     size = files[0].stat().st_size
     shutil.rmtree(work, ignore_errors=True)
-    return size, secs
+    return size, secs, cpu
 
 
 def load():
@@ -203,7 +211,7 @@ def main():
         tgz.unlink()
         print(f"tar czf: {tsize} bytes, {tsecs:.2f} s", flush=True)
         for i, b in enumerate(bins):
-            size, secs = run_lb(b, data, tmp / "w", False)
+            size, secs, _ = run_lb(b, data, tmp / "w", False)
             print(f"{b}: {size} bytes, {secs:.2f} s, {size / tsize:.4f}x tar czf "
                   f"({(size / tsize - 1) * 100:+.2f}%); {size / args.files:.1f} B a file, "
                   f"tar czf {tsize / args.files:.1f}", flush=True)
@@ -213,24 +221,27 @@ def main():
             return 0
         names = [f"lb{i}" for i in range(len(bins))] + ["offen"]
         secs = {n: [] for n in names}
+        cpus = {n: [] for n in names}
         sizes = {}
         for r in range(args.rounds):
             order = names if r % 2 == 0 else names[::-1]
             for n in order:
                 if n == "offen":
-                    size, s = run_offen(args.offen, data, tmp / "w")
+                    size, s, c = run_offen(args.offen, data, tmp / "w")
                 else:
-                    size, s = run_lb(bins[int(n[2:])], data, tmp / "w", True)
+                    size, s, c = run_lb(bins[int(n[2:])], data, tmp / "w", True)
                 secs[n].append(s)
+                cpus[n].append(c)
                 sizes[n] = size
-                print(f"round {r + 1} {n}: {s:.2f} s, {size} bytes, load {load()}",
-                      flush=True)
+                print(f"round {r + 1} {n}: {s:.2f} s, {c:.2f} CPU s, {size} bytes, "
+                      f"load {load()}", flush=True)
         print(f"offen: median {statistics.median(secs['offen']):.2f} s, "
-              f"{sizes['offen']} bytes")
+              f"{statistics.median(cpus['offen']):.2f} CPU s, {sizes['offen']} bytes")
         for i, b in enumerate(bins):
             n = f"lb{i}"
             ratios = [o / s for o, s in zip(secs["offen"], secs[n])]
-            print(f"{b}: median {statistics.median(secs[n]):.2f} s, {sizes[n]} bytes; speed / "
+            print(f"{b}: median {statistics.median(secs[n]):.2f} s, "
+                  f"{statistics.median(cpus[n]):.2f} CPU s, {sizes[n]} bytes; speed / "
                   f"offen's: median {statistics.median(ratios):.2f}x, spread "
                   f"{min(ratios):.2f}-{max(ratios):.2f}x (per round: "
                   + ", ".join(f"{x:.2f}" for x in ratios) + ")")
