@@ -180,8 +180,13 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 			mode_t want = st.st_mode & S_IFMT;
 			if (known)
 				fault_to_symlink(rep, dfd, name, csrc.buf);
+			/*
+			 * O_NONBLOCK: an entry replaced by a FIFO since the readdir or fstatat
+			 * opens at once (and the type check below sends it the general way)
+			 * instead of waiting for a writer. Reads of a regular file ignore it.
+			 */
 			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY);
+				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY | O_NONBLOCK);
 			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
 			if (fd < 0 && errno == EPERM)
 				fd = openat(dfd, name, flags);
