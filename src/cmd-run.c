@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "fault.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "signals.h"
 #include "state.h"
 #include "strvec.h"
 #include "xalloc.h"
@@ -42,7 +44,9 @@ static int scheduled_job(const char *what)
 	}
 	log_set_debug(cfg.debug);
 	tzset();
-	log_open_file(cfg.log_file);
+	/* One that cannot be opened was warned about at start, not at each run. */
+	if (access(cfg.log_file, W_OK) == 0)
+		log_open_file(cfg.log_file);
 	if (config_require(&cfg, NEED_KEY, &e) < 0) {
 		/* A key file removed since the start: a failed run, reported like one. */
 		rc = cmd_fail(&e);
@@ -89,7 +93,8 @@ static int exec_scheduler(const struct config *cfg, int metrics_fd, struct err *
 	strvec_pushf(&args, "--lifeboat=%s", self);
 	strvec_pushf(&args, "--name=%s", cfg->name);
 	strvec_pushf(&args, "--state-dir=%s", cfg->state_dir);
-	if (cfg->log_file)
+	/* A log file that could not be opened was warned about once, here. */
+	if (cfg->log_file && access(cfg->log_file, W_OK) == 0)
 		strvec_pushf(&args, "--log-file=%s", cfg->log_file);
 	if (cfg->debug)
 		strvec_push(&args, "--debug");
@@ -160,7 +165,19 @@ static int run(int argc, char **argv)
 			 cfg.daemon.verify_schedule ? cfg.daemon.verify_schedule : "none",
 			 cfg.tz ? cfg.tz : "UTC");
 	}
+	/*
+	 * A SIGTERM from here on stays pending across the exec (blocked signals do), and
+	 * lifeboat-sched takes it at once; one that came during the start-up is seen now.
+	 */
+	signals_defer(true);
+	if (signals_pending()) {
+		log_info("stopping (signal %d)", signals_pending());
+		goto out;
+	}
+	/* Test builds: stop here so a test can signal exactly between the check and exec. */
+	FAULT("run.exec");
 	exec_scheduler(&cfg, metrics_fd, &e);
+	signals_defer(false);
 	rc = cmd_fail(&e);
 	if (metrics_fd >= 0)
 		close(metrics_fd);

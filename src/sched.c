@@ -123,15 +123,19 @@ static int run_job(struct sched *s, bool verify)
 {
 	char *const argv[] = { "lifeboat", "run", "--job", verify ? "drill" : "backup", NULL };
 	posix_spawnattr_t attr;
-	sigset_t none, dfl;
+	sigset_t mask, dfl;
 	int forwarded = 0, rc;
 
-	sigemptyset(&none);
+	/* Blocked until its main() has its handlers (main.c unblocks them): a signal
+	 * passed on at once is pending, not fatal. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGCHLD);
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigmask(&attr, &mask);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	s->job_done = false;
 	rc = posix_spawn(&s->job, s->lifeboat, NULL, &attr, argv, environ);

@@ -713,3 +713,27 @@ def test_scheduled_run_killed_outright_daemon_carries_on(lb):
     err = proc.stderr.read().decode(errors="replace")
     assert rc == EXIT_OK, err
     assert "the scheduled backup was killed by signal 9" in err
+
+
+def test_sigterm_at_the_hand_over_is_not_lost(lb):
+    """A SIGTERM that comes after `lifeboat run` checked for one and before it became
+    lifeboat-sched stays pending across the exec (it is blocked there), so the daemon still
+    stops at once. The fault point stops the process exactly there."""
+    proc = lb.popen(["run"], {"LIFEBOAT_FAULT": "run.exec:stop"},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def stopped():
+            stat = open(f"/proc/{proc.pid}/stat").read()
+            return stat[stat.rindex(")") + 2] == "T" or proc.poll() is not None
+        wait_until(stopped, "lifeboat run stopped at the hand-over")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        rc = proc.wait(timeout=HANG)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read().decode(errors="replace")
+    assert rc == EXIT_OK, err
+    assert "stopping (signal 15)" in err, err
