@@ -44,8 +44,9 @@ static int scheduled_job(const char *what)
 	}
 	log_set_debug(cfg.debug);
 	tzset();
-	/* One that cannot be opened was warned about at start, not at each run. */
-	if (access(cfg.log_file, W_OK) == 0)
+	/* One that cannot be written was warned about at start, not at each run (one removed
+	 * since is created again). */
+	if (access(cfg.log_file, W_OK) == 0 || errno == ENOENT)
 		log_open_file(cfg.log_file);
 	if (config_require(&cfg, NEED_KEY, &e) < 0) {
 		/* A key file removed since the start: a failed run, reported like one. */

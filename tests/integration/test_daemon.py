@@ -662,7 +662,7 @@ def test_idle_daemon_rss_files_only(lb):
 
 def test_idle_daemon_rss_with_metrics(lb):
     """With BACKUP_METRICS_ADDR the scheduler loads libmicrohttpd (dlopen) and serves
-    /metrics from the state file; after a scrape it is still <= 6 MiB (about 4.7 here)."""
+    /metrics from the state file; after a scrape it is still <= 6 MiB (about 4.6 here)."""
     port = free_port()
     proc = idle_daemon(lb, {"BACKUP_METRICS_ADDR": f"127.0.0.1:{port}"})
     try:
