@@ -18,7 +18,7 @@ COPY meson.build meson_options.txt ./
 COPY src ./src
 RUN meson setup /build -Dtests=disabled -Dbuildtype=release -Db_ndebug=if-release \
  && ninja -C /build \
- && strip /build/lifeboat
+ && strip /build/lifeboat /build/lifeboat-sched
 
 # The programs Lifeboat runs, installed from Debian's packages; scripts/image-rootfs.sh then
 # copies each with the libraries it loads (and the data they read) into /rootfs.
@@ -49,7 +49,7 @@ RUN apt-get update \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rclone; \
     fi \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /build/lifeboat /usr/local/bin/lifeboat
+COPY --from=build /build/lifeboat /build/lifeboat-sched /usr/local/bin/
 COPY backup-scripts/ /backup-scripts/
 COPY --from=build /icu/ /usr/local/lib/icu-subset/
 COPY scripts/image-rootfs.sh /usr/local/sbin/image-rootfs.sh
@@ -62,8 +62,9 @@ ENV PATH=/usr/local/bin:/usr/bin:/bin
 # /var/lib/lifeboat (mode 1777, like /tmp) also for a container run as `user: UID:GID`,
 # whose HOME is / when the UID has no passwd entry.
 ENV BACKUP_STATE_DIR=/var/lib/lifeboat
-# `lifeboat run` schedules backups (BACKUP_SCHEDULE) or idles in manual mode; as PID 1 it
-# reaps orphaned children itself.
+# `lifeboat run` schedules backups (BACKUP_SCHEDULE) or idles in manual mode; once it has
+# checked the configuration it becomes lifeboat-sched (same pid), which as PID 1 reaps
+# orphaned children itself and starts each run as a child `lifeboat run --job ...`.
 # Debian's libmongoc initialises itself when loaded and creates /dev/shm/mongoc-PID for its
 # counters; a process killed outright leaves it behind, and a later process with the same
 # PID then prints a warning. Lifeboat does not use the counters.

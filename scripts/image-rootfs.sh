@@ -60,13 +60,16 @@ need() {
 	echo "$p"
 }
 
-# Lifeboat itself. libmongoc, libpq and libmariadb also go in by name, so they are there
-# even if lifeboat loads them only when a configuration uses them (dlopen, which ldd does
-# not see).
+# Lifeboat itself, and lifeboat-sched (the idle `lifeboat run`, which `lifeboat run`
+# execs). libmongoc, libpq and libmariadb also go in by name, so they are there even if
+# lifeboat loads them only when a configuration uses them (dlopen, which ldd does not see);
+# so does libmicrohttpd, which metrics.c loads with dlopen for BACKUP_METRICS_ADDR.
 closure /usr/local/bin/lifeboat
+closure /usr/local/bin/lifeboat-sched
 for lib in libmongoc-1.0.so.0 libbson-1.0.so.0 libpq.so.5 libmariadb.so.3; do
 	if [ -e "$ARCH_LIB/$lib" ]; then closure "$ARCH_LIB/$lib" "$ARCH_LIB/$lib"; fi
 done
+closure "$ARCH_LIB/libmicrohttpd.so.12" "$ARCH_LIB/libmicrohttpd.so.12"
 
 # ICU_SUBSET: a directory with a small libicudata (scripts/icu-data-subset.sh) to use in
 # place of Debian's; it must be the same ICU version the libraries above load.

@@ -1,83 +1,131 @@
-/* lifeboat run: the container's entrypoint; scheduled backups in-process, or idle. */
+/*
+ * lifeboat run: the container's entrypoint. Checks the configuration, then becomes
+ * lifeboat-sched (src/sched.c), which waits idle and starts each scheduled run as
+ * `lifeboat run --job backup|drill` (scheduled_job below).
+ */
 #include "common.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
-#include <poll.h>
-#include <sys/wait.h>
-#include <time.h>
-
 #include "cmd.h"
-#include "http.h"
+#include "fault.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
 #include "state.h"
+#include "strvec.h"
+#include "xalloc.h"
 
-/* We may be PID 1: collect every exited child, including orphans such as gpg-agent. */
-static void reap_children(void)
+extern char **environ;
+
+/*
+ * `lifeboat run --job backup|drill`: one scheduled run, started by lifeboat-sched
+ * (src/sched.c) at its cron time, with the environment `lifeboat run` checked at start.
+ * The warnings were logged then, and the paths checked: as when the daemon ran its runs
+ * in-process, a source or store that vanished since fails in the run itself (exit 4 or 5,
+ * recorded and reported), not in a check. Only the keys are read again.
+ */
+static int scheduled_job(const char *what)
 {
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		log_debug("reaped process %d", (int)pid);
-}
-
-/* Sleep until `until` (wall clock) or a signal; false when a signal came. */
-static bool sleep_until(time_t until)
-{
-	for (;;) {
-		struct timespec now;
-		reap_children();
-		if (signals_pending())
-			return false;
-		/* time() (a coarse clock) names the archive: wait until it agrees too. */
-		if (until && time(NULL) >= until)
-			return true;
-		clock_gettime(CLOCK_REALTIME, &now);
-		long ms = until ? (long)(until - now.tv_sec) * 1000 - now.tv_nsec / 1000000 : 1000;
-		/* Short naps: a signal arriving just before poll() is seen within a second. */
-		poll(NULL, 0, (int)(ms > 1000 ? 1000 : ms < 1 ? 1 : ms));
-	}
-}
-
-static void fmt_local(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
-}
-
-struct next_ctx {
-	time_t next, next_verify;
-};
-
-static void set_next(struct state *st, void *ctx)
-{
-	st->next_run = ((struct next_ctx *)ctx)->next;
-	st->next_verify = ((struct next_ctx *)ctx)->next_verify;
-}
-
-static void record_next(const struct config *cfg, time_t next, time_t next_verify)
-{
-	struct next_ctx c = { next, next_verify };
+	struct config cfg = CONFIG_INIT;
 	struct err e = ERR_INIT;
+	bool drill = !strcmp(what, "drill");
+	int rc = 0;
 
-	if (state_update(cfg, set_next, &c, &e) < 0)
-		log_warn("cannot record the next run in the state file: %s", e.msg);
+	if (!drill && strcmp(what, "backup")) {
+		fputs(cmd_run.usage, stderr);
+		return LB_EXIT_USAGE;
+	}
+	if (config_load(&cfg, environ, &e) < 0) {
+		rc = cmd_fail(&e);
+		goto out;
+	}
+	log_set_debug(cfg.debug);
+	tzset();
+	/* One that cannot be written was warned about at start, not at each run (one removed
+	 * since is created again). */
+	if (access(cfg.log_file, W_OK) == 0 || errno == ENOENT)
+		log_open_file(cfg.log_file);
+	if (config_require(&cfg, NEED_KEY, &e) < 0) {
+		/* A key file removed since the start: a failed run, reported like one. */
+		rc = cmd_fail(&e);
+		if (!drill)
+			job_report_refused(&cfg, JOB_SCHEDULED, &e);
+		goto out;
+	}
+	if (drill) {
+		struct job_verify_opts vo = { .trigger = JOB_SCHEDULED,
+					      .drill = true,
+					      .random = cfg.daemon.verify_random,
+					      .pick_last = cfg.daemon.verify_pick_last };
+		if (job_verify(&cfg, &vo, &e) < 0)
+			rc = (int)e.code;
+	} else {
+		struct backup_result res = { 0 };
+		if (job_backup(&cfg, JOB_SCHEDULED, &res, &e) < 0)
+			rc = (int)e.code;
+		backup_result_release(&res);
+	}
+out:
+	config_release(&cfg);
+	return rc;
+}
+
+/*
+ * Become lifeboat-sched (beside this program): same pid, so PID 1 stays PID 1, without
+ * the libraries only the runs need. Returns only when it cannot be run.
+ */
+static int exec_scheduler(const struct config *cfg, int metrics_fd, struct err *e)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	struct strvec args = STRVEC_INIT;
+
+	if (n < 0)
+		return err_set(e, LB_EXIT_INTERNAL, "cannot find this program: %s",
+			       strerror(errno));
+	self[n] = '\0';
+	const char *slash = strrchr(self, '/');
+	auto_free char *sched = xasprintf("%.*s/lifeboat-sched", slash ? (int)(slash - self) : 1,
+					  slash ? self : ".");
+	strvec_push(&args, "lifeboat-sched");
+	strvec_pushf(&args, "--lifeboat=%s", self);
+	strvec_pushf(&args, "--name=%s", cfg->name);
+	strvec_pushf(&args, "--state-dir=%s", cfg->state_dir);
+	/* A log file that could not be opened was warned about once, here. */
+	if (cfg->log_file && access(cfg->log_file, W_OK) == 0)
+		strvec_pushf(&args, "--log-file=%s", cfg->log_file);
+	if (cfg->debug)
+		strvec_push(&args, "--debug");
+	if (cfg->daemon.schedule)
+		strvec_pushf(&args, "--schedule=%s", cfg->daemon.schedule);
+	if (cfg->daemon.verify_schedule)
+		strvec_pushf(&args, "--verify-schedule=%s", cfg->daemon.verify_schedule);
+	if (metrics_fd >= 0) {
+		/* The listening socket crosses the exec: the port is ours from the start. */
+		fcntl(metrics_fd, F_SETFD, 0);
+		strvec_pushf(&args, "--metrics-addr=%s", cfg->daemon.metrics_addr);
+		strvec_pushf(&args, "--metrics-fd=%d", metrics_fd);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	execv(sched, args.v);
+	err_set(e, LB_EXIT_INTERNAL, "cannot run '%s': %s", sched, strerror(errno));
+	strvec_release(&args);
+	return -1;
 }
 
 static int run(int argc, char **argv)
 {
 	struct config cfg = CONFIG_INIT;
-	struct metrics *metrics = NULL;
 	struct err e = ERR_INIT;
-	char when[64];
+	int metrics_fd = -1;
 	int rc;
 
-	(void)argv;
+	if (argc == 3 && !strcmp(argv[1], "--job"))
+		return scheduled_job(argv[2]);
 	if (argc > 1) {
 		fputs(cmd_run.usage, stderr);
 		return LB_EXIT_USAGE;
@@ -95,11 +143,8 @@ static int run(int argc, char **argv)
 				cfg.sources[i].path, cfg.sources[i].name);
 	}
 	log_open_file(cfg.log_file);
-	/* curl_global_init before the metrics thread exists; a failure shows at first use. */
-	struct err curl_e = ERR_INIT;
-	http_init(&curl_e);
 	if (cfg.daemon.metrics_addr) {
-		if (metrics_start(&cfg, &metrics, &e) < 0) {
+		if (metrics_listen(&cfg, &metrics_fd, &e) < 0) {
 			rc = cmd_fail(&e);
 			goto out;
 		}
@@ -110,66 +155,34 @@ static int run(int argc, char **argv)
 	job_recover_services(&cfg);
 
 	if (!cfg.daemon.schedule && !cfg.daemon.verify_schedule) {
-		record_next(&cfg, 0, 0);
+		if (state_set_next(&cfg, 0, 0, &e) < 0)
+			log_warn("cannot record the next run in the state file: %s", e.msg);
+		err_clear(&e);
 		log_info("no BACKUP_SCHEDULE: manual mode; run 'lifeboat backup' to back up now");
-		sleep_until(0);
+	} else {
+		log_info("lifeboat %s started: schedule '%s', restore drills '%s' (TZ %s)",
+			 LB_VERSION,
+			 cfg.daemon.schedule ? cfg.daemon.schedule : "none (manual backups)",
+			 cfg.daemon.verify_schedule ? cfg.daemon.verify_schedule : "none",
+			 cfg.tz ? cfg.tz : "UTC");
+	}
+	/*
+	 * A SIGTERM from here on stays pending across the exec (blocked signals do), and
+	 * lifeboat-sched takes it at once; one that came during the start-up is seen now.
+	 */
+	signals_defer(true);
+	if (signals_pending()) {
 		log_info("stopping (signal %d)", signals_pending());
 		goto out;
 	}
-	log_info("lifeboat %s started: schedule '%s', restore drills '%s' (TZ %s)", LB_VERSION,
-		 cfg.daemon.schedule ? cfg.daemon.schedule : "none (manual backups)",
-		 cfg.daemon.verify_schedule ? cfg.daemon.verify_schedule : "none",
-		 cfg.tz ? cfg.tz : "UTC");
-	time_t after = time(NULL), vafter = after;
-	for (;;) {
-		time_t next = 0, vnext = 0;
-		if (cfg.daemon.schedule && cron_next(&cfg.daemon.cron, after, &next) < 0) {
-			err_set(&e, LB_EXIT_CONFIG, "BACKUP_SCHEDULE '%s' never fires again",
-				cfg.daemon.schedule);
-			rc = cmd_fail(&e);
-			break;
-		}
-		if (cfg.daemon.verify_schedule &&
-		    cron_next(&cfg.daemon.verify_cron, vafter, &vnext) < 0) {
-			err_set(&e, LB_EXIT_CONFIG, "BACKUP_VERIFY_SCHEDULE '%s' never fires again",
-				cfg.daemon.verify_schedule);
-			rc = cmd_fail(&e);
-			break;
-		}
-		record_next(&cfg, next, vnext);
-		/* The earlier of the two; a backup first when both fall on the same second. */
-		bool verify = vnext && (!next || vnext < next);
-		fmt_local(verify ? vnext : next, when, sizeof(when));
-		log_info("next %s at %s", verify ? "restore drill" : "backup", when);
-		if (!sleep_until(verify ? vnext : next)) {
-			log_info("stopping (signal %d)", signals_pending());
-			break;
-		}
-		err_clear(&e);
-		if (verify) {
-			struct job_verify_opts vo = { .trigger = JOB_SCHEDULED,
-						      .drill = true,
-						      .random = cfg.daemon.verify_random,
-						      .pick_last = cfg.daemon.verify_pick_last };
-			job_verify(&cfg, &vo, &e);
-			vafter = time(NULL) > vnext ? time(NULL) : vnext;
-		} else {
-			struct backup_result res = { 0 };
-			job_backup(&cfg, JOB_SCHEDULED, &res, &e);
-			backup_result_release(&res);
-			after = time(NULL) > next ? time(NULL) : next;
-		}
-		reap_children();
-		if (signals_pending()) {
-			log_info("stopping (signal %d): the %s in progress was aborted and "
-				 "left nothing behind",
-				 signals_pending(), verify ? "restore drill" : "backup");
-			rc = e.code == LB_EXIT_INTERRUPTED ? LB_EXIT_INTERRUPTED : 0;
-			break;
-		}
-	}
+	/* Test builds: stop here so a test can signal exactly between the check and exec. */
+	FAULT("run.exec");
+	exec_scheduler(&cfg, metrics_fd, &e);
+	signals_defer(false);
+	rc = cmd_fail(&e);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 out:
-	metrics_stop(metrics);
 	config_release(&cfg);
 	return rc;
 }
@@ -188,6 +201,9 @@ const struct command cmd_run = {
 		 "restore --help'), and containers that a killed run left stopped\n"
 		 "(BACKUP_STOP_SERVICES) are started again.\n"
 		 "With BACKUP_VERIFY_SCHEDULE it also runs a restore drill at each of its times\n"
-		 "(as 'lifeboat verify --latest --drill', or BACKUP_VERIFY_PICK=random).\n",
+		 "(as 'lifeboat verify --latest --drill', or BACKUP_VERIFY_PICK=random).\n"
+		 "Once started it becomes the small lifeboat-sched program (same pid), which\n"
+		 "starts each scheduled run as a child 'lifeboat run --job backup' (or\n"
+		 "'--job drill'; internal, not for use by hand).\n",
 	.run = run,
 };

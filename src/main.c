@@ -94,6 +94,11 @@ int main(int argc, char **argv)
 {
 	signals_install();
 	/*
+	 * lifeboat-sched starts a scheduled run with SIGINT and SIGTERM blocked, so one it
+	 * passes on before the handlers exist is not lost: taken here, by the handler.
+	 */
+	signals_defer(false);
+	/*
 	 * libarchive converts file names between the locale and the UTF-8 of pax
 	 * headers; containers usually run in the "C" locale, where any non-ASCII
 	 * name would fail. Names are bytes to us: use the UTF-8 identity.

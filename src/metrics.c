@@ -1,7 +1,13 @@
-/* Metrics endpoint: every scrape reads the state file, so manual runs show up too. */
+/*
+ * Metrics endpoint: every scrape reads the state file, so manual runs show up too.
+ * libmicrohttpd (with GnuTLS, about 2.5 MiB of mapped pages) is loaded with dlopen()
+ * only when BACKUP_METRICS_ADDR is set, so an idle scheduler without it maps none of it.
+ */
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -14,10 +20,54 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
+/* Debian's libmicrohttpd12 (0.9.x); the image carries it by this name (image-rootfs.sh). */
+#define MHD_SONAME "libmicrohttpd.so.12"
+
 struct metrics {
 	struct MHD_Daemon *d;
 	const struct config *cfg;
 };
+
+/* The few libmicrohttpd functions used, from dlopen(). */
+static struct {
+	void *lib;
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+static int mhd_load(struct err *e)
+{
+	void *lib;
+
+	if (mhd.lib)
+		return 0;
+	lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return err_set(e, LB_EXIT_INTERNAL, "BACKUP_METRICS_ADDR: cannot load %s: %s",
+			       MHD_SONAME, dlerror());
+#define SYM(field, name)                                                                         \
+	do {                                                                                     \
+		*(void **)&mhd.field = dlsym(lib, name);                                         \
+		if (!mhd.field) {                                                                \
+			dlclose(lib);                                                            \
+			return err_set(e, LB_EXIT_INTERNAL, "BACKUP_METRICS_ADDR: %s has no %s", \
+				       MHD_SONAME, name);                                        \
+		}                                                                                \
+	} while (0)
+	SYM(start_daemon, "MHD_start_daemon");
+	SYM(stop_daemon, "MHD_stop_daemon");
+	SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
+	SYM(add_response_header, "MHD_add_response_header");
+	SYM(queue_response, "MHD_queue_response");
+	SYM(destroy_response, "MHD_destroy_response");
+#undef SYM
+	mhd.lib = lib;
+	return 0;
+}
 
 enum stat_field { STAT_LAST_SUCCESS, STAT_FAILURES, STAT_FILES, STAT_BYTES };
 
@@ -150,16 +200,16 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, stru
 {
 	size_t len;
 	char *text = strbuf_detach(body, &len);
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = mhd.create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result ret;
 
 	if (!r) {
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Content-Type", type);
+	ret = mhd.queue_response(conn, status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -207,12 +257,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	return answer(conn, MHD_HTTP_NOT_FOUND, &body, "text/plain");
 }
 
-int metrics_start(const struct config *cfg, struct metrics **ret, struct err *e)
+int metrics_listen(const struct config *cfg, int *ret_fd, struct err *e)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	const char *colon = strrchr(cfg->daemon.metrics_addr, ':');
 	const char *port = colon ? colon + 1 : cfg->daemon.metrics_addr;
-	struct metrics *m;
+	int fd, one = 1;
 
 	sa.sin_port = htons((uint16_t)strtol(port, NULL, 10));
 	if (colon && colon != cfg->daemon.metrics_addr) {
@@ -225,17 +275,36 @@ int metrics_start(const struct config *cfg, struct metrics **ret, struct err *e)
 	} else {
 		sa.sin_addr.s_addr = htonl(INADDR_ANY);
 	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int saved = errno;
+		if (fd >= 0)
+			close(fd);
+		return err_set(e, LB_EXIT_CONFIG,
+			       "BACKUP_METRICS_ADDR '%s': cannot listen there: %s",
+			       cfg->daemon.metrics_addr, strerror(saved));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int metrics_start(const struct config *cfg, int fd, struct metrics **ret, struct err *e)
+{
+	struct metrics *m;
+
+	if (mhd_load(e) < 0)
+		return -1;
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
-				handler, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	m->d = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+				handler, m, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	if (!m->d) {
 		int saved = errno;
 		free(m);
-		return err_set(e, LB_EXIT_CONFIG,
-			       "BACKUP_METRICS_ADDR '%s': cannot listen there: %s",
+		return err_set(e, LB_EXIT_INTERNAL, "BACKUP_METRICS_ADDR '%s': cannot serve: %s",
 			       cfg->daemon.metrics_addr, strerror(saved));
 	}
 	*ret = m;
@@ -246,6 +315,6 @@ void metrics_stop(struct metrics *m)
 {
 	if (!m)
 		return;
-	MHD_stop_daemon(m->d);
+	mhd.stop_daemon(m->d);
 	free(m);
 }

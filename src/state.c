@@ -265,6 +265,23 @@ int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ct
 	return ret;
 }
 
+struct next_ctx {
+	time_t next, next_verify;
+};
+
+static void set_next(struct state *st, void *ctx)
+{
+	st->next_run = ((struct next_ctx *)ctx)->next;
+	st->next_verify = ((struct next_ctx *)ctx)->next_verify;
+}
+
+int state_set_next(const struct config *cfg, time_t next, time_t next_verify, struct err *e)
+{
+	struct next_ctx c = { next, next_verify };
+
+	return state_update(cfg, set_next, &c, e);
+}
+
 static void fmt_time(time_t t, char *buf, size_t len)
 {
 	struct tm tm;

@@ -84,6 +84,9 @@ int state_load(const struct config *cfg, struct state *ret, struct err *e);
 int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ctx), void *ctx,
 		 struct err *e);
 
+/* Record the next scheduled backup and restore drill (0: none) in the state file. */
+int state_set_next(const struct config *cfg, time_t next, time_t next_verify, struct err *e);
+
 /* Healthy, or a one-line reason: the last scheduled run failed, or one is overdue. */
 bool state_healthy(const struct config *cfg, const struct state *st, time_t now, char *why,
 		   size_t len);

@@ -115,7 +115,8 @@ def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):
             "-v", f"{data}:/data", "-v", f"{tmp_path / 'backups'}:/backups-local"]
     for k, v in {"BACKUP_NAME": "e2e", "BACKUP_LOCAL_PATH": "/backups-local",
                  "BACKUP_ENCRYPTION_KEY": "e2e passphrase", "BACKUP_DIRS": "/data:app-data",
-                 "BACKUP_SCHEDULE": "*/3 * * * * *", "BACKUP_KEEP_LAST": "2"}.items():
+                 "BACKUP_SCHEDULE": "*/3 * * * * *", "BACKUP_KEEP_LAST": "2",
+                 "BACKUP_METRICS_ADDR": "127.0.0.1:9100"}.items():
         args += ["-e", f"{k}={v}"]
     docker(*args, image)
     try:
@@ -139,6 +140,19 @@ def test_scheduled_container_backs_up_and_is_healthy(image, tmp_path):
         wait_until(lambda: state().get("Health", {}).get("Status") == "healthy",
                    "the container to be healthy", interval=1)
         assert state()["Running"]
+        # PID 1 is lifeboat-sched (issue #18: the idle daemon maps no heavy library), and
+        # the libmicrohttpd it loads for BACKUP_METRICS_ADDR is in the image.
+        metrics = docker("exec", name, "wget", "-qO-", "http://127.0.0.1:9100/metrics").stdout
+        assert 'lifeboat_runs_total{name="e2e",outcome="success"}' in metrics
+        assert docker("exec", name, "readlink", "/proc/1/exe").stdout.strip() == \
+            "/usr/local/bin/lifeboat-sched"
+        maps = docker("exec", name, "cat", "/proc/1/maps").stdout
+        assert "libmicrohttpd" in maps and "libarchive" not in maps and "libcurl" not in maps
+        rss = next(int(line.split()[1]) for line in
+                   docker("exec", name, "cat", "/proc/1/status").stdout.splitlines()
+                   if line.startswith("VmRSS:"))
+        print(f"PID 1 VmRSS with metrics, between runs or during one: {rss} KiB")
+        assert rss <= 6 * 1024, rss
     finally:
         logs = docker("logs", name, check=False)
         # -t: the engine's SIGKILL deadline after SIGTERM, a hang guard here.

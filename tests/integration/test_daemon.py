@@ -608,3 +608,132 @@ def test_log_file_and_unwritable_log(lb):
     res = lb.run(["backup"], {"BACKUP_LOG_FILE": "/proc/nonexistent/backup.log"})
     assert "/proc/nonexistent/backup.log" in res.stderr
     assert len(archives(lb)) == 2
+
+
+# --------------------------------------------------------------------------
+# the idle daemon (issue 18): lifeboat-sched, runs as children
+# --------------------------------------------------------------------------
+
+HEAVY_LIBS = ("libarchive", "libcurl", "libcrypto", "libmongoc", "libpq", "libmariadb",
+              "libmicrohttpd", "libgnutls", "libzstd", "libsqlite3")
+
+
+def proc_status_kib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def mapped_libs(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {os.path.basename(line.split()[-1]) for line in f if ".so" in line}
+
+
+def idle_daemon(lb, env_extra):
+    """Start `lifeboat run` with a daily schedule and wait until it has recorded its next run
+    (past its start-up, waiting); skip under a sanitizer, whose shadow memory is no figure."""
+    proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "0 3 * * *", **env_extra},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_until(lambda: state(lb).get("next_run") or proc.poll() is not None,
+               "the daemon's next run in the state file")
+    assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+    if any(lib.startswith(("libasan", "libubsan")) for lib in mapped_libs(proc.pid)):
+        stop(proc)
+        pytest.skip("a sanitizer build: its RSS is the sanitizer's")
+    return proc
+
+
+def test_idle_daemon_rss_files_only(lb):
+    """Issue 18: `lifeboat run` waiting for its schedule (files only) is <= 6 MiB VmRSS: it
+    has become lifeboat-sched, the same pid, which maps none of the heavy libraries."""
+    proc = idle_daemon(lb, {})
+    try:
+        libs = mapped_libs(proc.pid)
+        rss = proc_status_kib(proc.pid)
+        assert rss["VmRSS"] <= 6 * 1024, rss
+        assert not [lib for lib in libs if lib.startswith(HEAVY_LIBS)], sorted(libs)
+    finally:
+        assert stop(proc) == EXIT_OK
+
+
+def test_idle_daemon_rss_with_metrics(lb):
+    """With BACKUP_METRICS_ADDR the scheduler loads libmicrohttpd (dlopen) and serves
+    /metrics from the state file; after a scrape it is still <= 6 MiB (about 4.6 here)."""
+    port = free_port()
+    proc = idle_daemon(lb, {"BACKUP_METRICS_ADDR": f"127.0.0.1:{port}"})
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=HANG) as r:
+            body = r.read().decode()
+        next_run = state(lb)["next_run"]
+        assert f'lifeboat_next_run_timestamp_seconds{{name="{lb.NAME}"}} {next_run}' in body
+        libs = mapped_libs(proc.pid)
+        assert any(lib.startswith("libmicrohttpd") for lib in libs), sorted(libs)
+        assert not [lib for lib in libs if lib.startswith(("libarchive", "libcurl", "libmongoc"))]
+        rss = proc_status_kib(proc.pid)
+        assert rss["VmRSS"] <= 6 * 1024, rss
+    finally:
+        assert stop(proc) == EXIT_OK
+
+
+def test_metrics_port_taken_is_a_config_error_at_start(lb):
+    """The full program binds BACKUP_METRICS_ADDR before it hands over: a taken port is
+    still exit 3 at start, naming the variable."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = lb.run(["run"], {"BACKUP_METRICS_ADDR": f"127.0.0.1:{port}",
+                               "BACKUP_SCHEDULE": "@daily"}, check=EXIT_CONFIG, timeout=HANG)
+    assert f"BACKUP_METRICS_ADDR '127.0.0.1:{port}': cannot listen there" in res.stderr
+
+
+def test_scheduled_run_killed_outright_daemon_carries_on(lb):
+    """A run is a child process now: when it is killed outright (here at its first file, as
+    the OOM killer would), the daemon stays up, logs it, and the next run records the killed
+    one as interrupted. Before, the run was the daemon itself, and it died with it."""
+    proc = lb.popen(["run"], {"BACKUP_SCHEDULE": "*/2 * * * * *",
+                              "LIFEBOAT_FAULT": "walk.before_open@1:kill"},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # Every run is killed the same way; the second one finds the first one's pid in
+        # the state file and reports it.
+        wait_until(lambda: state(lb).get("last_scheduled", {}).get("status") == "interrupted"
+                   or proc.poll() is not None, "a killed run recorded as interrupted")
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        assert state(lb)["runs_failure"] >= 1
+        # Killed before anything was stored: no archive (its temporary is swept by the
+        # first run that succeeds, as after any killed run).
+        assert archives(lb) == []
+    finally:
+        rc = stop(proc)
+    err = proc.stderr.read().decode(errors="replace")
+    assert rc == EXIT_OK, err
+    assert "the scheduled backup was killed by signal 9" in err
+
+
+def test_sigterm_at_the_hand_over_is_not_lost(lb):
+    """A SIGTERM that comes after `lifeboat run` checked for one and before it became
+    lifeboat-sched stays pending across the exec (it is blocked there), so the daemon still
+    stops at once. The fault point stops the process exactly there."""
+    proc = lb.popen(["run"], {"LIFEBOAT_FAULT": "run.exec:stop"},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def stopped():
+            stat = open(f"/proc/{proc.pid}/stat").read()
+            return stat[stat.rindex(")") + 2] == "T" or proc.poll() is not None
+        wait_until(stopped, "lifeboat run stopped at the hand-over")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        rc = proc.wait(timeout=HANG)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read().decode(errors="replace")
+    assert rc == EXIT_OK, err
+    assert "stopping (signal 15)" in err, err
