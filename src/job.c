@@ -27,6 +27,19 @@
 #include "webhook.h"
 #include "xalloc.h"
 
+/*
+ * A source's key among the per-source figures: its name for a directory or a file
+ * (one namespace), "KIND/NAME" for a database ("mysql/wordpress"), so that a
+ * directory and a database of one name keep apart.
+ */
+static void state_source_key(const struct source_spec *s, char *buf, size_t len)
+{
+	if (source_is_db(s->kind))
+		snprintf(buf, len, "%s/%s", source_kind_str(s->kind), s->name);
+	else
+		snprintf(buf, len, "%s", s->name);
+}
+
 static double now_mono(void)
 {
 	struct timespec ts;
