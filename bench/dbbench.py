@@ -87,8 +87,9 @@ def rounds(cmds, n, before_each=None):
             if before_each:
                 before_each()
             res[name].append(fn())
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f}s" for k, v in res.items()),
-              flush=True)
+        print(f"round {r + 1} (load {os.getloadavg()[0]:.1f}): " +
+              ", ".join(f"{k} {v[-1][0]:.2f}s cpu {v[-1][1]:.2f}+{v[-1][2]:.2f}"
+                        for k, v in res.items()), flush=True)
     return res
 
 
