@@ -11,7 +11,8 @@ seconds do: the command's own (user+sys of it and every child it reaped: getrusa
 RUSAGE_CHILDREN before and after; for Lifeboat that is lifeboat + the dump tool + gzip/gpg
 children, for the plain row the tool alone) and the database server's (utime+stime+cutime+
 cstime of its main process from /proc/PID/stat before and after: its threads, and the
-backends or fork children it reaped).
+backends or fork children it reaped; "after" waits until every child started during the
+command is reaped, since redis-server reaps its snapshot fork up to a cron tick later).
 """
 
 import os
@@ -61,17 +62,42 @@ def proc_cpu(pid):
     return sum(int(x) for x in fields[11:15]) / TICK
 
 
+def proc_children(pid):
+    """The pids of pid's children (all its threads')."""
+    kids = set()
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                kids.update(f.read().split())
+    except OSError:
+        pass
+    return kids
+
+
+def settled_cpu(pid, before, limit=30.0):
+    """proc_cpu(pid) once every child pid started since `before` is gone (reaped: its
+    CPU is in cutime then), e.g. redis-server's snapshot fork, which the server reaps
+    up to a cron tick after the client ended; waits at most `limit` seconds."""
+    if not pid:
+        return 0.0
+    end = time.monotonic() + limit
+    while proc_children(pid) - before and time.monotonic() < end:
+        time.sleep(0.02)
+    return proc_cpu(pid)
+
+
 server_pid = None  # set by the benchmark: the database server's main process
 
 
 def timed(argv, env=None, ok=None, stdout=subprocess.DEVNULL):
     """Run argv; (wall s, CPU s of it and its children, CPU s of the server)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    s0 = proc_cpu(server_pid)
+    kids = proc_children(server_pid) if server_pid else set()
+    s0 = settled_cpu(server_pid, kids)
     t0 = time.monotonic()
     p = subprocess.run(argv, env=env, stdout=stdout, stderr=subprocess.PIPE)
     dt = time.monotonic() - t0
-    s1 = proc_cpu(server_pid)
+    s1 = settled_cpu(server_pid, kids)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0 and not (ok and ok(p)):
         sys.exit(f"{argv[0]} failed: {p.stderr.decode(errors='replace')[-2000:]}")
