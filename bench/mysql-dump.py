@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Dump throughput of a BACKUP_MYSQL source against the plain tool, in the same run.
 
-Starts a private MariaDB (tests/lbservers.py), fills one database with ROWS rows of mixed
-types (text with emoji, a BLOB, JSON, DECIMAL, DATETIME(6)), then runs --rounds rounds,
-each running, in this order:
+Starts a private MariaDB (tests/lbservers.py), fills one database with --rows rows of mixed
+types (text with emoji, a BLOB, JSON, DECIMAL, DATETIME(6); the default 1,800,000 rows dump
+to ~1 GB, --rows 300000 to ~167 MB), then runs --rounds rounds, each running, in this order:
 
   plain            mariadb-dump (the options Lifeboat gives it) DB > /dev/null
   LABEL default    lifeboat backup of BACKUP_MYSQL=…/DB with the default settings (gzip,
                    gpg), into a local store
+  LABEL zstd       the same with BACKUP_COMPRESSION=zstd (gpg)
   LABEL none       the same with BACKUP_COMPRESSION=none (gpg still on)
+  LABEL none/none  BACKUP_COMPRESSION=none and BACKUP_ENCRYPTION=none
 
-for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds and
-the median of the per-round speed ratios (plain / lifeboat; goal >= 0.9) with their spread
-and the load average (bench/dbbench.py).
+for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds, the
+median of the per-round speed ratios (plain / lifeboat; goal >= 0.9) with their spread, the
+load average and the CPU seconds of each command and of mariadbd (bench/dbbench.py).
 
-    python3 bench/mysql-dump.py --rows 300000 --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
+    python3 bench/mysql-dump.py --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
 """
 
 import argparse
@@ -46,7 +48,7 @@ def bins(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument("--rows", type=int, default=1_800_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bin", action="append", help="LABEL=PATH (repeatable)")
     a = ap.parse_args()
@@ -80,12 +82,10 @@ INSERT INTO t SELECT seq, CONCAT('名前 😀 ', seq), REPEAT(SHA2(seq, 256), 3)
             shutil.rmtree(store, ignore_errors=True)
             store.mkdir()
 
+        dbbench.server_pid = srv.proc.pid
         cmds = [("plain", lambda: dbbench.timed(plain))]
-        for label, path in bins(a):
-            for comp, name in (("gzip", "default"), ("none", "none")):
-                env = dbbench.lifeboat_env(base, store, comp)
-                cmds.append((f"{label} {name}",
-                             lambda p=path, env=env: dbbench.timed([p, "backup"], env)))
+        cmds += dbbench.lifeboat_rows([f"{label}={path}" for label, path in bins(a)], base,
+                                      store)
         times = dbbench.rounds(cmds, a.rounds, fresh)
         dbbench.report(times, nbytes, f"mariadb-dump of {a.rows} rows")
     finally:

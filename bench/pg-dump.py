@@ -4,18 +4,22 @@
 
 Starts a private PostgreSQL (tests/lbservers.py, scripts/pg-test-server.sh), fills one
 database with --rows rows (text, bytea of pseudo-random bytes, numeric, timestamptz,
-jsonb), then runs --rounds rounds, each running, in this order:
+jsonb; the default 6,000,000 rows dump to ~1 GB, --rows 1000000 to ~170 MB), then runs
+--rounds rounds, each running, in this order:
 
   plain            pg_dump -Fc -Z0 --dbname=… > /dev/null
   LABEL default    lifeboat backup of BACKUP_POSTGRES=…/bench with the default settings
                    (gzip, gpg), into a local store
+  LABEL zstd       the same with BACKUP_COMPRESSION=zstd (gpg)
   LABEL none       the same with BACKUP_COMPRESSION=none (gpg still on)
+  LABEL none/none  BACKUP_COMPRESSION=none and BACKUP_ENCRYPTION=none
 
-for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds and
-the median of the per-round speed ratios (plain / lifeboat) with their spread and the load
-average (bench/dbbench.py).
+for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds, the
+median of the per-round speed ratios (plain / lifeboat) with their spread, the load average
+and the CPU seconds of each command and of the server (the postmaster and the backends it
+reaped; bench/dbbench.py).
 
-    python3 bench/pg-dump.py --rows 1000000 --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
+    python3 bench/pg-dump.py --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
 """
 
 import argparse
@@ -36,7 +40,7 @@ import lbservers  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rows", type=int, default=6_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bin", action="append", help="LABEL=PATH (repeatable)")
     a = ap.parse_args()
@@ -69,13 +73,11 @@ INSERT INTO t SELECT i, 'name ' || i || ' ' || md5(i::text), i / 7.0,
             shutil.rmtree(store, ignore_errors=True)
             store.mkdir()
 
+        pidfile = srv.workdir / "srv" / "data" / "postmaster.pid"
+        dbbench.server_pid = int(pidfile.read_text().split()[0])
         rows = [("plain", lambda: dbbench.timed(plain))]
-        for b in a.bin or [f"new={REPO / 'build' / 'lifeboat'}"]:
-            label, _, path = b.rpartition("=")
-            for comp, name in (("gzip", "default"), ("none", "none")):
-                env = dbbench.lifeboat_env(base, store, comp)
-                rows.append((f"{label} {name}",
-                             lambda p=path, env=env: dbbench.timed([p, "backup"], env)))
+        rows += dbbench.lifeboat_rows(a.bin or [f"new={REPO / 'build' / 'lifeboat'}"], base,
+                                      store)
         times = dbbench.rounds(rows, a.rounds, fresh)
         dbbench.report(times, nbytes, f"pg_dump -Fc -Z0 of {a.rows} rows")
     finally:

@@ -2,20 +2,23 @@
 """Redis dump throughput: `lifeboat backup` of a Redis source against the plain tool.
 
 Starts a private redis-server (tests/lbservers.py), fills it with --mb MB of values
-(--keys keys; default 100 MB in 200,000 keys), then runs --rounds rounds, each running, in
+(--keys keys; default 500 MB in 500,000 keys; --mb 100 --keys 200000 the earlier size), then runs --rounds rounds, each running, in
 this order:
 
   redis-cli        redis-cli --rdb /dev/null (the snapshot written nowhere; 7.0 then exits 1
                    failing to truncate /dev/null, after the whole transfer)
   LABEL default    lifeboat backup of that server alone with the default settings (gzip,
                    gpg), into a local store
+  LABEL zstd       the same with BACKUP_COMPRESSION=zstd (gpg)
   LABEL none       the same with BACKUP_COMPRESSION=none (gpg still on)
+  LABEL none/none  BACKUP_COMPRESSION=none and BACKUP_ENCRYPTION=none
 
-for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds and
-the median of the per-round speed ratios (redis-cli / lifeboat; goal of issue #14: >= 0.9)
-with their spread and the load average (bench/dbbench.py).
+for each --bin LABEL=PATH (default: new=build/lifeboat), and prints the median seconds, the
+median of the per-round speed ratios (redis-cli / lifeboat; goal of issue #14: >= 0.9)
+with their spread, the load average and the CPU seconds of each command and of
+redis-server (with the fork child that writes the snapshot; bench/dbbench.py).
 
-    python3 bench/redis-dump.py --mb 100 --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
+    python3 bench/redis-dump.py --rounds 5 --bin old=/tmp/lb-old --bin new=build/lifeboat
 """
 
 import argparse
@@ -41,8 +44,8 @@ def transferred(p):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mb", type=int, default=100)
-    ap.add_argument("--keys", type=int, default=200_000)
+    ap.add_argument("--mb", type=int, default=500)
+    ap.add_argument("--keys", type=int, default=500_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bin", action="append", help="LABEL=PATH (repeatable)")
     a = ap.parse_args()
@@ -73,13 +76,10 @@ def main():
             shutil.rmtree(store, ignore_errors=True)
             store.mkdir()
 
+        dbbench.server_pid = srv.proc.pid
         rows = [("redis-cli", lambda: dbbench.timed(cli + ["/dev/null"], env_cli, transferred))]
-        for b in a.bin or [f"new={REPO / 'build' / 'lifeboat'}"]:
-            label, _, path = b.rpartition("=")
-            for comp, name in (("gzip", "default"), ("none", "none")):
-                env = dbbench.lifeboat_env(base, store, comp)
-                rows.append((f"{label} {name}",
-                             lambda p=path, env=env: dbbench.timed([p, "backup"], env)))
+        rows += dbbench.lifeboat_rows(a.bin or [f"new={REPO / 'build' / 'lifeboat'}"], base,
+                                      store)
         times = dbbench.rounds(rows, a.rounds, fresh)
         dbbench.report(times, rdb_bytes, f"RDB of {a.keys} keys")
     finally:

@@ -62,6 +62,7 @@ static int pump(int fd, void *data)
 {
 	struct job *j = data;
 	unsigned char *buf = xmalloc(CHUNK);
+	bool batch = pipe_batch_ok(fd);
 
 	for (;;) {
 		ssize_t n = read_retry(fd, buf, CHUNK);
@@ -72,6 +73,9 @@ static int pump(int fd, void *data)
 		}
 		if (n == 0)
 			break;
+		/* gpg writes 8 KiB at a time: gather them (a bounded wait; gpg's end ends it). */
+		if (batch)
+			pipe_batch_wait(fd, -1, (size_t)n, CHUNK);
 		if (archive_out(j, buf, (size_t)n, &j->pump_err) < 0)
 			break;
 	}

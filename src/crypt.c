@@ -177,6 +177,16 @@ int crypt_child_start(struct crypt *c, int in, int fd3, struct err *e)
 	c->gpg.fd3 = fd3;
 	int r = child_start(&c->gpg, LB_EXIT_CRYPTO, e);
 	c->gpg.fd3 = -1;
+	/*
+	 * gpg reads and writes 8 KiB at a time: 1 MiB pipes where the system allows, so a
+	 * writer into it fills more at once and the reader of its output can take more per
+	 * read (backup.c's pump batches them, fs.h pipe_batch_wait). A backup's only:
+	 * restore reads its own way.
+	 */
+	if (r == 0 && !c->decrypt && c->gpg.in_fd >= 0)
+		fcntl(c->gpg.in_fd, F_SETPIPE_SZ, 1024 * 1024);
+	if (r == 0 && !c->decrypt && c->gpg.out_fd >= 0)
+		fcntl(c->gpg.out_fd, F_SETPIPE_SZ, 1024 * 1024);
 	return r;
 }
 

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "fs.h"
@@ -60,6 +62,27 @@ ssize_t read_retry(int fd, void *buf, size_t len)
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+bool pipe_batch_ok(int fd)
+{
+	int size = fcntl(fd, F_GETPIPE_SZ);
+	return size >= PIPE_BATCH_MIN_PIPE;
+}
+
+int pipe_batch_wait(int fd, int wake, size_t got, size_t asked)
+{
+	struct pollfd w = { .fd = wake, .events = POLLIN };
+	int avail = 0;
+
+	if (got >= asked || got >= PIPE_BATCH)
+		return 0;
+	if (ioctl(fd, FIONREAD, &avail) < 0 || avail < 0 || (size_t)avail >= PIPE_BATCH)
+		return 0;
+	/* A bounded wait, not a sleep: `wake` ends it early (EINTR too: the caller goes on). */
+	if (poll(&w, 1, PIPE_BATCH_WAIT_MS) > 0 && w.revents)
+		return 1;
+	return 0;
 }
 
 void close_fd(int *fd)

@@ -250,8 +250,13 @@ int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ct
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	if (state_load(cfg, &st, e) == 0) {
+		/* Loaded from zero (state_load's memset): memcmp sees only what fn changed. */
+		struct state *before = xmalloc(sizeof(st));
+		memcpy(before, &st, sizeof(st));
 		fn(&st, ctx);
-		ret = state_save(cfg, &st, e);
+		/* Unchanged (a run start that found no killed run): no write, no fsync. */
+		ret = memcmp(before, &st, sizeof(st)) ? state_save(cfg, &st, e) : 0;
+		free(before);
 	}
 	close(fd); /* releases the flock */
 	return ret;

@@ -70,9 +70,9 @@ char *state_path(const struct config *cfg);
 int state_load(const struct config *cfg, struct state *ret, struct err *e);
 
 /*
- * Read, let `fn` change, and write back atomically, holding a lock on
- * STATE_DIR/NAME.state.lock so that the daemon and manual runs never lose
- * each other's updates.
+ * Read, let `fn` change, and write back atomically (only when `fn` changed
+ * something), holding a lock on STATE_DIR/NAME.state.lock so that the daemon
+ * and manual runs never lose each other's updates.
  */
 int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ctx), void *ctx,
 		 struct err *e);

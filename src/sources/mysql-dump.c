@@ -167,10 +167,11 @@ int mysql_backup(const struct source_backup *src, struct member_sink *sink, stru
 		if (list_databases(&mc, c, &dbs, e) < 0 || dump_users(&mc, c, sink, e) < 0)
 			goto out;
 	}
+	/* The version of this connection decides where the tools run (auto). */
+	if (my_pick_tools(&mc, c, src->cfg, e) < 0)
+		goto out;
 	mysql_close(c);
 	c = NULL;
-	if (my_pick_tools(&mc, src->cfg, e) < 0)
-		goto out;
 	for (size_t i = 0; i < dbs.nr; i++)
 		if (dump_database(&mc, dbs.v[i], sink, e) < 0)
 			goto out;

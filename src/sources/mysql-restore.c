@@ -490,7 +490,7 @@ int mysql_restore_begin(const struct source_restore_req *req, void **ctx, struct
 	if (my_conn_init(&m->mc, req->target->uri, req->target->path, e) < 0 ||
 	    my_connect(&m->mc, NULL, &m->c, e) < 0)
 		return -1;
-	return my_pick_tools(&m->mc, req->cfg, e);
+	return my_pick_tools(&m->mc, m->c, req->cfg, e);
 }
 
 /* Feed the member to the client tool. */

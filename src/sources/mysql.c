@@ -284,13 +284,40 @@ static char *tool_version(const struct my_conn *mc, const char *prog)
 	return status == 0 && n > 0 ? xstrdup(buf) : NULL;
 }
 
+/* An executable `prog` in one of PATH's directories (where execvpe looks). */
+static bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	bool found = false;
+
+	for (const char *p = path ? path : ""; *p && !found;) {
+		size_t n = strcspn(p, ":");
+		if (n) {
+			char *f = xasprintf("%.*s/%s", (int)n, p, prog);
+			found = access(f, X_OK) == 0;
+			free(f);
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+	return found;
+}
+
 /* Which tools run where we chose: mariadb-dump and mariadb, else mysqldump and mysql. */
 static int find_tools(struct my_conn *mc, struct err *e)
 {
-	char *v = tool_version(mc, "mariadb-dump");
-
 	mc->dump_tool = "mariadb-dump";
 	mc->client_tool = "mariadb";
+	/*
+	 * Here, a mariadb-dump in PATH is MariaDB's (MySQL ships none): no `--version` run
+	 * to learn it (a fork and exec per source). In a container, or without it, ask.
+	 */
+	if (!process_place_is_container(&mc->where) && in_path("mariadb-dump")) {
+		mc->mysql_tools = false;
+		return 0;
+	}
+	char *v = tool_version(mc, "mariadb-dump");
 	if (!v) {
 		v = tool_version(mc, "mysqldump");
 		mc->dump_tool = "mysqldump";
@@ -325,17 +352,18 @@ static int use_container(struct my_conn *mc, const struct config *cfg, struct er
  * unless the server is MySQL (not MariaDB, whose tools we carry) and its
  * container can be reached: then its own tools.
  */
-int my_pick_tools(struct my_conn *mc, const struct config *cfg, struct err *e)
+int my_pick_tools(struct my_conn *mc, MYSQL *conn, const struct config *cfg, struct err *e)
 {
 	if (cfg->mysql.dump_mode == PG_DUMP_EXEC) {
 		if (use_container(mc, cfg, e) < 0)
 			return -1;
 	} else if (cfg->mysql.dump_mode == PG_DUMP_AUTO) {
-		MYSQL *c = NULL;
-		if (my_connect(mc, NULL, &c, e) < 0)
+		MYSQL *c = conn;
+		if (!c && my_connect(mc, NULL, &c, e) < 0)
 			return -1;
 		bool mariadb = strstr(mysql_get_server_info(c), "MariaDB") != NULL;
-		mysql_close(c);
+		if (c != conn)
+			mysql_close(c);
 		struct err xe = ERR_INIT;
 		if (!mariadb && use_container(mc, cfg, &xe) < 0)
 			log_info("MySQL %s: the server is MySQL, but its container cannot run the "

@@ -55,8 +55,12 @@ MYSQL_RES *my_select(const struct my_conn *mc, MYSQL *c, const char *what, const
 /* `s` as a quoted identifier: `a``b`. */
 void my_quote(struct strbuf *sb, const char *s);
 
-/* Choose where the tools run (BACKUP_MYSQL_DUMP) and which ones (mariadb-dump or mysqldump). */
-int my_pick_tools(struct my_conn *mc, const struct config *cfg, struct err *e);
+/*
+ * Choose where the tools run (BACKUP_MYSQL_DUMP) and which ones (mariadb-dump or
+ * mysqldump). `conn`: a connection already open to the server (asked for its version
+ * under auto), or NULL: one is opened for that.
+ */
+int my_pick_tools(struct my_conn *mc, MYSQL *conn, const struct config *cfg, struct err *e);
 
 /*
  * Start a client tool: args[0] is the program, the connection settings and the

@@ -141,6 +141,7 @@ struct pump {
 	pthread_cond_t cond;
 	int wake[2]; /* a byte in it stops a read that waits */
 	struct pump_slot slot[SINK_PUMP_PARTS];
+	bool batch;   /* pipe_batch_wait() after short reads (fs.h) */
 	int read_err; /* -errno of the read that failed */
 	bool stop;    /* the writer gave up: the reader returns */
 };
@@ -170,7 +171,11 @@ static ssize_t pump_read(struct pump *pm, void *buf, size_t len)
 		if (fds[0].revents)
 			break;
 	}
-	return process_read(pm->p, buf, len);
+	ssize_t n = process_read(pm->p, buf, len);
+	/* A short read: let the tool's small writes gather before the next one. */
+	if (n > 0 && pm->batch && pipe_batch_wait(pm->p->out_fd, pm->wake[0], (size_t)n, len))
+		return -ECANCELED;
+	return n;
 }
 
 static void *pump_run(void *arg)
@@ -284,6 +289,7 @@ int sink_from_process_checked(struct member_sink *s, struct process *p, const ch
 		pm.slot[i].buf = xmalloc(DB_PART_SIZE);
 	/* A larger pipe where the system allows: fewer, longer reads. */
 	fcntl(p->out_fd, F_SETPIPE_SZ, 1024 * 1024);
+	pm.batch = pipe_batch_ok(p->out_fd);
 	/* Signals stay with this thread: the reader starts with all of them blocked. */
 	sigset_t all, old;
 	sigfillset(&all);

@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "fs.h"
@@ -188,12 +189,55 @@ static void test_fd_helpers(void **state LB_UNUSED)
 	assert_true(fsync_dir("/nonexistent/lifeboat-test") < 0);
 }
 
+/*
+ * pipe_batch_wait's decisions, none of them timed: no wait after a read that was not
+ * short, or when the pipe already holds a batch; a readable wake fd ends the wait (1);
+ * the pipe's bytes are left for the next read. pipe_batch_ok only for a large pipe.
+ */
+static void test_pipe_batch(void **state LB_UNUSED)
+{
+	static char buf[PIPE_BATCH];
+	int p[2], w[2], s[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(w, O_CLOEXEC), 0);
+	assert_true(fcntl(p[0], F_SETPIPE_SZ, 64 * 1024) > 0);
+	assert_false(pipe_batch_ok(p[0]));
+	assert_true(fcntl(p[0], F_SETPIPE_SZ, 1024 * 1024) >= PIPE_BATCH_MIN_PIPE);
+	assert_true(pipe_batch_ok(p[0]));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+	assert_false(pipe_batch_ok(s[0])); /* not a pipe */
+
+	/* A read that filled its buffer, or took a batch: no wait, even when woken. */
+	assert_int_equal(write(w[1], "x", 1), 1);
+	assert_int_equal(pipe_batch_wait(p[0], w[0], 100, 100), 0);
+	assert_int_equal(pipe_batch_wait(p[0], w[0], PIPE_BATCH, 2 * PIPE_BATCH), 0);
+	/* The pipe already holds a batch: no wait either. */
+	assert_int_equal(write(p[1], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	assert_int_equal(pipe_batch_wait(p[0], w[0], 10, 100), 0);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	/* A short read, little in the pipe: the wait, ended by the wake fd. */
+	assert_int_equal(write(p[1], "abc", 3), 3);
+	assert_int_equal(pipe_batch_wait(p[0], w[0], 10, 100), 1);
+	/* Without a wake fd it returns once its bounded wait is over; nothing was read. */
+	assert_int_equal(pipe_batch_wait(p[0], -1, 10, 100), 0);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+	close(p[0]);
+	close(p[1]);
+	close(w[0]);
+	close(w[1]);
+	close(s[0]);
+	close(s[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remove_tree),
 		cmocka_unit_test(test_read_file_capped),
 		cmocka_unit_test(test_fd_helpers),
+		cmocka_unit_test(test_pipe_batch),
 	};
 
 	return cmocka_run_group_tests_name("fs", tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /*
  * Unit tests for the member sink's pump (sink_from_process): a real child's stdout into
  * tar members, read back with libarchive: part names and bytes at the part boundaries,
- * a stream check's trailer dropped across two parts, and every failure path returning
- * with the tool reaped (a failing archive while the tool still writes, a dying tool).
+ * a stream check's trailer dropped across two parts, tools writing in small pieces (the
+ * batching of short reads) giving the exact bytes, and every failure path returning with
+ * the tool reaped (a failing archive while the tool still writes or stalls, a dying tool).
  */
 #include "unit.h"
 
@@ -83,21 +84,23 @@ static int start_cat(struct process *p, const char *path)
 	return process_start(p, &spec, &e);
 }
 
-/* `n` bytes through the pump with `check`; the members read back. */
-static int pump_bytes(size_t n, const struct sink_check *check, struct member *m, int max,
-		      struct strbuf *want, struct strbuf *got)
+/* A tool's stdout through the pump with `check`; the members read back. */
+static int pump_tool(char **argv, const struct sink_check *check, struct member *m, int max,
+		     struct strbuf *got)
 {
 	struct out o = { .tar = STRBUF_INIT };
 	struct tar_writer w = TAR_WRITER_INIT;
 	struct member_sink s;
 	struct process p = PROCESS_INIT;
 	struct err e = ERR_INIT;
-	char *path = pattern_file(n, want);
+	struct process_spec spec = { .argv = argv,
+				     .want_stdout = true,
+				     .fail_code = LB_EXIT_SOURCE };
 
 	assert_int_equal(tarw_open(&w, out_mem, &o, &e), 0);
 	sink_init(&s, &w, SOURCE_POSTGRES, "db");
-	assert_int_equal(start_cat(&p, path), 0);
-	int r = sink_from_process_checked(&s, &p, "x.dump", "cat", "cat of x", check, &e);
+	assert_int_equal(process_start(&p, &spec, &e), 0);
+	int r = sink_from_process_checked(&s, &p, "x.dump", argv[0], "the tool of x", check, &e);
 	if (r < 0)
 		fail_msg("%s", e.msg);
 	assert_null(s.rel);
@@ -107,6 +110,16 @@ static int pump_bytes(size_t n, const struct sink_check *check, struct member *m
 	sink_release(&s);
 	tarw_release(&w, false);
 	strbuf_release(&o.tar);
+	return k;
+}
+
+/* `n` bytes through the pump with `check` (cat: 128 KiB writes); the members read back. */
+static int pump_bytes(size_t n, const struct sink_check *check, struct member *m, int max,
+		      struct strbuf *want, struct strbuf *got)
+{
+	char *path = pattern_file(n, want);
+	char *argv[] = { "cat", path, NULL };
+	int k = pump_tool(argv, check, m, max, got);
 	unlink(path);
 	free(path);
 	return k;
@@ -269,6 +282,77 @@ static void test_dying_tool_fails(void **state)
 	strbuf_release(&o.tar);
 }
 
+/*
+ * Tools that write their stdout in small pieces, as mariadb-dump (4 KiB stdio writes)
+ * and a shell loop (a write per line) do: the pump's batching (it waits a little after a
+ * short read) gives the exact bytes, in the same parts, and the run ends with the tool.
+ */
+static void test_small_writes_exact(void **state)
+{
+	struct strbuf want = STRBUF_INIT, got = STRBUF_INIT;
+	struct member m[8];
+
+	(void)state;
+	char *path = pattern_file(DB_PART_SIZE + 4096 * 3 + 77, &want);
+	char *ifarg = xasprintf("if=%s", path);
+	char *dd[] = { "dd", ifarg, "bs=4096", "status=none", NULL };
+	assert_int_equal(pump_tool(dd, NULL, m, 8, &got), 2);
+	assert_int_equal(m[0].size, DB_PART_SIZE);
+	assert_int_equal(m[1].size, 4096 * 3 + 77);
+	assert_true(got.len == want.len && !memcmp(got.buf, want.buf, want.len));
+	unlink(path);
+	free(path);
+	free(ifarg);
+
+	/* 3000 lines, one write each. */
+	strbuf_reset(&want);
+	strbuf_reset(&got);
+	for (int i = 0; i < 3000; i++)
+		strbuf_addf(&want, "line %d\n", i);
+	char *sh[] = { "sh", "-c",
+		       "i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done", NULL };
+	assert_int_equal(pump_tool(sh, NULL, m, 8, &got), 1);
+	assert_string_equal(m[0].name, "postgres/db/x.dump");
+	assert_true(got.len == want.len && !memcmp(got.buf, want.buf, want.len));
+	strbuf_release(&want);
+	strbuf_release(&got);
+}
+
+/*
+ * A tool that writes a part and a little more, then stalls (sleeps, its stdout open):
+ * the archive fails on the part handed over, and the pump, waiting for more of the
+ * tool's bytes, is stopped, the tool killed and reaped, and the failure returned.
+ */
+static void test_stalled_tool_stopped_on_failure(void **state)
+{
+	struct out o = { .tar = STRBUF_INIT, .fail_after = 1 };
+	struct tar_writer w = TAR_WRITER_INIT;
+	struct member_sink s;
+	struct process p = PROCESS_INIT;
+	struct err e = ERR_INIT;
+	char *cmd = xasprintf("head -c %u /dev/zero; exec sleep 3600", DB_PART_SIZE + 5000);
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	struct process_spec spec = { .argv = argv,
+				     .want_stdout = true,
+				     .fail_code = LB_EXIT_SOURCE };
+
+	(void)state;
+	assert_int_equal(tarw_open(&w, out_mem, &o, &e), 0);
+	sink_init(&s, &w, SOURCE_POSTGRES, "db");
+	assert_int_equal(process_start(&p, &spec, &e), 0);
+	pid_t pid = p.c.pid;
+	assert_int_equal(sink_from_process(&s, &p, "x.dump", "sh", "sh of x", &e), -1);
+	assert_contains(e.msg, "the store failed");
+	assert_null(s.rel);
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	process_release(&p);
+	sink_release(&s);
+	tarw_release(&w, true);
+	strbuf_release(&o.tar);
+	free(cmd);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -278,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_parts_at_the_boundaries),
 		cmocka_unit_test(test_trailer_dropped_across_parts),
 		cmocka_unit_test(test_failed_archive_stops_the_tool),
+		cmocka_unit_test(test_small_writes_exact),
+		cmocka_unit_test(test_stalled_tool_stopped_on_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
