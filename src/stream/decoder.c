@@ -67,6 +67,14 @@ static ssize_t read_some(struct decoder *d, unsigned char *buf, size_t cap)
 	}
 }
 
+/* Can the stream be read without waiting? */
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) != 0;
+}
+
 /* More input into d->in: false at the end of the stream, on stop or on error. */
 static bool fill_in(struct decoder *d)
 {
@@ -109,6 +117,8 @@ static size_t decode(struct decoder *d, unsigned char *out, bool *end)
 
 	while (pos < DECODER_BUF_SIZE) {
 		/* A decoder that filled the last buffer may hold more without new input. */
+		if (d->in_pos == d->in_len && !d->out_full && pos && !readable(d->fd))
+			return pos; /* what is decoded goes now rather than wait for more */
 		if (d->in_pos == d->in_len && !d->out_full && !fill_in(d)) {
 			if (!d->why[0] && d->in_eof && d->codec != CODEC_NONE && d->z_init)
 				snprintf(d->why, sizeof(d->why), "%s data is truncated",
