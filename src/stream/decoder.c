@@ -139,7 +139,7 @@ static size_t decode(struct decoder *d, unsigned char *out, bool *end)
 			ZSTD_outBuffer o = { out, DECODER_BUF_SIZE, pos };
 			size_t r = ZSTD_decompressStream(d->zd, &o, &i);
 			if (ZSTD_isError(r)) {
-				snprintf(d->why, sizeof(d->why), "zstd decompression failed: %s",
+				snprintf(d->why, sizeof(d->why), "zstd data is damaged: %s",
 					 ZSTD_getErrorName(r));
 				*end = true;
 				return pos;
@@ -178,7 +178,7 @@ static size_t decode(struct decoder *d, unsigned char *out, bool *end)
 			d->z.avail_out = (uInt)(DECODER_BUF_SIZE - pos);
 			int r = inflate(&d->z, Z_NO_FLUSH);
 			if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-				snprintf(d->why, sizeof(d->why), "gzip decompression failed: %s",
+				snprintf(d->why, sizeof(d->why), "gzip data is damaged: %s",
 					 d->z.msg ? d->z.msg : "damaged data");
 				*end = true;
 				return pos;
