@@ -374,6 +374,31 @@ def print_compare(by, label):
                 line += (f"; to {b}: new {br['secs'] / new['secs']:.2f}x "
                          f"old {br['secs'] / old['secs']:.2f}x")
         print(line)
+        for b in RATIOS[(op, tool)]:
+            br = by.get((s, op, b))
+            if br and br["ok"]:
+                print_rounds(f"{s:>4g}Gi {op:<8}", b, br, [(tool, new), (f"{tool}@{label}", old)])
+
+
+def med(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if n else 0.0
+
+
+def print_rounds(head, base, br, rows):
+    """The same-round ratios (the runs alternate): median (min-max), and CPU seconds."""
+    bs, bc = br.get("all_secs", []), br.get("all_cpu", [])
+    print(f"{head} {base:<13} median {med(bs):.2f}s ({min(bs):.2f}-{max(bs):.2f}), "
+          f"CPU {med(bc):.2f}s ({min(bc):.2f}-{max(bc):.2f})")
+    for tool, r in rows:
+        secs, cpu = r.get("all_secs", []), r.get("all_cpu", [])
+        q = [b / x for b, x in zip(bs, secs) if x]
+        if not q:
+            continue
+        print(f"{head} {tool:<13} median {med(secs):.2f}s ({min(secs):.2f}-{max(secs):.2f}), "
+              f"CPU {med(cpu):.2f}s ({min(cpu):.2f}-{max(cpu):.2f}); same-round speed to "
+              f"{base}: median {med(q):.2f}x ({min(q):.2f}-{max(q):.2f})")
 
 
 def make_keys(work):

@@ -7,6 +7,7 @@
 #include "progress.h"
 #include "signals.h"
 #include "strbuf.h"
+#include "stream/decoder.h"
 #include "stream/member-sink.h"
 #include "stream/tar-reader.h"
 #include "xalloc.h"
@@ -29,7 +30,11 @@ int tar_reader_open(const struct config *cfg, struct store *store, const struct 
 	*in = archive_read_new();
 	archive_read_support_filter_all(*in);
 	archive_read_support_format_tar(*in);
-	if (archive_read_open_fd(*in, in_fd, 256 * 1024) != ARCHIVE_OK)
+	/* gzip and zstd are decoded on a thread of their own (stream/decoder.c). */
+	int r = decoder_open(*in, in_fd, e);
+	if (r == -1 && err_isset(e))
+		return -1;
+	if (r != ARCHIVE_OK)
 		return err_set(e, LB_EXIT_INTEGRITY, "backup '%s' is damaged or truncated: %s",
 			       entry->file, archive_error_string(*in));
 	return 0;
