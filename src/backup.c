@@ -81,11 +81,11 @@ static int pump(int fd, void *data)
 
 /*
  * With gzip (or none) the pipes to and from gpg hold PIPE_SIZE bytes instead of 64 KiB:
- * a 256 KiB member goes in with one write, and each side wakes the other four times less
- * often (the writer's system time on 1 GiB of random files: 1.46 s before, 0.35 s). Not
- * with zstd: there the same pipes made backups slower at a high load (bench/README.md),
- * though not costlier in CPU. A failure to grow one (past /proc/sys/fs/pipe-max-size)
- * only leaves it as it was.
+ * a member goes in with one write, and each side wakes the other far less often (the
+ * pgzip writer's system time on 1 GiB of random files, 256 KiB members: 1.46 s before,
+ * 0.35 s). Not with zstd: there the same pipes made backups slower at a high load
+ * (bench/README.md), though not costlier in CPU. A failure to grow one (past
+ * /proc/sys/fs/pipe-max-size) only leaves it as it was.
  */
 #define PIPE_SIZE (1024 * 1024)
 

@@ -325,8 +325,10 @@ static void record_stores_sources(struct state *st, const struct record_ctx *c)
 	if (!kept || !c->res->source_files)
 		return;
 	for (size_t i = 0; i < c->res->nr_sources && i < c->cfg->nr_sources; i++) {
-		struct labelled_stat *l = state_label(st->sources, &st->nr_sources,
-						      STATE_MAX_SOURCES, c->cfg->sources[i].name);
+		char key[sizeof(st->sources[0].label)];
+		state_source_key(&c->cfg->sources[i], key, sizeof(key));
+		struct labelled_stat *l =
+			state_label(st->sources, &st->nr_sources, STATE_MAX_SOURCES, key);
 		if (!l)
 			continue;
 		l->last_success = c->finished;
@@ -459,10 +461,13 @@ static uint64_t expected_bytes(const struct config *cfg)
 
 	if (state_load(cfg, &st, &e) < 0)
 		return 0;
-	for (size_t i = 0; i < st.nr_sources; i++)
-		for (size_t k = 0; k < cfg->nr_sources; k++)
-			if (!strcmp(st.sources[i].label, cfg->sources[k].name))
+	for (size_t k = 0; k < cfg->nr_sources; k++) {
+		char key[sizeof(st.sources[0].label)];
+		state_source_key(&cfg->sources[k], key, sizeof(key));
+		for (size_t i = 0; i < st.nr_sources; i++)
+			if (!strcmp(st.sources[i].label, key))
 				sum += st.sources[i].bytes;
+	}
 	return sum;
 }
 

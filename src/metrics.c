@@ -42,9 +42,17 @@ static void labelled_series(struct strbuf *out, const char *name, const char *me
 			    const struct labelled_stat *v, size_t nr, enum stat_field f)
 {
 	strbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
-	for (size_t i = 0; i < nr; i++)
-		strbuf_addf(out, "%s{name=\"%s\",%s=\"%s\"} %lld\n", metric, name, key, v[i].label,
-			    stat_value(&v[i], f));
+	for (size_t i = 0; i < nr; i++) {
+		/* A database source's key is KIND/NAME (state_source_key): two labels. */
+		const char *slash = strchr(v[i].label, '/');
+		if (slash)
+			strbuf_addf(out, "%s{name=\"%s\",%s=\"%s\",kind=\"%.*s\"} %lld\n", metric,
+				    name, key, slash + 1, (int)(slash - v[i].label), v[i].label,
+				    stat_value(&v[i], f));
+		else
+			strbuf_addf(out, "%s{name=\"%s\",%s=\"%s\"} %lld\n", metric, name, key,
+				    v[i].label, stat_value(&v[i], f));
+	}
 }
 
 void metrics_render(const struct config *cfg, struct strbuf *out)

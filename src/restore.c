@@ -323,6 +323,9 @@ static int handle_entry_at(struct rjob *j, struct archive_entry *ent, const char
 			return feed_member(j, s, rel, path, e);
 		if (mode == RESTORE_EXTRACT && extract_db_member(j, s, rel, e) < 0)
 			return -1;
+		/* A source not extracted (--only) must not go on into the last one's file. */
+		if (mode != RESTORE_EXTRACT)
+			close_fd(&j->xfd);
 		if (copy_entry_data(j, path, hex, false, e) < 0)
 			return -1;
 		sums_add(&j->computed, hex, path);

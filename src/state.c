@@ -100,6 +100,14 @@ static json_t *record_to_json(const struct run_record *r)
 			 (json_int_t)r->size, "file", file, "error", error);
 }
 
+void state_source_key(const struct source_spec *s, char *buf, size_t len)
+{
+	if (source_is_db(s->kind))
+		snprintf(buf, len, "%s/%s", source_kind_str(s->kind), s->name);
+	else
+		snprintf(buf, len, "%s", s->name);
+}
+
 struct labelled_stat *state_label(struct labelled_stat *v, size_t *nr, size_t max,
 				  const char *label)
 {

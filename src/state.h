@@ -22,7 +22,7 @@ struct run_record {
 
 /* Per store or per source: when it last succeeded, and what it held. */
 struct labelled_stat {
-	char label[136];
+	char label[144]; /* a store's name, or a source's key (state_source_key) */
 	time_t last_success;
 	uint64_t failures; /* stores: runs whose copy in this store failed */
 	uint64_t files;	   /* sources: files in the last successful backup */
@@ -55,6 +55,13 @@ struct state {
 	struct labelled_stat verify_stores[STATE_MAX_STORES];
 	size_t nr_verify_stores;
 };
+
+/*
+ * A source's key among the per-source figures: its name for a directory or a file
+ * (one namespace), "KIND/NAME" for a database ("mysql/wordpress"), so that a
+ * directory and a database of one name keep apart.
+ */
+void state_source_key(const struct source_spec *s, char *buf, size_t len);
 
 /* Find the entry for `label`, adding it if there is room; NULL when full. */
 struct labelled_stat *state_label(struct labelled_stat *v, size_t *nr, size_t max,

@@ -19,7 +19,6 @@
 #include "strbuf.h"
 #include "stream/member-sink.h"
 #include "stream/tar-writer.h"
-#include "strvec.h"
 #include "xalloc.h"
 
 static bool is_restore_leftover(const char *name)
@@ -46,9 +45,31 @@ static void fault_resize(const struct reporter *rep, int dfd, const char *name, 
 		close(wfd);
 }
 
-static int cmp_names(const void *a, const void *b)
+/* A directory entry as readdir gave it: its name and d_type (DT_UNKNOWN when not told). */
+struct dent {
+	char *name;
+	unsigned char type;
+};
+
+/*
+ * Test builds: the entry readdir listed becomes a symlink (to "target") before it is
+ * opened, as when an application replaces a file by a link.
+ */
+static void fault_to_symlink(const struct reporter *rep, int dfd, const char *name, const char *src)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	if (!FAULT("walk.to_symlink"))
+		return;
+	char *tmp = xasprintf("%s.lb-fault", name);
+	if (symlinkat("target", dfd, tmp) < 0 || renameat(dfd, tmp, dfd, name) < 0) {
+		report(rep, LOG_WARN, "fault point: cannot replace '%s'", src);
+		unlinkat(dfd, tmp, 0);
+	}
+	free(tmp);
+}
+
+static int cmp_dents(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
 }
 
 /* What the walk of one directory source leaves out: BACKUP_EXCLUDE's rules for it. */
@@ -67,7 +88,8 @@ struct walk_excl {
 static int walk_dir(struct member_sink *sink, const struct reporter *rep, int dfd, const char *src,
 		    const char *apath, bool top, const struct walk_excl *x, struct err *e)
 {
-	struct strvec names = STRVEC_INIT;
+	struct dent *ents = NULL;
+	size_t nr = 0, alloc = 0;
 	struct strbuf csrc = STRBUF_INIT, capath = STRBUF_INIT;
 	int ret = -1;
 
@@ -81,8 +103,10 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			strvec_push(&names, de->d_name);
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			ALLOC_GROW(ents, nr + 1, alloc);
+			ents[nr++] = (struct dent){ xstrdup(de->d_name), de->d_type };
+		}
 		errno = 0;
 	}
 	int rerr = errno;
@@ -91,10 +115,10 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(rerr));
 		goto out;
 	}
-	qsort(names.v, names.nr, sizeof(char *), cmp_names);
+	qsort(ents, nr, sizeof(*ents), cmp_dents);
 
-	for (size_t i = 0; i < names.nr; i++) {
-		const char *name = names.v[i];
+	for (size_t i = 0; i < nr; i++) {
+		const char *name = ents[i].name;
 		struct stat st;
 		strbuf_reset(&csrc);
 		strbuf_addf(&csrc, "%s/%s", src, name);
@@ -108,7 +132,17 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 		const char *rel = capath.buf + x->plen;
 		if (exclude_match(x->list, x->source, rel, false))
 			continue;
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/*
+		 * A regular file or a directory, as readdir says, is opened without an fstatat
+		 * first: the fstat of the open descriptor, needed anyway, tells its size and
+		 * type. If the entry turns out to be something else by then (replaced since the
+		 * readdir), it goes the general way, from the fstatat.
+		 */
+		bool known = ents[i].type == DT_REG || ents[i].type == DT_DIR;
+	again:
+		if (known) {
+			st.st_mode = ents[i].type == DT_DIR ? S_IFDIR : S_IFREG;
+		} else if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT) {
 				report(rep, LOG_WARN, "'%s' vanished while being backed up",
 				       csrc.buf);
@@ -143,13 +177,20 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 			if (tarw_add_entry(sink->tar, csrc.buf, capath.buf, &st, target, -1, e) < 0)
 				goto out;
 		} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+			mode_t want = st.st_mode & S_IFMT;
+			if (known)
+				fault_to_symlink(rep, dfd, name, csrc.buf);
 			int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 				    (S_ISDIR(st.st_mode) ? O_DIRECTORY : O_NOCTTY);
 			auto_close int fd = openat(dfd, name, flags | O_NOATIME);
 			if (fd < 0 && errno == EPERM)
 				fd = openat(dfd, name, flags);
+			if (known && fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+				known = false; /* a symlink or another type now */
+				goto again;
+			}
 			if (fd < 0 && errno == ENOENT) {
-				/* Deleted since fstatat: the same as deleted a moment before it. */
+				/* Deleted since the readdir or fstatat: as if deleted before it. */
 				report(rep, LOG_WARN, "'%s' vanished while being backed up",
 				       csrc.buf);
 				continue;
@@ -158,6 +199,11 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 				err_set(e, LB_EXIT_SOURCE, "cannot open '%s': %s", csrc.buf,
 					strerror(errno));
 				goto out;
+			}
+			if (known && (st.st_mode & S_IFMT) != want) {
+				close_fd(&fd);
+				known = false;
+				goto again;
 			}
 			if (S_ISREG(st.st_mode))
 				fault_resize(rep, dfd, name, st.st_size, csrc.buf);
@@ -174,7 +220,9 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 	}
 	ret = 0;
 out:
-	strvec_release(&names);
+	for (size_t i = 0; i < nr; i++)
+		free(ents[i].name);
+	free(ents);
 	strbuf_release(&csrc);
 	strbuf_release(&capath);
 	return ret;

@@ -208,7 +208,8 @@ static void test_repeats_within_member(void **state LB_UNUSED)
 	assert_int_equal(pgzip_stored_blocks(z), 0);
 	pgzip_free(z);
 	assert_int_equal(expect_inflates_to(&s, in, n), 16);
-	assert_true(s.len < 16 * (20000 + 4000));
+	/* The first period of each member, and about 1.2% of the rest for the matches. */
+	assert_true(s.len < 16 * (20000 + PGZIP_BLOCK / 64));
 	free(s.buf);
 	free(in);
 }
