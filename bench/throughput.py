@@ -160,7 +160,10 @@ def gpg_argv(home, keyfile, decrypt=False):
             "--passphrase-file", str(keyfile)]
     if decrypt:
         return base + ["-d"]
-    return base + ["--symmetric", "--cipher-algo", "AES256", "-z", "0"]
+    # The S2K lifeboat's gpg uses (crypt.c): a fixed count, no agent calibration.
+    return base + ["--symmetric", "--cipher-algo", "AES256", "-z", "0",
+                   "--s2k-cipher-algo", "AES256", "--s2k-digest-algo", "SHA512",
+                   "--s2k-count", "65011712"]
 
 
 def gpg_home(work):
@@ -486,6 +489,90 @@ def keys_rounds(binary, comps, rounds, data, nbytes, work, keyfile, threads, mod
     return out
 
 
+def run_tar_gpg(data, work, keyfile):
+    """``tar -cf - DIR | gpg --symmetric -z 0`` (no compression), same S2K."""
+    home = gpg_home(work)
+    tmp = fresh_dir(work / "tmp-tar-gpg")
+    out = work / "tar-gpg.out"
+    script, fifos = pipeline([["tar", "-cf", "-", "-C", str(data.parent), data.name],
+                              gpg_argv(home, keyfile) + ["-o", "-"]], tmp, out)
+    secs, rcs, rss = run_pids(script)
+    size = out.stat().st_size if out.exists() else 0
+    for f in fifos:
+        f.unlink(missing_ok=True)
+    out.unlink(missing_ok=True)
+    kill_agent(home)
+    return {"ok": all(rc == 0 for rc in rcs), "secs": secs, "rss": rss, "out": size, "tmp": 0}
+
+
+def pipe_rounds(binary, old_bin, label, rounds, gib, work, keyfile, seed, threads):
+    """--pipe-rounds: the two pipeline goals of issue 18, alternated `rounds` times (the
+    order reverses every other round). incompressible: lifeboat's default gzip backup of a
+    tree of random files (gzip-peers.py's) against ``tar | gpg -z 0``; zstd: lifeboat's
+    zstd backup of the mixed set against ``tar | zstd -T0 | gpg``. Every gpg has
+    lifeboat's S2K. Per row: median seconds and spread, CPU seconds (user + system of the
+    command's processes and their children: lifeboat with gpg, or tar + zstd + gpg),
+    output bytes and peak RSS; per lifeboat row the median and spread of the same-round
+    ratios baseline seconds / lifeboat seconds (>1: lifeboat faster), of wall and CPU."""
+    spec = importlib.util.spec_from_file_location("gzip_peers", HERE / "gzip-peers.py")
+    gp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gp)
+    sets = []
+    rnd = work / f"random-{gib:g}g"
+    gp.gen_random(rnd, int(gib * GiB), seed)
+    mixed = work / f"data-{gib:g}g"
+    brss.generate(mixed, int(gib * GiB), seed)
+    sets.append(("incompressible", rnd, "gzip", "tar-gpg",
+                 lambda: run_tar_gpg(rnd, work, keyfile)))
+    sets.append(("zstd", mixed, "zstd", "tar-zstd",
+                 lambda: run_shell_backup("tar-zstd", mixed, work, keyfile)))
+    med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else \
+        (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
+    out = []
+    for name, data, comp, base, base_fn in sets:
+        nbytes = brss.dataset_bytes(data)
+        bins = [(binary, None)] + ([(old_bin, label)] if old_bin else [])
+        rows = {}
+
+        def lb_fn(b, lb):
+            store = fresh_dir(work / "store-rounds")
+            r, _ = run_lb_backup(b, comp, data, work, keyfile, store, threads, label=lb)
+            shutil.rmtree(store, ignore_errors=True)
+            return r
+
+        fns = [(f"lb-{comp}" + (f"@{lb}" if lb else ""), lambda b=b, lb=lb: lb_fn(b, lb))
+               for b, lb in bins] + [(base, base_fn)]
+        for i in range(rounds):
+            for row, fn in (fns if i % 2 == 0 else fns[::-1]):
+                r = fn()
+                r["cpu"] = LAST_CPU[0]
+                r["load"] = os.getloadavg()[0]
+                rows.setdefault(row, []).append(r)
+                print(f"[{name}] round {i + 1} {row}: {r['secs']:.2f}s {r['cpu']:.2f} CPU s "
+                      f"{r['out']} B load {loadavg()}{'' if r['ok'] else ' FAILED'}",
+                      file=sys.stderr)
+        print(f"\n{name}: {nbytes} bytes, {rounds} alternated rounds, baseline {base}")
+        print(f"{'row':<14} {'median s':>9} {'min-max s':>13} {'CPU s':>6} {'CPU min-max':>12} "
+              f"{'out B (median)':>15} {'RSS MiB':>8} {'ratio':>6} {'ratio min-max':>13} "
+              f"{'CPU ratio':>9} {'load min-max':>12}")
+        b = rows[base]
+        for row, runs in rows.items():
+            secs = [r["secs"] for r in runs]
+            cpu = [r["cpu"] for r in runs]
+            ratio = [x["secs"] / r["secs"] for x, r in zip(b, runs)]
+            cratio = [x["cpu"] / r["cpu"] for x, r in zip(b, runs) if r["cpu"]]
+            load = [r["load"] for r in runs]
+            print(f"{row:<14} {med(secs):>9.2f} {min(secs):>6.2f}-{max(secs):<6.2f} "
+                  f"{med(cpu):>6.2f} {min(cpu):>5.2f}-{max(cpu):<6.2f} "
+                  f"{med([r['out'] for r in runs]):>15.0f} "
+                  f"{max(r['rss'] for r in runs) / MiB:>8.1f} {med(ratio):>6.3f} "
+                  f"{min(ratio):>6.3f}-{max(ratio):<6.3f} {med(cratio):>9.3f} "
+                  f"{min(load):>5.1f}-{max(load):<6.1f}")
+            out.append({"set": name, "row": row, "runs": runs, "ratios": ratio,
+                        "cpu_ratios": cratio})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="dataset sizes in GiB, comma separated")
@@ -508,6 +595,10 @@ def main():
                     help="make the archives with one --bin backup each (no baselines, not "
                     "repeated) and measure only the restores")
     ap.add_argument("--s3", action="store_true", help="also back up to local + S3 at once")
+    ap.add_argument("--pipe-rounds", type=int, metavar="N",
+                    help="only the incompressible (random tree, gzip) and zstd backups "
+                         "against tar | gpg -z0 and tar | zstd -T0 | gpg, N alternated "
+                         "rounds (with --compare-bin, the old binary in each round too)")
     ap.add_argument("--keys", action="store_true",
                     help="also back up to a gpg public key, an age recipient, and signed")
     ap.add_argument("--keys-rounds", type=int, metavar="N",
@@ -557,6 +648,15 @@ def main():
           file=sys.stderr)
 
     results = []
+    if args.pipe_rounds:
+        gib = float(args.sizes.split(",")[0])
+        print(f"uptime at start: {loadavg()}")
+        res = pipe_rounds(binary, old_bin, label, args.pipe_rounds, gib, work, keyfile,
+                          args.seed, args.threads)
+        print(f"uptime at end: {loadavg()}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return 0 if all(r["ok"] for o in res for r in o["runs"]) else 1
     key_modes = make_keys(work) if args.keys else []
 
     def best(fn, runs=None):

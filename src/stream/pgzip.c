@@ -22,9 +22,21 @@
  * the block before the sample (all that deflate's window could match), saves less than
  * 3%. Deflate spends most of its time failing to find matches in such data (JPEG, video,
  * archives, random bytes) and then stores it anyway.
+ *
+ * The entropy is estimated on ENTROPY_SLICES slices of ENTROPY_SLICE bytes spread evenly
+ * over the block (16 KiB of its 256 KiB): a block that is partly text has text in some
+ * slices. The trial (zlib's dictionary and level-1 pass on 48 KiB cost more than storing
+ * the whole block) runs only while the blocks before were not stored; after a stored
+ * block, a random-looking one is stored without it, and every TRIAL_EVERY-th such block
+ * is tried again. Data that looks random yet repeats within the window after a run of
+ * random blocks is found by that retrial: at most TRIAL_EVERY - 1 blocks are stored that
+ * deflate would have shrunk (bench/README.md measured what that costs).
  */
-#define STORE_BITS   7.9
-#define TRIAL_SAMPLE (16 * 1024)
+#define STORE_BITS     7.9
+#define TRIAL_SAMPLE   (16 * 1024)
+#define ENTROPY_SLICES 32
+#define ENTROPY_SLICE  512
+#define TRIAL_EVERY    16
 
 /*
  * A block moves FREE -> (filled by the producer) FILLED -> (a worker) BUSY ->
@@ -73,6 +85,9 @@ struct pgzip {
 	struct block *cur; /* the block being filled (producer only) */
 	uint64_t bytes_in;
 	uint64_t stored_blocks; /* under lock */
+	uint64_t trials;	/* under lock: blocks given the deflate trial */
+	/* Under lock: blocks stored since the last trial (with it); 0 after a deflated one. */
+	unsigned skipped;
 
 	struct worker *workers;
 	size_t nr_started;
@@ -93,29 +108,42 @@ static struct block *oldest_filled(struct pgzip *z)
 	return best;
 }
 
-/* Order-0 entropy of `n` > 0 bytes, in bits per byte. */
-static double entropy(const unsigned char *p, size_t n)
+/*
+ * Order-0 entropy in bits per byte of ENTROPY_SLICES slices spread over the `n` bytes at
+ * `p` (all of them when `n` is smaller).
+ */
+static double sampled_entropy(const unsigned char *p, size_t n)
 {
 	size_t h[256] = { 0 };
+	size_t total = 0;
 	double bits = 0;
 
-	for (size_t i = 0; i < n; i++)
-		h[p[i]]++;
+	if (n <= ENTROPY_SLICES * ENTROPY_SLICE) {
+		for (size_t i = 0; i < n; i++)
+			h[p[i]]++;
+		total = n;
+	} else {
+		size_t step = n / ENTROPY_SLICES;
+		for (size_t s = 0; s < ENTROPY_SLICES; s++) {
+			const unsigned char *q = p + s * step;
+			for (size_t i = 0; i < ENTROPY_SLICE; i++)
+				h[q[i]]++;
+		}
+		total = ENTROPY_SLICES * ENTROPY_SLICE;
+	}
 	for (size_t c = 0; c < 256; c++)
 		if (h[c])
-			bits -= (double)h[c] * log2((double)h[c] / (double)n);
-	return bits / (double)n;
+			bits -= (double)h[c] * log2((double)h[c] / (double)total);
+	return bits / (double)total;
 }
 
 /*
  * Would deflate gain nothing on block `b`? `t` is a raw level-1 stream and `scratch` has
  * room for its output of TRIAL_SAMPLE bytes.
  */
-static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_len,
-			   const struct block *b)
+static bool trial_incompressible(z_stream *t, unsigned char *scratch, size_t scratch_len,
+				 const struct block *b)
 {
-	if (b->in_len < TRIAL_SAMPLE || entropy(b->in, b->in_len) <= STORE_BITS)
-		return false;
 	/* The block's last TRIAL_SAMPLE bytes, after up to WINDOW bytes of it before them. */
 	const unsigned char *sample = b->in + b->in_len - TRIAL_SAMPLE;
 	size_t before = b->in_len - TRIAL_SAMPLE;
@@ -131,6 +159,27 @@ static bool incompressible(z_stream *t, unsigned char *scratch, size_t scratch_l
 	if (deflate(t, Z_SYNC_FLUSH) != Z_OK || t->avail_in)
 		return false;
 	return scratch_len - t->avail_out > TRIAL_SAMPLE - TRIAL_SAMPLE / 32;
+}
+
+/* Store block `b` rather than deflate it? Decides with the entropy, then the trial if due. */
+static bool decide_stored(struct pgzip *z, z_stream *t, unsigned char *scratch, size_t scratch_len,
+			  const struct block *b)
+{
+	bool random =
+		t && b->in_len >= TRIAL_SAMPLE && sampled_entropy(b->in, b->in_len) > STORE_BITS;
+	pthread_mutex_lock(&z->lock);
+	bool trial = random && (!z->skipped || z->skipped >= TRIAL_EVERY);
+	z->trials += trial;
+	if (!random)
+		z->skipped = 0;
+	pthread_mutex_unlock(&z->lock);
+	if (!random)
+		return false;
+	bool stored = !trial || trial_incompressible(t, scratch, scratch_len, b);
+	pthread_mutex_lock(&z->lock);
+	z->skipped = !stored ? 0 : trial ? 1 : z->skipped + 1;
+	pthread_mutex_unlock(&z->lock);
+	return stored;
 }
 
 /*
@@ -166,7 +215,7 @@ static void *worker_main(void *arg)
 			break;
 		b->state = BLOCK_BUSY;
 		pthread_mutex_unlock(&z->lock);
-		b->stored = trial && incompressible(&t, scratch, scratch_len, b);
+		b->stored = decide_stored(z, trial ? &t : NULL, scratch, scratch_len, b);
 		compress_block(w, b);
 		pthread_mutex_lock(&z->lock);
 		z->stored_blocks += b->stored;
@@ -404,6 +453,14 @@ int pgzip_finish(struct pgzip *z, struct err *e)
 uint64_t pgzip_bytes_in(const struct pgzip *z)
 {
 	return z->bytes_in;
+}
+
+uint64_t pgzip_trial_blocks(struct pgzip *z)
+{
+	pthread_mutex_lock(&z->lock);
+	uint64_t n = z->trials;
+	pthread_mutex_unlock(&z->lock);
+	return n;
 }
 
 uint64_t pgzip_stored_blocks(struct pgzip *z)

@@ -50,6 +50,8 @@ void pgzip_free(struct pgzip *z);
 
 /* Blocks stored rather than deflated so far, because they looked incompressible. */
 uint64_t pgzip_stored_blocks(struct pgzip *z);
+/* Blocks that looked random and were given the deflate trial (the rest were stored on the run). */
+uint64_t pgzip_trial_blocks(struct pgzip *z);
 
 /* Total uncompressed bytes accepted so far. */
 uint64_t pgzip_bytes_in(const struct pgzip *z);

@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/wait.h>
 #include <zlib.h>
 
@@ -306,6 +307,44 @@ static void test_incompressible_blocks_stored(void **state LB_UNUSED)
 	free(in);
 }
 
+/*
+ * A run of random blocks is stored with the deflate trial on one block in 16 only; noise
+ * that repeats within the window after such a run is found by the next trial, and from
+ * then on deflated: at most 15 of its blocks are stored.
+ */
+static void test_random_run_skips_the_trial(void **state LB_UNUSED)
+{
+	size_t n = 96 * PGZIP_BLOCK, half = 64 * PGZIP_BLOCK;
+	unsigned char *in = xmalloc(n);
+	struct sink s = { 0 };
+	struct err e = ERR_INIT;
+	struct pgzip *z = NULL;
+	uint32_t x = 777;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		in[i] = (unsigned char)(x >> 23);
+	}
+	for (size_t i = half + 20000; i < n; i++)
+		in[i] = in[half + (i - half) % 20000];
+	/* One worker: the blocks are decided in order. */
+	assert_int_equal(pgzip_new(6, 1, sink_out, &s, &z, &e), 0);
+	assert_int_equal(pgzip_write(z, in, n, &e), 0);
+	assert_int_equal(pgzip_finish(z, &e), 0);
+	uint64_t stored = pgzip_stored_blocks(z), trials = pgzip_trial_blocks(z);
+	pgzip_free(z);
+	assert_int_equal(expect_inflates_to(&s, in, n), members_for(n));
+	print_message("%" PRIu64 " of 96 blocks stored, %" PRIu64 " tried\n", stored, trials);
+	assert_true(stored >= 64 && stored <= 64 + 15);
+	/* 64 random blocks: one trial in 16; each repeating block after the miss: one each. */
+	assert_true(trials <= 64 / 16 + 1 + 32);
+	assert_true(trials >= 64 / 16);
+	/* The repeating half shrank: far less than its 32 blocks were stored. */
+	assert_true(s.len < half + 16 * PGZIP_BLOCK + 4096);
+	free(s.buf);
+	free(in);
+}
+
 static void test_output_failure(void **state LB_UNUSED)
 {
 	size_t n = 20 * PGZIP_BLOCK;
@@ -389,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_d_reads_it),
 		cmocka_unit_test(test_random_shapes),
 		cmocka_unit_test(test_incompressible_blocks_stored),
+		cmocka_unit_test(test_random_run_skips_the_trial),
 		cmocka_unit_test(test_output_failure),
 		cmocka_unit_test(test_abandon),
 		cmocka_unit_test(test_hex_lines_compress_near_their_entropy),
