@@ -83,22 +83,6 @@ static int pump(int fd, void *data)
 	return err_isset(&j->pump_err) ? -1 : 0;
 }
 
-/*
- * With gzip (or none) the pipes to and from gpg hold PIPE_SIZE bytes instead of 64 KiB:
- * a member goes in with one write, and each side wakes the other far less often (the
- * pgzip writer's system time on 1 GiB of random files, 256 KiB members: 1.46 s before,
- * 0.35 s). Not with zstd: there the same pipes made backups slower at a high load
- * (bench/README.md), though not costlier in CPU. A failure to grow one (past
- * /proc/sys/fs/pipe-max-size) only leaves it as it was.
- */
-#define PIPE_SIZE (1024 * 1024)
-
-static void grow_pipe(int fd)
-{
-	if (fd >= 0)
-		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
-}
-
 /* Compressed bytes to gpg's stdin, or straight to the stores when not encrypting. */
 static int deliver(struct job *j, const void *buf, size_t len, struct err *e)
 {
@@ -428,10 +412,6 @@ int backup_run_hooks(const struct config *cfg, const struct backup_hooks *hooks,
 	if (j.encrypt) {
 		if (crypt_encrypt_start(&j.crypt, &cfg->crypt, &merr) < 0)
 			goto fail;
-		if (cfg->compress.algo != COMPRESSION_ZSTD) {
-			grow_pipe(crypt_input_fd(&j.crypt));
-			grow_pipe(crypt_output_fd(&j.crypt));
-		}
 		j.pump = (struct async){ .proc = pump,
 					 .data = &j,
 					 .fd = crypt_take_output_fd(&j.crypt) };

@@ -181,7 +181,9 @@ int crypt_child_start(struct crypt *c, int in, int fd3, struct err *e)
 	 * gpg reads and writes 8 KiB at a time: 1 MiB pipes where the system allows, so a
 	 * writer into it fills more at once and the reader of its output can take more per
 	 * read (backup.c's pump batches them, fs.h pipe_batch_wait). A backup's only:
-	 * restore reads its own way.
+	 * restore reads its own way. Measured on 1 GiB at load 1-3, against 64 KiB pipes:
+	 * zstd 5.00 s against 5.65 s, gzip of random files the same within the spread
+	 * (the pgzip writer's system time 1.46 s before, 0.35 s; bench/README.md).
 	 */
 	if (r == 0 && !c->decrypt && c->gpg.in_fd >= 0)
 		fcntl(c->gpg.in_fd, F_SETPIPE_SZ, 1024 * 1024);
