@@ -254,8 +254,13 @@ int state_update(const struct config *cfg, void (*fn)(struct state *st, void *ct
 		struct state *before = xmalloc(sizeof(st));
 		memcpy(before, &st, sizeof(st));
 		fn(&st, ctx);
-		/* Unchanged (a run start that found no killed run): no write, no fsync. */
-		ret = memcmp(before, &st, sizeof(st)) ? state_save(cfg, &st, e) : 0;
+		/*
+		 * Unchanged (a run start that found no killed run): no write, no fsync, unless
+		 * there is no file yet (the daemon's first "no next run" creates it).
+		 */
+		auto_free char *path = state_path(cfg);
+		bool changed = memcmp(before, &st, sizeof(st)) || access(path, F_OK) < 0;
+		ret = changed ? state_save(cfg, &st, e) : 0;
 		free(before);
 	}
 	close(fd); /* releases the flock */
