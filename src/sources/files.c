@@ -115,7 +115,8 @@ static int walk_dir(struct member_sink *sink, const struct reporter *rep, int df
 		err_set(e, LB_EXIT_SOURCE, "cannot read directory '%s': %s", src, strerror(rerr));
 		goto out;
 	}
-	qsort(ents, nr, sizeof(*ents), cmp_dents);
+	if (nr > 1) /* an empty directory has no array: qsort's base must not be NULL */
+		qsort(ents, nr, sizeof(*ents), cmp_dents);
 
 	for (size_t i = 0; i < nr; i++) {
 		const char *name = ents[i].name;
