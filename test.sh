@@ -10,7 +10,8 @@
 # (tests/lbservers.py), so one suite also runs alone:
 #   CI=true LIFEBOAT_BIN=$PWD/build/lifeboat python3 -m pytest tests/integration/test_s3.py
 # Variables: LB_TEST_CACHE (Go-built servers; default ~/.cache/lifeboat-test),
-# LB_TEST_JOBS (pytest workers; default 3), FUZZ_RUNS (inputs per fuzz target).
+# LB_TEST_JOBS (pytest workers; default 3), FUZZ_RUNS (inputs per fuzz target; the
+# decoder target, a thread and a ring per input, runs a 25th of them: meson.build).
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
