@@ -327,6 +327,9 @@ def proc_state(pid):
 
 def stopped_mid_upload(lb, env, kill):
     """Run a backup that stops itself during the upload, call kill(), let it go on."""
+    # 12 MiB that gzip cannot shrink: curl takes at most 2 MiB a call (UPLOAD_BUF), so the
+    # upload passes its fault point at least 6 times however the stream arrives in pieces.
+    (lb.src / "upload-filler.bin").write_bytes(os.urandom(12 << 20))
     proc = lb.popen(["backup"], {**env, "LIFEBOAT_FAULT": "sftp.upload@3:stop"},
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
